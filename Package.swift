@@ -1,0 +1,141 @@
+// swift-tools-version:6.1
+// Baton: a dataflow runtime whose master is highly available.
+// Targets are grouped by layer; imports only point down (see README, "Repository organization").
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "Baton",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "baton", targets: ["baton"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+    ],
+    targets: [
+        // MARK: layer 0: vocabulary shared by every module
+
+        .target(name: "BatonCore", swiftSettings: swiftSettings),
+
+        // MARK: layer 1: pure, deterministic instances (no I/O, no clock, no tasks)
+
+        .target(name: "BatonElection", dependencies: ["BatonCore"], swiftSettings: swiftSettings),
+
+        // MARK: layer 2: adapters (C libraries, the HA store, configuration, OS locks)
+
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3",
+                       providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CLMDB", path: "Sources/CLMDB", pkgConfig: "lmdb",
+                       providers: [.apt(["liblmdb-dev"])]),
+        .target(
+            name: "BatonHAStore",
+            dependencies: ["BatonCore", "BatonElection"],
+            swiftSettings: swiftSettings),
+        .target(
+            name: "BatonHAStoreSQLite",
+            dependencies: ["BatonCore", "BatonHAStore", "CSQLite"],
+            swiftSettings: swiftSettings),
+        .target(
+            name: "BatonHAStoreLMDB",
+            dependencies: ["BatonCore", "BatonHAStore", "CLMDB"],
+            swiftSettings: swiftSettings),
+        .target(
+            name: "BatonConfig",
+            dependencies: ["BatonCore", .product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings),
+        .target(
+            name: "BatonHAStoreSelection",
+            dependencies: ["BatonCore", "BatonConfig", "BatonHAStore", "BatonHAStoreSQLite", "BatonHAStoreLMDB"],
+            swiftSettings: swiftSettings),
+        .target(name: "BatonMemberLocks", dependencies: ["BatonCore"], swiftSettings: swiftSettings),
+
+        // MARK: layer 3: services (actors that carry out what the instances decide) and the simulator
+
+        .target(
+            name: "BatonMasterService",
+            dependencies: [
+                "BatonCore", "BatonElection", "BatonHAStore", "BatonMemberLocks", "BatonConfig",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings),
+        .target(
+            name: "BatonSimulation",
+            dependencies: ["BatonCore", "BatonElection"],
+            swiftSettings: swiftSettings),
+
+        // MARK: layer 4: tools and the command line
+
+        .target(
+            name: "BatonGroup",
+            dependencies: [
+                "BatonCore", "BatonConfig",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings),
+        .target(
+            name: "BatonStatus",
+            dependencies: ["BatonCore", "BatonConfig", "BatonElection", "BatonHAStore", "BatonHAStoreSelection", "BatonMemberLocks"],
+            swiftSettings: swiftSettings),
+        .target(
+            name: "BatonBench",
+            dependencies: [
+                "BatonCore", "BatonConfig", "BatonElection", "BatonHAStore", "BatonHAStoreSelection",
+                "BatonMemberLocks", "BatonStatus",
+            ],
+            swiftSettings: swiftSettings),
+        .target(
+            name: "BatonCLI",
+            dependencies: [
+                "BatonCore", "BatonConfig", "BatonHAStore", "BatonHAStoreSelection", "BatonMasterService",
+                "BatonGroup", "BatonStatus", "BatonBench", "BatonMemberLocks", "BatonElection",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings),
+        .executableTarget(name: "baton", dependencies: ["BatonCLI"], swiftSettings: swiftSettings),
+        .target(
+            name: "BatonTestKit",
+            dependencies: ["BatonCore", "BatonConfig"],
+            swiftSettings: swiftSettings),
+
+        // MARK: tests
+
+        .testTarget(name: "BatonCoreTests", dependencies: ["BatonCore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "BatonElectionTests", dependencies: ["BatonCore", "BatonElection"],
+            resources: [.copy("Scenarios")], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "BatonHAStoreTests",
+            dependencies: ["BatonCore", "BatonElection", "BatonHAStore", "BatonHAStoreSQLite", "BatonHAStoreLMDB", "BatonTestKit"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "BatonConfigTests", dependencies: ["BatonCore", "BatonConfig", "BatonTestKit"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "BatonMemberLocksTests", dependencies: ["BatonCore", "BatonMemberLocks", "BatonTestKit"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "BatonSimulationTests", dependencies: ["BatonCore", "BatonElection", "BatonSimulation"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "BatonProcessTests",
+            dependencies: [
+                "baton", "BatonCore", "BatonConfig", "BatonElection", "BatonHAStore", "BatonHAStoreSelection",
+                "BatonMemberLocks", "BatonTestKit",
+            ],
+            swiftSettings: swiftSettings),
+    ]
+)

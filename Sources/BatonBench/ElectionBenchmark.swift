@@ -1,0 +1,180 @@
+public import BatonConfig
+import BatonCore
+import BatonElection
+import BatonHAStore
+import BatonHAStoreSelection
+import BatonMemberLocks
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `baton bench election`: crash failover time and durable fenced commit latency on one backend.
+///
+/// - Commits: in a fresh store, the benchmark wins a term and makes `commits` fenced write
+///   transactions of one small record each (the shape of a checkpoint-metadata or execution-state
+///   write), timing each from begin to durable commit.
+/// - Failover: it runs `baton group` on a copy of the config's masters and election settings with a
+///   fresh store, and `kills` times: waits until every master is up, kills the leader with SIGKILL,
+///   and polls the store until a new leader with a higher epoch is readable, timing kill to readable.
+public struct ElectionBenchmark: Sendable {
+    public struct Result: Codable, Sendable, Hashable {
+        public var backend: String
+        public var kills: Int
+        public var failoverMillis: LatencySummary
+        public var commitMicros: LatencySummary
+        public var commitsPerSecond: Double
+        public var commits: Int
+        public var leaseMillis: Double
+        /// Kills after which no new leader appeared within the timeout.
+        public var failedKills: Int
+    }
+
+    public var configuration: HAConfiguration
+    public var backend: HAConfiguration.StoreConfiguration.Backend
+    public var kills: Int
+    public var commits: Int
+    /// The `baton` binary that runs the group.
+    public var executable: String
+    public var progress: @Sendable (String) -> Void
+
+    public init(
+        configuration: HAConfiguration, backend: HAConfiguration.StoreConfiguration.Backend, kills: Int, commits: Int,
+        executable: String, progress: @escaping @Sendable (String) -> Void
+    ) {
+        self.configuration = configuration
+        self.backend = backend
+        self.kills = kills
+        self.commits = commits
+        self.executable = executable
+        self.progress = progress
+    }
+
+    public func run() async throws -> Result {
+        let workspace = try BenchWorkspace(prefix: "baton-bench-election")
+        defer { workspace.remove() }
+        let time = SystemTimeSource()
+        let (commitSamples, commitSeconds) = try await measureCommits(in: workspace.path + "/commits", time: time)
+        progress("commits: \(commits) in \(String(format: "%.2f", commitSeconds)) s")
+        let (failovers, failed) = try await measureFailovers(in: workspace.path + "/failover", time: time)
+        return Result(
+            backend: backend.rawValue, kills: kills, failoverMillis: LatencySummary(failovers),
+            commitMicros: LatencySummary(commitSamples),
+            commitsPerSecond: commitSeconds > 0 ? Double(commitSamples.count) / commitSeconds : 0, commits: commitSamples.count,
+            leaseMillis: configuration.election.leaseDuration.milliseconds, failedKills: failed)
+    }
+
+    private var fileExtension: String { backend == .lmdb ? "lmdb" : "sqlite" }
+
+    // MARK: commits
+
+    private func measureCommits(in directory: String, time: SystemTimeSource) async throws -> ([Double], Double) {
+        let store = try HAStoreSelection.open(
+            .init(backend: backend, path: "\(directory)/ha.\(fileExtension)"), access: .readWrite, time: time)
+        var random = SystemRandomNumberGenerator()
+        let identity = LeaderIdentity(member: "bench", incarnation: .random(using: &random), address: "-", pid: getpid())
+        guard
+            case .won(let victory) = try await store.campaign(
+                as: identity, expecting: .vacant(epoch: .none), leaseMillis: 60_000, now: time.wallNow())
+        else { throw HAStoreError(.io, path: store.path, "the benchmark could not win a term in its own fresh store") }
+        let epoch = victory.record.epoch
+        let payload = [UInt8](repeating: 0x5A, count: 64)
+        func commit(_ index: Int) async throws {
+            try await store.write(fencedBy: epoch) { writer in
+                try writer.put(.checkpoints, StoreKey.text("bench/") + StoreKey.uint64(UInt64(index)), bytes: payload)
+            }
+        }
+        for index in 0..<min(100, commits) { try await commit(-index - 1) }  // warm-up
+        var samples: [Double] = []
+        samples.reserveCapacity(commits)
+        let start = time.monotonicNow()
+        for index in 0..<commits {
+            let begin = time.monotonicNow()
+            try await commit(index)
+            samples.append(time.monotonicNow().since(begin).microseconds)
+        }
+        let seconds = time.monotonicNow().since(start).milliseconds / 1000
+        try await store.relinquish(epoch: epoch, reason: .resigned, now: time.wallNow())
+        return (samples, seconds)
+    }
+
+    // MARK: failovers
+
+    private func measureFailovers(in directory: String, time: SystemTimeSource) async throws -> ([Double], Int) {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let storePath = "\(directory)/ha.\(fileExtension)"
+        let configPath = "\(directory)/bench.yaml"
+        try derivedConfig(storePath: storePath).write(toFile: configPath, atomically: true, encoding: .utf8)
+        let benchConfiguration = try HAConfiguration.load(path: configPath)
+        let group = try ChildProcess.start(
+            executable: executable, arguments: ["group", "--config", configPath, "--log-level", "warning"],
+            logFile: "\(directory)/group.log")
+        defer { group.stop(timeout: .seconds(10)) }
+        let members = benchConfiguration.masters.map(\.id)
+        let locks = MemberLockDirectory(storePath: storePath)
+
+        var samples: [Double] = []
+        var failed = 0
+        var store: HAStore?
+        for kill in 1...max(kills, 0) {
+            // Every master up, and a live leader.
+            let ready = try await waitUntil(timeout: .seconds(30), time: time) {
+                guard members.allSatisfy({ if case .alive = MemberLocks.probe($0, in: locks) { true } else { false } }) else {
+                    return false
+                }
+                if store == nil { store = try? HAStoreSelection.open(benchConfiguration.store, access: .readOnly, time: time) }
+                guard let record = try store?.readLeadershipBlocking(), let holder = record.holder,
+                    case .alive(let info) = MemberLocks.probe(holder.member, in: locks), info?.incarnation == holder.incarnation
+                else { return false }
+                return true
+            }
+            guard ready, let store, let before = try store.readLeadershipBlocking(), let holder = before.holder else {
+                throw HAStoreError(.io, path: storePath, "the group did not elect a leader within 30 s; see \(directory)/group.log")
+            }
+            let start = time.monotonicNow()
+            Glibc.kill(holder.pid, SIGKILL)
+            var elected: MonotonicInstant?
+            while time.monotonicNow().since(start) < .seconds(10) {
+                if let record = try? store.readLeadershipBlocking(), record.epoch > before.epoch, record.holder != nil {
+                    elected = time.monotonicNow()
+                    break
+                }
+                usleep(200)
+            }
+            if let elected {
+                let millis = elected.since(start).milliseconds
+                samples.append(millis)
+                progress("kill \(kill)/\(kills): \(holder.member) (pid \(holder.pid), epoch \(before.epoch)) -> new leader in \(String(format: "%.1f", millis)) ms")
+            } else {
+                failed += 1
+                progress("kill \(kill)/\(kills): no new leader within 10 s")
+            }
+        }
+        return (samples, failed)
+    }
+
+    private func derivedConfig(storePath: String) -> String {
+        let election = configuration.election
+        var lines = [
+            "cluster: bench",
+            "store: { backend: \(backend.rawValue), path: \"\(storePath)\" }",
+            "election: { lease: \(DurationText.format(election.leaseDuration)), renew: \(DurationText.format(election.renewInterval)), poll: \(DurationText.format(election.pollInterval)) }",
+            "group: { restartDelay: 100ms }",
+            "masters:",
+        ]
+        for master in configuration.masters {
+            lines.append("  - { id: \(master.id), rpc: \"\(master.rpc)\", rest: \"\(master.rest)\" }")
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    private func waitUntil(timeout: Duration, time: SystemTimeSource, _ condition: () throws -> Bool) async throws -> Bool {
+        let start = time.monotonicNow()
+        while time.monotonicNow().since(start) < timeout {
+            if try condition() { return true }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        return false
+    }
+}

@@ -1,0 +1,87 @@
+import ArgumentParser
+import BatonConfig
+import BatonHAStore
+import BatonMemberLocks
+import Foundation
+import Logging
+
+/// The `baton` command: every subcommand, and the mapping of errors to exit statuses
+/// (0 success, 1 a failed check or operation, 2 bad usage or config).
+struct BatonCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "baton",
+        abstract: "Baton: a dataflow runtime with a highly available master.",
+        subcommands: [MasterCommand.self, GroupCommand.self, StatusCommand.self, BenchCommand.self])
+
+    /// Parses the command line, runs the command, and exits with Baton's exit statuses.
+    static func runAndExit() async -> Never {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+            Foundation.exit(0)
+        } catch let error as ConfigError {
+            FileHandle.standardError.write(Data("baton: config error: \(error)\n".utf8))
+            Foundation.exit(2)
+        } catch let error as HAStoreError {
+            FileHandle.standardError.write(Data("baton: \(error)\n".utf8))
+            Foundation.exit(1)
+        } catch let error as MemberLockError {
+            FileHandle.standardError.write(Data("baton: \(error)\n".utf8))
+            Foundation.exit(1)
+        } catch let error as CommandFailure {
+            FileHandle.standardError.write(Data("baton: \(error.message)\n".utf8))
+            Foundation.exit(error.status)
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                print(fullMessage(for: error))
+                Foundation.exit(0)
+            }
+            FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+            // Usage errors (ArgumentParser's 64) are Baton's 2.
+            Foundation.exit(code == .validationFailure ? 2 : code.rawValue == 2 ? 2 : 1)
+        }
+    }
+}
+
+/// The entry point of the `baton` executable.
+public enum BatonMain {
+    public static func run() async -> Never { await BatonCommand.runAndExit() }
+}
+
+/// A failure a command reports with its exit status.
+struct CommandFailure: Error {
+    var status: Int32
+    var message: String
+    static func usage(_ message: String) -> CommandFailure { CommandFailure(status: 2, message: message) }
+    static func failed(_ message: String) -> CommandFailure { CommandFailure(status: 1, message: message) }
+}
+
+/// Options every long-running command shares.
+struct LoggingOptions: ParsableArguments {
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = ProcessInfo.processInfo.environment["BATON_LOG_LEVEL"] ?? "info"
+
+    func bootstrap() throws -> Logger.Level {
+        guard let level = Logger.Level(rawValue: logLevel) else {
+            throw CommandFailure.usage("--log-level: '\(logLevel)' is not one of trace, debug, info, notice, warning, error, critical")
+        }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        return level
+    }
+}
+
+struct ConfigOption: ParsableArguments {
+    @Option(name: .long, help: "The master group's config file (ha-config/*.yaml).")
+    var config: String
+
+    func load() throws -> HAConfiguration { try HAConfiguration.load(path: config) }
+}

@@ -1,0 +1,73 @@
+import ArgumentParser
+import BatonConfig
+import BatonCore
+import BatonElection
+import BatonGroup
+import BatonHAStore
+import BatonHAStoreSelection
+import BatonMasterService
+import BatonMemberLocks
+import Foundation
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct MasterCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "master", abstract: "Run one master candidate of the group.")
+
+    @OptionGroup var config: ConfigOption
+    @Option(name: .long, help: "This master's id (masters[].id in the config).")
+    var id: String
+    @OptionGroup var logging: LoggingOptions
+
+    func run() async throws {
+        let configuration = try config.load()
+        guard let memberID = Identifier(rawValue: id), let master = configuration.master(memberID) else {
+            throw CommandFailure.usage(
+                "--id: no master '\(id)' in \(configuration.file) (masters: \(configuration.masters.map(\.id.rawValue).joined(separator: ", ")))")
+        }
+        _ = try logging.bootstrap()
+        let logger = Logger(label: "baton.master")
+        let time = SystemTimeSource()
+        var random = SystemRandomNumberGenerator()
+        let identity = LeaderIdentity(
+            member: memberID, incarnation: .random(using: &random), address: master.rpc.description, pid: getpid())
+        let lock = try MemberLock.acquire(
+            in: MemberLockDirectory(storePath: configuration.store.path),
+            info: MemberProcessInfo(
+                member: memberID, pid: identity.pid, incarnation: identity.incarnation, address: identity.address,
+                startedAt: time.wallNow(), role: "master"))
+        let store = try HAStoreSelection.open(configuration.store, access: .readWrite, time: time)
+        let service = MasterService(identity: identity, configuration: configuration, store: store, logger: logger, time: time)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: service)]
+        if let groupPID = ParentWatch.groupPID {
+            services.append(.init(service: OrphanWatch(groupPID: groupPID, logger: logger), successTerminationBehavior: .gracefullyShutdownGroup))
+        }
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        withExtendedLifetime(lock) {}
+    }
+}
+
+/// Ends the member (gracefully) when the `baton group` that started it is gone.
+struct OrphanWatch: Service {
+    let groupPID: Int32
+    let logger: Logger
+
+    func run() async throws {
+        while !Task.isCancelled, !Task.isShuttingDownGracefully {
+            if ParentWatch.orphaned(from: groupPID) {
+                logger.notice("the group process is gone: stopping", metadata: ["baton.group.pid": "\(groupPID)"])
+                return
+            }
+            try? await Task.sleep(for: .milliseconds(200))
+        }
+    }
+}

@@ -1,0 +1,226 @@
+public import BatonCore
+import Foundation
+
+/// A master group's configuration: an `ha-config/*.yaml` file (documented key by key in
+/// `ha-config/README.md`). Relative paths in it resolve against the folder that holds the file.
+public struct HAConfiguration: Sendable, Hashable {
+    /// The config file, as an absolute path.
+    public var file: String
+    /// The folder holding the config file; relative paths resolve against it.
+    public var directory: String
+    /// The cluster's name (`cluster`).
+    public var cluster: Identifier
+    public var store: StoreConfiguration
+    public var election: ElectionConfiguration
+    public var masters: [MasterConfiguration]
+    public var taskExecutors: [TaskExecutorConfiguration]
+    public var checkpoints: CheckpointConfiguration
+    public var group: GroupConfiguration
+
+    public struct StoreConfiguration: Sendable, Hashable {
+        public enum Backend: String, Sendable, Hashable, CaseIterable {
+            case sqlite, lmdb, etcd
+        }
+        public var backend: Backend
+        /// The store file, absolute.
+        public var path: String
+        /// LMDB only: the map size, which bounds the store's size. Default 1 GiB.
+        public var mapSizeBytes: UInt64
+        /// SQLite only: how long a writer waits for another one (a safety net). Default 5s.
+        public var busyTimeout: Duration
+
+        public init(backend: Backend, path: String, mapSizeBytes: UInt64 = 1 << 30, busyTimeout: Duration = .seconds(5)) {
+            self.backend = backend
+            self.path = path
+            self.mapSizeBytes = mapSizeBytes
+            self.busyTimeout = busyTimeout
+        }
+    }
+
+    public struct ElectionConfiguration: Sendable, Hashable {
+        /// How long a term lasts without a renewal (`election.lease`, default 2s).
+        public var leaseDuration: Duration
+        /// How often the leader renews (`election.renew`, default 500ms).
+        public var renewInterval: Duration
+        /// How often a standby reads the leadership record (`election.poll`, default: the renew interval).
+        public var pollInterval: Duration
+
+        public init(leaseDuration: Duration = .seconds(2), renewInterval: Duration = .milliseconds(500), pollInterval: Duration? = nil) {
+            self.leaseDuration = leaseDuration
+            self.renewInterval = renewInterval
+            self.pollInterval = pollInterval ?? renewInterval
+        }
+    }
+
+    public struct MasterConfiguration: Sendable, Hashable {
+        public var id: MemberID
+        /// The RPC address the master publishes when it leads.
+        public var rpc: Endpoint
+        /// The REST address.
+        public var rest: Endpoint
+    }
+
+    public struct TaskExecutorConfiguration: Sendable, Hashable {
+        public var id: Identifier
+        public var slots: Int
+        /// The data-plane address.
+        public var data: Endpoint
+    }
+
+    public struct CheckpointConfiguration: Sendable, Hashable {
+        /// The checkpoint folder, absolute.
+        public var directory: String
+        public var interval: Duration
+        public var retain: Int
+    }
+
+    public struct GroupConfiguration: Sendable, Hashable {
+        /// How long `baton group` waits before restarting a member that died (`group.restartDelay`, default 1s).
+        public var restartDelay: Duration
+    }
+
+    public func master(_ id: MemberID) -> MasterConfiguration? { masters.first { $0.id == id } }
+}
+
+extension HAConfiguration {
+    /// Loads and validates the config at `path`.
+    ///
+    /// - Throws: `ConfigError` naming the file, the key path and the problem.
+    public static func load(path: String) throws -> HAConfiguration {
+        let file = absolutePath(path, relativeTo: FileManager.default.currentDirectoryPath)
+        return try parse(try YAMLValue.load(path: file), file: file)
+    }
+
+    /// Parses the text of a config as if it were the file at `file` (absolute).
+    public static func parse(text: String, file: String) throws -> HAConfiguration {
+        try parse(try YAMLValue.parse(text, file: file), file: file)
+    }
+
+    static func parse(_ root: YAMLValue, file: String) throws -> HAConfiguration {
+        let directory = (file as NSString).deletingLastPathComponent
+        let top = try root.mapping(allowing: [
+            "cluster", "store", "election", "masters", "taskexecutors", "checkpoints", "group",
+        ])
+        let cluster = try top["cluster"]?.identifier() ?? "local"
+
+        let storeValue = try top.required("store")
+        let store = try storeValue.mapping(allowing: ["backend", "path", "mapSize", "busyTimeout"])
+        let backendName = try store["backend"]?.choice(StoreConfiguration.Backend.allCases.map(\.rawValue)) ?? "sqlite"
+        let backend = StoreConfiguration.Backend(rawValue: backendName)!
+        if backend == .etcd {
+            throw store["backend"]!.error("the etcd backend is not available yet: use sqlite or lmdb")
+        }
+        let storePath = absolutePath(try store.required("path").nonEmptyString(), relativeTo: directory)
+        var storeConfiguration = StoreConfiguration(backend: backend, path: storePath)
+        if let mapSize = store["mapSize"] {
+            guard backend == .lmdb else { throw mapSize.error("mapSize applies to the lmdb backend only") }
+            storeConfiguration.mapSizeBytes = try mapSize.byteSize(in: (1 << 20)...(1 << 40))
+        }
+        if let busyTimeout = store["busyTimeout"] {
+            guard backend == .sqlite else { throw busyTimeout.error("busyTimeout applies to the sqlite backend only") }
+            storeConfiguration.busyTimeout = try busyTimeout.duration(in: .milliseconds(1)...(.seconds(600)))
+        }
+
+        var election = ElectionConfiguration()
+        if let electionValue = top["election"] {
+            let mapping = try electionValue.mapping(allowing: ["lease", "renew", "poll"])
+            if let lease = mapping["lease"] {
+                election.leaseDuration = try lease.duration(in: .milliseconds(100)...(.seconds(3600)))
+            }
+            if let renew = mapping["renew"] {
+                election.renewInterval = try renew.duration(in: .milliseconds(10)...(.seconds(3600)))
+            }
+            election.pollInterval = election.renewInterval
+            if let poll = mapping["poll"] {
+                election.pollInterval = try poll.duration(in: .milliseconds(10)...(.seconds(3600)))
+            }
+            guard election.renewInterval * 2 <= election.leaseDuration else {
+                throw (mapping["renew"] ?? electionValue).error(
+                    "renew (\(DurationText.format(election.renewInterval))) must be at most half of lease "
+                        + "(\(DurationText.format(election.leaseDuration))), so a leader can retry a failed renewal")
+            }
+            guard election.pollInterval < election.leaseDuration else {
+                throw (mapping["poll"] ?? electionValue).error("poll must be shorter than lease")
+            }
+        }
+
+        let mastersValue = try top.required("masters")
+        var masters: [MasterConfiguration] = []
+        var endpoints: [Endpoint: String] = [:]
+        func claim(_ endpoint: Endpoint, by value: YAMLValue) throws {
+            if let owner = endpoints[endpoint] {
+                throw value.error("address \(endpoint) is already used by \(owner)")
+            }
+            endpoints[endpoint] = value.keyPath
+        }
+        for value in try mastersValue.sequence() {
+            let mapping = try value.mapping(allowing: ["id", "rpc", "rest"])
+            let idValue = try mapping.required("id")
+            let id = try idValue.identifier()
+            if masters.contains(where: { $0.id == id }) { throw idValue.error("master id '\(id)' is used twice") }
+            let rpcValue = try mapping.required("rpc")
+            let restValue = try mapping.required("rest")
+            let master = MasterConfiguration(id: id, rpc: try rpcValue.endpoint(), rest: try restValue.endpoint())
+            try claim(master.rpc, by: rpcValue)
+            try claim(master.rest, by: restValue)
+            masters.append(master)
+        }
+        guard !masters.isEmpty else { throw mastersValue.error("at least one master is needed") }
+
+        var taskExecutors: [TaskExecutorConfiguration] = []
+        if let executorsValue = top["taskexecutors"] {
+            for value in try executorsValue.sequence() {
+                let mapping = try value.mapping(allowing: ["id", "slots", "data"])
+                let idValue = try mapping.required("id")
+                let id = try idValue.identifier()
+                if taskExecutors.contains(where: { $0.id == id }) || masters.contains(where: { $0.id == id }) {
+                    throw idValue.error("id '\(id)' is used twice")
+                }
+                let dataValue = try mapping.required("data")
+                let executor = TaskExecutorConfiguration(
+                    id: id, slots: try mapping.required("slots").int(in: 1...1024), data: try dataValue.endpoint())
+                try claim(executor.data, by: dataValue)
+                taskExecutors.append(executor)
+            }
+        }
+
+        var checkpoints = CheckpointConfiguration(
+            directory: absolutePath("data/checkpoints", relativeTo: directory), interval: .seconds(1), retain: 3)
+        if let checkpointsValue = top["checkpoints"] {
+            let mapping = try checkpointsValue.mapping(allowing: ["dir", "interval", "retain"])
+            if let dir = mapping["dir"] {
+                checkpoints.directory = absolutePath(try dir.nonEmptyString(), relativeTo: directory)
+            }
+            if let interval = mapping["interval"] {
+                checkpoints.interval = try interval.duration(in: .milliseconds(10)...(.seconds(86_400)))
+            }
+            if let retain = mapping["retain"] { checkpoints.retain = try retain.int(in: 1...1000) }
+        }
+
+        var group = GroupConfiguration(restartDelay: .seconds(1))
+        if let groupValue = top["group"] {
+            let mapping = try groupValue.mapping(allowing: ["restartDelay"])
+            if let delay = mapping["restartDelay"] {
+                group.restartDelay = try delay.duration(in: .zero...(.seconds(3600)))
+            }
+        }
+
+        return HAConfiguration(
+            file: file, directory: directory, cluster: cluster, store: storeConfiguration, election: election,
+            masters: masters, taskExecutors: taskExecutors, checkpoints: checkpoints, group: group)
+    }
+
+    /// `path` made absolute against `directory`, with `.` and `..` components resolved.
+    public static func absolutePath(_ path: String, relativeTo directory: String) -> String {
+        let joined = path.hasPrefix("/") ? path : directory + "/" + path
+        var parts: [Substring] = []
+        for part in joined.split(separator: "/") {
+            switch part {
+            case ".": continue
+            case "..": if !parts.isEmpty { parts.removeLast() }
+            default: parts.append(part)
+            }
+        }
+        return "/" + parts.joined(separator: "/")
+    }
+}

@@ -1,0 +1,162 @@
+public import BatonConfig
+public import BatonCore
+import Foundation
+public import Logging
+public import ServiceLifecycle
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `baton group`: runs every member of a config on this machine as a child process, restarts a
+/// member that dies after `group.restartDelay` (as systemd or Kubernetes would), and on graceful
+/// shutdown (SIGTERM, SIGINT) stops them all: SIGTERM first, SIGKILL after `stopTimeout`.
+///
+/// Children get `BATON_GROUP_PID` in their environment and end themselves when the group process
+/// is gone (see `ParentWatch`), so a group killed with SIGKILL leaves no orphans behind.
+public actor GroupSupervisor: Service {
+    /// One member the group runs.
+    public struct Member: Sendable, Hashable {
+        public var id: Identifier
+        /// The arguments after the executable.
+        public var arguments: [String]
+        public init(id: Identifier, arguments: [String]) {
+            self.id = id
+            self.arguments = arguments
+        }
+    }
+
+    public struct Options: Sendable {
+        public var restart: Bool
+        public var restartDelay: Duration
+        public var stopTimeout: Duration
+        public init(restart: Bool = true, restartDelay: Duration = .seconds(1), stopTimeout: Duration = .seconds(5)) {
+            self.restart = restart
+            self.restartDelay = restartDelay
+            self.stopTimeout = stopTimeout
+        }
+    }
+
+    private enum Input: Sendable {
+        case exited(Identifier, pid: Int32, status: Int32, reason: Process.TerminationReason)
+        case restart(Identifier)
+        case shutdown
+        case escalate
+    }
+
+    private let executable: String
+    private let members: [Member]
+    private let options: Options
+    private let logger: Logger
+    private var running: [Identifier: Process] = [:]
+    private var stopping = false
+
+    public init(executable: String, members: [Member], options: Options, logger: Logger) {
+        self.executable = executable
+        self.members = members
+        self.options = options
+        self.logger = logger
+    }
+
+    /// The members of `configuration`: every master (task executors join in a later issue).
+    public static func members(of configuration: HAConfiguration, logLevel: String?) -> [Member] {
+        configuration.masters.map { master in
+            var arguments = ["master", "--config", configuration.file, "--id", master.id.rawValue]
+            if let logLevel { arguments += ["--log-level", logLevel] }
+            return Member(id: master.id, arguments: arguments)
+        }
+    }
+
+    public func run() async throws {
+        let (inputs, continuation) = AsyncStream<Input>.makeStream()
+        await withGracefulShutdownHandler {
+            await withTaskGroup(of: Void.self) { group in
+                func later(_ delay: Duration, _ input: Input) {
+                    group.addTask {
+                        try? await Task.sleep(for: delay)
+                        continuation.yield(input)
+                    }
+                }
+                for member in members where !start(member, continuation: continuation) {
+                    later(options.restartDelay, .restart(member.id))
+                }
+                for await input in inputs {
+                    switch input {
+                    case .exited(let id, let pid, let status, let reason):
+                        running[id] = nil
+                        let how = reason == .uncaughtSignal ? "killed by signal \(status)" : "exited with status \(status)"
+                        let metadata: Logger.Metadata = [LogKey.member: "\(id)", LogKey.pid: "\(pid)", "baton.how": "\(how)"]
+                        if stopping {
+                            logger.info("member stopped", metadata: metadata)
+                            if running.isEmpty { continuation.finish() }
+                        } else if options.restart {
+                            logger.notice(
+                                "member died; restarting it after \(DurationText.format(options.restartDelay))", metadata: metadata)
+                            later(options.restartDelay, .restart(id))
+                        } else {
+                            logger.notice("member died (not restarted: --no-restart)", metadata: metadata)
+                        }
+                    case .restart(let id):
+                        guard !stopping, running[id] == nil, let member = members.first(where: { $0.id == id }) else {
+                            continue
+                        }
+                        if !start(member, continuation: continuation) { later(options.restartDelay, .restart(id)) }
+                    case .shutdown:
+                        guard !stopping else { continue }
+                        stopping = true
+                        logger.info("stopping the group", metadata: ["baton.members": "\(running.count)"])
+                        if running.isEmpty { continuation.finish() }
+                        for process in running.values { kill(process.processIdentifier, SIGTERM) }
+                        later(options.stopTimeout, .escalate)
+                    case .escalate:
+                        for process in running.values {
+                            logger.warning(
+                                "member did not stop in time: killing it", metadata: [LogKey.pid: "\(process.processIdentifier)"])
+                            kill(process.processIdentifier, SIGKILL)
+                        }
+                    }
+                }
+                group.cancelAll()
+            }
+        } onGracefulShutdown: {
+            continuation.yield(.shutdown)
+        }
+        logger.info("group stopped")
+    }
+
+    /// Starts `member`; false when it could not be started.
+    private func start(_ member: Member, continuation: AsyncStream<Input>.Continuation) -> Bool {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = member.arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["BATON_GROUP_PID"] = String(getpid())
+        process.environment = environment
+        let id = member.id
+        process.terminationHandler = { finished in
+            continuation.yield(
+                .exited(id, pid: finished.processIdentifier, status: finished.terminationStatus, reason: finished.terminationReason))
+        }
+        do {
+            try process.run()
+            running[id] = process
+            logger.info("member started", metadata: [LogKey.member: "\(id)", LogKey.pid: "\(process.processIdentifier)"])
+            return true
+        } catch {
+            logger.error("cannot start member", metadata: [LogKey.member: "\(id)", LogKey.error: "\(error)"])
+            return false
+        }
+    }
+}
+
+/// Ends a group member when its group is gone: the group's pid is in `BATON_GROUP_PID`, and a child
+/// whose parent changed has been orphaned (the group was killed).
+public enum ParentWatch {
+    /// The group pid this process was started under, if any.
+    public static var groupPID: Int32? {
+        ProcessInfo.processInfo.environment["BATON_GROUP_PID"].flatMap { Int32($0) }
+    }
+
+    /// Whether the group that started this process is gone.
+    public static func orphaned(from groupPID: Int32) -> Bool { getppid() != groupPID }
+}

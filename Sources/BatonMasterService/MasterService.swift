@@ -1,0 +1,209 @@
+public import BatonConfig
+public import BatonCore
+public import BatonElection
+public import BatonHAStore
+import BatonMemberLocks
+import Dispatch
+public import Logging
+public import ServiceLifecycle
+
+/// One master candidate: the shell that carries out what its `LeaderElection` decides, against the
+/// HA store and the member locks, and (in later issues) runs the leader's duties.
+///
+/// One loop consumes every input in order (ticks, deaths reported by the member-lock watcher,
+/// shutdown) and awaits each action before taking the next input, so the election instance is
+/// never touched concurrently. On graceful shutdown (SIGTERM, SIGINT) a leader resigns: it ends
+/// its term in the store before the process exits, so standbys take over at once.
+public actor MasterService: Service {
+    public struct Options: Sendable {
+        /// How often the loop looks at the election's deadlines.
+        public var tickInterval: Duration
+        public init(tickInterval: Duration = .milliseconds(10)) { self.tickInterval = tickInterval }
+    }
+
+    private enum Input: Sendable {
+        case tick
+        case holderDied(MemberID, DispatchSemaphore)
+        case shutdown
+    }
+
+    public let identity: LeaderIdentity
+    private let configuration: HAConfiguration
+    private let store: HAStore
+    private let logger: Logger
+    private let time: any TimeSource
+    private let options: Options
+    private var election: LeaderElection
+    private var leadingSince: MonotonicInstant?
+
+    public init(
+        identity: LeaderIdentity, configuration: HAConfiguration, store: HAStore, logger: Logger,
+        time: any TimeSource = SystemTimeSource(), options: Options = Options()
+    ) {
+        self.identity = identity
+        self.configuration = configuration
+        self.store = store
+        self.time = time
+        self.options = options
+        var logger = logger
+        logger[metadataKey: LogKey.master] = "\(identity.member)"
+        logger[metadataKey: LogKey.incarnation] = "\(identity.incarnation)"
+        self.logger = logger
+        self.election = LeaderElection(
+            identity: identity,
+            configuration: .init(
+                leaseDuration: configuration.election.leaseDuration,
+                renewInterval: configuration.election.renewInterval,
+                pollInterval: configuration.election.pollInterval))
+    }
+
+    /// The role right now.
+    public var role: LeaderElection.Role { election.role }
+
+    public func run() async throws {
+        let (inputs, continuation) = AsyncStream<Input>.makeStream()
+        let watcher = MemberLockWatcher(directory: MemberLockDirectory(storePath: store.path)) { member in
+            // Called on the watcher's thread while it holds `member`'s lock: wait until the loop has
+            // acted on it (campaigned), so the lock is released only afterwards.
+            let done = DispatchSemaphore(value: 0)
+            if case .enqueued = continuation.yield(.holderDied(member, done)) {
+                done.wait()
+            }
+        }
+        defer { watcher.stop() }
+        logger.info(
+            "master candidate started",
+            metadata: [
+                LogKey.store: "\(store.path)", LogKey.backend: "\(store.backendName)",
+                LogKey.pid: "\(identity.pid)",
+            ])
+        let tick = options.tickInterval
+        await withGracefulShutdownHandler {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: tick)
+                        continuation.yield(.tick)
+                    }
+                }
+                await self.carryOut(self.election.start(now: self.time.monotonicNow()), watcher: watcher)
+                for await input in inputs {
+                    switch input {
+                    case .tick:
+                        await self.carryOut(self.election.tick(now: self.time.monotonicNow()), watcher: watcher)
+                    case .holderDied(let member, let done):
+                        self.logger.debug("member lock released", metadata: [LogKey.member: "\(member)"])
+                        await self.carryOut(
+                            self.election.holderProcessDied(member, now: self.time.monotonicNow()), watcher: watcher)
+                        done.signal()
+                    case .shutdown:
+                        await self.carryOut(self.election.resign(now: self.time.monotonicNow()), watcher: watcher)
+                        continuation.finish()
+                    }
+                }
+                group.cancelAll()
+            }
+        } onGracefulShutdown: {
+            continuation.yield(.shutdown)
+        }
+        // Release a watcher thread that may still wait for the loop.
+        for await input in inputs { if case .holderDied(_, let done) = input { done.signal() } }
+        logger.info("master candidate stopped")
+    }
+
+    /// Carries out `actions` in order, feeding each outcome back into the election.
+    private func carryOut(_ actions: [LeaderElection.Action], watcher: MemberLockWatcher) async {
+        var pending = actions[...]
+        while let action = pending.popFirst() {
+            let more = await perform(action, watcher: watcher)
+            pending = more[...] + pending
+        }
+    }
+
+    private func perform(_ action: LeaderElection.Action, watcher: MemberLockWatcher) async -> [LeaderElection.Action] {
+        switch action {
+        case .readLeadership:
+            do {
+                let record = try await store.leadership()
+                return election.observed(record, now: time.monotonicNow())
+            } catch {
+                logger.warning("cannot read the leadership record", metadata: [LogKey.error: "\(error)"])
+                return election.readFailed(now: time.monotonicNow())
+            }
+
+        case .watchHolder(let member):
+            watcher.watch(member)
+            return []
+
+        case .campaign(let expectation):
+            do {
+                let outcome = try await store.campaign(
+                    as: identity, expecting: expectation,
+                    leaseMillis: Int64(configuration.election.leaseDuration.milliseconds), now: time.wallNow())
+                switch outcome {
+                case .won(let victory):
+                    if let closed = victory.closedTerm {
+                        logger.info(
+                            "took over from the previous leader",
+                            metadata: [
+                                LogKey.epoch: "\(victory.record.epoch)", "baton.previous.epoch": "\(closed.epoch)",
+                                "baton.previous.holder": "\(closed.holder.member)",
+                                LogKey.reason: "\(closed.endReason?.rawValue ?? "?")",
+                            ])
+                    }
+                    return election.campaignCompleted(.won(victory.record), now: time.monotonicNow())
+                case .lost(let current):
+                    logger.debug(
+                        "campaign lost", metadata: [LogKey.epoch: "\(current?.epoch ?? .none)", LogKey.reason: "\(expectation)"])
+                    return election.campaignCompleted(.lost(current: current), now: time.monotonicNow())
+                }
+            } catch {
+                logger.warning("campaign failed", metadata: [LogKey.error: "\(error)", LogKey.reason: "\(expectation)"])
+                return election.campaignCompleted(.failed, now: time.monotonicNow())
+            }
+
+        case .renew(let epoch):
+            do {
+                try await store.renew(epoch: epoch, now: time.wallNow())
+                return election.renewCompleted(.renewed, epoch: epoch, now: time.monotonicNow())
+            } catch let error as HAStoreError where error.code == .fenced {
+                logger.notice(
+                    "lease renewal refused as fenced",
+                    metadata: [LogKey.epoch: "\(epoch)", LogKey.error: "\(error.message)"])
+                return election.renewCompleted(
+                    .fenced(current: error.fencedWrite?.current ?? epoch.next), epoch: epoch, now: time.monotonicNow())
+            } catch {
+                logger.warning("lease renewal failed", metadata: [LogKey.epoch: "\(epoch)", LogKey.error: "\(error)"])
+                return election.renewCompleted(.failed, epoch: epoch, now: time.monotonicNow())
+            }
+
+        case .relinquish(let epoch, let reason):
+            do {
+                try await store.relinquish(epoch: epoch, reason: reason, now: time.wallNow())
+                logger.info("term ended in the store", metadata: [LogKey.epoch: "\(epoch)", LogKey.reason: "\(reason.rawValue)"])
+            } catch let error as HAStoreError where error.code == .fenced {
+                logger.notice(
+                    "write refused as fenced: a newer term exists",
+                    metadata: [LogKey.epoch: "\(epoch)", LogKey.error: "\(error.message)"])
+            } catch {
+                logger.warning("cannot end the term in the store", metadata: [LogKey.epoch: "\(epoch)", LogKey.error: "\(error)"])
+            }
+            return []
+
+        case .leadershipGranted(let epoch):
+            leadingSince = time.monotonicNow()
+            logger.info(
+                "leadership granted",
+                metadata: [LogKey.epoch: "\(epoch)", "baton.address": "\(identity.address)"])
+            return []
+
+        case .leadershipRevoked(let epoch, let reason):
+            let held = leadingSince.map { DurationText.format(time.monotonicNow().since($0)) } ?? "?"
+            leadingSince = nil
+            logger.notice(
+                "leadership revoked: no longer acting as leader",
+                metadata: [LogKey.epoch: "\(epoch)", LogKey.reason: "\(reason)", "baton.held": "\(held)"])
+            return []
+        }
+    }
+}

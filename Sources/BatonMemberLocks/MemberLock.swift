@@ -1,0 +1,143 @@
+public import BatonCore
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// What a member process writes into its lock file, for `baton status` and the other members.
+public struct MemberProcessInfo: Codable, Hashable, Sendable {
+    public var member: MemberID
+    public var pid: Int32
+    public var incarnation: Incarnation
+    public var address: String
+    public var startedAt: WallTime
+    /// `master` or `taskexecutor`.
+    public var role: String
+
+    public init(member: MemberID, pid: Int32, incarnation: Incarnation, address: String, startedAt: WallTime, role: String) {
+        self.member = member
+        self.pid = pid
+        self.incarnation = incarnation
+        self.address = address
+        self.startedAt = startedAt
+        self.role = role
+    }
+}
+
+/// Where the member lock files of a store live: `<store file>.members/<id>.lock`.
+public struct MemberLockDirectory: Sendable, Hashable {
+    public let path: String
+
+    public init(storePath: String) { path = storePath + ".members" }
+
+    public func lockPath(for member: MemberID) -> String { "\(path)/\(member.rawValue).lock" }
+}
+
+/// An error taking or reading a member lock.
+public struct MemberLockError: Error, Sendable, CustomStringConvertible {
+    public var path: String
+    public var message: String
+    /// When the lock is held by a live process: what it wrote.
+    public var holder: MemberProcessInfo?
+
+    public var description: String { "\(path): \(message)" }
+}
+
+/// The lock a member process holds for its whole life: an OFD lock on its member lock file.
+///
+/// While a process of member M lives, it holds M's lock; so whoever acquires M's lock knows that no
+/// process of M is alive. That is the crash fast path of the election: standbys wait on the
+/// leader's member lock, and the kernel hands it over the instant the leader dies.
+public final class MemberLock: Sendable {
+    public let path: String
+    public let info: MemberProcessInfo
+    private let fd: Int32
+
+    private init(path: String, info: MemberProcessInfo, fd: Int32) {
+        self.path = path
+        self.info = info
+        self.fd = fd
+    }
+
+    deinit { close(fd) }
+
+    /// Takes the lock of `info.member` and writes `info` into it. Retries for up to `patience`
+    /// (another member may hold it for a moment while it checks whether this member is alive).
+    ///
+    /// - Throws: `MemberLockError` when another live process holds it (naming its pid).
+    public static func acquire(
+        in directory: MemberLockDirectory, info: MemberProcessInfo, patience: Duration = .seconds(3)
+    ) throws -> MemberLock {
+        try makeDirectory(directory.path)
+        let path = directory.lockPath(for: info.member)
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw MemberLockError(path: path, message: "cannot open the member lock file: \(String(cString: strerror(errno)))")
+        }
+        let deadline = SystemTimeSource().monotonicNow() + patience
+        while true {
+            switch OFDLock.tryLock(fd) {
+            case .acquired:
+                let bytes = Array((try? JSONEncoder().encode(info)) ?? Data()) + [0x0A]
+                _ = ftruncate(fd, 0)
+                _ = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+                return MemberLock(path: path, info: info, fd: fd)
+            case .busy where SystemTimeSource().monotonicNow() < deadline:
+                usleep(10_000)
+            case .busy:
+                let holder = MemberLocks.readInfo(path)
+                close(fd)
+                throw MemberLockError(
+                    path: path,
+                    message: "member \(info.member) is already running"
+                        + (holder.map { " (pid \($0.pid))" } ?? "") + "; stop it first or use another id",
+                    holder: holder)
+            case .interrupted:
+                continue
+            case .failed(let code):
+                close(fd)
+                throw MemberLockError(path: path, message: "cannot lock the member lock file: \(String(cString: strerror(code)))")
+            }
+        }
+    }
+
+    private static func makeDirectory(_ path: String) throws {
+        var current = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/") {
+            current += "/" + component
+            if mkdir(current, 0o755) != 0 && errno != EEXIST {
+                throw MemberLockError(path: path, message: "cannot create \(current): \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+}
+
+/// Reading member lock files from the outside (status, benchmarks, tests).
+public enum MemberLocks {
+    /// What a member lock file says about its member.
+    public enum Probe: Hashable, Sendable {
+        /// No lock file: the member never ran against this store.
+        case neverRan
+        /// The lock is free: no process of the member is alive. `last` is what the last one wrote.
+        case down(last: MemberProcessInfo?)
+        /// A live process holds the lock.
+        case alive(MemberProcessInfo?)
+    }
+
+    public static func probe(_ member: MemberID, in directory: MemberLockDirectory) -> Probe {
+        let path = directory.lockPath(for: member)
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return .neverRan }
+        defer { close(fd) }
+        let info = readInfo(path)
+        return OFDLock.isHeld(fd) == true ? .alive(info) : .down(last: info)
+    }
+
+    public static func readInfo(_ path: String) -> MemberProcessInfo? {
+        guard let data = FileManager.default.contents(atPath: path), !data.isEmpty else { return nil }
+        return try? JSONDecoder().decode(MemberProcessInfo.self, from: data)
+    }
+}

@@ -1,0 +1,114 @@
+public import BatonConfig
+import BatonCore
+import BatonElection
+import BatonHAStore
+import BatonHAStoreSelection
+import BatonMemberLocks
+import Foundation
+
+/// What `baton status` reports: the leader as the store records it, and every master as its
+/// member lock shows it (alive or down, with its pid). JSON keys are a contract (DESIGN section 7).
+public struct GroupStatus: Codable, Sendable, Hashable {
+    public struct Leader: Codable, Sendable, Hashable {
+        public var id: String
+        public var epoch: UInt64
+        public var address: String
+        public var pid: Int32
+        public var incarnation: String
+        public var since: String
+        public var renewedAt: String
+        /// Whether the leader's process is alive (its member lock is held by that incarnation).
+        public var alive: Bool
+    }
+
+    public struct Master: Codable, Sendable, Hashable {
+        public var id: String
+        /// The pid of the live process, or null when the master is down.
+        public var pid: Int32?
+        public var address: String
+        /// `leader`, `standby` or `down`.
+        public var role: String
+    }
+
+    public struct Store: Codable, Sendable, Hashable {
+        public var backend: String
+        public var path: String
+        /// False when no master has created the store yet.
+        public var exists: Bool
+    }
+
+    /// Placeholders until task executors exist (issue 5); the keys are part of the contract.
+    public struct TaskExecutor: Codable, Sendable, Hashable {}
+    public struct Job: Codable, Sendable, Hashable {}
+
+    public var cluster: String
+    public var store: Store
+    public var leader: Leader?
+    public var masters: [Master]
+    public var taskExecutors: [TaskExecutor]
+    public var jobs: [Job]
+
+    /// Reads the store (read-only) and the member locks of `configuration`.
+    public static func read(_ configuration: HAConfiguration) throws -> GroupStatus {
+        let directory = MemberLockDirectory(storePath: configuration.store.path)
+        var record: LeadershipRecord?
+        var exists = true
+        do {
+            let store = try HAStoreSelection.open(configuration.store, access: .readOnly)
+            record = try store.readLeadershipBlocking()
+        } catch let error as HAStoreError where error.code == .notFound {
+            exists = false
+        }
+        let probes = Dictionary(
+            uniqueKeysWithValues: configuration.masters.map { ($0.id, MemberLocks.probe($0.id, in: directory)) })
+        var leader: Leader?
+        if let record, let holder = record.holder {
+            var alive = false
+            if case .alive(let info) = probes[holder.member] ?? MemberLocks.probe(holder.member, in: directory) {
+                alive = info?.incarnation == holder.incarnation
+            }
+            leader = Leader(
+                id: holder.member.rawValue, epoch: record.epoch.rawValue, address: holder.address, pid: holder.pid,
+                incarnation: holder.incarnation.description, since: record.termStartedAt.iso8601,
+                renewedAt: record.renewedAt.iso8601, alive: alive)
+        }
+        let masters = configuration.masters.map { master -> Master in
+            switch probes[master.id]! {
+            case .alive(let info):
+                let leads = record?.holder.map { $0.member == master.id && $0.incarnation == info?.incarnation } ?? false
+                return Master(id: master.id.rawValue, pid: info?.pid, address: master.rpc.description, role: leads ? "leader" : "standby")
+            case .down, .neverRan:
+                return Master(id: master.id.rawValue, pid: nil, address: master.rpc.description, role: "down")
+            }
+        }
+        return GroupStatus(
+            cluster: configuration.cluster.rawValue,
+            store: Store(backend: configuration.store.backend.rawValue, path: configuration.store.path, exists: exists),
+            leader: leader, masters: masters, taskExecutors: [], jobs: [])
+    }
+
+    public func json() -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        return String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self)
+    }
+
+    public func text() -> String {
+        var lines: [String] = []
+        lines.append("cluster \(cluster)  store \(store.backend) \(store.path)\(store.exists ? "" : " (not created yet)")")
+        if let leader {
+            lines.append(
+                "leader  \(leader.id)  epoch \(leader.epoch)  \(leader.address)  pid \(leader.pid)  since \(leader.since)"
+                    + (leader.alive ? "" : "  (process gone: a standby takes over)"))
+        } else {
+            lines.append("leader  none")
+        }
+        lines.append("")
+        let rows = [["MASTER", "ROLE", "PID", "ADDRESS"]] + masters.map { [$0.id, $0.role, $0.pid.map(String.init) ?? "-", $0.address] }
+        let widths = (0..<4).map { column in rows.map { $0[column].count }.max()! }
+        for row in rows {
+            lines.append(zip(row, widths).map { $0.padding(toLength: $1 + 2, withPad: " ", startingAt: 0) }.joined())
+        }
+        return lines.joined(separator: "\n")
+    }
+}
