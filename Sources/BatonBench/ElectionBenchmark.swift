@@ -79,13 +79,20 @@ public struct ElectionBenchmark: Sendable {
                 as: identity, expecting: .vacant(epoch: .none), leaseMillis: 60_000, now: time.wallNow())
         else { throw HAStoreError(.io, path: store.path, "the benchmark could not win a term in its own fresh store") }
         let epoch = victory.record.epoch
+        // The loop runs on the store's thread, as the master's loop does.
+        return try await withTaskExecutorPreference(store.executor) {
+            try await timeCommits(store: store, epoch: epoch, time: time)
+        }
+    }
+
+    private func timeCommits(store: HAStore, epoch: Epoch, time: SystemTimeSource) async throws -> ([Double], Double) {
         let payload = [UInt8](repeating: 0x5A, count: 64)
-        func commit(_ index: Int) async throws {
+        func commit(_ index: Int, _ prefix: String = "bench/") async throws {
             try await store.write(fencedBy: epoch) { writer in
-                try writer.put(.checkpoints, StoreKey.text("bench/") + StoreKey.uint64(UInt64(index)), bytes: payload)
+                try writer.put(.checkpoints, StoreKey.text(prefix) + StoreKey.uint64(UInt64(index)), bytes: payload)
             }
         }
-        for index in 0..<min(100, commits) { try await commit(-index - 1) }  // warm-up
+        for index in 0..<min(100, commits) { try await commit(index, "warm-up/") }
         var samples: [Double] = []
         samples.reserveCapacity(commits)
         let start = time.monotonicNow()

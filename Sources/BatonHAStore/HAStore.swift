@@ -29,6 +29,9 @@ public final class HAStore: Sendable {
     private let thread: DedicatedThread
     // Touched on `thread` only (SQLite connections and LMDB write transactions are per thread).
     private nonisolated(unsafe) let backend: any HAStoreBackend
+    // Touched on `thread` only: the last leadership record decoded, by its stored bytes, so that
+    // the fencing check of every write does not decode the same record again.
+    private nonisolated(unsafe) var leadershipCache: (bytes: [UInt8], record: LeadershipRecord)?
 
     private init(path: String, backendName: String, access: StoreAccess, thread: DedicatedThread, backend: any HAStoreBackend) {
         self.path = path
@@ -37,6 +40,11 @@ public final class HAStore: Sendable {
         self.thread = thread
         self.backend = backend
     }
+
+    /// The store's thread as an executor: an actor that mostly talks to the store can run on it
+    /// (`nonisolated var unownedExecutor`), and a task can prefer it (`withTaskExecutorPreference`),
+    /// so that store calls run inline instead of hopping threads.
+    public var executor: DedicatedThread { thread }
 
     deinit {
         let backend = self.backend
@@ -185,12 +193,21 @@ public final class HAStore: Sendable {
         let path = self.path
         return try await unfencedWrite { writer in
             do {
-                try LeadershipRules.checkFence(epoch: epoch, current: try writer.reader.leadershipRecord())
+                try LeadershipRules.checkFence(epoch: epoch, current: try self.cachedLeadership(writer.reader))
             } catch let fence as FencedWrite {
                 throw HAStoreError.fenced(fence, path: path)
             }
             return try body(writer)
         }
+    }
+
+    /// The leadership record as `reader` sees it, decoded once per distinct stored value.
+    private func cachedLeadership(_ reader: StoreReader) throws -> LeadershipRecord? {
+        guard let bytes = try reader.bytes(.leadership, HAStore.leadershipKey) else { return nil }
+        if let cached = leadershipCache, cached.bytes == bytes { return cached.record }
+        let record = try reader.value(LeadershipRecord.self, .leadership, HAStore.leadershipKey)!
+        leadershipCache = (bytes, record)
+        return record
     }
 
     /// A write transaction with no fencing check, for the election itself (whose campaign is a

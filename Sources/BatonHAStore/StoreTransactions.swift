@@ -7,12 +7,13 @@ enum ValueEnvelope {
     static let formatByte: UInt8 = 1
     static let headerSize = 5
 
-    static func checksum(_ namespace: StoreNamespace, _ key: [UInt8], _ payload: some Collection<UInt8>) -> UInt32 {
-        CRC32C.checksum([namespace.number] + key + Array(payload))
+    static func checksum(_ namespace: StoreNamespace, _ key: [UInt8], _ payload: ArraySlice<UInt8>) -> UInt32 {
+        let crc = CRC32C.update(CRC32C.update(0, [namespace.number]), key)
+        return CRC32C.update(crc, payload)
     }
 
     static func seal(_ namespace: StoreNamespace, _ key: [UInt8], _ payload: [UInt8]) -> [UInt8] {
-        let crc = checksum(namespace, key, payload)
+        let crc = checksum(namespace, key, payload[...])
         var bytes: [UInt8] = [formatByte]
         bytes.reserveCapacity(headerSize + payload.count)
         for shift in stride(from: 24, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: crc >> shift)) }
@@ -26,13 +27,13 @@ enum ValueEnvelope {
                 .corrupt, path: path, "value of \(namespace)/\(StoreKeyText.describe(key)) has no valid header")
         }
         let stored = bytes[1..<5].reduce(UInt32(0)) { ($0 << 8) | UInt32($1) }
-        let payload = Array(bytes[headerSize...])
+        let payload = bytes[headerSize...]
         guard checksum(namespace, key, payload) == stored else {
             throw HAStoreError(
                 .corrupt, path: path,
                 "value of \(namespace)/\(StoreKeyText.describe(key)) fails its checksum: the store file is corrupt")
         }
-        return payload
+        return Array(payload)
     }
 }
 

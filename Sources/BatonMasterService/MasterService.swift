@@ -57,6 +57,10 @@ public actor MasterService: Service {
                 pollInterval: configuration.election.pollInterval))
     }
 
+    /// The master runs on its store's thread: its loop is mostly store calls, which then run
+    /// inline (the store thread is never blocked by anything but the store itself).
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { store.executor.asUnownedSerialExecutor() }
+
     /// The role right now.
     public var role: LeaderElection.Role { election.role }
 
