@@ -106,6 +106,15 @@ let package = Package(
             ],
             swiftSettings: swiftSettings),
         .executableTarget(name: "baton", dependencies: ["BatonCLI"], swiftSettings: swiftSettings),
+        // tools/baton-store: dump, check and hammer a store (dev and ops; the process tests use it).
+        .executableTarget(
+            name: "baton-store",
+            dependencies: [
+                "BatonCore", "BatonConfig", "BatonElection", "BatonHAStore", "BatonHAStoreSelection",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "tools/baton-store",
+            swiftSettings: swiftSettings),
         .target(
             name: "BatonTestKit",
             dependencies: ["BatonCore", "BatonConfig"],
@@ -116,7 +125,7 @@ let package = Package(
         .testTarget(name: "BatonCoreTests", dependencies: ["BatonCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "BatonElectionTests", dependencies: ["BatonCore", "BatonElection"],
-            resources: [.copy("Scenarios")], swiftSettings: swiftSettings),
+            exclude: ["Scenarios"], swiftSettings: swiftSettings),
         .testTarget(
             name: "BatonHAStoreTests",
             dependencies: ["BatonCore", "BatonElection", "BatonHAStore", "BatonHAStoreSQLite", "BatonHAStoreLMDB", "BatonTestKit"],
@@ -133,7 +142,7 @@ let package = Package(
         .testTarget(
             name: "BatonProcessTests",
             dependencies: [
-                "baton", "BatonCore", "BatonConfig", "BatonElection", "BatonHAStore", "BatonHAStoreSelection",
+                "baton", "baton-store", "BatonCore", "BatonConfig", "BatonElection", "BatonHAStore", "BatonHAStoreSelection",
                 "BatonMemberLocks", "BatonTestKit",
             ],
             swiftSettings: swiftSettings),

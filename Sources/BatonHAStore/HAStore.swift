@@ -98,6 +98,7 @@ public final class HAStore: Sendable {
         let backend = try kind.open(path, access, false, options)
         do {
             try verifyMeta(backend, kind: kind)
+            if options.checkIntegrityOnOpen { try verifyChecksums(backend) }
             if access == .readWrite { try backend.clearStaleReaders() }
             return backend
         } catch {
@@ -133,6 +134,21 @@ public final class HAStore: Sendable {
         backend.close()
         _ = try StoreFiles.linkIfAbsent(temporary, to: path)
         try StoreFiles.syncDirectory(directory)
+    }
+
+    /// Verifies the checksum of every value (O(store size); stores hold metadata, not data).
+    private static func verifyChecksums(_ backend: any HAStoreBackend) throws {
+        try backend.read { transaction in
+            for namespace in StoreNamespace.allCases {
+                var after: [UInt8]?
+                while true {
+                    let batch = try transaction.scan(namespace, prefix: [], after: after, limit: 1024)
+                    for entry in batch { _ = try ValueEnvelope.open(namespace, entry.key, entry.value, path: backend.path) }
+                    guard batch.count == 1024, let last = batch.last else { break }
+                    after = last.key
+                }
+            }
+        }
     }
 
     private static func verifyMeta(_ backend: any HAStoreBackend, kind: HAStoreBackendKind) throws {

@@ -1,0 +1,21 @@
+/// Configs that tests write into their temporary folders.
+public enum TestConfigs {
+    /// A group of `masters` masters on `backend`, with a short lease so that tests run fast.
+    /// Ports are never bound in these tests (masters publish addresses only), so they may repeat.
+    public static func group(
+        backend: String, masters: Int = 3, lease: String = "1s", renew: String = "200ms", poll: String = "100ms",
+        restartDelay: String = "100ms"
+    ) -> String {
+        var lines = [
+            "cluster: test",
+            "store: { backend: \(backend), path: data/ha.\(backend) }",
+            "election: { lease: \(lease), renew: \(renew), poll: \(poll) }",
+            "group: { restartDelay: \(restartDelay) }",
+            "masters:",
+        ]
+        for index in 1...masters {
+            lines.append("  - { id: m\(index), rpc: \"127.0.0.1:\(16_100 + index)\", rest: \"127.0.0.1:\(18_100 + index)\" }")
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}

@@ -1,0 +1,132 @@
+import BatonConfig
+import BatonCore
+import Foundation
+import Testing
+
+@Suite("ha-config loading")
+struct HAConfigurationTests {
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
+
+    func parse(_ text: String) throws -> HAConfiguration {
+        try HAConfiguration.parse(text: text, file: "/etc/baton/test.yaml")
+    }
+
+    func failure(_ text: String) -> ConfigError? {
+        do {
+            _ = try parse(text)
+            return nil
+        } catch let error as ConfigError {
+            return error
+        } catch {
+            Issue.record("unexpected error \(error)")
+            return nil
+        }
+    }
+
+    let minimal = """
+        store: { backend: sqlite, path: data/ha.sqlite }
+        masters:
+          - { id: m1, rpc: "127.0.0.1:6123", rest: "127.0.0.1:8081" }
+        """
+
+    @Test("the shipped configs load with three masters each")
+    func shippedConfigs() throws {
+        let sqlite = try HAConfiguration.load(path: Self.repository + "/ha-config/local.yaml")
+        #expect(sqlite.store.backend == .sqlite)
+        #expect(sqlite.masters.map(\.id) == ["m1", "m2", "m3"])
+        #expect(sqlite.store.path == Self.repository + "/ha-config/data/ha.sqlite")
+        #expect(sqlite.election.leaseDuration == .seconds(2))
+        #expect(sqlite.election.renewInterval == .milliseconds(500))
+        #expect(sqlite.taskExecutors.count == 2)
+        let lmdb = try HAConfiguration.load(path: Self.repository + "/ha-config/local-lmdb.yaml")
+        #expect(lmdb.store.backend == .lmdb)
+        #expect(lmdb.masters.count == 3)
+        #expect(lmdb.store.mapSizeBytes == 1 << 30)
+    }
+
+    @Test("relative paths resolve against the config's folder; defaults fill the rest")
+    func relativePaths() throws {
+        let configuration = try parse(minimal)
+        #expect(configuration.store.path == "/etc/baton/data/ha.sqlite")
+        #expect(configuration.checkpoints.directory == "/etc/baton/data/checkpoints")
+        #expect(configuration.election.leaseDuration == .seconds(2))
+        #expect(configuration.election.pollInterval == .milliseconds(500))
+        #expect(configuration.cluster == "local")
+        #expect(configuration.group.restartDelay == .seconds(1))
+        let absolute = try parse(minimal.replacingOccurrences(of: "data/ha.sqlite", with: "/var/lib/baton/../baton2/ha.sqlite"))
+        #expect(absolute.store.path == "/var/lib/baton2/ha.sqlite")
+    }
+
+    @Test("an unknown key is an error naming the file, the key path and the line")
+    func unknownKey() throws {
+        let error = try #require(failure(minimal + "\nelection: { lease: 2s, renw: 500ms }\n"))
+        #expect(error.code == .unknownKey)
+        #expect(error.file == "/etc/baton/test.yaml")
+        #expect(error.keyPath == "election.renw")
+        #expect(error.line == 4)
+        #expect(error.description.contains("test.yaml:4: election.renw"))
+        let nested = try #require(failure(minimal.replacingOccurrences(of: "rest:", with: "rset:")))
+        #expect(nested.keyPath == "masters[0].rset")
+        let top = try #require(failure(minimal + "\nmaster: []\n"))
+        #expect(top.keyPath == "master")
+    }
+
+    @Test("a missing required key is named")
+    func missingKey() throws {
+        let error = try #require(failure("masters:\n  - { id: m1, rpc: \"127.0.0.1:1\", rest: \"127.0.0.1:2\" }\n"))
+        #expect(error.code == .missingKey)
+        #expect(error.keyPath == "store")
+        let noPath = try #require(failure("store: { backend: lmdb }\nmasters: []\n"))
+        #expect(noPath.keyPath == "store.path")
+    }
+
+    @Test("bad values are named with what is wrong")
+    func badValues() throws {
+        let backend = try #require(failure(minimal.replacingOccurrences(of: "backend: sqlite", with: "backend: sqlit")))
+        #expect(backend.keyPath == "store.backend")
+        #expect(backend.message.contains("sqlite, lmdb"))
+        let lease = try #require(failure(minimal + "\nelection: { lease: two seconds }\n"))
+        #expect(lease.keyPath == "election.lease")
+        #expect(lease.message.contains("not a duration"))
+        let address = try #require(failure(minimal.replacingOccurrences(of: "127.0.0.1:6123", with: "127.0.0.1:99999")))
+        #expect(address.keyPath == "masters[0].rpc")
+        let id = try #require(failure(minimal.replacingOccurrences(of: "id: m1", with: "id: m/1")))
+        #expect(id.keyPath == "masters[0].id")
+        let etcd = try #require(failure(minimal.replacingOccurrences(of: "backend: sqlite", with: "backend: etcd")))
+        #expect(etcd.message.contains("not available yet"))
+        let mapSize = try #require(failure(minimal.replacingOccurrences(of: "path: data/ha.sqlite", with: "path: x, mapSize: 1GiB")))
+        #expect(mapSize.keyPath == "store.mapSize")
+        #expect(mapSize.message.contains("lmdb"))
+    }
+
+    @Test("renew must leave room for retries within the lease")
+    func renewVersusLease() throws {
+        let error = try #require(failure(minimal + "\nelection: { lease: 1s, renew: 800ms }\n"))
+        #expect(error.keyPath == "election.renew")
+        #expect(error.message.contains("at most half"))
+    }
+
+    @Test("ids and addresses must be unique")
+    func uniqueness() throws {
+        let twoMasters = minimal + "\n  - { id: m1, rpc: \"127.0.0.1:6124\", rest: \"127.0.0.1:8082\" }\n"
+        let duplicateID = try #require(failure(twoMasters))
+        #expect(duplicateID.keyPath == "masters[1].id")
+        let duplicateAddress = try #require(
+            failure(minimal + "\n  - { id: m2, rpc: \"127.0.0.1:8081\", rest: \"127.0.0.1:8082\" }\n"))
+        #expect(duplicateAddress.keyPath == "masters[1].rpc")
+        #expect(duplicateAddress.message.contains("masters[0].rest"))
+    }
+
+    @Test("invalid YAML is a syntax error with its line")
+    func syntax() throws {
+        let error = try #require(failure("store: { backend: sqlite\nmasters: [\n"))
+        #expect(error.code == .syntax)
+        #expect(error.line != nil)
+    }
+
+    @Test("an unreadable file is named")
+    func unreadable() throws {
+        #expect(throws: ConfigError.self) { try HAConfiguration.load(path: "/nonexistent/ha.yaml") }
+    }
+}

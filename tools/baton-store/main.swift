@@ -1,0 +1,178 @@
+// baton-store: look into an HA store and exercise it from the outside.
+//
+//   baton-store dump   --config F [--json]     every namespace, key and record (read-only)
+//   baton-store check  --config F              integrity check of the backend and every checksum
+//   baton-store hammer --config F --id X ...   one of several concurrent writer processes (tests)
+//
+// Exit status: 0 success, 1 a failed check or a refused store, 2 bad usage or config.
+import ArgumentParser
+import BatonConfig
+import BatonCore
+import BatonElection
+import BatonHAStore
+import BatonHAStoreSelection
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct StoreTool: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "baton-store", abstract: "Dump, check and hammer a Baton HA store.",
+        subcommands: [Dump.self, Check.self, Hammer.self])
+}
+
+func openStore(_ config: String, access: StoreAccess) throws -> (HAConfiguration, HAStore) {
+    let configuration = try HAConfiguration.load(path: config)
+    return (configuration, try HAStoreSelection.open(configuration.store, access: access))
+}
+
+struct Dump: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print every namespace, key and record (read-only).")
+    @Option var config: String
+    @Flag var json = false
+
+    func run() async throws {
+        let (_, store) = try openStore(config, access: .readOnly)
+        let rows = try await store.read { reader -> [[String: String]] in
+            var rows: [[String: String]] = []
+            for namespace in StoreNamespace.allCases {
+                for entry in try reader.entries(namespace) {
+                    rows.append([
+                        "namespace": namespace.name, "key": StoreKeyDescription.describe(entry.key),
+                        "value": String(decoding: entry.value, as: UTF8.self),
+                    ])
+                }
+            }
+            return rows
+        }
+        if json {
+            let data = try JSONSerialization.data(withJSONObject: rows, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            print("store \(store.path) (\(store.backendName))")
+            for row in rows { print("\(row["namespace"]!)/\(row["key"]!)  \(row["value"]!)") }
+        }
+    }
+}
+
+struct Check: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Check the backend's structures and every value's checksum.")
+    @Option var config: String
+
+    func run() async throws {
+        let (_, store) = try openStore(config, access: .readOnly)
+        let problems = try await store.integrityProblems()
+        if problems.isEmpty {
+            print("ok: \(store.path)")
+        } else {
+            problems.forEach { print("problem: \($0)") }
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// One of several processes that campaign, renew, write fenced records and relinquish as fast as
+/// they can against one store, and try stale writes on purpose. It prints what it did as JSON.
+struct Hammer: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Hammer the store as one of several concurrent writers (tests).")
+    @Option var config: String
+    @Option var id: String
+    @Option var seconds: Double = 3
+    @Option var seed: UInt64 = 1
+
+    struct Report: Codable {
+        var id: String
+        var won = 0
+        var lost = 0
+        /// Fenced writes that returned success, numbered 0..<writes under `hammer/<id>/`.
+        var writes = 0
+        var refusedStale = 0
+        var acceptedStale = 0
+        var busy = 0
+        var outcomeUnknown = 0
+        var otherErrors: [String] = []
+    }
+
+    func run() async throws {
+        let (_, store) = try openStore(config, access: .readWrite)
+        guard let member = Identifier(rawValue: id) else { throw ValidationError("--id must be a valid id") }
+        var random = SeededRandom(seed: seed)
+        let identity = LeaderIdentity(member: member, incarnation: .random(using: &random), address: "-", pid: getpid())
+        let time = SystemTimeSource()
+        let deadline = time.monotonicNow() + .milliseconds(Int64(seconds * 1000))
+        var report = Report(id: id)
+        var staleEpoch: Epoch?
+        func note(_ error: any Error) {
+            if let error = error as? HAStoreError {
+                if error.code == .busy { report.busy += 1; return }
+                if error.code == .outcomeUnknown { report.outcomeUnknown += 1; return }
+            }
+            report.otherErrors.append("\(error)")
+        }
+        while time.monotonicNow() < deadline {
+            do {
+                let record = try await store.leadership()
+                if let record, record.holder == identity {
+                    for _ in 0..<Int.random(in: 1...5, using: &random) {
+                        let key = StoreKey.text("hammer/\(id)/") + StoreKey.uint64(UInt64(report.writes))
+                        try await store.write(fencedBy: record.epoch) { writer in
+                            try writer.put(.jobs, key, bytes: StoreKey.text("\(record.epoch)"))
+                        }
+                        report.writes += 1
+                    }
+                    try await store.renew(epoch: record.epoch, now: time.wallNow())
+                    if Int.random(in: 0..<5, using: &random) == 0 {
+                        try await store.relinquish(epoch: record.epoch, reason: .resigned, now: time.wallNow())
+                        staleEpoch = record.epoch
+                    }
+                } else {
+                    if let stale = staleEpoch {
+                        do {
+                            try await store.write(fencedBy: stale) { writer in
+                                try writer.put(.jobs, StoreKey.text("stale/\(self.id)"), bytes: [1])
+                            }
+                            report.acceptedStale += 1
+                        } catch let error as HAStoreError where error.code == .fenced {
+                            report.refusedStale += 1
+                        }
+                    }
+                    let expectation: CampaignExpectation =
+                        record?.holder == nil
+                        ? .vacant(epoch: record?.epoch ?? .none)
+                        : .leaseLapsed(epoch: record!.epoch, renewals: record!.renewals)
+                    switch try await store.campaign(as: identity, expecting: expectation, leaseMillis: 1000, now: time.wallNow()) {
+                    case .won:
+                        report.won += 1
+                    case .lost:
+                        report.lost += 1
+                    }
+                }
+            } catch let error as HAStoreError where error.code == .fenced {
+                // Another process took over between our read and our write: expected.
+            } catch {
+                note(error)
+            }
+        }
+        let data = try JSONEncoder().encode(report)
+        print(String(decoding: data, as: UTF8.self))
+    }
+}
+
+enum StoreKeyDescription {
+    static func describe(_ key: [UInt8]) -> String {
+        if !key.isEmpty, key.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) { return String(decoding: key, as: UTF8.self) }
+        var text = ""
+        var index = 0
+        while index < key.count, key[index] >= 0x20, key[index] < 0x7F {
+            text.append(Character(UnicodeScalar(key[index])))
+            index += 1
+        }
+        let rest = Array(key[index...])
+        if let number = StoreKey.readUInt64(rest) { return text + "#\(number)" }
+        return text + rest.map { String(format: "%02x", $0) }.joined()
+    }
+}
+
+await StoreTool.main()
