@@ -10,7 +10,9 @@ public import BatonCore
 ///   standby's own clock (the holder hung or lost the store).
 /// - A leader renews every `renewInterval`. Its lease lasts `leaseDuration` from the *start* of
 ///   its last successful renewal (or campaign); when that passes without a renewal it stops acting
-///   as leader at once (`leadershipRevoked`) and tries to end its term in the store.
+///   as leader at once (`leadershipRevoked`) and tries to end its term in the store. It gives up
+///   `stepDownMargin` before the lease runs out, so that it has stopped before any standby, whose
+///   shell may run a little late or early, can have counted the whole lease.
 /// - A renewal refused as fenced means a newer epoch exists: the leader steps down at once.
 ///
 /// Guarantees: a standby can only win after the leader's own deadline has passed, because it
@@ -26,13 +28,22 @@ public struct LeaderElection: Sendable {
         public var renewInterval: Duration
         /// How often a standby reads the leadership record.
         public var pollInterval: Duration
+        /// How long before its lease runs out a leader that could not renew stops acting as leader
+        /// (default: a tenth of the lease).
+        public var stepDownMargin: Duration
 
-        public init(leaseDuration: Duration, renewInterval: Duration, pollInterval: Duration? = nil) {
+        public init(
+            leaseDuration: Duration, renewInterval: Duration, pollInterval: Duration? = nil, stepDownMargin: Duration? = nil
+        ) {
             precondition(renewInterval < leaseDuration, "renewInterval must be shorter than leaseDuration")
             self.leaseDuration = leaseDuration
             self.renewInterval = renewInterval
             self.pollInterval = pollInterval ?? renewInterval
+            self.stepDownMargin = stepDownMargin ?? leaseDuration / 10
         }
+
+        /// How long a leader acts on one successful renewal.
+        var leaderLease: Duration { leaseDuration - stepDownMargin }
     }
 
     /// What the shell must do. Actions are returned in the order they must be carried out.
@@ -132,7 +143,7 @@ public struct LeaderElection: Sendable {
             if readInFlight { return nil }
             return lastReadAt.map { $0 + configuration.pollInterval }
         case .leading(let leading):
-            let expiry = leading.leaseStart + configuration.leaseDuration
+            let expiry = leading.leaseStart + configuration.leaderLease
             if leading.renewInFlightSince != nil { return expiry }
             return min(expiry, leading.lastRenewAttempt + configuration.renewInterval)
         }
@@ -157,7 +168,7 @@ public struct LeaderElection: Sendable {
             state = .following(observation, lastReadAt: now, readInFlight: true)
             return [.readLeadership]
         case .leading(var leading):
-            if now >= leading.leaseStart + configuration.leaseDuration {
+            if now >= leading.leaseStart + configuration.leaderLease {
                 return stepDown(leading.epoch, .leaseExpired, now: now)
             }
             guard leading.renewInFlightSince == nil, now >= leading.lastRenewAttempt + configuration.renewInterval
@@ -229,7 +240,7 @@ public struct LeaderElection: Sendable {
             leading.leaseStart = max(leading.leaseStart, started)
             state = .leading(leading)
             // The renewal may have landed after the lease ran out: a standby may already be campaigning.
-            if now >= leading.leaseStart + configuration.leaseDuration {
+            if now >= leading.leaseStart + configuration.leaderLease {
                 return stepDown(epoch, .leaseExpired, now: now)
             }
             return []
@@ -237,7 +248,7 @@ public struct LeaderElection: Sendable {
             return stepDown(epoch, .fenced(current: current), now: now)
         case .failed:
             state = .leading(leading)
-            if now >= leading.leaseStart + configuration.leaseDuration {
+            if now >= leading.leaseStart + configuration.leaderLease {
                 return stepDown(epoch, .leaseExpired, now: now)
             }
             return []

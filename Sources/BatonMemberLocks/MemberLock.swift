@@ -71,7 +71,7 @@ public final class MemberLock: Sendable {
     public static func acquire(
         in directory: MemberLockDirectory, info: MemberProcessInfo, patience: Duration = .seconds(3)
     ) throws -> MemberLock {
-        try makeDirectory(directory.path)
+        try MemberLocks.makeDirectory(directory.path)
         let path = directory.lockPath(for: info.member)
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
@@ -103,16 +103,6 @@ public final class MemberLock: Sendable {
             }
         }
     }
-
-    private static func makeDirectory(_ path: String) throws {
-        var current = path.hasPrefix("/") ? "" : "."
-        for component in path.split(separator: "/") {
-            current += "/" + component
-            if mkdir(current, 0o755) != 0 && errno != EEXIST {
-                throw MemberLockError(path: path, message: "cannot create \(current): \(String(cString: strerror(errno)))")
-            }
-        }
-    }
 }
 
 /// Reading member lock files from the outside (status, benchmarks, tests).
@@ -139,5 +129,15 @@ public enum MemberLocks {
     public static func readInfo(_ path: String) -> MemberProcessInfo? {
         guard let data = FileManager.default.contents(atPath: path), !data.isEmpty else { return nil }
         return try? JSONDecoder().decode(MemberProcessInfo.self, from: data)
+    }
+
+    static func makeDirectory(_ path: String) throws {
+        var current = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/") {
+            current += "/" + component
+            if mkdir(current, 0o755) != 0 && errno != EEXIST {
+                throw MemberLockError(path: path, message: "cannot create \(current): \(String(cString: strerror(errno)))")
+            }
+        }
     }
 }

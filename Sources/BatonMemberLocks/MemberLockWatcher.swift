@@ -86,6 +86,7 @@ public final class MemberLockWatcher: @unchecked Sendable {
         defer { if fd >= 0 { close(fd) } }
         while !state(member).stopped {
             if fd < 0 {
+                try? MemberLocks.makeDirectory(directory.path)
                 fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
                 if fd < 0 {
                     pause(for: recheckInterval)

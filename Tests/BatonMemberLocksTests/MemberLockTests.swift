@@ -1,0 +1,85 @@
+import BatonCore
+import BatonMemberLocks
+import BatonTestKit
+import Foundation
+import Synchronization
+import Testing
+
+@Suite("member locks")
+struct MemberLockTests {
+    func info(_ member: MemberID, pid: Int32 = 4242) -> MemberProcessInfo {
+        MemberProcessInfo(
+            member: member, pid: pid, incarnation: Incarnation(rawValue: 7), address: "127.0.0.1:1",
+            startedAt: WallTime(millisecondsSince1970: 0), role: "master")
+    }
+
+    @Test("a member lock is exclusive and tells who holds it")
+    func exclusive() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let locks = MemberLockDirectory(storePath: directory.file("ha.sqlite"))
+        #expect(MemberLocks.probe("m1", in: locks) == .neverRan)
+        var first: MemberLock? = try MemberLock.acquire(in: locks, info: info("m1"))
+        #expect(MemberLocks.probe("m1", in: locks) == .alive(info("m1")))
+        // OFD locks conflict between open file descriptions, even within one process.
+        let error = try #require(throws: MemberLockError.self) {
+            try MemberLock.acquire(in: locks, info: info("m1", pid: 99), patience: .milliseconds(50))
+        }
+        #expect(error.holder?.pid == 4242)
+        #expect(error.message.contains("already running (pid 4242)"))
+        _ = first
+        first = nil
+        #expect(MemberLocks.probe("m1", in: locks) == .down(last: info("m1")))
+        let second = try MemberLock.acquire(in: locks, info: info("m1", pid: 99), patience: .milliseconds(50))
+        #expect(MemberLocks.probe("m1", in: locks) == .alive(info("m1", pid: 99)))
+        _ = second
+    }
+
+    @Test("the watcher reports the death of the watched member while it holds its lock")
+    func watcherReportsDeath() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let locks = MemberLockDirectory(storePath: directory.file("ha.sqlite"))
+        let reports = Mutex<[(MemberID, MemberLocks.Probe)]>([])
+        var leader: MemberLock? = try MemberLock.acquire(in: locks, info: info("m1"))
+        var other: MemberLock? = try MemberLock.acquire(in: locks, info: info("m2"))
+        let watcher = MemberLockWatcher(directory: locks, recheckInterval: .milliseconds(20)) { member in
+            // While the report runs, the watcher holds the lock: the member shows as alive.
+            let probe = MemberLocks.probe(member, in: locks)
+            reports.withLock { $0.append((member, probe)) }
+        }
+        defer { watcher.stop() }
+        watcher.watch("m1")
+        watcher.watch("m2")
+        watcher.watch("m1")  // m2 is no longer watched: its death is not reported
+        usleep(50_000)
+        other = nil
+        usleep(100_000)
+        #expect(reports.withLock { $0.isEmpty })
+        leader = nil
+        #expect(eventually(timeout: .seconds(5)) { reports.withLock { !$0.isEmpty } })
+        let first = try #require(reports.withLock { $0.first })
+        #expect(first.0 == "m1")
+        if case .alive = first.1 {} else { Issue.record("the lock must be held during the report, got \(first.1)") }
+        // Once reported, the lock is free again: a restarted m1 can take it.
+        let restarted = try MemberLock.acquire(in: locks, info: info("m1", pid: 5), patience: .seconds(2))
+        watcher.watch(nil)
+        _ = (leader, other, restarted)
+    }
+
+    @Test("the watcher reports a member that was already dead when watching began")
+    func watcherReportsAlreadyDead() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let locks = MemberLockDirectory(storePath: directory.file("ha.sqlite"))
+        let reported = Mutex(0)
+        let watcher = MemberLockWatcher(directory: locks, recheckInterval: .milliseconds(20)) { _ in
+            reported.withLock { $0 += 1 }
+        }
+        defer { watcher.stop() }
+        watcher.watch("gone")
+        #expect(eventually(timeout: .seconds(5)) { reported.withLock { $0 >= 1 } })
+        // While it stays dead and watched, it is reported again (the last attempt may have failed).
+        #expect(eventually(timeout: .seconds(5)) { reported.withLock { $0 >= 2 } })
+    }
+}
