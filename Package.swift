@@ -143,7 +143,7 @@ let package = Package(
             name: "BatonProcessTests",
             dependencies: [
                 "baton", "baton-store", "BatonCore", "BatonConfig", "BatonElection", "BatonHAStore", "BatonHAStoreSelection",
-                "BatonMemberLocks", "BatonTestKit",
+                "BatonMemberLocks", "BatonStatus", "BatonTestKit",
             ],
             swiftSettings: swiftSettings),
     ]

@@ -75,7 +75,7 @@ public final class BatonProcess: @unchecked Sendable {
     }
 
     /// Runs a command to its end and returns its exit status and output.
-    public static func run(_ executable: String = BatonProcess.executable("baton"), _ arguments: [String], timeout: Duration = .seconds(60))
+    public static func run(_ arguments: [String], executable: String = BatonProcess.executable("baton"), timeout: Duration = .seconds(60))
         throws -> (status: Int32, output: String)
     {
         let directory = try TemporaryDirectory("baton-run")

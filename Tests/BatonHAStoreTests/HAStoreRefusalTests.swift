@@ -61,7 +61,7 @@ struct HAStoreRefusalTests {
     func foreignSQLite() throws {
         let fixture = try StoreFixture(.sqlite)
         defer { fixture.remove() }
-        let made = try BatonProcess.run("/usr/bin/sqlite3", [fixture.path, "CREATE TABLE t(x); INSERT INTO t VALUES (1);"])
+        let made = try BatonProcess.run([fixture.path, "CREATE TABLE t(x); INSERT INTO t VALUES (1);"], executable: "/usr/bin/sqlite3")
         try #require(made.status == 0, "sqlite3 is needed for this test: \(made.output)")
         try expectRefused(fixture, .foreignFormat, mentioning: ["not a Baton HA store"])
     }

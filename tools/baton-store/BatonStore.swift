@@ -17,6 +17,7 @@ import Foundation
 import Glibc
 #endif
 
+@main
 struct StoreTool: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "baton-store", abstract: "Dump, check and hammer a Baton HA store.",
@@ -175,4 +176,3 @@ enum StoreKeyDescription {
     }
 }
 
-await StoreTool.main()

@@ -1,0 +1,85 @@
+import BatonConfig
+import BatonCore
+import BatonElection
+import BatonHAStore
+import BatonHAStoreSelection
+import BatonMemberLocks
+import BatonStatus
+import BatonTestKit
+import Foundation
+
+/// A master group of real `baton` processes in a temporary folder, for one test. `stop()` (call
+/// it in `defer`) kills every process it started, by pid, and removes the folder.
+final class GroupHarness: @unchecked Sendable {
+    // @unchecked: used by one test at a time.
+    let backend: String
+    let directory: TemporaryDirectory
+    let configPath: String
+    let configuration: HAConfiguration
+    private(set) var processes: [BatonProcess] = []
+
+    init(backend: String, masters: Int = 3, lease: String = "1s") throws {
+        self.backend = backend
+        directory = try TemporaryDirectory("baton-group-test")
+        configPath = try directory.write(TestConfigs.group(backend: backend, masters: masters, lease: lease), to: "ha.yaml")
+        configuration = try HAConfiguration.load(path: configPath)
+    }
+
+    /// Starts `baton group` on the config.
+    @discardableResult
+    func startGroup(restart: Bool = true) throws -> BatonProcess {
+        var arguments = ["group", "--config", configPath]
+        if !restart { arguments.append("--no-restart") }
+        return try start(arguments, log: "group.log")
+    }
+
+    /// Starts one `baton master`.
+    @discardableResult
+    func startMaster(_ id: String) throws -> BatonProcess {
+        try start(["master", "--config", configPath, "--id", id], log: "\(id)-\(processes.count).log")
+    }
+
+    func start(_ arguments: [String], log: String, executable: String = BatonProcess.executable("baton")) throws -> BatonProcess {
+        let process = try BatonProcess(executable: executable, arguments: arguments, logPath: directory.file(log))
+        processes.append(process)
+        return process
+    }
+
+    /// Kills every member process (by the pids in the member locks) and every process started here.
+    func stop() {
+        for process in processes { process.stop(timeout: .seconds(5)) }
+        for master in configuration.masters {
+            if case .alive(let info) = MemberLocks.probe(master.id, in: locks), let pid = info?.pid {
+                kill(pid, SIGCONT)
+                kill(pid, SIGKILL)
+            }
+        }
+        directory.remove()
+    }
+
+    var locks: MemberLockDirectory { MemberLockDirectory(storePath: configuration.store.path) }
+
+    func status() throws -> GroupStatus { try GroupStatus.read(configuration) }
+
+    /// The status once every master is up and a live leader is named, or nil after `timeout`.
+    func waitForStableLeader(timeout: Duration = .seconds(30), newerThan epoch: UInt64 = 0) -> GroupStatus? {
+        var result: GroupStatus?
+        _ = eventually(timeout: timeout) {
+            guard let status = try? status(), let leader = status.leader, leader.alive, leader.epoch > epoch,
+                status.masters.allSatisfy({ $0.role != "down" }), status.masters.filter({ $0.role == "leader" }).count == 1
+            else { return false }
+            result = status
+            return true
+        }
+        return result
+    }
+
+    /// The leadership record and the term journal, read with a read-only store.
+    func journal() throws -> (LeadershipRecord?, [TermRecord]) {
+        let store = try HAStoreSelection.open(configuration.store, access: .readOnly)
+        return try (store.readLeadershipBlocking(), store.readBlocking { try $0.terms() })
+    }
+
+    /// The log lines of every process started here.
+    var logs: String { processes.map(\.log).joined(separator: "\n") }
+}
