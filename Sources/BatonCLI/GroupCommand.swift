@@ -2,6 +2,7 @@ import ArgumentParser
 import BatonConfig
 import BatonCore
 import BatonGroup
+import BatonStatus
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -15,6 +16,8 @@ struct GroupCommand: AsyncParsableCommand {
     @OptionGroup var config: ConfigOption
     @Flag(name: .long, help: "Do not restart a member that dies (for tests).")
     var noRestart = false
+    @Flag(name: .long, help: "Print the group's status whenever the leader or a member's role changes.")
+    var showStatus = false
     @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
@@ -32,10 +35,32 @@ struct GroupCommand: AsyncParsableCommand {
                 "baton.config": "\(configuration.file)", LogKey.store: "\(configuration.store.path)",
                 LogKey.backend: "\(configuration.store.backend.rawValue)",
             ])
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: supervisor)]
+        if showStatus { services.append(.init(service: StatusPrinter(configuration: configuration))) }
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: [supervisor], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
+    }
+}
+
+/// Prints the status table to standard output whenever the leader or a member's role changes.
+struct StatusPrinter: Service {
+    let configuration: HAConfiguration
+
+    func run() async throws {
+        var shown: String?
+        while !Task.isShuttingDownGracefully {
+            if let status = try? GroupStatus.read(configuration) {
+                let summary = "\(status.leader?.id ?? "-")@\(status.leader?.epoch ?? 0) "
+                    + status.masters.map { "\($0.id)=\($0.role)/\($0.pid ?? 0)" }.joined(separator: ",")
+                if summary != shown {
+                    shown = summary
+                    FileHandle.standardOutput.write(Data(("\n" + status.text() + "\n\n").utf8))
+                }
+            }
+            try? await Task.sleep(for: .milliseconds(250))
+        }
     }
 }
 
