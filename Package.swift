@@ -57,6 +57,7 @@ let package = Package(
             dependencies: ["BatonCore", "BatonConfig", "BatonHAStore", "BatonHAStoreSQLite", "BatonHAStoreLMDB"],
             swiftSettings: swiftSettings),
         .target(name: "BatonMemberLocks", dependencies: ["BatonCore"], swiftSettings: swiftSettings),
+        .target(name: "BatonProcessControl", swiftSettings: swiftSettings),
 
         // MARK: layer 3: services (actors that carry out what the instances decide) and the simulator
 
@@ -91,7 +92,7 @@ let package = Package(
             name: "BatonBench",
             dependencies: [
                 "BatonCore", "BatonConfig", "BatonElection", "BatonHAStore", "BatonHAStoreSelection",
-                "BatonMemberLocks", "BatonStatus",
+                "BatonMemberLocks", "BatonStatus", "BatonProcessControl",
             ],
             swiftSettings: swiftSettings),
         .target(
@@ -117,7 +118,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(
             name: "BatonTestKit",
-            dependencies: ["BatonCore", "BatonConfig"],
+            dependencies: ["BatonCore", "BatonConfig", "BatonProcessControl"],
             swiftSettings: swiftSettings),
 
         // MARK: tests
@@ -128,13 +129,13 @@ let package = Package(
             exclude: ["Scenarios"], swiftSettings: swiftSettings),
         .testTarget(
             name: "BatonHAStoreTests",
-            dependencies: ["BatonCore", "BatonElection", "BatonHAStore", "BatonHAStoreSQLite", "BatonHAStoreLMDB", "BatonTestKit"],
+            dependencies: ["BatonProcessControl", "BatonCore", "BatonElection", "BatonHAStore", "BatonHAStoreSQLite", "BatonHAStoreLMDB", "BatonTestKit"],
             swiftSettings: swiftSettings),
         .testTarget(
-            name: "BatonConfigTests", dependencies: ["BatonCore", "BatonConfig", "BatonTestKit"],
+            name: "BatonConfigTests", dependencies: ["BatonProcessControl", "BatonCore", "BatonConfig", "BatonTestKit"],
             swiftSettings: swiftSettings),
         .testTarget(
-            name: "BatonMemberLocksTests", dependencies: ["BatonCore", "BatonMemberLocks", "BatonTestKit"],
+            name: "BatonMemberLocksTests", dependencies: ["BatonProcessControl", "BatonCore", "BatonMemberLocks", "BatonTestKit"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "BatonSimulationTests", dependencies: ["BatonCore", "BatonElection", "BatonSimulation"],
@@ -143,7 +144,7 @@ let package = Package(
             name: "BatonProcessTests",
             dependencies: [
                 "baton", "baton-store", "BatonCore", "BatonConfig", "BatonElection", "BatonHAStore", "BatonHAStoreSelection",
-                "BatonMemberLocks", "BatonStatus", "BatonTestKit",
+                "BatonMemberLocks", "BatonStatus", "BatonTestKit", "BatonProcessControl",
             ],
             swiftSettings: swiftSettings),
     ]

@@ -4,6 +4,7 @@ import BatonElection
 import BatonHAStore
 import BatonHAStoreSelection
 import BatonMemberLocks
+import BatonProcessControl
 import Foundation
 
 #if canImport(Glibc)
@@ -52,7 +53,7 @@ public struct ElectionBenchmark: Sendable {
     }
 
     public func run() async throws -> Result {
-        let workspace = try BenchWorkspace(prefix: "baton-bench-election")
+        let workspace = try TemporaryDirectory("baton-bench-election")
         defer { workspace.remove() }
         let time = SystemTimeSource()
         let (commitSamples, commitSeconds) = try await measureCommits(in: workspace.path + "/commits", time: time)
@@ -114,9 +115,9 @@ public struct ElectionBenchmark: Sendable {
         let configPath = "\(directory)/bench.yaml"
         try derivedConfig(storePath: storePath).write(toFile: configPath, atomically: true, encoding: .utf8)
         let benchConfiguration = try HAConfiguration.load(path: configPath)
-        let group = try ChildProcess.start(
+        let group = try ChildProcess(
             executable: executable, arguments: ["group", "--config", configPath, "--log-level", "warning"],
-            logFile: "\(directory)/group.log")
+            logPath: "\(directory)/group.log")
         defer { group.stop(timeout: .seconds(10)) }
         let members = benchConfiguration.masters.map(\.id)
         let locks = MemberLockDirectory(storePath: storePath)

@@ -1,6 +1,7 @@
 import BatonCore
 import BatonElection
 import BatonHAStore
+import BatonProcessControl
 import BatonTestKit
 import Foundation
 import Testing

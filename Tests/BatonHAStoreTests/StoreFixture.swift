@@ -3,6 +3,7 @@ import BatonElection
 import BatonHAStore
 import BatonHAStoreLMDB
 import BatonHAStoreSQLite
+import BatonProcessControl
 import BatonTestKit
 
 /// The backends every conformance test runs on.

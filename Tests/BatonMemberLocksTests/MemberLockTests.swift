@@ -1,5 +1,6 @@
 import BatonCore
 import BatonMemberLocks
+import BatonProcessControl
 import BatonTestKit
 import Foundation
 import Synchronization

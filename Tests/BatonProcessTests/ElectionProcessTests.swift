@@ -2,6 +2,7 @@ import BatonConfig
 import BatonCore
 import BatonElection
 import BatonStatus
+import BatonProcessControl
 import BatonTestKit
 import Foundation
 import Testing

@@ -5,6 +5,7 @@ import BatonHAStore
 import BatonHAStoreSelection
 import BatonMemberLocks
 import BatonStatus
+import BatonProcessControl
 import BatonTestKit
 import Foundation
 

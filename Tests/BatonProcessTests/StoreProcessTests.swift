@@ -3,6 +3,7 @@ import BatonCore
 import BatonElection
 import BatonHAStore
 import BatonHAStoreSelection
+import BatonProcessControl
 import BatonTestKit
 import Foundation
 import Testing
