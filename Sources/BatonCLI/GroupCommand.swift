@@ -27,7 +27,9 @@ struct GroupCommand: AsyncParsableCommand {
         let supervisor = GroupSupervisor(
             executable: try ExecutablePath.current(),
             members: GroupSupervisor.members(of: configuration, logLevel: logging.logLevel),
-            options: .init(restart: !noRestart, restartDelay: configuration.group.restartDelay),
+            options: .init(
+                restart: !noRestart, restartDelay: configuration.group.restartDelay,
+                stopLast: { (try? GroupStatus.read(configuration))?.leader.flatMap { Identifier(rawValue: $0.id) } }),
             logger: logger)
         logger.info(
             "group starting",

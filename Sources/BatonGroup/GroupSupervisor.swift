@@ -30,10 +30,18 @@ public actor GroupSupervisor: Service {
         public var restart: Bool
         public var restartDelay: Duration
         public var stopTimeout: Duration
-        public init(restart: Bool = true, restartDelay: Duration = .seconds(1), stopTimeout: Duration = .seconds(5)) {
+        /// The member to stop last (the leader), asked when the group stops: stopping the standbys
+        /// first spares the group a cascade of short terms while it goes down.
+        public var stopLast: @Sendable () -> Identifier?
+
+        public init(
+            restart: Bool = true, restartDelay: Duration = .seconds(1), stopTimeout: Duration = .seconds(5),
+            stopLast: @escaping @Sendable () -> Identifier? = { nil }
+        ) {
             self.restart = restart
             self.restartDelay = restartDelay
             self.stopTimeout = stopTimeout
+            self.stopLast = stopLast
         }
     }
 
@@ -50,6 +58,7 @@ public actor GroupSupervisor: Service {
     private let logger: Logger
     private var running: [Identifier: Process] = [:]
     private var stopping = false
+    private var stoppingLast: Identifier?
 
     public init(executable: String, members: [Member], options: Options, logger: Logger) {
         self.executable = executable
@@ -89,6 +98,7 @@ public actor GroupSupervisor: Service {
                         if stopping {
                             logger.info("member stopped", metadata: metadata)
                             if running.isEmpty { continuation.finish() }
+                            if let last = stoppingLast, running.keys.elementsEqual([last]) { terminate(last) }
                         } else if options.restart {
                             logger.notice(
                                 "member died; restarting it after \(DurationText.format(options.restartDelay))", metadata: metadata)
@@ -106,7 +116,8 @@ public actor GroupSupervisor: Service {
                         stopping = true
                         logger.info("stopping the group", metadata: ["baton.members": "\(running.count)"])
                         if running.isEmpty { continuation.finish() }
-                        for process in running.values { kill(process.processIdentifier, SIGTERM) }
+                        stoppingLast = options.stopLast().flatMap { running[$0] == nil ? nil : $0 }
+                        for id in running.keys where id != stoppingLast || running.count == 1 { terminate(id) }
                         later(options.stopTimeout, .escalate)
                     case .escalate:
                         for process in running.values {
@@ -122,6 +133,10 @@ public actor GroupSupervisor: Service {
             continuation.yield(.shutdown)
         }
         logger.info("group stopped")
+    }
+
+    private func terminate(_ id: Identifier) {
+        if let process = running[id] { kill(process.processIdentifier, SIGTERM) }
     }
 
     /// Starts `member`; false when it could not be started.

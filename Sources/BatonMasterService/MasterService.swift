@@ -35,6 +35,8 @@ public actor MasterService: Service {
     private let options: Options
     private var election: LeaderElection
     private var leadingSince: MonotonicInstant?
+    /// The last leader this master logged, so that each change of leader is logged once.
+    private var knownLeader: (epoch: Epoch, member: MemberID?)?
 
     public init(
         identity: LeaderIdentity, configuration: HAConfiguration, store: HAStore, logger: Logger,
@@ -115,6 +117,20 @@ public actor MasterService: Service {
         logger.info("master candidate stopped")
     }
 
+    /// Logs a change of leader seen in the store (by this master or another).
+    private func noteLeader(_ record: LeadershipRecord?) {
+        let seen = (epoch: record?.epoch ?? .none, member: record?.holder?.member)
+        guard knownLeader.map({ $0.epoch != seen.epoch || $0.member != seen.member }) ?? true else { return }
+        knownLeader = seen
+        if let holder = record?.holder, holder != identity {
+            logger.info(
+                "leader is \(holder.member)",
+                metadata: [LogKey.epoch: "\(seen.epoch)", LogKey.holder: "\(holder.member)", "baton.address": "\(holder.address)"])
+        } else if record?.holder == nil {
+            logger.info("no leader", metadata: [LogKey.epoch: "\(seen.epoch)"])
+        }
+    }
+
     /// Carries out `actions` in order, feeding each outcome back into the election.
     private func carryOut(_ actions: [LeaderElection.Action], watcher: MemberLockWatcher) async {
         var pending = actions[...]
@@ -129,6 +145,7 @@ public actor MasterService: Service {
         case .readLeadership:
             do {
                 let record = try await store.leadership()
+                noteLeader(record)
                 return election.observed(record, now: time.monotonicNow())
             } catch {
                 logger.warning("cannot read the leadership record", metadata: [LogKey.error: "\(error)"])
@@ -157,6 +174,7 @@ public actor MasterService: Service {
                     }
                     return election.campaignCompleted(.won(victory.record), now: time.monotonicNow())
                 case .lost(let current):
+                    noteLeader(current)
                     logger.debug(
                         "campaign lost", metadata: [LogKey.epoch: "\(current?.epoch ?? .none)", LogKey.reason: "\(expectation)"])
                     return election.campaignCompleted(.lost(current: current), now: time.monotonicNow())
@@ -196,6 +214,7 @@ public actor MasterService: Service {
 
         case .leadershipGranted(let epoch):
             leadingSince = time.monotonicNow()
+            knownLeader = (epoch, identity.member)
             logger.info(
                 "leadership granted",
                 metadata: [LogKey.epoch: "\(epoch)", "baton.address": "\(identity.address)"])

@@ -171,11 +171,16 @@ struct ElectionProcessTests {
                     ?? false
             }
             #expect(back == restart)
+            let leading = try #require(try group.status().leader)
             supervisor.signal(SIGTERM)
             #expect(supervisor.wait(timeout: .seconds(15)), "the group did not stop")
             #expect(supervisor.exitStatus == 0)
             let down = eventually(timeout: .seconds(5)) { (try? group.status())?.masters.allSatisfy { $0.role == "down" } ?? false }
             #expect(down, "members outlived the group")
+            // Standbys stop first, then the leader resigns: no cascade of short terms on the way down.
+            let (record, terms) = try group.journal()
+            #expect(record?.epoch.rawValue == leading.epoch && record?.holder == nil)
+            #expect(terms.last?.endReason == .resigned)
         }
     }
 
