@@ -29,6 +29,16 @@ let package = Package(
         // MARK: layer 1: pure, deterministic instances (no I/O, no clock, no tasks)
 
         .target(name: "BatonElection", dependencies: ["BatonCore"], swiftSettings: swiftSettings),
+        .target(name: "BatonJobGraph", dependencies: ["BatonCore"], swiftSettings: swiftSettings),
+        .target(name: "BatonExecutionGraph", dependencies: ["BatonCore", "BatonJobGraph"], swiftSettings: swiftSettings),
+        .target(
+            name: "BatonScheduling", dependencies: ["BatonCore", "BatonJobGraph", "BatonExecutionGraph"],
+            swiftSettings: swiftSettings),
+        .target(name: "BatonResourceManager", dependencies: ["BatonCore", "BatonJobGraph"], swiftSettings: swiftSettings),
+        .target(
+            name: "BatonJobMaster",
+            dependencies: ["BatonCore", "BatonJobGraph", "BatonExecutionGraph", "BatonScheduling", "BatonResourceManager"],
+            swiftSettings: swiftSettings),
 
         // MARK: layer 2: adapters (C libraries, the HA store, configuration, OS locks)
 
@@ -50,7 +60,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(
             name: "BatonConfig",
-            dependencies: ["BatonCore", .product(name: "Yams", package: "Yams")],
+            dependencies: ["BatonCore", "BatonJobGraph", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings),
         .target(
             name: "BatonHAStoreSelection",
@@ -71,7 +81,10 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(
             name: "BatonSimulation",
-            dependencies: ["BatonCore", "BatonElection"],
+            dependencies: [
+                "BatonCore", "BatonElection", "BatonJobGraph", "BatonExecutionGraph", "BatonScheduling",
+                "BatonResourceManager", "BatonJobMaster",
+            ],
             swiftSettings: swiftSettings),
 
         // MARK: layer 4: tools and the command line

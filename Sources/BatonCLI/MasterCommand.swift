@@ -45,12 +45,16 @@ struct MasterCommand: AsyncParsableCommand {
         let store = try HAStoreSelection.open(configuration.store, access: .readWrite, time: time)
         let service = MasterService(identity: identity, configuration: configuration, store: store, logger: logger, time: time)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: service)]
+        var signals: [UnixSignal] = [.sigterm, .sigint]
         if let groupPID = ParentWatch.groupPID {
             services.append(.init(service: OrphanWatch(groupPID: groupPID, logger: logger), successTerminationBehavior: .gracefullyShutdownGroup))
+            // Under `baton group`, Ctrl-C reaches every member at once; the group stops them in
+            // order (standbys first) with SIGTERM, so members ignore SIGINT.
+            signal(SIGINT, SIG_IGN)
+            signals = [.sigterm]
         }
         let group = ServiceGroup(
-            configuration: ServiceGroupConfiguration(
-                services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            configuration: ServiceGroupConfiguration(services: services, gracefulShutdownSignals: signals, logger: logger))
         try await group.run()
         withExtendedLifetime(lock) {}
     }

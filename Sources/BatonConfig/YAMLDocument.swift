@@ -75,6 +75,19 @@ public struct YAMLValue {
         return YAMLMapping(entries: entries, owner: self)
     }
 
+    /// Every key of a mapping whose keys are open-ended names (extended resources), in document order.
+    public func anyMapping() throws -> [(String, YAMLValue)] {
+        guard case .mapping(let mapping) = node else { throw error("expected a mapping of names to values") }
+        var entries: [(String, YAMLValue)] = []
+        for (keyNode, valueNode) in mapping {
+            guard case .scalar(let scalar) = keyNode else { throw error("keys must be plain words") }
+            let key = scalar.string
+            guard !entries.contains(where: { $0.0 == key }) else { throw error("key '\(key)' given twice") }
+            entries.append((key, YAMLValue(node: valueNode, keyPath: keyPath.isEmpty ? key : "\(keyPath).\(key)", file: file)))
+        }
+        return entries
+    }
+
     /// The elements of a sequence.
     public func sequence() throws -> [YAMLValue] {
         guard case .sequence(let sequence) = node else { throw error("expected a list") }

@@ -68,7 +68,7 @@ public struct LeaderElection: Sendable {
     public enum CampaignResult: Hashable, Sendable {
         case won(LeadershipRecord)
         case lost(current: LeadershipRecord?)
-        /// The store failed; the outcome is unknown (the record is read again).
+        /// The store failed; the outcome is unknown (the record is read again at the next poll).
         case failed
     }
 
@@ -213,21 +213,29 @@ public struct LeaderElection: Sendable {
         switch result {
         case .won(let record):
             precondition(record.holder == identity, "a won campaign must name this candidate")
-            state = .leading(
-                Leading(epoch: record.epoch, leaseStart: startedAt, lastRenewAttempt: startedAt, renewInFlightSince: nil))
             var actions: [Action] = []
             if watched != nil {
                 watched = nil
                 actions.append(.watchHolder(nil))
             }
+            if now >= startedAt + configuration.leaderLease {
+                // The store was so slow that the new term's lease is over before it began: end it
+                // at once rather than act on it.
+                state = .following(nil, lastReadAt: now, readInFlight: true)
+                return actions + [.relinquish(record.epoch, .leaseExpired), .readLeadership]
+            }
+            state = .leading(
+                Leading(epoch: record.epoch, leaseStart: startedAt, lastRenewAttempt: startedAt, renewInFlightSince: nil))
             actions.append(.leadershipGranted(record.epoch))
             return actions
         case .lost(let current):
             state = .following(observation, lastReadAt: now, readInFlight: false)
             return follow(current, previous: observation, now: now)
         case .failed:
-            state = .following(observation, lastReadAt: now, readInFlight: true)
-            return [.readLeadership]
+            // The store failed (full, busy, I/O): try again at the next poll, not at once, so a
+            // broken store is not hammered and other inputs (shutdown) are still handled.
+            state = .following(observation, lastReadAt: now, readInFlight: false)
+            return []
         }
     }
 

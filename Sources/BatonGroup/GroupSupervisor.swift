@@ -59,6 +59,7 @@ public actor GroupSupervisor: Service {
     private var running: [Identifier: Process] = [:]
     private var stopping = false
     private var stoppingLast: Identifier?
+    private var terminated: Set<Identifier> = []
 
     public init(executable: String, members: [Member], options: Options, logger: Logger) {
         self.executable = executable
@@ -120,10 +121,15 @@ public actor GroupSupervisor: Service {
                         for id in running.keys where id != stoppingLast || running.count == 1 { terminate(id) }
                         later(options.stopTimeout, .escalate)
                     case .escalate:
-                        for process in running.values {
+                        for (id, process) in running where terminated.contains(id) {
                             logger.warning(
-                                "member did not stop in time: killing it", metadata: [LogKey.pid: "\(process.processIdentifier)"])
+                                "member did not stop in time: killing it",
+                                metadata: [LogKey.member: "\(id)", LogKey.pid: "\(process.processIdentifier)"])
                             kill(process.processIdentifier, SIGKILL)
+                        }
+                        if let last = stoppingLast, running[last] != nil, !terminated.contains(last) {
+                            terminate(last)
+                            later(options.stopTimeout, .escalate)
                         }
                     }
                 }
@@ -136,7 +142,9 @@ public actor GroupSupervisor: Service {
     }
 
     private func terminate(_ id: Identifier) {
-        if let process = running[id] { kill(process.processIdentifier, SIGTERM) }
+        guard let process = running[id] else { return }
+        terminated.insert(id)
+        kill(process.processIdentifier, SIGTERM)
     }
 
     /// Starts `member`; false when it could not be started.

@@ -81,12 +81,19 @@ public final class HAStore: Sendable {
     private static func openOnThread(
         path: String, kind: HAStoreBackendKind, access: StoreAccess, options: StoreOptions, now: WallTime
     ) throws -> any HAStoreBackend {
-        switch StoreFiles.kind(of: path) {
+        switch try StoreFiles.kind(of: path) {
         case .missing:
             guard access == .readWrite else {
                 throw HAStoreError(.notFound, path: path, "no store exists here (has a master of this group run yet?)")
             }
+            for suffix in kind.dataSuffixes where try StoreFiles.kind(of: path + suffix) != .missing {
+                throw HAStoreError(
+                    .notAStore, path: path,
+                    "\(path + suffix) exists but the store file does not: it holds a deleted store's data; "
+                        + "restore the store file or remove \(path + suffix) before starting a new store")
+            }
             try create(path: path, kind: kind, options: options, now: now)
+            return try verified(path: path, kind: kind, access: access, options: options)
         case .directory:
             throw HAStoreError(.notAStore, path: path, "is a directory, not a \(kind.name) store file")
         case .other:
@@ -95,10 +102,27 @@ public final class HAStore: Sendable {
             break
         }
         try kind.validateFile(path)
+        if access == .readWrite {
+            // Every check runs on a read-only connection first: a connection that can write may
+            // change the file when it closes (SQLite checkpoints its WAL), and a refused file must
+            // be left exactly as it was.
+            let checked = try verified(path: path, kind: kind, access: .readOnly, options: options)
+            checked.close()
+            var options = options
+            options.checkIntegrityOnOpen = false
+            return try verified(path: path, kind: kind, access: .readWrite, options: options, checks: false)
+        }
+        return try verified(path: path, kind: kind, access: access, options: options)
+    }
+
+    /// Opens the backend and checks the format, version and (when asked) every checksum.
+    private static func verified(
+        path: String, kind: HAStoreBackendKind, access: StoreAccess, options: StoreOptions, checks: Bool = true
+    ) throws -> any HAStoreBackend {
         let backend = try kind.open(path, access, false, options)
         do {
             try verifyMeta(backend, kind: kind)
-            if options.checkIntegrityOnOpen { try verifyChecksums(backend) }
+            if checks && options.checkIntegrityOnOpen { try verifyChecksums(backend) }
             if access == .readWrite { try backend.clearStaleReaders() }
             return backend
         } catch {

@@ -85,15 +85,19 @@ public struct HAStoreBackendKind: Sendable {
             -> any HAStoreBackend
     /// Suffixes of the files the backend keeps beside the main file (`-wal`, `-lock`, ...).
     public var auxiliarySuffixes: [String]
+    /// Suffixes of beside-files that hold committed data (SQLite's `-wal`): found without their
+    /// store file, they are a deleted store's leftovers, and no new store is created over them.
+    public var dataSuffixes: [String]
 
     public init(
         name: String, validateFile: @escaping @Sendable (String) throws -> Void,
         open: @escaping @Sendable (String, StoreAccess, Bool, StoreOptions) throws -> any HAStoreBackend,
-        auxiliarySuffixes: [String]
+        auxiliarySuffixes: [String], dataSuffixes: [String] = []
     ) {
         self.name = name
         self.validateFile = validateFile
         self.open = open
         self.auxiliarySuffixes = auxiliarySuffixes
+        self.dataSuffixes = dataSuffixes
     }
 }

@@ -10,9 +10,14 @@ import Darwin
 public enum StoreFiles {
     public enum Kind: Sendable, Equatable { case missing, regular(size: Int64), directory, other }
 
-    public static func kind(of path: String) -> Kind {
+    /// What is at `path`: `.missing` only when nothing is there (ENOENT); any other failure to
+    /// look (permissions, I/O, an unmounted volume) is an error, never taken as "create a store".
+    public static func kind(of path: String) throws -> Kind {
         var info = stat()
-        guard stat(path, &info) == 0 else { return .missing }
+        guard stat(path, &info) == 0 else {
+            if errno == ENOENT { return .missing }
+            throw HAStoreError(.io, path: path, "cannot look at the store file: \(errnoText())")
+        }
         switch info.st_mode & S_IFMT {
         case S_IFREG: return .regular(size: Int64(info.st_size))
         case S_IFDIR: return .directory
@@ -45,12 +50,15 @@ public enum StoreFiles {
         return Array(buffer.prefix(total))
     }
 
-    /// Makes `directory` and its parents.
+    /// Makes `directory` and its parents; each folder it creates is made durable in its parent.
     public static func makeDirectories(_ directory: String) throws {
         var current = directory.hasPrefix("/") ? "" : "."
         for component in directory.split(separator: "/") {
+            let parent = current.isEmpty ? "/" : current
             current += "/" + component
-            if mkdir(current, 0o755) != 0 && errno != EEXIST {
+            if mkdir(current, 0o755) == 0 {
+                try syncDirectory(parent)
+            } else if errno != EEXIST {
                 throw HAStoreError(.io, path: directory, "cannot create directory \(current): \(errnoText())")
             }
         }

@@ -18,7 +18,7 @@ enum LMDBHeader {
     }
 
     static func validate(path: String) throws {
-        guard case .regular(let size) = StoreFiles.kind(of: path) else {
+        guard case .regular(let size) = try StoreFiles.kind(of: path) else {
             throw HAStoreError(.notAStore, path: path, "is not a regular file")
         }
         if size == 0 {

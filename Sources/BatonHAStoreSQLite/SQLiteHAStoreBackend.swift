@@ -22,7 +22,7 @@ public final class SQLiteHAStoreBackend: HAStoreBackend {
         open: { path, access, create, options in
             try SQLiteHAStoreBackend(path: path, access: access, create: create, options: options)
         },
-        auxiliarySuffixes: ["-wal", "-shm", "-journal"])
+        auxiliarySuffixes: ["-wal", "-shm", "-journal"], dataSuffixes: ["-wal", "-journal"])
 
     init(path: String, access: StoreAccess, create: Bool, options: StoreOptions) throws {
         self.path = path

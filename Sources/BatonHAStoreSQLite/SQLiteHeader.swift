@@ -6,7 +6,7 @@ enum SQLiteHeader {
     static let magic = Array("SQLite format 3\u{0}".utf8)
 
     static func validate(path: String) throws {
-        guard case .regular(let size) = StoreFiles.kind(of: path) else {
+        guard case .regular(let size) = try StoreFiles.kind(of: path) else {
             throw HAStoreError(.notAStore, path: path, "is not a regular file")
         }
         let header = try StoreFiles.readPrefix(of: path, count: 100)
@@ -38,6 +38,14 @@ enum SQLiteHeader {
                 .newerVersion, path: path,
                 "was written by format version \(version); this baton reads up to version \(HAStore.formatVersion): upgrade baton")
         }
+        guard header[18] == 2 && header[19] == 2 else {
+            throw HAStoreError(
+                .foreignFormat, path: path,
+                "is an SQLite database that is not in WAL mode (format bytes \(header[18])/\(header[19])): not a Baton HA store")
+        }
+        // A kill during a checkpoint can leave the file shorter than its header says while the WAL
+        // still holds everything: then SQLite's recovery and integrity check decide.
+        if case .regular(let walSize) = try StoreFiles.kind(of: path + "-wal"), walSize > 0 { return }
         guard size % Int64(pageSize) == 0 else {
             throw HAStoreError(
                 .truncated, path: path, "is truncated: \(size) bytes is not a whole number of \(pageSize)-byte pages")

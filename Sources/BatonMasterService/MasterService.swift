@@ -84,6 +84,8 @@ public actor MasterService: Service {
                 LogKey.pid: "\(identity.pid)",
             ])
         let tick = options.tickInterval
+        // Nonisolated async calls (the store's methods) then run on the store thread too, inline.
+        await withTaskExecutorPreference(store.executor) {
         await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask {
@@ -111,6 +113,7 @@ public actor MasterService: Service {
             }
         } onGracefulShutdown: {
             continuation.yield(.shutdown)
+        }
         }
         // Release a watcher thread that may still wait for the loop.
         for await input in inputs { if case .holderDied(_, let done) = input { done.signal() } }

@@ -73,13 +73,20 @@ public final class MemberLock: Sendable {
     ) throws -> MemberLock {
         try MemberLocks.makeDirectory(directory.path)
         let path = directory.lockPath(for: info.member)
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        var fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             throw MemberLockError(path: path, message: "cannot open the member lock file: \(String(cString: strerror(errno)))")
         }
         let deadline = SystemTimeSource().monotonicNow() + patience
         while true {
             switch OFDLock.tryLock(fd) {
+            case .acquired where !MemberLocks.sameFile(fd, path):
+                // The file was deleted or replaced while we opened it: lock the one at the path.
+                close(fd)
+                fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+                guard fd >= 0 else {
+                    throw MemberLockError(path: path, message: "cannot open the member lock file: \(String(cString: strerror(errno)))")
+                }
             case .acquired:
                 let bytes = Array((try? JSONEncoder().encode(info)) ?? Data()) + [0x0A]
                 _ = ftruncate(fd, 0)
@@ -129,6 +136,14 @@ public enum MemberLocks {
     public static func readInfo(_ path: String) -> MemberProcessInfo? {
         guard let data = FileManager.default.contents(atPath: path), !data.isEmpty else { return nil }
         return try? JSONDecoder().decode(MemberProcessInfo.self, from: data)
+    }
+
+    /// Whether `fd` is the file now at `path` (same device and inode).
+    static func sameFile(_ fd: Int32, _ path: String) -> Bool {
+        var open = stat()
+        var named = stat()
+        guard fstat(fd, &open) == 0, stat(path, &named) == 0 else { return false }
+        return open.st_dev == named.st_dev && open.st_ino == named.st_ino
     }
 
     static func makeDirectory(_ path: String) throws {

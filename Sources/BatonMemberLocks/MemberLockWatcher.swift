@@ -8,7 +8,8 @@ import Musl
 #endif
 
 /// Watches the lock of the member that leads (for a standby): the kernel wakes a thread waiting in
-/// `F_OFD_SETLKW` the instant that member's process dies.
+/// `F_OFD_SETLKW` the instant that member's process dies. A member whose lock file does not exist
+/// is not reported (only a member process creates its lock file).
 ///
 /// Each member that was ever watched gets one thread for the rest of the process's life, always
 /// waiting for that member's lock (a thread blocked in `fcntl` cannot be re-pointed safely, so
@@ -86,8 +87,10 @@ public final class MemberLockWatcher: @unchecked Sendable {
         defer { if fd >= 0 { close(fd) } }
         while !state(member).stopped {
             if fd < 0 {
-                try? MemberLocks.makeDirectory(directory.path)
-                fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+                // Never create the file: a lock taken on a new file says nothing about a process
+                // that holds the lock of a file someone deleted. No file: no fast path (the lease
+                // still ends the term).
+                fd = open(path, O_RDWR | O_CLOEXEC)
                 if fd < 0 {
                     pause(for: recheckInterval)
                     continue

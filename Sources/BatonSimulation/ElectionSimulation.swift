@@ -1,4 +1,4 @@
-public import BatonCore
+import BatonCore
 public import BatonElection
 
 /// A deterministic simulation of a master group's election: candidates running the real

@@ -1,6 +1,6 @@
 /// A min-heap of timed events; events at the same time come out in the order they were pushed,
 /// so that a simulation run depends only on its seed.
-struct EventQueue<Event> {
+struct EventQueue<Event: Sendable>: Sendable {
     private var heap: [(time: UInt64, sequence: UInt64, event: Event)] = []
     private var sequence: UInt64 = 0
 

@@ -73,6 +73,8 @@ struct MemberLockTests {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let locks = MemberLockDirectory(storePath: directory.file("ha.sqlite"))
+        // A member that ran and died: its lock file exists, unlocked.
+        _ = try MemberLock.acquire(in: locks, info: info("gone"))
         let reported = Mutex(0)
         let watcher = MemberLockWatcher(directory: locks, recheckInterval: .milliseconds(20)) { _ in
             reported.withLock { $0 += 1 }
@@ -82,5 +84,35 @@ struct MemberLockTests {
         #expect(eventually(timeout: .seconds(5)) { reported.withLock { $0 >= 1 } })
         // While it stays dead and watched, it is reported again (the last attempt may have failed).
         #expect(eventually(timeout: .seconds(5)) { reported.withLock { $0 >= 2 } })
+    }
+
+    @Test("a member whose lock file does not exist is never reported dead")
+    func noFileNoReport() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let locks = MemberLockDirectory(storePath: directory.file("ha.sqlite"))
+        let reported = Mutex(0)
+        let watcher = MemberLockWatcher(directory: locks, recheckInterval: .milliseconds(10)) { _ in
+            reported.withLock { $0 += 1 }
+        }
+        defer { watcher.stop() }
+        watcher.watch("never-ran")
+        usleep(200_000)
+        #expect(reported.withLock { $0 } == 0)
+        #expect(!FileManager.default.fileExists(atPath: locks.lockPath(for: "never-ran")))
+    }
+
+    @Test("a lock file deleted while its member holds it does not let a second process in unnoticed")
+    func deletedLockFile() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let locks = MemberLockDirectory(storePath: directory.file("ha.sqlite"))
+        let first = try MemberLock.acquire(in: locks, info: info("m1"))
+        try FileManager.default.removeItem(atPath: locks.lockPath(for: "m1"))
+        // The member still holds a lock, on the deleted file; a newcomer gets a lock on the new
+        // file, which is what the path names now, and that is the one everybody else checks.
+        let second = try MemberLock.acquire(in: locks, info: info("m1", pid: 5), patience: .milliseconds(50))
+        #expect(MemberLocks.probe("m1", in: locks) == .alive(info("m1", pid: 5)))
+        _ = (first, second)
     }
 }

@@ -1,0 +1,128 @@
+public import BatonCore
+public import BatonJobGraph
+
+/// The compact binary forms of an ExecutionGraph: a snapshot of every attempt, and change
+/// records. A new leader rebuilds the graph from the JobGraph, the last snapshot and the changes
+/// written after it, and gets exactly the graph the old leader had.
+public enum ExecutionGraphCodec {
+    static let snapshotFormat: UInt8 = 1
+    static let changeFormat: UInt8 = 1
+
+    /// Every vertex's attempt, state and location; task executor names are written once.
+    public static func snapshot(_ graph: ExecutionGraph) -> [UInt8] {
+        var writer = BinaryWriter(capacity: graph.vertexCount * 4 + 64)
+        writer.write(snapshotFormat)
+        writer.write(UInt64(graph.vertexCount))
+        var names: [Identifier: Int] = [:]
+        var table: [Identifier] = []
+        for execution in graph.executionsInOrder {
+            if let location = execution.location, names[location.taskExecutor] == nil {
+                names[location.taskExecutor] = table.count
+                table.append(location.taskExecutor)
+            }
+        }
+        writer.write(UInt64(table.count))
+        for name in table { writer.write(name.rawValue) }
+        for execution in graph.executionsInOrder {
+            writer.write(UInt64(execution.attempt))
+            writer.write(execution.state.rawValue)
+            if let location = execution.location {
+                writer.write(UInt64(names[location.taskExecutor]! + 1))
+                writer.write(location.allocation)
+            } else {
+                writer.write(UInt64(0))
+            }
+        }
+        return writer.bytes
+    }
+
+    /// The graph of `jobGraph` with the attempts of `snapshot`.
+    public static func restore(_ jobGraph: JobGraph, snapshot: [UInt8]) throws -> ExecutionGraph {
+        var graph = ExecutionGraph(jobGraph: jobGraph)
+        var reader = BinaryReader(snapshot)
+        guard try reader.readByte() == snapshotFormat else { throw ExecutionGraphError(message: "unknown snapshot format") }
+        let count = try reader.readUInt64()
+        guard count == UInt64(graph.vertexCount) else {
+            throw ExecutionGraphError(message: "snapshot has \(count) vertices, the job graph \(graph.vertexCount)")
+        }
+        let names = try (0..<reader.readUInt64()).map { _ in try identifier(reader.readString()) }
+        var executions: [Execution] = []
+        executions.reserveCapacity(graph.vertexCount)
+        for _ in 0..<count {
+            let attempt = try reader.readUInt64()
+            guard let state = ExecutionState(rawValue: try reader.readByte()), attempt <= UInt64(Int32.max) else {
+                throw ExecutionGraphError(message: "snapshot holds an invalid attempt")
+            }
+            var location: TaskLocation?
+            let name = try reader.readUInt64()
+            if name > 0 {
+                guard name <= UInt64(names.count) else { throw ExecutionGraphError(message: "snapshot names an unknown task executor") }
+                location = TaskLocation(taskExecutor: names[Int(name) - 1], allocation: try reader.readUInt64())
+            }
+            executions.append(Execution(attempt: Int32(attempt), state: state, location: location))
+        }
+        guard reader.isAtEnd else { throw ExecutionGraphError(message: "snapshot has trailing bytes") }
+        graph.restore(executions)
+        return graph
+    }
+
+    public static func encode(_ change: ExecutionGraphChange) -> [UInt8] {
+        var writer = BinaryWriter(capacity: 24)
+        writer.write(changeFormat)
+        switch change {
+        case .state(let attempt, let state, let location):
+            writer.write(UInt8(0))
+            writer.write(UInt64(attempt.vertex.jobVertex))
+            writer.write(UInt64(attempt.vertex.subtask))
+            writer.write(UInt64(attempt.attempt))
+            writer.write(state.rawValue)
+            writer.write(location != nil)
+            if let location {
+                writer.write(location.taskExecutor.rawValue)
+                writer.write(location.allocation)
+            }
+        case .reset(let vertex, let attempt):
+            writer.write(UInt8(1))
+            writer.write(UInt64(vertex.jobVertex))
+            writer.write(UInt64(vertex.subtask))
+            writer.write(UInt64(attempt))
+        }
+        return writer.bytes
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws -> ExecutionGraphChange {
+        var reader = BinaryReader(bytes)
+        guard try reader.readByte() == changeFormat else { throw ExecutionGraphError(message: "unknown change format") }
+        func int32() throws -> Int32 {
+            let value = try reader.readUInt64()
+            guard value <= UInt64(Int32.max) else { throw ExecutionGraphError(message: "number out of range in a change") }
+            return Int32(value)
+        }
+        let kind = try reader.readByte()
+        let vertex = ExecutionVertexID(jobVertex: Int(try int32()), subtask: Int(try int32()))
+        let attempt = try int32()
+        let change: ExecutionGraphChange
+        switch kind {
+        case 0:
+            guard let state = ExecutionState(rawValue: try reader.readByte()) else {
+                throw ExecutionGraphError(message: "invalid state in a change")
+            }
+            var location: TaskLocation?
+            if try reader.readBool() {
+                location = TaskLocation(taskExecutor: try identifier(reader.readString()), allocation: try reader.readUInt64())
+            }
+            change = .state(ExecutionAttemptID(vertex: vertex, attempt: attempt), state, location)
+        case 1:
+            change = .reset(vertex, attempt)
+        default:
+            throw ExecutionGraphError(message: "unknown change kind \(kind)")
+        }
+        guard reader.isAtEnd else { throw ExecutionGraphError(message: "change has trailing bytes") }
+        return change
+    }
+
+    private static func identifier(_ text: String) throws -> Identifier {
+        guard let id = Identifier(rawValue: text) else { throw ExecutionGraphError(message: "'\(text)' is not a valid id") }
+        return id
+    }
+}

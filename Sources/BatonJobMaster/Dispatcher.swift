@@ -1,0 +1,79 @@
+public import BatonCore
+public import BatonJobGraph
+
+/// Accepts jobs and runs a JobMaster per job. In session mode many jobs share the cluster's
+/// slots; in per-job mode the dispatcher runs one job and asks the cluster to shut down with the
+/// job's outcome when it ends.
+public struct Dispatcher: Sendable {
+    public enum Mode: String, Hashable, Sendable {
+        case session
+        case perJob = "per-job"
+    }
+
+    public struct DispatcherError: Error, Hashable, Sendable, CustomStringConvertible {
+        public var message: String
+        public var invalidJob: JobGraphError?
+        public var description: String { message }
+    }
+
+    public enum Action: Hashable, Sendable {
+        /// An action of one job's JobMaster.
+        case job(JobID, JobMaster.Action)
+        case jobEnded(JobID, JobState)
+        /// Per-job mode: the only job ended; the cluster shuts down with its outcome.
+        case shutDown(JobState)
+    }
+
+    public let mode: Mode
+    private var masters: [JobID: JobMaster] = [:]
+    public private(set) var submissionOrder: [JobID] = []
+    private let options: JobMaster.Options
+
+    public init(mode: Mode, options: JobMaster.Options = JobMaster.Options()) {
+        self.mode = mode
+        self.options = options
+    }
+
+    public var jobs: [JobMaster] { submissionOrder.compactMap { masters[$0] } }
+    public func job(_ id: JobID) -> JobMaster? { masters[id] }
+
+    /// Validates `graph` (against the task executors' resources when given), creates its
+    /// JobMaster and starts it.
+    public mutating func submit(_ graph: JobGraph, taskExecutors: [ResourceProfile]? = nil, now: MonotonicInstant)
+        throws(DispatcherError) -> [Action]
+    {
+        guard masters[graph.id] == nil else {
+            throw DispatcherError(message: "a job with id '\(graph.id)' was already submitted")
+        }
+        if mode == .perJob, !submissionOrder.isEmpty {
+            throw DispatcherError(message: "this per-job cluster runs job '\(submissionOrder[0])' only")
+        }
+        do {
+            try graph.validate(taskExecutors: taskExecutors)
+        } catch {
+            throw DispatcherError(message: "job '\(graph.id)' is invalid: \(error)", invalidJob: error)
+        }
+        masters[graph.id] = JobMaster(jobGraph: graph, options: options)
+        submissionOrder.append(graph.id)
+        return route(graph.id) { $0.start(now: now) }
+    }
+
+    /// Cancels a job.
+    public mutating func cancel(_ id: JobID, now: MonotonicInstant) throws(DispatcherError) -> [Action] {
+        guard masters[id] != nil else { throw DispatcherError(message: "no job '\(id)'") }
+        return route(id) { $0.cancel(now: now) }
+    }
+
+    /// Hands an event to one job's JobMaster and tags its actions; adds `jobEnded` (and, in
+    /// per-job mode, `shutDown`) when the job reaches a terminal state. Unknown jobs are ignored.
+    public mutating func route(_ id: JobID, _ event: (inout JobMaster) -> [JobMaster.Action]) -> [Action] {
+        guard var master = masters[id] else { return [] }
+        let wasTerminal = master.state.isTerminal
+        let actions = event(&master).map { Action.job(id, $0) }
+        masters[id] = master
+        guard !wasTerminal, master.state.isTerminal else { return actions }
+        var ended = actions + [.jobEnded(id, master.state)]
+        if mode == .perJob { ended.append(.shutDown(master.state)) }
+        return ended
+    }
+}

@@ -1,0 +1,189 @@
+public import BatonCore
+public import BatonJobGraph
+
+/// What a task executor offers: its total resources, cut into `defaultSlots` equal default slots
+/// for requests that do not specify a profile.
+public struct TaskExecutorResources: Hashable, Sendable {
+    public var id: Identifier
+    public var total: ResourceProfile
+    public var defaultSlots: Int
+
+    public init(id: Identifier, total: ResourceProfile, defaultSlots: Int) {
+        precondition(defaultSlots >= 1)
+        self.id = id
+        self.total = total
+        self.defaultSlots = defaultSlots
+    }
+
+    /// A default slot: an equal share of the total.
+    public var defaultSlotProfile: ResourceProfile { total.divided(by: Int64(defaultSlots)) }
+}
+
+/// A request for one slot of a job; `profile` nil asks for a default slot.
+public struct SlotRequest: Hashable, Sendable {
+    public var id: UInt64
+    public var job: JobID
+    public var profile: ResourceProfile?
+    /// Who asks, for messages (`slot sharing group default, slot 3`).
+    public var purpose: String
+
+    public init(id: UInt64, job: JobID, profile: ResourceProfile?, purpose: String) {
+        self.id = id
+        self.job = job
+        self.profile = profile
+        self.purpose = purpose
+    }
+}
+
+/// A slot given to a job: resources carved out of one task executor.
+public struct SlotAllocation: Hashable, Sendable {
+    public var id: UInt64
+    public var request: UInt64
+    public var job: JobID
+    public var taskExecutor: Identifier
+    public var profile: ResourceProfile
+}
+
+/// Why a request waits: which resource is short on each task executor, and by how much.
+public struct SlotShortage: Hashable, Sendable, CustomStringConvertible {
+    public var request: SlotRequest
+    /// Per task executor, the dimensions short: (dimension, needed, free).
+    public var taskExecutors: [(id: Identifier, short: [(ResourceProfile.Dimension, Int64, Int64)])]
+    /// Whether no task executor could ever fit it, even idle.
+    public var permanent: Bool
+
+    public static func == (lhs: SlotShortage, rhs: SlotShortage) -> Bool { lhs.description == rhs.description }
+    public func hash(into hasher: inout Hasher) { hasher.combine(description) }
+
+    public var description: String {
+        let wanted = request.profile.map { "\($0)" } ?? "a default slot"
+        guard !taskExecutors.isEmpty else { return "no task executor is registered for \(request.purpose) (\(wanted))" }
+        let details = taskExecutors.prefix(3).map { entry in
+            let parts = entry.short.map { dimension, needed, free in
+                "\(dimension) short by \(dimension.format(needed - free)) (needs \(dimension.format(needed)), \(dimension.format(free)) free)"
+            }
+            return "\(entry.id): " + parts.joined(separator: ", ")
+        }
+        let more = taskExecutors.count > 3 ? "; and \(taskExecutors.count - 3) more" : ""
+        return "\(permanent ? "no task executor can ever offer" : "no task executor has free") \(wanted) for \(request.purpose): "
+            + details.joined(separator: "; ") + more
+    }
+}
+
+/// The ResourceManager's slot accounting: registered task executors and their free resources,
+/// fine-grained matching of requests (a request fits where every dimension fits; an unspecified
+/// one takes a default slot), pending requests served first come first served as resources free
+/// up, and the allocations a lost task executor takes with it.
+///
+/// Matching picks the first task executor, in registration order, where the request fits.
+/// Pure: no clocks, no I/O.
+public struct ResourceManager: Sendable {
+    public enum Action: Hashable, Sendable {
+        case allocated(SlotAllocation)
+        /// The request waits; the shortage says why.
+        case pending(SlotShortage)
+        /// An allocation is gone with its task executor.
+        case lost(SlotAllocation)
+    }
+
+    private struct Executor: Sendable {
+        var resources: TaskExecutorResources
+        var free: ResourceProfile
+    }
+
+    private var executors: [Executor] = []
+    private var allocations: [UInt64: SlotAllocation] = [:]
+    private var pendingRequests: [SlotRequest] = []
+    private var nextAllocation: UInt64 = 1
+
+    public init() {}
+
+    public var registeredTaskExecutors: [TaskExecutorResources] { executors.map(\.resources) }
+    public var pending: [SlotRequest] { pendingRequests }
+    public var activeAllocations: [SlotAllocation] { allocations.values.sorted { $0.id < $1.id } }
+
+    public func freeResources(of taskExecutor: Identifier) -> ResourceProfile? {
+        executors.first { $0.resources.id == taskExecutor }?.free
+    }
+
+    /// Adds (or re-adds) a task executor; pending requests that now fit are allocated.
+    public mutating func register(_ resources: TaskExecutorResources) -> [Action] {
+        if let index = executors.firstIndex(where: { $0.resources.id == resources.id }) {
+            let used = allocations.values.filter { $0.taskExecutor == resources.id }.reduce(ResourceProfile.zero) { $0 + $1.profile }
+            executors[index] = Executor(resources: resources, free: resources.total - used)
+        } else {
+            executors.append(Executor(resources: resources, free: resources.total))
+        }
+        return servePending()
+    }
+
+    /// Asks for a slot: allocated now, or pending with the reason.
+    public mutating func request(_ request: SlotRequest) -> [Action] {
+        if let allocation = allocate(request) { return [.allocated(allocation)] }
+        pendingRequests.append(request)
+        return [.pending(shortage(for: request))]
+    }
+
+    /// Withdraws a pending request of `job`.
+    public mutating func cancelRequest(_ id: UInt64, of job: JobID) {
+        pendingRequests.removeAll { $0.id == id && $0.job == job }
+    }
+
+    /// Withdraws every pending request of `job`.
+    public mutating func cancelRequests(of job: JobID) {
+        pendingRequests.removeAll { $0.job == job }
+    }
+
+    /// Returns an allocation's resources; pending requests that now fit are allocated.
+    public mutating func release(_ allocation: UInt64) -> [Action] {
+        guard let released = allocations.removeValue(forKey: allocation) else { return [] }
+        if let index = executors.firstIndex(where: { $0.resources.id == released.taskExecutor }) {
+            executors[index].free = executors[index].free + released.profile
+        }
+        return servePending()
+    }
+
+    /// Removes a task executor: its allocations are lost.
+    public mutating func taskExecutorLost(_ id: Identifier) -> [Action] {
+        executors.removeAll { $0.resources.id == id }
+        let lost = allocations.values.filter { $0.taskExecutor == id }.sorted { $0.id < $1.id }
+        for allocation in lost { allocations[allocation.id] = nil }
+        return lost.map { .lost($0) }
+    }
+
+    private mutating func allocate(_ request: SlotRequest) -> SlotAllocation? {
+        for index in executors.indices {
+            let profile = request.profile ?? executors[index].resources.defaultSlotProfile
+            guard profile.fits(in: executors[index].free) else { continue }
+            executors[index].free = executors[index].free - profile
+            let allocation = SlotAllocation(
+                id: nextAllocation, request: request.id, job: request.job, taskExecutor: executors[index].resources.id,
+                profile: profile)
+            nextAllocation += 1
+            allocations[allocation.id] = allocation
+            return allocation
+        }
+        return nil
+    }
+
+    private mutating func servePending() -> [Action] {
+        var actions: [Action] = []
+        var waiting: [SlotRequest] = []
+        for request in pendingRequests {
+            if let allocation = allocate(request) { actions.append(.allocated(allocation)) } else { waiting.append(request) }
+        }
+        pendingRequests = waiting
+        return actions
+    }
+
+    /// Why `request` does not fit anywhere now.
+    public func shortage(for request: SlotRequest) -> SlotShortage {
+        let permanent = !executors.contains { (request.profile ?? $0.resources.defaultSlotProfile).fits(in: $0.resources.total) }
+        let entries = executors.map { executor in
+            let profile = request.profile ?? executor.resources.defaultSlotProfile
+            let available = permanent ? executor.resources.total : executor.free
+            return (id: executor.resources.id, short: profile.shortfall(in: available).map { ($0.dimension, $0.needed, $0.available) })
+        }.filter { !$0.short.isEmpty }
+        return SlotShortage(request: request, taskExecutors: entries, permanent: permanent)
+    }
+}
