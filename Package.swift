@@ -137,6 +137,24 @@ let package = Package(
         // MARK: tests
 
         .testTarget(name: "BatonCoreTests", dependencies: ["BatonCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "BatonJobGraphTests", dependencies: ["BatonCore", "BatonJobGraph"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "BatonExecutionGraphTests", dependencies: ["BatonCore", "BatonJobGraph", "BatonExecutionGraph"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "BatonSchedulingTests",
+            dependencies: ["BatonCore", "BatonJobGraph", "BatonExecutionGraph", "BatonScheduling"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "BatonResourceManagerTests", dependencies: ["BatonCore", "BatonJobGraph", "BatonResourceManager"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "BatonJobMasterTests",
+            dependencies: [
+                "BatonCore", "BatonJobGraph", "BatonExecutionGraph", "BatonScheduling", "BatonResourceManager",
+                "BatonJobMaster", "BatonSimulation", "BatonConfig",
+            ],
+            swiftSettings: swiftSettings),
         .testTarget(
             name: "BatonElectionTests", dependencies: ["BatonCore", "BatonElection"],
             exclude: ["Scenarios"], swiftSettings: swiftSettings),
@@ -145,7 +163,8 @@ let package = Package(
             dependencies: ["BatonProcessControl", "BatonCore", "BatonElection", "BatonHAStore", "BatonHAStoreSQLite", "BatonHAStoreLMDB", "BatonTestKit"],
             swiftSettings: swiftSettings),
         .testTarget(
-            name: "BatonConfigTests", dependencies: ["BatonProcessControl", "BatonCore", "BatonConfig", "BatonTestKit"],
+            name: "BatonConfigTests",
+            dependencies: ["BatonProcessControl", "BatonCore", "BatonConfig", "BatonJobGraph", "BatonTestKit"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "BatonMemberLocksTests", dependencies: ["BatonProcessControl", "BatonCore", "BatonMemberLocks", "BatonTestKit"],

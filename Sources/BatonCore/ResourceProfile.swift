@@ -43,7 +43,8 @@ public struct ResourceProfile: Hashable, Codable, Sendable, CustomStringConverti
             switch self {
             case .cpu:
                 let cores = Double(amount) / 1000
-                return cores == cores.rounded() ? "\(Int64(cores)) cores" : "\(cores) cores"
+                let number = cores == cores.rounded() ? "\(Int64(cores))" : "\(cores)"
+                return number + (cores == 1 ? " core" : " cores")
             case .taskHeap, .managedMemory, .networkMemory:
                 return amount >= 0 ? ByteSizeText.format(UInt64(amount)) : "-" + ByteSizeText.format(UInt64(-amount))
             case .extended: return "\(amount)"

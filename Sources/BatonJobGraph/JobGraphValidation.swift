@@ -108,10 +108,10 @@ extension JobGraph {
         for group in SlotSharingGroups(self).groups {
             guard let profile = group.slotProfile else { continue }
             guard !taskExecutors.contains(where: { profile.fits(in: $0) }) else { continue }
-            let best = taskExecutors.min { profile.shortfall(in: $0).count < profile.shortfall(in: $1).count }
-            let shortfall = best.map { profile.shortfall(in: $0) } ?? []
-            let detail = shortfall.map {
-                "\($0.dimension) \($0.dimension.format($0.needed)) but the best task executor has \($0.dimension.format($0.available)), short by \($0.dimension.format($0.needed - $0.available))"
+            let detail = taskExecutors.enumerated().prefix(3).map { index, offer in
+                "task executor \(index + 1) has " + profile.shortfall(in: offer).map {
+                    "\($0.dimension) \($0.dimension.format($0.available)), short by \($0.dimension.format($0.needed - $0.available))"
+                }.joined(separator: " and ")
             }.joined(separator: "; ")
             throw JobGraphError(
                 .resourcesNeverFit,
