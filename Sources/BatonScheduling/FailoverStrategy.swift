@@ -31,12 +31,20 @@ public struct FailoverContext: Sendable {
         self.lostTaskExecutors = lostTaskExecutors
     }
 
-    /// Whether the blocking partition written by `producer` can still be read: its attempt
-    /// finished and its task executor is not lost.
+    /// Whether the blocking partition written by `producer` is, or will be, there to read without
+    /// restarting the producer: it is still to be produced (CREATED, SCHEDULED), being produced
+    /// or finished on a task executor that is not lost. A producer that was canceled or failed,
+    /// or whose task executor is lost, must run again.
     public func isPartitionAvailable(_ producer: ExecutionVertexID) -> Bool {
         let execution = graph.execution(producer)
-        guard execution.state == .finished else { return false }
-        return execution.location.map { !lostTaskExecutors.contains($0.taskExecutor) } ?? false
+        switch execution.state {
+        case .created, .scheduled:
+            return true
+        case .deploying, .initializing, .running, .finished:
+            return execution.location.map { !lostTaskExecutors.contains($0.taskExecutor) } ?? false
+        case .canceling, .canceled, .failed:
+            return false
+        }
     }
 }
 
@@ -68,7 +76,7 @@ public struct RestartIndividualFailoverStrategy: FailoverStrategy {
 
 /// The failed task's pipelined region, every region downstream that consumes its results
 /// (their input will be produced again), and every region upstream whose blocking result it
-/// needs but that is no longer available (lost with its task executor, or never finished).
+/// needs but that is no longer available (lost with its task executor, or its producer stopped).
 public struct RegionFailoverStrategy: FailoverStrategy {
     public let regions: PipelinedRegions
 

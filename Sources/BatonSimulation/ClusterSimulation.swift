@@ -136,7 +136,14 @@ public struct ClusterSimulation: Sendable {
         var mismatches: [JobID] = []
         for job in dispatcher.jobs {
             let rebuilt = replayed[job.id]
-            if replayFailures.contains(job.id) || rebuilt?.executionsInOrder != job.graph.executionsInOrder { mismatches.append(job.id) }
+            if replayFailures.contains(job.id) || rebuilt?.executionsInOrder != job.graph.executionsInOrder {
+                mismatches.append(job.id)
+                if let rebuilt {
+                    for (index, pair) in zip(rebuilt.executionsInOrder, job.graph.executionsInOrder).enumerated() where pair.0 != pair.1 {
+                        log("replay of \(job.id) differs at \(job.graph.vertex(atFlatIndex: index)): replayed \(pair.0), live \(pair.1)")
+                    }
+                }
+            }
         }
         return Report(
             history: history, deployments: deployments, dispatcher: dispatcher, shutDown: shutDown,
@@ -243,12 +250,14 @@ public struct ClusterSimulation: Sendable {
         }
     }
 
+    /// Carries out actions first in, first out: what an event's result causes comes after every
+    /// action of that event, so that persisted changes are written in the order they happened.
     private mutating func carryOut(_ actions: [Dispatcher.Action]) {
         var pending = actions[...]
         while let action = pending.popFirst() {
             switch action {
             case .job(let job, let jobAction):
-                pending = perform(jobAction, of: job)[...] + pending
+                pending += perform(jobAction, of: job)
             case .jobEnded(let job, let state):
                 log("job \(job) ended \(state)")
             case .shutDown(let state):
