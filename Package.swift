@@ -105,7 +105,8 @@ let package = Package(
             name: "BatonBench",
             dependencies: [
                 "BatonCore", "BatonConfig", "BatonElection", "BatonHAStore", "BatonHAStoreSelection",
-                "BatonMemberLocks", "BatonStatus", "BatonProcessControl",
+                "BatonMemberLocks", "BatonStatus", "BatonProcessControl", "BatonJobGraph", "BatonExecutionGraph",
+                "BatonScheduling", "BatonResourceManager", "BatonJobMaster",
             ],
             swiftSettings: swiftSettings),
         .target(
@@ -152,7 +153,7 @@ let package = Package(
             name: "BatonJobMasterTests",
             dependencies: [
                 "BatonCore", "BatonJobGraph", "BatonExecutionGraph", "BatonScheduling", "BatonResourceManager",
-                "BatonJobMaster", "BatonSimulation", "BatonConfig",
+                "BatonJobMaster", "BatonSimulation", "BatonConfig", "BatonBench",
             ],
             swiftSettings: swiftSettings),
         .testTarget(

@@ -5,7 +5,7 @@ import Foundation
 
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Benchmarks that print figures.", subcommands: [ElectionBench.self])
+        commandName: "bench", abstract: "Benchmarks that print figures.", subcommands: [ElectionBench.self, ScheduleBench.self])
 }
 
 struct ElectionBench: AsyncParsableCommand {
@@ -60,6 +60,67 @@ struct ElectionBench: AsyncParsableCommand {
                       commits per second: \(Int(result.commitsPerSecond))
                     """)
             }
+        }
+    }
+}
+
+struct ScheduleBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "schedule",
+        abstract: "Time to build the ExecutionGraph, compute regions, schedule, match slots and deploy, and peak memory.",
+        discussion: """
+            Each size runs in its own child process, so that its peak memory is its own. A job of N subtasks has 10 \
+            vertices of N/10 subtasks in one slot sharing group (10 subtasks per slot), joined alternately by forward \
+            and hash edges.
+            """)
+
+    @Option(name: .long, parsing: .upToNextOption, help: "Job sizes in subtasks (multiples of 10).")
+    var subtasks: [Int] = [1_000, 10_000, 100_000]
+    @Flag(name: .long, help: "Print one JSON object.")
+    var json = false
+    @Flag(name: .long, help: .hidden)
+    var inProcess = false
+
+    func run() throws {
+        guard subtasks.allSatisfy({ $0 >= 10 && $0 % 10 == 0 && $0 / 10 <= 32_768 }) else {
+            throw CommandFailure.usage("--subtasks: each size must be a multiple of 10, from 10 to 327680")
+        }
+        if inProcess {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            for size in subtasks { print(String(decoding: try encoder.encode(ScheduleBenchmark.run(subtasks: size)), as: UTF8.self)) }
+            return
+        }
+        var runs: [ScheduleBenchmark.Run] = []
+        for size in subtasks {
+            let child = Process()
+            child.executableURL = URL(fileURLWithPath: try ExecutablePath.current())
+            child.arguments = ["bench", "schedule", "--in-process", "--subtasks", String(size)]
+            let output = Pipe()
+            child.standardOutput = output
+            try child.run()
+            let data = output.fileHandleForReading.readDataToEndOfFile()
+            child.waitUntilExit()
+            guard child.terminationStatus == 0 else { throw CommandFailure.failed("the run of \(size) subtasks failed") }
+            runs.append(try JSONDecoder().decode(ScheduleBenchmark.Run.self, from: data))
+        }
+        if json {
+            struct Output: Encodable { var runs: [ScheduleBenchmark.Run] }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            print(String(decoding: try encoder.encode(Output(runs: runs)), as: UTF8.self))
+            return
+        }
+        print("SUBTASKS   TOTAL ms   BUILD   REGIONS   SCHEDULE   MATCH   DEPLOY   SLOTS   PEAK MEMORY")
+        for run in runs {
+            let columns = [
+                String(run.subtasks).padding(toLength: 11, withPad: " ", startingAt: 0),
+                String(format: "%-10.1f %-7.1f %-9.1f %-10.1f %-7.1f %-8.1f", run.millis, run.buildMillis, run.regionsMillis,
+                       run.scheduleMillis, run.matchMillis, run.deployMillis),
+                String(run.slots).padding(toLength: 8, withPad: " ", startingAt: 0),
+                "\(run.peakMemoryBytes >> 20) MiB (\((run.peakMemoryBytes - run.baselineMemoryBytes) >> 20) MiB above the process's \(run.baselineMemoryBytes >> 20) MiB)",
+            ]
+            print(columns.joined())
         }
     }
 }

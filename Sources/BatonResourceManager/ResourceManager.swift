@@ -95,6 +95,10 @@ public struct ResourceManager: Sendable {
     private var allocations: [UInt64: SlotAllocation] = [:]
     private var pendingRequests: [SlotRequest] = []
     private var nextAllocation: UInt64 = 1
+    /// Per requested profile: where to start looking. Executors before it could not fit that
+    /// profile when last tried, and free resources only shrink until something is released, so
+    /// first-fit stays first-fit while a burst of equal requests costs O(1) each.
+    private var scanStart: [ResourceProfile?: Int] = [:]
 
     public init() {}
 
@@ -108,6 +112,7 @@ public struct ResourceManager: Sendable {
 
     /// Adds (or re-adds) a task executor; pending requests that now fit are allocated.
     public mutating func register(_ resources: TaskExecutorResources) -> [Action] {
+        scanStart.removeAll()
         if let index = executors.firstIndex(where: { $0.resources.id == resources.id }) {
             let used = allocations.values.filter { $0.taskExecutor == resources.id }.reduce(ResourceProfile.zero) { $0 + $1.profile }
             executors[index] = Executor(resources: resources, free: resources.total - used)
@@ -137,6 +142,7 @@ public struct ResourceManager: Sendable {
     /// Returns an allocation's resources; pending requests that now fit are allocated.
     public mutating func release(_ allocation: UInt64) -> [Action] {
         guard let released = allocations.removeValue(forKey: allocation) else { return [] }
+        scanStart.removeAll()
         if let index = executors.firstIndex(where: { $0.resources.id == released.taskExecutor }) {
             executors[index].free = executors[index].free + released.profile
         }
@@ -145,6 +151,7 @@ public struct ResourceManager: Sendable {
 
     /// Removes a task executor: its allocations are lost.
     public mutating func taskExecutorLost(_ id: Identifier) -> [Action] {
+        scanStart.removeAll()
         executors.removeAll { $0.resources.id == id }
         let lost = allocations.values.filter { $0.taskExecutor == id }.sorted { $0.id < $1.id }
         for allocation in lost { allocations[allocation.id] = nil }
@@ -152,9 +159,11 @@ public struct ResourceManager: Sendable {
     }
 
     private mutating func allocate(_ request: SlotRequest) -> SlotAllocation? {
-        for index in executors.indices {
+        let start = scanStart[request.profile] ?? 0
+        for index in start..<executors.count {
             let profile = request.profile ?? executors[index].resources.defaultSlotProfile
             guard profile.fits(in: executors[index].free) else { continue }
+            scanStart[request.profile] = index
             executors[index].free = executors[index].free - profile
             let allocation = SlotAllocation(
                 id: nextAllocation, request: request.id, job: request.job, taskExecutor: executors[index].resources.id,
@@ -163,6 +172,7 @@ public struct ResourceManager: Sendable {
             allocations[allocation.id] = allocation
             return allocation
         }
+        scanStart[request.profile] = executors.count
         return nil
     }
 

@@ -1,3 +1,4 @@
+import BatonBench
 import BatonConfig
 import BatonCore
 import BatonExecutionGraph
@@ -276,5 +277,17 @@ struct SeededClusterTests {
         #expect(lanes.restarts > 0, "seed \(seed): the failures must have hit")
         // Every allocation the resource manager holds belongs to a job that still uses it.
         #expect(report.resourceManager.activeAllocations.allSatisfy { $0.job == "lanes" }, "seed \(seed)")
+    }
+}
+
+@Suite("schedule benchmark")
+struct ScheduleBenchmarkTests {
+    @Test("the benchmark's job deploys every subtask with ten subtasks per shared slot")
+    func benchmarkRun() {
+        let run = ScheduleBenchmark.run(subtasks: 1_000)
+        #expect(run.subtasks == 1_000)
+        #expect(run.slots == 100)
+        #expect(run.deployments == 1_000)
+        #expect(run.peakMemoryBytes > 0 && run.millis > 0)
     }
 }

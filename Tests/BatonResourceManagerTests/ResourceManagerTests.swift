@@ -80,4 +80,16 @@ struct ResourceManagerTests {
         manager.cancelRequests(of: "job")
         #expect(manager.pending.isEmpty)
     }
+
+    @Test("matching stays first-fit: a slot freed on an earlier task executor is used first")
+    func firstFitAfterRelease() {
+        var manager = ResourceManager()
+        for id in ["te1", "te2", "te3"] as [Identifier] { _ = manager.register(executor(id, cpu: 2000, heap: 2048, slots: 2)) }
+        let slots = (1...6).flatMap { allocated(manager.request(request(UInt64($0), nil))) }
+        #expect(slots.map(\.taskExecutor) == ["te1", "te1", "te2", "te2", "te3", "te3"])
+        _ = manager.release(slots[1].id)
+        _ = manager.release(slots[4].id)
+        let next = allocated(manager.request(request(7, nil)))
+        #expect(next.map(\.taskExecutor) == ["te1"])
+    }
 }
