@@ -20,6 +20,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
     ],
     targets: [
         // MARK: layer 0: vocabulary shared by every module
@@ -68,6 +71,21 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(name: "BatonMemberLocks", dependencies: ["BatonCore"], swiftSettings: swiftSettings),
         .target(name: "BatonProcessControl", swiftSettings: swiftSettings),
+        .target(
+            name: "BatonWire",
+            dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            exclude: ["Proto"],
+            swiftSettings: swiftSettings),
+        .target(
+            name: "BatonRPC",
+            dependencies: [
+                "BatonCore", "BatonWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings),
 
         // MARK: layer 3: services (actors that carry out what the instances decide) and the simulator
 
@@ -169,6 +187,15 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "BatonMemberLocksTests", dependencies: ["BatonProcessControl", "BatonCore", "BatonMemberLocks", "BatonTestKit"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "BatonRPCTests",
+            dependencies: [
+                "BatonCore", "BatonWire", "BatonRPC", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "BatonSimulationTests", dependencies: ["BatonCore", "BatonElection", "BatonSimulation"],

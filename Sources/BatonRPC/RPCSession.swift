@@ -1,0 +1,165 @@
+import BatonWire
+import Foundation
+import Logging
+import NIOCore
+import SwiftProtobuf
+
+/// Runs one connection: the handshake, then the read and heartbeat loops around `body`.
+enum RPCSession {
+    enum Side: Sendable {
+        case client(RPCPeer)
+        case server(RPCPeer)
+    }
+
+    static func run<Result: Sendable>(
+        _ channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>, side: Side, configuration: RPCConfiguration, logger: Logger,
+        body: @escaping @Sendable (RPCConnection) async throws -> Result
+    ) async throws -> Result {
+        try await channel.executeThenClose { inbound, outbound in
+            let (handshake, handshakeDone) = AsyncThrowingStream<RPCConnection, any Error>.makeStream()
+            return try await withThrowingTaskGroup(of: Void.self, returning: Result.self) { group in
+                group.addTask {
+                    var iterator = inbound.makeAsyncIterator()
+                    let connection: RPCConnection
+                    do {
+                        let peer = try await shakeHands(side, &iterator, outbound, configuration, channel.channel)
+                        connection = RPCConnection(
+                            peer: peer, channel: channel.channel, outbound: outbound, configuration: configuration, logger: logger)
+                        handshakeDone.yield(connection)
+                        handshakeDone.finish()
+                    } catch {
+                        handshakeDone.finish(throwing: error)
+                        return
+                    }
+                    try? await connection.readLoop(&iterator)
+                }
+                group.addTask {
+                    try? await Task.sleep(for: configuration.handshakeTimeout)
+                    // Still waiting for the handshake: give up on this connection.
+                    handshakeDone.finish(throwing: RPCError(.timedOut, "no handshake within \(configuration.handshakeTimeout)"))
+                }
+                defer { group.cancelAll() }
+                var connections = handshake.makeAsyncIterator()
+                guard let connection = try await connections.next() else {
+                    throw RPCError(.closed, "the connection closed during the handshake")
+                }
+                group.addTask { try? await connection.heartbeatLoop() }
+                let result = try await body(connection)
+                connection.close()
+                return result
+            }
+        }
+    }
+
+    private static func next(
+        _ iterator: inout NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator, _ peer: String, _ address: String
+    ) async throws -> WireEnvelope {
+        guard let frame = try await iterator.next() else { throw RPCError(.closed, "\(peer) closed the connection during the handshake") }
+        return try RPCConnection.decode(frame, from: peer, at: address)
+    }
+
+    private static func write(_ envelope: WireEnvelope, _ outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) async throws {
+        var envelope = envelope
+        envelope.protocolVersion = RPCConfiguration.protocolVersion
+        try await outbound.write(ByteBuffer(bytes: try envelope.serializedBytes() as [UInt8]))
+    }
+
+    private static func shakeHands(
+        _ side: Side, _ iterator: inout NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator,
+        _ outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>, _ configuration: RPCConfiguration, _ channel: any Channel
+    ) async throws -> RPCPeer {
+        let address = channel.remoteAddress.map { "\($0)" } ?? "unknown"
+        switch side {
+        case .client(let me):
+            let clientNonce = HandshakeProof.nonce()
+            var hello = WireEnvelope()
+            hello.hello = .with {
+                $0.protocolVersion = RPCConfiguration.protocolVersion
+                $0.peerID = me.id
+                $0.role = me.role.wire
+                $0.clientNonce = Data(clientNonce)
+            }
+            try await write(hello, outbound)
+            let challengeEnvelope = try await next(&iterator, "the server", address)
+            if case .refused(let refused) = challengeEnvelope.body {
+                throw RPCError(.refused, "the server at \(address) refused the connection: \(refused.reason)")
+            }
+            guard case .challenge(let challenge) = challengeEnvelope.body, challenge.serverNonce.count == 32 else {
+                throw RPCError(.malformed, "the server at \(address) did not send a challenge")
+            }
+            var proof = WireEnvelope()
+            proof.proof = .with {
+                $0.clientProof = Data(
+                    HandshakeProof.make(
+                        secret: configuration.secret, side: "client", verifierNonce: Array(challenge.serverNonce), proverNonce: clientNonce,
+                        proverID: me.id))
+            }
+            try await write(proof, outbound)
+            let welcomeEnvelope = try await next(&iterator, "the server", address)
+            if case .refused(let refused) = welcomeEnvelope.body {
+                throw RPCError(.refused, "the server at \(address) refused the connection: \(refused.reason)")
+            }
+            guard case .welcome(let welcome) = welcomeEnvelope.body,
+                HandshakeProof.verify(
+                    Array(welcome.serverProof), secret: configuration.secret, side: "server", verifierNonce: clientNonce,
+                    proverNonce: Array(challenge.serverNonce), proverID: challenge.serverID)
+            else {
+                throw RPCError(.unauthenticated, "the server at \(address) does not know the cluster secret")
+            }
+            return RPCPeer(id: challenge.serverID, role: .master)
+
+        case .server(let me):
+            let helloEnvelope = try await next(&iterator, "a peer", address)
+            guard case .hello(let hello) = helloEnvelope.body, hello.clientNonce.count == 32, let role = RPCPeer.Role(wire: hello.role) else {
+                throw RPCError(.malformed, "the peer at \(address) did not start with a valid hello")
+            }
+            let serverNonce = HandshakeProof.nonce()
+            var challenge = WireEnvelope()
+            challenge.challenge = .with {
+                $0.protocolVersion = RPCConfiguration.protocolVersion
+                $0.serverID = me.id
+                $0.serverNonce = Data(serverNonce)
+            }
+            try await write(challenge, outbound)
+            let proofEnvelope = try await next(&iterator, "\(role.rawValue) \(hello.peerID)", address)
+            guard case .proof(let proof) = proofEnvelope.body,
+                HandshakeProof.verify(
+                    Array(proof.clientProof), secret: configuration.secret, side: "client", verifierNonce: serverNonce,
+                    proverNonce: Array(hello.clientNonce), proverID: hello.peerID)
+            else {
+                var refused = WireEnvelope()
+                refused.refused = .with { $0.reason = "authentication failed: the cluster secret does not match" }
+                try? await write(refused, outbound)
+                throw RPCError(.unauthenticated, "\(role.rawValue) \(hello.peerID) at \(address) does not know the cluster secret")
+            }
+            var welcome = WireEnvelope()
+            welcome.welcome = .with {
+                $0.serverProof = Data(
+                    HandshakeProof.make(
+                        secret: configuration.secret, side: "server", verifierNonce: Array(hello.clientNonce), proverNonce: serverNonce,
+                        proverID: me.id))
+            }
+            try await write(welcome, outbound)
+            return RPCPeer(id: hello.peerID, role: role)
+        }
+    }
+}
+
+extension RPCPeer.Role {
+    var wire: WirePeerRole {
+        switch self {
+        case .client: .client
+        case .taskExecutor: .taskExecutor
+        case .master: .master
+        }
+    }
+
+    init?(wire: WirePeerRole) {
+        switch wire {
+        case .client: self = .client
+        case .taskExecutor: self = .taskExecutor
+        case .master: self = .master
+        default: return nil
+        }
+    }
+}
