@@ -169,6 +169,7 @@ public struct ElectionBenchmark: Sendable {
             "store: { backend: \(backend.rawValue), path: \"\(storePath)\" }",
             "election: { lease: \(DurationText.format(election.leaseDuration)), renew: \(DurationText.format(election.renewInterval)), poll: \(DurationText.format(election.pollInterval)) }",
             "group: { restartDelay: 100ms }",
+            "rpc: { secret: bench-cluster-secret }",
             "masters:",
         ]
         for master in configuration.masters {

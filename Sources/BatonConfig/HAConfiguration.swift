@@ -16,6 +16,7 @@ public struct HAConfiguration: Sendable, Hashable {
     public var taskExecutors: [TaskExecutorConfiguration]
     public var checkpoints: CheckpointConfiguration
     public var group: GroupConfiguration
+    public var rpc: RPCSettings
 
     public struct StoreConfiguration: Sendable, Hashable {
         public enum Backend: String, Sendable, Hashable, CaseIterable {
@@ -62,9 +63,31 @@ public struct HAConfiguration: Sendable, Hashable {
 
     public struct TaskExecutorConfiguration: Sendable, Hashable {
         public var id: Identifier
+        /// Default slots: the task executor's resources cut into this many equal shares.
         public var slots: Int
         /// The data-plane address.
         public var data: Endpoint
+        /// The task executor's total resources (default per slot: 1 core, 512 MiB task heap,
+        /// 256 MiB managed memory, 64 MiB network memory).
+        public var resources: ResourceProfile
+
+        public static func defaultResources(slots: Int) -> ResourceProfile {
+            ResourceProfile(
+                cpuMillis: Int64(slots) * 1000, taskHeapBytes: Int64(slots) << 29, managedMemoryBytes: Int64(slots) << 28,
+                networkMemoryBytes: Int64(slots) << 26)
+        }
+    }
+
+    /// RPC between clients, masters and task executors (`rpc`).
+    public struct RPCSettings: Sendable, Hashable {
+        /// The cluster's shared secret (`rpc.secret`, or read from `rpc.secretFile`).
+        public var secret: [UInt8]
+        /// How often both sides of a connection send heartbeats (`rpc.heartbeat`, default 1s).
+        public var heartbeatInterval: Duration
+        /// Silence after which a connection is lost (`rpc.heartbeatTimeout`, default 5s).
+        public var heartbeatTimeout: Duration
+        /// The largest frame accepted (`rpc.maxFrame`, default 16MiB).
+        public var maxFrameBytes: Int
     }
 
     public struct CheckpointConfiguration: Sendable, Hashable {
@@ -99,7 +122,7 @@ extension HAConfiguration {
     static func parse(_ root: YAMLValue, file: String) throws -> HAConfiguration {
         let directory = (file as NSString).deletingLastPathComponent
         let top = try root.mapping(allowing: [
-            "cluster", "store", "election", "masters", "taskexecutors", "checkpoints", "group",
+            "cluster", "store", "election", "masters", "taskexecutors", "checkpoints", "group", "rpc",
         ])
         let cluster = try top["cluster"]?.identifier() ?? "local"
 
@@ -170,15 +193,17 @@ extension HAConfiguration {
         var taskExecutors: [TaskExecutorConfiguration] = []
         if let executorsValue = top["taskexecutors"] {
             for value in try executorsValue.sequence() {
-                let mapping = try value.mapping(allowing: ["id", "slots", "data"])
+                let mapping = try value.mapping(allowing: ["id", "slots", "data", "resources"])
                 let idValue = try mapping.required("id")
                 let id = try idValue.identifier()
                 if taskExecutors.contains(where: { $0.id == id }) || masters.contains(where: { $0.id == id }) {
                     throw idValue.error("id '\(id)' is used twice")
                 }
                 let dataValue = try mapping.required("data")
+                let slots = try mapping.required("slots").int(in: 1...1024)
                 let executor = TaskExecutorConfiguration(
-                    id: id, slots: try mapping.required("slots").int(in: 1...1024), data: try dataValue.endpoint())
+                    id: id, slots: slots, data: try dataValue.endpoint(),
+                    resources: try mapping["resources"]?.resourceProfile() ?? TaskExecutorConfiguration.defaultResources(slots: slots))
                 try claim(executor.data, by: dataValue)
                 taskExecutors.append(executor)
             }
@@ -205,9 +230,34 @@ extension HAConfiguration {
             }
         }
 
+        let rpcValue = try top.required("rpc")
+        let rpcMapping = try rpcValue.mapping(allowing: ["secret", "secretFile", "heartbeat", "heartbeatTimeout", "maxFrame"])
+        var secret: [UInt8]
+        switch (rpcMapping["secret"], rpcMapping["secretFile"]) {
+        case (let value?, nil):
+            secret = Array(try value.nonEmptyString().utf8)
+        case (nil, let value?):
+            let path = absolutePath(try value.nonEmptyString(), relativeTo: directory)
+            guard let data = FileManager.default.contents(atPath: path) else { throw value.error("cannot read the secret file \(path)") }
+            secret = Array(data)
+            while secret.last == 0x0A || secret.last == 0x0D { secret.removeLast() }
+        case (nil, nil):
+            throw rpcValue.error("give the cluster's shared secret as secret or secretFile", code: .missingKey)
+        case (_?, _?):
+            throw rpcValue.error("give either secret or secretFile, not both")
+        }
+        guard secret.count >= 8 else { throw rpcValue.error("the shared secret must be at least 8 bytes long") }
+        let heartbeat = try rpcMapping["heartbeat"]?.duration(in: .milliseconds(10)...(.seconds(60))) ?? .seconds(1)
+        let heartbeatTimeout = try rpcMapping["heartbeatTimeout"]?.duration(in: .milliseconds(50)...(.seconds(600))) ?? .seconds(5)
+        guard heartbeatTimeout >= heartbeat * 2 else {
+            throw (rpcMapping["heartbeatTimeout"] ?? rpcValue).error("heartbeatTimeout must be at least twice heartbeat")
+        }
+        let maxFrame = try rpcMapping["maxFrame"]?.byteSize(in: 4096...(1 << 30)) ?? (16 << 20)
+        let rpc = RPCSettings(secret: secret, heartbeatInterval: heartbeat, heartbeatTimeout: heartbeatTimeout, maxFrameBytes: Int(maxFrame))
+
         return HAConfiguration(
             file: file, directory: directory, cluster: cluster, store: storeConfiguration, election: election,
-            masters: masters, taskExecutors: taskExecutors, checkpoints: checkpoints, group: group)
+            masters: masters, taskExecutors: taskExecutors, checkpoints: checkpoints, group: group, rpc: rpc)
     }
 
     /// `path` made absolute against `directory`, with `.` and `..` components resolved.

@@ -1,4 +1,4 @@
-public import BatonCore
+import BatonCore
 public import BatonJobGraph
 import Foundation
 
@@ -133,7 +133,7 @@ public enum JobSpec {
         return JobVertex(
             id: id, name: try mapping["name"]?.nonEmptyString(), operators: operators, parallelism: parallelism,
             maxParallelism: maxParallelism, slotSharingGroup: try mapping["slotSharingGroup"]?.identifier() ?? "default",
-            resources: try mapping["resources"].map(resources))
+            resources: try mapping["resources"].map { try $0.resourceProfile() })
     }
 
     private static func operatorSpec(_ value: YAMLValue, directory: String, catalog: OperatorCatalog) throws -> OperatorSpec {
@@ -193,26 +193,6 @@ public enum JobSpec {
         if pattern != .hash, let keyValue = mapping["key"] { throw keyValue.error("only hash edges take a key") }
         let result = try mapping["result"].map { ResultPartitionType(rawValue: try $0.choice(ResultPartitionType.allCases.map(\.rawValue)))! }
         return JobEdge(source: source.id, target: target.id, pattern: pattern, key: key, resultType: result ?? .pipelined)
-    }
-
-    private static func resources(_ value: YAMLValue) throws -> ResourceProfile {
-        let mapping = try value.mapping(allowing: ["cpu", "taskHeap", "managed", "network", "extended"])
-        var profile = ResourceProfile()
-        if let cpu = mapping["cpu"] {
-            let text = try cpu.string()
-            guard let cores = Double(text), cores >= 0, cores <= 1024 else { throw cpu.error("'\(text)' is not a number of cores") }
-            profile.cpuMillis = Int64((cores * 1000).rounded())
-        }
-        let limit: ClosedRange<UInt64> = 0...(1 << 44)
-        if let heap = mapping["taskHeap"] { profile.taskHeapBytes = Int64(try heap.byteSize(in: limit)) }
-        if let managed = mapping["managed"] { profile.managedMemoryBytes = Int64(try managed.byteSize(in: limit)) }
-        if let network = mapping["network"] { profile.networkMemoryBytes = Int64(try network.byteSize(in: limit)) }
-        if let extendedValue = mapping["extended"] {
-            for (name, amount) in try extendedValue.anyMapping() {
-                profile.extended[name] = Int64(try amount.int(in: 0...1_000_000))
-            }
-        }
-        return profile
     }
 
     private static func restart(_ value: YAMLValue) throws -> RestartStrategySpec {

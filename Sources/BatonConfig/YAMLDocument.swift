@@ -88,6 +88,27 @@ public struct YAMLValue {
         return entries
     }
 
+    /// A resource profile: `{ cpu: 0.5, taskHeap: 256MiB, managed: 0, network: 32MiB, extended: { gpu: 1 } }`.
+    public func resourceProfile() throws -> ResourceProfile {
+        let mapping = try self.mapping(allowing: ["cpu", "taskHeap", "managed", "network", "extended"])
+        var profile = ResourceProfile()
+        if let cpu = mapping["cpu"] {
+            let text = try cpu.string()
+            guard let cores = Double(text), cores >= 0, cores <= 1024 else { throw cpu.error("'\(text)' is not a number of cores") }
+            profile.cpuMillis = Int64((cores * 1000).rounded())
+        }
+        let limit: ClosedRange<UInt64> = 0...(1 << 44)
+        if let heap = mapping["taskHeap"] { profile.taskHeapBytes = Int64(try heap.byteSize(in: limit)) }
+        if let managed = mapping["managed"] { profile.managedMemoryBytes = Int64(try managed.byteSize(in: limit)) }
+        if let network = mapping["network"] { profile.networkMemoryBytes = Int64(try network.byteSize(in: limit)) }
+        if let extendedValue = mapping["extended"] {
+            for (name, amount) in try extendedValue.anyMapping() {
+                profile.extended[name] = Int64(try amount.int(in: 0...1_000_000))
+            }
+        }
+        return profile
+    }
+
     /// The elements of a sequence.
     public func sequence() throws -> [YAMLValue] {
         guard case .sequence(let sequence) = node else { throw error("expected a list") }

@@ -11,6 +11,7 @@ public enum TestConfigs {
             "store: { backend: \(backend), path: data/ha.\(backend) }",
             "election: { lease: \(lease), renew: \(renew), poll: \(poll) }",
             "group: { restartDelay: \(restartDelay) }",
+            "rpc: { secret: test-cluster-secret, heartbeat: 200ms, heartbeatTimeout: 2s }",
             "masters:",
         ]
         for index in 1...masters {

@@ -646,6 +646,108 @@ public nonisolated struct WireJobOutcome: Sendable {
   public init() {}
 }
 
+/// A consumer asks a producer's task executor for one subpartition of a result partition.
+public nonisolated struct WirePartitionRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var producer: WireAttempt {
+    get {_producer ?? WireAttempt()}
+    set {_producer = newValue}
+  }
+  /// Returns true if `producer` has been explicitly set.
+  public var hasProducer: Bool {self._producer != nil}
+  /// Clears the value of `producer`. Subsequent reads from it will return its default value.
+  public mutating func clearProducer() {self._producer = nil}
+
+  public var result: UInt32 = 0
+
+  public var subpartition: UInt32 = 0
+
+  /// How many batches the consumer can take right now.
+  public var initialCredit: UInt32 = 0
+
+  /// The consumer's name for this channel; every message about it carries it.
+  public var channel: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _producer: WireAttempt? = nil
+}
+
+public nonisolated struct WirePartitionNotFound: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var channel: UInt64 = 0
+
+  public var reason: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// The consumer can take `batches` more batches on `channel`.
+public nonisolated struct WireCredit: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var channel: UInt64 = 0
+
+  public var batches: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct WireRecordBatch: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var channel: UInt64 = 0
+
+  public var records: Data = Data()
+
+  public var count: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct WireEndOfPartition: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var channel: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// The leader tells a task executor that a job's retained results are no longer needed.
+public nonisolated struct WireReleasePartitions: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var job: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 public nonisolated struct WireEnvelope: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -837,6 +939,54 @@ public nonisolated struct WireEnvelope: Sendable {
     set {body = .jobOutcome(newValue)}
   }
 
+  public var partitionRequest: WirePartitionRequest {
+    get {
+      if case .partitionRequest(let v)? = body {return v}
+      return WirePartitionRequest()
+    }
+    set {body = .partitionRequest(newValue)}
+  }
+
+  public var partitionNotFound: WirePartitionNotFound {
+    get {
+      if case .partitionNotFound(let v)? = body {return v}
+      return WirePartitionNotFound()
+    }
+    set {body = .partitionNotFound(newValue)}
+  }
+
+  public var credit: WireCredit {
+    get {
+      if case .credit(let v)? = body {return v}
+      return WireCredit()
+    }
+    set {body = .credit(newValue)}
+  }
+
+  public var recordBatch: WireRecordBatch {
+    get {
+      if case .recordBatch(let v)? = body {return v}
+      return WireRecordBatch()
+    }
+    set {body = .recordBatch(newValue)}
+  }
+
+  public var endOfPartition: WireEndOfPartition {
+    get {
+      if case .endOfPartition(let v)? = body {return v}
+      return WireEndOfPartition()
+    }
+    set {body = .endOfPartition(newValue)}
+  }
+
+  public var releasePartitions: WireReleasePartitions {
+    get {
+      if case .releasePartitions(let v)? = body {return v}
+      return WireReleasePartitions()
+    }
+    set {body = .releasePartitions(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Body: Equatable, Sendable {
@@ -862,6 +1012,12 @@ public nonisolated struct WireEnvelope: Sendable {
     case cancelJob(WireCancelJob)
     case awaitJob(WireAwaitJob)
     case jobOutcome(WireJobOutcome)
+    case partitionRequest(WirePartitionRequest)
+    case partitionNotFound(WirePartitionNotFound)
+    case credit(WireCredit)
+    case recordBatch(WireRecordBatch)
+    case endOfPartition(WireEndOfPartition)
+    case releasePartitions(WireReleasePartitions)
 
   }
 
@@ -1987,9 +2143,233 @@ nonisolated extension WireJobOutcome: SwiftProtobuf.Message, SwiftProtobuf._Mess
   }
 }
 
+nonisolated extension WirePartitionRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PartitionRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}producer\0\u{1}result\0\u{1}subpartition\0\u{3}initial_credit\0\u{1}channel\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._producer) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.result) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.subpartition) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.initialCredit) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.channel) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._producer {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if self.result != 0 {
+      try visitor.visitSingularUInt32Field(value: self.result, fieldNumber: 2)
+    }
+    if self.subpartition != 0 {
+      try visitor.visitSingularUInt32Field(value: self.subpartition, fieldNumber: 3)
+    }
+    if self.initialCredit != 0 {
+      try visitor.visitSingularUInt32Field(value: self.initialCredit, fieldNumber: 4)
+    }
+    if self.channel != 0 {
+      try visitor.visitSingularUInt64Field(value: self.channel, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: WirePartitionRequest, rhs: WirePartitionRequest) -> Bool {
+    if lhs._producer != rhs._producer {return false}
+    if lhs.result != rhs.result {return false}
+    if lhs.subpartition != rhs.subpartition {return false}
+    if lhs.initialCredit != rhs.initialCredit {return false}
+    if lhs.channel != rhs.channel {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension WirePartitionNotFound: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PartitionNotFound"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}channel\0\u{1}reason\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.channel) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.channel != 0 {
+      try visitor.visitSingularUInt64Field(value: self.channel, fieldNumber: 1)
+    }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: WirePartitionNotFound, rhs: WirePartitionNotFound) -> Bool {
+    if lhs.channel != rhs.channel {return false}
+    if lhs.reason != rhs.reason {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension WireCredit: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Credit"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}channel\0\u{1}batches\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.channel) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.batches) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.channel != 0 {
+      try visitor.visitSingularUInt64Field(value: self.channel, fieldNumber: 1)
+    }
+    if self.batches != 0 {
+      try visitor.visitSingularUInt32Field(value: self.batches, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: WireCredit, rhs: WireCredit) -> Bool {
+    if lhs.channel != rhs.channel {return false}
+    if lhs.batches != rhs.batches {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension WireRecordBatch: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RecordBatch"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}channel\0\u{1}records\0\u{1}count\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.channel) }()
+      case 2: try { try decoder.decodeSingularBytesField(value: &self.records) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.count) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.channel != 0 {
+      try visitor.visitSingularUInt64Field(value: self.channel, fieldNumber: 1)
+    }
+    if !self.records.isEmpty {
+      try visitor.visitSingularBytesField(value: self.records, fieldNumber: 2)
+    }
+    if self.count != 0 {
+      try visitor.visitSingularUInt32Field(value: self.count, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: WireRecordBatch, rhs: WireRecordBatch) -> Bool {
+    if lhs.channel != rhs.channel {return false}
+    if lhs.records != rhs.records {return false}
+    if lhs.count != rhs.count {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension WireEndOfPartition: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".EndOfPartition"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}channel\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.channel) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.channel != 0 {
+      try visitor.visitSingularUInt64Field(value: self.channel, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: WireEndOfPartition, rhs: WireEndOfPartition) -> Bool {
+    if lhs.channel != rhs.channel {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension WireReleasePartitions: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ReleasePartitions"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}job\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.job) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.job.isEmpty {
+      try visitor.visitSingularStringField(value: self.job, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: WireReleasePartitions, rhs: WireReleasePartitions) -> Bool {
+    if lhs.job != rhs.job {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension WireEnvelope: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Envelope"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{1}epoch\0\u{1}correlation\0\u{2}\u{7}hello\0\u{1}challenge\0\u{1}proof\0\u{1}welcome\0\u{1}refused\0\u{1}heartbeat\0\u{3}not_leader\0\u{1}failure\0\u{1}ack\0\u{4}\u{2}register_task_executor\0\u{1}registered\0\u{3}deploy_task\0\u{3}cancel_task\0\u{3}task_state_changed\0\u{3}update_partition_info\0\u{4}\u{5}submit_job\0\u{3}job_accepted\0\u{3}status_request\0\u{3}status_reply\0\u{3}cancel_job\0\u{3}await_job\0\u{3}job_outcome\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{1}epoch\0\u{1}correlation\0\u{2}\u{7}hello\0\u{1}challenge\0\u{1}proof\0\u{1}welcome\0\u{1}refused\0\u{1}heartbeat\0\u{3}not_leader\0\u{1}failure\0\u{1}ack\0\u{4}\u{2}register_task_executor\0\u{1}registered\0\u{3}deploy_task\0\u{3}cancel_task\0\u{3}task_state_changed\0\u{3}update_partition_info\0\u{4}\u{5}submit_job\0\u{3}job_accepted\0\u{3}status_request\0\u{3}status_reply\0\u{3}cancel_job\0\u{3}await_job\0\u{3}job_outcome\0\u{4}\u{4}partition_request\0\u{3}partition_not_found\0\u{1}credit\0\u{3}record_batch\0\u{3}end_of_partition\0\u{3}release_partitions\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2286,6 +2666,84 @@ nonisolated extension WireEnvelope: SwiftProtobuf.Message, SwiftProtobuf._Messag
           self.body = .jobOutcome(v)
         }
       }()
+      case 40: try {
+        var v: WirePartitionRequest?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .partitionRequest(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .partitionRequest(v)
+        }
+      }()
+      case 41: try {
+        var v: WirePartitionNotFound?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .partitionNotFound(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .partitionNotFound(v)
+        }
+      }()
+      case 42: try {
+        var v: WireCredit?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .credit(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .credit(v)
+        }
+      }()
+      case 43: try {
+        var v: WireRecordBatch?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .recordBatch(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .recordBatch(v)
+        }
+      }()
+      case 44: try {
+        var v: WireEndOfPartition?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .endOfPartition(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .endOfPartition(v)
+        }
+      }()
+      case 45: try {
+        var v: WireReleasePartitions?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .releasePartitions(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .releasePartitions(v)
+        }
+      }()
       default: break
       }
     }
@@ -2393,6 +2851,30 @@ nonisolated extension WireEnvelope: SwiftProtobuf.Message, SwiftProtobuf._Messag
     case .jobOutcome?: try {
       guard case .jobOutcome(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 36)
+    }()
+    case .partitionRequest?: try {
+      guard case .partitionRequest(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 40)
+    }()
+    case .partitionNotFound?: try {
+      guard case .partitionNotFound(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 41)
+    }()
+    case .credit?: try {
+      guard case .credit(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 42)
+    }()
+    case .recordBatch?: try {
+      guard case .recordBatch(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 43)
+    }()
+    case .endOfPartition?: try {
+      guard case .endOfPartition(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 44)
+    }()
+    case .releasePartitions?: try {
+      guard case .releasePartitions(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 45)
     }()
     case nil: break
     }

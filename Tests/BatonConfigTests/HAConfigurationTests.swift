@@ -25,6 +25,7 @@ struct HAConfigurationTests {
     }
 
     let minimal = """
+        rpc: { secret: a-secret-of-some-length }
         store: { backend: sqlite, path: data/ha.sqlite }
         masters:
           - { id: m1, rpc: "127.0.0.1:6123", rest: "127.0.0.1:8081" }
@@ -64,8 +65,8 @@ struct HAConfigurationTests {
         #expect(error.code == .unknownKey)
         #expect(error.file == "/etc/baton/test.yaml")
         #expect(error.keyPath == "election.renw")
-        #expect(error.line == 4)
-        #expect(error.description.contains("test.yaml:4: election.renw"))
+        #expect(error.line == 5)
+        #expect(error.description.contains("test.yaml:5: election.renw"))
         let nested = try #require(failure(minimal.replacingOccurrences(of: "rest:", with: "rset:")))
         #expect(nested.keyPath == "masters[0].rset")
         let top = try #require(failure(minimal + "\nmaster: []\n"))
@@ -128,5 +129,40 @@ struct HAConfigurationTests {
     @Test("an unreadable file is named")
     func unreadable() throws {
         #expect(throws: ConfigError.self) { try HAConfiguration.load(path: "/nonexistent/ha.yaml") }
+    }
+
+    @Test("the RPC secret is required, given once, and long enough; heartbeat settings are checked")
+    func rpcSettings() throws {
+        let configuration = try parse(minimal)
+        #expect(configuration.rpc.secret == Array("a-secret-of-some-length".utf8))
+        #expect(configuration.rpc.heartbeatInterval == .seconds(1) && configuration.rpc.heartbeatTimeout == .seconds(5))
+        let missing = try #require(failure(minimal.replacingOccurrences(of: "rpc: { secret: a-secret-of-some-length }\n", with: "")))
+        #expect(missing.keyPath == "rpc" && missing.code == .missingKey)
+        let both = try #require(failure(minimal.replacingOccurrences(of: "secret: a-secret-of-some-length", with: "secret: a-secret-of-some-length, secretFile: s")))
+        #expect(both.message.contains("not both"))
+        let short = try #require(failure(minimal.replacingOccurrences(of: "a-secret-of-some-length", with: "short")))
+        #expect(short.message.contains("at least 8 bytes"))
+        let beats = try #require(failure(minimal.replacingOccurrences(of: "secret: a-secret-of-some-length", with: "secret: a-secret-of-some-length, heartbeat: 1s, heartbeatTimeout: 1500ms")))
+        #expect(beats.keyPath == "rpc.heartbeatTimeout")
+        let directory = NSTemporaryDirectory() + "baton-secret-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try "from-a-file-secret\n".write(toFile: directory + "/secret", atomically: true, encoding: .utf8)
+        let fromFile = try HAConfiguration.parse(
+            text: minimal.replacingOccurrences(of: "secret: a-secret-of-some-length", with: "secretFile: secret"), file: directory + "/ha.yaml")
+        #expect(fromFile.rpc.secret == Array("from-a-file-secret".utf8))
+    }
+
+    @Test("task executors have default resources per slot, or the ones given")
+    func taskExecutorResources() throws {
+        let configuration = try parse(minimal + """
+
+            taskexecutors:
+              - { id: te1, slots: 2, data: "127.0.0.1:7001" }
+              - { id: te2, slots: 4, data: "127.0.0.1:7002", resources: { cpu: 8, taskHeap: 8GiB, extended: { gpu: 2 } } }
+            """)
+        #expect(configuration.taskExecutors[0].resources == ResourceProfile(
+            cpuMillis: 2000, taskHeapBytes: 1 << 30, managedMemoryBytes: 1 << 29, networkMemoryBytes: 1 << 27))
+        #expect(configuration.taskExecutors[1].resources == ResourceProfile(cpuMillis: 8000, taskHeapBytes: 8 << 30, extended: ["gpu": 2]))
     }
 }
