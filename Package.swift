@@ -71,6 +71,14 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(name: "BatonMemberLocks", dependencies: ["BatonCore"], swiftSettings: swiftSettings),
         .target(name: "BatonProcessControl", swiftSettings: swiftSettings),
+        .target(name: "BatonOperators", dependencies: ["BatonCore", "BatonJobGraph"], swiftSettings: swiftSettings),
+        .target(
+            name: "BatonDataPlane",
+            dependencies: [
+                "BatonCore", "BatonJobGraph", "BatonOperators", "BatonRPC", "BatonWire",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings),
         .target(
             name: "BatonWire",
             dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
@@ -96,6 +104,10 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            swiftSettings: swiftSettings),
+        .target(
+            name: "BatonTaskRuntime",
+            dependencies: ["BatonCore", "BatonJobGraph", "BatonOperators", "BatonDataPlane"],
             swiftSettings: swiftSettings),
         .target(
             name: "BatonSimulation",
@@ -194,6 +206,13 @@ let package = Package(
                 "BatonCore", "BatonWire", "BatonRPC", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "BatonTaskRuntimeTests",
+            dependencies: [
+                "BatonCore", "BatonJobGraph", "BatonOperators", "BatonDataPlane", "BatonTaskRuntime", "BatonRPC",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),

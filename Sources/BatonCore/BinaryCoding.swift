@@ -102,5 +102,9 @@ public struct BinaryReader: Sendable {
 public struct BinaryDecodingError: Error, Hashable, Sendable, CustomStringConvertible {
     public var offset: Int
     public var problem: String
+    public init(offset: Int, problem: String) {
+        self.offset = offset
+        self.problem = problem
+    }
     public var description: String { "at byte \(offset): \(problem)" }
 }

@@ -41,6 +41,7 @@ public struct OperatorCatalog: Sendable {
         Entry(name: "count"),
         Entry(name: "tumbling-window", required: ["size"], optional: ["aggregate"]),
         Entry(name: "file-sink", required: ["path"], optional: ["exactly-once"], paths: ["path"]),
+        Entry(name: "throttle", required: ["rate"]),
         Entry(name: "print"),
         Entry(name: "discard"),
     ])

@@ -1,0 +1,207 @@
+public import BatonCore
+import BatonJobGraph
+public import BatonOperators
+public import BatonRPC
+import BatonWire
+import Foundation
+public import Logging
+
+/// The data plane of a task executor: its partition registry, the server other task executors
+/// read remote partitions from, and the opener its tasks read channels with.
+///
+/// Remote channels use credit-based flow control: the consumer grants credits (batches it can
+/// take), the producer side sends a batch only against a credit, and the consumer returns a
+/// credit once a batch has entered its task's input mailbox. A slow consumer therefore slows its
+/// producer, and nothing is dropped.
+public struct DataPlane: ChannelOpener {
+    public let taskExecutor: Identifier
+    public let registry: PartitionRegistry
+    public let configuration: RPCConfiguration
+    public let logger: Logger
+    /// Batches a consumer lets a remote producer send ahead.
+    public let initialCredit: Int
+    /// How long a consumer waits for its producer to register a partition.
+    public let patience: Duration
+
+    public init(
+        taskExecutor: Identifier, registry: PartitionRegistry, configuration: RPCConfiguration, logger: Logger, initialCredit: Int = 4,
+        patience: Duration = .seconds(30)
+    ) {
+        self.taskExecutor = taskExecutor
+        self.registry = registry
+        self.configuration = configuration
+        self.logger = logger
+        self.initialCredit = initialCredit
+        self.patience = patience
+    }
+
+    // MARK: consumer side
+
+    public func read(_ channel: InputChannelSpec, into mailbox: Mailbox<[Record]>) async throws {
+        guard let location = channel.location else { return }
+        if location.taskExecutor == taskExecutor {
+            try await readLocal(channel, into: mailbox)
+        } else {
+            try await readRemote(channel, location: location, into: mailbox)
+        }
+    }
+
+    private func readLocal(_ channel: InputChannelSpec, into mailbox: Mailbox<[Record]>) async throws {
+        guard let partition = await registry.partition(channel.partition, patience: patience),
+            let reader = partition.reader(channel.subpartition)
+        else {
+            throw InputError(partition: channel.partition, message: "no such partition on this task executor", partitionLost: true)
+        }
+        while let batch = try await reader.next() {
+            guard await mailbox.put(try RecordBatchCodec.decode(batch)) else { return }
+        }
+    }
+
+    private func readRemote(_ channel: InputChannelSpec, location: InputChannelSpec.Location, into mailbox: Mailbox<[Record]>) async throws {
+        let identity = RPCPeer(id: taskExecutor.rawValue, role: .taskExecutor)
+        let credit = initialCredit
+        do {
+            try await RPCClient.connect(host: location.host, port: location.port, identity: identity, configuration: configuration, logger: logger) {
+                connection in
+                var request = WireEnvelope()
+                request.partitionRequest = .with {
+                    $0.producer = .with {
+                        $0.job = channel.partition.job.rawValue
+                        $0.subtask = UInt32(channel.partition.producerSubtask)
+                        $0.attempt = UInt32(channel.partition.producerAttempt)
+                    }
+                    $0.result = UInt32(channel.partition.result)
+                    $0.subpartition = UInt32(channel.subpartition)
+                    $0.initialCredit = UInt32(credit)
+                    $0.channel = 1
+                }
+                try await connection.send(request)
+                for await message in connection.messages {
+                    switch message.body {
+                    case .recordBatch(let batch):
+                        let records = try RecordBatchCodec.decode(Array(batch.records))
+                        guard await mailbox.put(records) else { return }
+                        var grant = WireEnvelope()
+                        grant.credit = .with {
+                            $0.channel = 1
+                            $0.batches = 1
+                        }
+                        try await connection.send(grant)
+                    case .endOfPartition:
+                        return
+                    case .partitionNotFound(let notFound):
+                        throw InputError(partition: channel.partition, message: notFound.reason, partitionLost: true)
+                    default:
+                        continue
+                    }
+                }
+                throw InputError(partition: channel.partition, message: "the producer's task executor closed the connection", partitionLost: true)
+            }
+        } catch let error as InputError {
+            throw error
+        } catch {
+            throw InputError(partition: channel.partition, message: "\(error)", partitionLost: true)
+        }
+    }
+
+    // MARK: producer side
+
+    /// Serves partition requests on `server` until cancelled.
+    public func serve(_ server: RPCServer) async throws {
+        try await server.run { connection in
+            await self.serve(connection)
+        }
+    }
+
+    private func serve(_ connection: RPCConnection) async {
+        var messages = connection.messages.makeAsyncIterator()
+        guard let first = await messages.next(), case .partitionRequest(let request) = first.body,
+            let job = Identifier(rawValue: request.producer.job)
+        else { return }
+        let id = PartitionID(
+            job: job, result: Int(request.result), producerSubtask: Int(request.producer.subtask), producerAttempt: Int(request.producer.attempt))
+        guard let partition = await registry.partition(id, patience: patience), let reader = partition.reader(Int(request.subpartition)) else {
+            var notFound = WireEnvelope()
+            notFound.partitionNotFound = .with {
+                $0.channel = request.channel
+                $0.reason = "task executor \(taskExecutor) has no partition \(id) subpartition \(request.subpartition)"
+            }
+            try? await connection.send(notFound)
+            return
+        }
+        let credits = CreditGate(initial: Int(request.initialCredit))
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                // The stream has one consumer at a time: the first message was read above.
+                for await message in connection.messages {
+                    if case .credit(let credit) = message.body { await credits.grant(Int(credit.batches)) }
+                }
+                await credits.close()
+            }
+            do {
+                while let batch = try await reader.next() {
+                    guard await credits.acquire() else { break }
+                    var envelope = WireEnvelope()
+                    envelope.recordBatch = .with {
+                        $0.channel = request.channel
+                        $0.records = Data(batch)
+                    }
+                    try await connection.send(envelope)
+                }
+                var end = WireEnvelope()
+                end.endOfPartition = .with { $0.channel = request.channel }
+                try await connection.send(end)
+                // Let the consumer read the end before the connection closes.
+                _ = await credits.waitForClose(timeout: .seconds(5))
+            } catch {
+                logger.debug("partition stream ended", metadata: ["baton.partition": "\(id)", "baton.error": "\(error)"])
+            }
+            group.cancelAll()
+        }
+    }
+}
+
+/// Credits a consumer granted: `acquire` waits for one.
+actor CreditGate {
+    private var available: Int
+    private var closed = false
+    private var waiters: [CheckedContinuation<Bool, Never>] = []
+    private var closeWaiters: [CheckedContinuation<Void, Never>] = []
+
+    init(initial: Int) { available = initial }
+
+    func acquire() async -> Bool {
+        if available > 0 {
+            available -= 1
+            return true
+        }
+        if closed { return false }
+        return await withCheckedContinuation { waiters.append($0) }
+    }
+
+    func grant(_ count: Int) {
+        available += count
+        while available > 0, !waiters.isEmpty {
+            available -= 1
+            waiters.removeFirst().resume(returning: true)
+        }
+    }
+
+    func close() {
+        closed = true
+        for waiter in waiters { waiter.resume(returning: false) }
+        waiters.removeAll()
+        for waiter in closeWaiters { waiter.resume() }
+        closeWaiters.removeAll()
+    }
+
+    /// Waits until the consumer closed the connection, at most `timeout`.
+    func waitForClose(timeout: Duration) async -> Bool {
+        if closed { return true }
+        let deadline = ContinuousClock.now + timeout
+        while !closed && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return closed
+    }
+}

@@ -1,0 +1,123 @@
+import BatonCore
+public import BatonJobGraph
+public import BatonOperators
+
+/// One output of a task, as its deployment describes it.
+public struct OutputSpec: Hashable, Sendable {
+    public var result: Int
+    public var blocking: Bool
+    public var pattern: DistributionPattern
+    public var key: String?
+    public var consumerParallelism: Int
+    public var consumerMaxParallelism: Int
+
+    public init(result: Int, blocking: Bool, pattern: DistributionPattern, key: String?, consumerParallelism: Int, consumerMaxParallelism: Int) {
+        self.result = result
+        self.blocking = blocking
+        self.pattern = pattern
+        self.key = key
+        self.consumerParallelism = consumerParallelism
+        self.consumerMaxParallelism = consumerMaxParallelism
+    }
+
+    /// One subpartition per consumer subtask, or one for a forward (pointwise) edge.
+    public var subpartitionCount: Int { pattern.isPointwise ? 1 : consumerParallelism }
+}
+
+/// Writes a task's records into one result partition: routes each record to its
+/// subpartitions (forward, round robin, by key group, or to all), gathers them in batches, and
+/// hands full batches to the subpartitions (waiting when a pipelined consumer is behind).
+///
+/// Used by the one task that produces the partition.
+public final class ResultPartitionWriter: @unchecked Sendable {
+    // @unchecked: owned by the one task that writes the partition.
+    public let id: PartitionID
+    public let spec: OutputSpec
+    public let produced: ProducedPartition
+    private var builders: [[Record]]
+    private var oldestUnflushed: [ContinuousClock.Instant?]
+    private var roundRobin: Int
+    private let batchRecords: Int
+    public private(set) var recordsWritten: Int = 0
+
+    public init(id: PartitionID, spec: OutputSpec, pipelinedCapacity: Int = 8, batchRecords: Int = 512) {
+        self.id = id
+        self.spec = spec
+        let count = spec.subpartitionCount
+        produced = spec.blocking
+            ? .blocking((0..<count).map { _ in BlockingSubpartition() })
+            : .pipelined((0..<count).map { _ in PipelinedSubpartition(capacity: pipelinedCapacity) })
+        builders = Array(repeating: [], count: count)
+        oldestUnflushed = Array(repeating: nil, count: count)
+        roundRobin = id.producerSubtask % max(1, count)
+        self.batchRecords = batchRecords
+    }
+
+    /// Routes one record (no I/O; call `flushFull` after a run of records).
+    public func add(_ record: Record) {
+        recordsWritten += 1
+        switch spec.pattern {
+        case .forward:
+            append(record, to: 0)
+        case .rebalance:
+            append(record, to: roundRobin)
+            roundRobin = (roundRobin + 1) % builders.count
+        case .hash:
+            append(record, to: KeyGroups.subtask(for: record.key, maxParallelism: spec.consumerMaxParallelism, parallelism: spec.consumerParallelism))
+        case .broadcast:
+            for index in builders.indices { append(record, to: index) }
+        }
+    }
+
+    private func append(_ record: Record, to index: Int) {
+        if builders[index].isEmpty { oldestUnflushed[index] = .now }
+        builders[index].append(record)
+    }
+
+    /// Hands over every full batch.
+    public func flushFull() async {
+        for index in builders.indices where builders[index].count >= batchRecords { await flush(index) }
+    }
+
+    /// Hands over batches older than `age` (latency bound for slow streams).
+    public func flush(olderThan age: Duration) async {
+        let now = ContinuousClock.now
+        for index in builders.indices where !builders[index].isEmpty {
+            if let oldest = oldestUnflushed[index], now - oldest >= age { await flush(index) }
+        }
+    }
+
+    /// Hands over everything gathered.
+    public func flushAll() async {
+        for index in builders.indices where !builders[index].isEmpty { await flush(index) }
+    }
+
+    public var hasUnflushed: Bool { builders.contains { !$0.isEmpty } }
+
+    private func flush(_ index: Int) async {
+        let batch = RecordBatchCodec.encode(builders[index])
+        builders[index].removeAll(keepingCapacity: true)
+        oldestUnflushed[index] = nil
+        switch produced {
+        case .pipelined(let list): await list[index].write(batch)
+        case .blocking(let list): await list[index].write(batch)
+        }
+    }
+
+    /// Flushes and ends every subpartition.
+    public func finish() async {
+        await flushAll()
+        switch produced {
+        case .pipelined(let list): for subpartition in list { await subpartition.finish() }
+        case .blocking(let list): for subpartition in list { await subpartition.finish() }
+        }
+    }
+
+    /// Ends every pipelined subpartition with an error (the producer failed or was canceled), so
+    /// that its consumers fail rather than wait.
+    public func abort(_ error: any Error) async {
+        if case .pipelined(let list) = produced {
+            for subpartition in list { await subpartition.fail(error) }
+        }
+    }
+}

@@ -1,0 +1,351 @@
+public import BatonCore
+public import BatonJobGraph
+import Foundation
+
+/// Where an operator runs: its subtask, and whether its input is bounded (every input result is
+/// blocking, or it is a bounded source), in which case aggregations emit their final values at
+/// the end of input instead of every update.
+public struct OperatorContext: Sendable {
+    public var jobVertex: JobVertexID
+    public var subtask: Int
+    public var parallelism: Int
+    public var attempt: Int
+    public var boundedInput: Bool
+
+    public init(jobVertex: JobVertexID, subtask: Int, parallelism: Int, attempt: Int, boundedInput: Bool) {
+        self.jobVertex = jobVertex
+        self.subtask = subtask
+        self.parallelism = parallelism
+        self.attempt = attempt
+        self.boundedInput = boundedInput
+    }
+}
+
+/// A bad operator parameter, naming the operator and the parameter.
+public struct OperatorError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// The first operator of a source vertex's chain.
+public protocol SourceOperator: Sendable {
+    /// Emits up to `limit` records; returns false once the source is exhausted.
+    mutating func produce(limit: Int, emit: (Record) throws -> Void) throws -> Bool
+    /// Records per second this source is limited to (nil: as fast as it can).
+    var rate: Double? { get }
+}
+
+/// Any other operator of a chain.
+public protocol StreamOperator: Sendable {
+    /// Records per second this operator lets through at most (nil: no limit); the task waits.
+    var pacing: Double? { get }
+    mutating func process(_ record: Record, emit: (Record) throws -> Void) throws
+    /// Time passed (processing time): windows close here.
+    mutating func advance(to now: WallTime, emit: (Record) throws -> Void) throws
+    /// The input ended: emit what is left, close files.
+    mutating func finish(emit: (Record) throws -> Void) throws
+}
+
+extension StreamOperator {
+    public var pacing: Double? { nil }
+    public mutating func advance(to now: WallTime, emit: (Record) throws -> Void) throws {}
+    public mutating func finish(emit: (Record) throws -> Void) throws {}
+}
+
+/// Builds the operators a job spec names (the built-ins of the operator catalog).
+public enum OperatorFactory {
+    public static func source(_ spec: OperatorSpec, context: OperatorContext) throws -> any SourceOperator {
+        switch spec.name {
+        case "sequence":
+            let from = try int64(spec, "from") ?? 0
+            let to = try int64(spec, "to")
+            let keys = try int64(spec, "keys") ?? 16
+            guard keys >= 1 else { throw OperatorError("operator 'sequence' parameter 'keys' must be at least 1") }
+            let rate = try double(spec, "rate")
+            return SequenceSource(from: from, to: to, keys: keys, subtask: Int64(context.subtask), parallelism: Int64(context.parallelism), rate: rate)
+        case "text-file":
+            let path = spec.parameters["path"] ?? ""
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw OperatorError("operator 'text-file' cannot read '\(path)'")
+            }
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            let mine = lines.enumerated().filter { $0.offset % context.parallelism == context.subtask }.map(\.element)
+            return TextFileSource(lines: mine.last == "" ? Array(mine.dropLast()) : mine)
+        default:
+            throw OperatorError("'\(spec.name)' is not a source operator")
+        }
+    }
+
+    public static func transform(_ spec: OperatorSpec, context: OperatorContext) throws -> any StreamOperator {
+        switch spec.name {
+        case "map": return MapOperator(function: try MapOperator.Function(spec.parameters["function"] ?? ""))
+        case "filter": return FilterOperator(predicate: try FilterOperator.Predicate(spec.parameters["predicate"] ?? ""))
+        case "tokenize": return TokenizeOperator()
+        case "sum": return AggregateOperator(kind: .sum, emitOnlyAtEnd: context.boundedInput)
+        case "count": return AggregateOperator(kind: .count, emitOnlyAtEnd: context.boundedInput)
+        case "tumbling-window":
+            guard let size = spec.parameters["size"].flatMap(DurationText.parse), size > .zero else {
+                throw OperatorError("operator 'tumbling-window' parameter 'size' must be a duration like 1s")
+            }
+            let aggregate = spec.parameters["aggregate"] ?? "count"
+            guard let kind = AggregateOperator.Kind(rawValue: aggregate) else {
+                throw OperatorError("operator 'tumbling-window' parameter 'aggregate' must be count or sum, not '\(aggregate)'")
+            }
+            return TumblingWindowOperator(size: size, kind: kind)
+        case "file-sink":
+            let exactlyOnce = spec.parameters["exactly-once"].map { $0 == "true" } ?? true
+            return try FileSinkOperator(directory: spec.parameters["path"] ?? "", context: context, exactlyOnce: exactlyOnce)
+        case "print": return PrintOperator(prefix: "\(context.jobVertex)[\(context.subtask)]")
+        case "throttle":
+            guard let rate = try double(spec, "rate") else { throw OperatorError("operator 'throttle' needs the parameter 'rate'") }
+            return ThrottleOperator(pacing: rate)
+        case "discard": return DiscardOperator()
+        default:
+            throw OperatorError("unknown operator '\(spec.name)'")
+        }
+    }
+
+    private static func int64(_ spec: OperatorSpec, _ name: String) throws -> Int64? {
+        guard let text = spec.parameters[name] else { return nil }
+        guard let value = Int64(text) else { throw OperatorError("operator '\(spec.name)' parameter '\(name)': '\(text)' is not a whole number") }
+        return value
+    }
+
+    private static func double(_ spec: OperatorSpec, _ name: String) throws -> Double? {
+        guard let text = spec.parameters[name] else { return nil }
+        guard let value = Double(text), value > 0 else { throw OperatorError("operator '\(spec.name)' parameter '\(name)': '\(text)' is not a positive number") }
+        return value
+    }
+}
+
+/// Numbers `from..<to` (or without end), this subtask's share (n ≡ subtask mod parallelism), as
+/// records `(k<n mod keys>, n)`.
+public struct SequenceSource: SourceOperator {
+    public private(set) var next: Int64
+    let to: Int64?
+    let keys: Int64
+    let step: Int64
+    public let rate: Double?
+
+    init(from: Int64, to: Int64?, keys: Int64, subtask: Int64, parallelism: Int64, rate: Double?) {
+        let offset = ((subtask - from) % parallelism + parallelism) % parallelism
+        next = from + offset
+        self.to = to
+        self.keys = keys
+        self.step = parallelism
+        self.rate = rate
+    }
+
+    public mutating func produce(limit: Int, emit: (Record) throws -> Void) throws -> Bool {
+        for _ in 0..<limit {
+            if let to, next >= to { return false }
+            try emit(.keyed(key: "k\(next % keys)", value: next))
+            next += step
+        }
+        return to.map { next < $0 } ?? true
+    }
+}
+
+public struct TextFileSource: SourceOperator {
+    let lines: [String]
+    var position = 0
+    public var rate: Double? { nil }
+
+    public mutating func produce(limit: Int, emit: (Record) throws -> Void) throws -> Bool {
+        let end = min(lines.count, position + limit)
+        while position < end {
+            try emit(.line(lines[position]))
+            position += 1
+        }
+        return position < lines.count
+    }
+}
+
+public struct MapOperator: StreamOperator {
+    public enum Function: String, Sendable {
+        case identity, uppercase, lowercase, double, increment
+        init(_ text: String) throws {
+            guard let function = Function(rawValue: text) else {
+                throw OperatorError("operator 'map' parameter 'function': '\(text)' is not one of identity, uppercase, lowercase, double, increment")
+            }
+            self = function
+        }
+    }
+    let function: Function
+
+    public mutating func process(_ record: Record, emit: (Record) throws -> Void) throws {
+        switch (function, record) {
+        case (.identity, _): try emit(record)
+        case (.uppercase, .line(let text)): try emit(.line(text.uppercased()))
+        case (.uppercase, .keyed(let key, let value)): try emit(.keyed(key: key.uppercased(), value: value))
+        case (.lowercase, .line(let text)): try emit(.line(text.lowercased()))
+        case (.lowercase, .keyed(let key, let value)): try emit(.keyed(key: key.lowercased(), value: value))
+        case (.double, .keyed(let key, let value)): try emit(.keyed(key: key, value: value &* 2))
+        case (.increment, .keyed(let key, let value)): try emit(.keyed(key: key, value: value &+ 1))
+        case (.double, .line), (.increment, .line): try emit(record)
+        }
+    }
+}
+
+public struct FilterOperator: StreamOperator {
+    public enum Predicate: String, Sendable {
+        case valueEven = "value-even", valueOdd = "value-odd", nonEmpty = "non-empty"
+        init(_ text: String) throws {
+            guard let predicate = Predicate(rawValue: text) else {
+                throw OperatorError("operator 'filter' parameter 'predicate': '\(text)' is not one of value-even, value-odd, non-empty")
+            }
+            self = predicate
+        }
+    }
+    let predicate: Predicate
+
+    public mutating func process(_ record: Record, emit: (Record) throws -> Void) throws {
+        let keep: Bool
+        switch (predicate, record) {
+        case (.valueEven, .keyed(_, let value)): keep = value % 2 == 0
+        case (.valueOdd, .keyed(_, let value)): keep = value % 2 != 0
+        case (.nonEmpty, .line(let text)): keep = !text.isEmpty
+        case (.nonEmpty, .keyed(let key, _)): keep = !key.isEmpty
+        case (.valueEven, .line), (.valueOdd, .line): keep = false
+        }
+        if keep { try emit(record) }
+    }
+}
+
+/// Splits lines into lower-case words: one `(word, 1)` per word.
+public struct TokenizeOperator: StreamOperator {
+    public mutating func process(_ record: Record, emit: (Record) throws -> Void) throws {
+        guard case .line(let text) = record else { return try emit(record) }
+        for word in text.lowercased().split(whereSeparator: { !$0.isLetter && !$0.isNumber }) {
+            try emit(.keyed(key: String(word), value: 1))
+        }
+    }
+}
+
+/// Per-key sum of values or count of records: an update per record (streaming), or the final
+/// values at the end of a bounded input (batch).
+public struct AggregateOperator: StreamOperator {
+    public enum Kind: String, Sendable { case sum, count }
+    let kind: Kind
+    let emitOnlyAtEnd: Bool
+    public private(set) var totals: [String: Int64] = [:]
+
+    public mutating func process(_ record: Record, emit: (Record) throws -> Void) throws {
+        let key = record.key
+        let increment: Int64
+        switch (kind, record) {
+        case (.sum, .keyed(_, let value)): increment = value
+        default: increment = 1
+        }
+        let total = (totals[key] ?? 0) &+ increment
+        totals[key] = total
+        if !emitOnlyAtEnd { try emit(.keyed(key: key, value: total)) }
+    }
+
+    public mutating func finish(emit: (Record) throws -> Void) throws {
+        guard emitOnlyAtEnd else { return }
+        for key in totals.keys.sorted() { try emit(.keyed(key: key, value: totals[key]!)) }
+    }
+}
+
+/// Processing-time tumbling windows: per key, the count or sum of each window, emitted when the
+/// window closes (and what is open at the end of input).
+public struct TumblingWindowOperator: StreamOperator {
+    let size: Duration
+    let kind: AggregateOperator.Kind
+    var windowEnd: WallTime?
+    var current: [String: Int64] = [:]
+
+    public mutating func process(_ record: Record, emit: (Record) throws -> Void) throws {
+        let increment: Int64
+        if kind == .sum, case .keyed(_, let value) = record { increment = value } else { increment = 1 }
+        current[record.key, default: 0] &+= increment
+    }
+
+    public mutating func advance(to now: WallTime, emit: (Record) throws -> Void) throws {
+        let sizeMillis = max(1, size.nanosecondsClamped / 1_000_000)
+        guard let end = windowEnd else {
+            windowEnd = WallTime(millisecondsSince1970: (now.millisecondsSince1970 / sizeMillis + 1) * sizeMillis)
+            return
+        }
+        guard now >= end else { return }
+        try flush(emit)
+        windowEnd = WallTime(millisecondsSince1970: (now.millisecondsSince1970 / sizeMillis + 1) * sizeMillis)
+    }
+
+    public mutating func finish(emit: (Record) throws -> Void) throws { try flush(emit) }
+
+    private mutating func flush(_ emit: (Record) throws -> Void) throws {
+        for key in current.keys.sorted() { try emit(.keyed(key: key, value: current[key]!)) }
+        current.removeAll(keepingCapacity: true)
+    }
+}
+
+/// Writes records as text lines to `<directory>/part-<subtask>-<attempt>.inprogress`, renamed
+/// to `part-<subtask>` when the input ends. (The exactly-once two-phase commit on checkpoints
+/// arrives with checkpoints.)
+public struct FileSinkOperator: StreamOperator, @unchecked Sendable {
+    // @unchecked: the file handle is used by the one task that owns the operator.
+    let directory: String
+    let inProgressPath: String
+    let finalPath: String
+    let handle: FileHandle
+    var buffer: [UInt8] = []
+    let exactlyOnce: Bool
+
+    init(directory: String, context: OperatorContext, exactlyOnce: Bool) throws {
+        guard !directory.isEmpty else { throw OperatorError("operator 'file-sink' needs the parameter 'path'") }
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw OperatorError("operator 'file-sink' cannot create '\(directory)': \(error.localizedDescription)")
+        }
+        self.directory = directory
+        self.exactlyOnce = exactlyOnce
+        inProgressPath = "\(directory)/part-\(context.subtask)-\(context.attempt).inprogress"
+        finalPath = "\(directory)/part-\(context.subtask)"
+        guard FileManager.default.createFile(atPath: inProgressPath, contents: nil), let handle = FileHandle(forWritingAtPath: inProgressPath) else {
+            throw OperatorError("operator 'file-sink' cannot write '\(inProgressPath)'")
+        }
+        self.handle = handle
+    }
+
+    public mutating func process(_ record: Record, emit: (Record) throws -> Void) throws {
+        buffer += Array(record.description.utf8)
+        buffer.append(0x0A)
+        if buffer.count >= 64 * 1024 { try flush() }
+    }
+
+    mutating func flush() throws {
+        guard !buffer.isEmpty else { return }
+        try handle.write(contentsOf: buffer)
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    public mutating func finish(emit: (Record) throws -> Void) throws {
+        try flush()
+        try handle.synchronize()
+        try handle.close()
+        if FileManager.default.fileExists(atPath: finalPath) { try FileManager.default.removeItem(atPath: finalPath) }
+        try FileManager.default.moveItem(atPath: inProgressPath, toPath: finalPath)
+    }
+}
+
+public struct PrintOperator: StreamOperator {
+    let prefix: String
+    public mutating func process(_ record: Record, emit: (Record) throws -> Void) throws {
+        FileHandle.standardOutput.write(Data("\(prefix) \(record)\n".utf8))
+    }
+}
+
+/// Passes records through at most `pacing` per second (the task waits): a rate limit, and a way
+/// to make a slow stage.
+public struct ThrottleOperator: StreamOperator {
+    public let pacing: Double?
+    public mutating func process(_ record: Record, emit: (Record) throws -> Void) throws { try emit(record) }
+}
+
+public struct DiscardOperator: StreamOperator {
+    public mutating func process(_ record: Record, emit: (Record) throws -> Void) throws {}
+}

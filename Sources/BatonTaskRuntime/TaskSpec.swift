@@ -1,0 +1,54 @@
+public import BatonCore
+public import BatonDataPlane
+public import BatonJobGraph
+
+/// A deployed task as its task executor runs it (from a DeployTask message).
+public struct TaskSpec: Sendable {
+    public struct AttemptKey: Hashable, Sendable, CustomStringConvertible {
+        public var job: JobID
+        public var jobVertex: Int
+        public var subtask: Int
+        public var attempt: Int
+        public init(job: JobID, jobVertex: Int, subtask: Int, attempt: Int) {
+            self.job = job
+            self.jobVertex = jobVertex
+            self.subtask = subtask
+            self.attempt = attempt
+        }
+        public var description: String { "\(job)/\(jobVertex)#\(subtask)@\(attempt)" }
+    }
+
+    public struct Input: Sendable {
+        public var result: Int
+        public var blocking: Bool
+        public var channels: [InputChannelSpec]
+        public init(result: Int, blocking: Bool, channels: [InputChannelSpec]) {
+            self.result = result
+            self.blocking = blocking
+            self.channels = channels
+        }
+    }
+
+    public var attempt: AttemptKey
+    public var allocation: UInt64
+    public var vertexID: JobVertexID
+    public var parallelism: Int
+    public var maxParallelism: Int
+    public var operators: [OperatorSpec]
+    public var inputs: [Input]
+    public var outputs: [OutputSpec]
+
+    public init(
+        attempt: AttemptKey, allocation: UInt64, vertexID: JobVertexID, parallelism: Int, maxParallelism: Int, operators: [OperatorSpec],
+        inputs: [Input], outputs: [OutputSpec]
+    ) {
+        self.attempt = attempt
+        self.allocation = allocation
+        self.vertexID = vertexID
+        self.parallelism = parallelism
+        self.maxParallelism = maxParallelism
+        self.operators = operators
+        self.inputs = inputs
+        self.outputs = outputs
+    }
+}

@@ -1,0 +1,184 @@
+import BatonCore
+import BatonDataPlane
+import BatonJobGraph
+import BatonOperators
+import BatonRPC
+import BatonTaskRuntime
+import Foundation
+import Logging
+import Synchronization
+import Testing
+
+/// Two task executors' data planes in one process (separate registries, real data servers on
+/// loopback), running real tasks.
+struct TwoExecutors {
+    let configuration = RPCConfiguration(secret: Array("data-plane-secret".utf8), heartbeatInterval: .milliseconds(200), heartbeatTimeout: .seconds(3))
+    let logger = Logger(label: "test")
+
+    func dataPlane(_ id: Identifier) -> DataPlane {
+        DataPlane(taskExecutor: id, registry: PartitionRegistry(), configuration: configuration, logger: logger, patience: .seconds(10))
+    }
+
+    /// Runs `body` with the two data planes serving on their ports.
+    func run(_ body: @escaping @Sendable (DataPlane, Int, DataPlane, Int) async throws -> Void) async throws {
+        let first = dataPlane("te1")
+        let second = dataPlane("te2")
+        let firstServer = try await RPCServer.bind(host: "127.0.0.1", port: 0, identity: RPCPeer(id: "te1", role: .taskExecutor), configuration: configuration, logger: logger)
+        let secondServer = try await RPCServer.bind(host: "127.0.0.1", port: 0, identity: RPCPeer(id: "te2", role: .taskExecutor), configuration: configuration, logger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await first.serve(firstServer) }
+            group.addTask { try await second.serve(secondServer) }
+            try await body(first, firstServer.localPort, second, secondServer.localPort)
+            firstServer.close()
+            secondServer.close()
+            group.cancelAll()
+        }
+    }
+}
+
+final class Events: Sendable {
+    let list = Mutex<[String: [TaskEvent]]>([:])
+    func record(_ name: String) -> @Sendable (TaskEvent) async -> Void {
+        { event in self.list.withLock { $0[name, default: []].append(event) } }
+    }
+    func of(_ name: String) -> [TaskEvent] { list.withLock { $0[name] ?? [] } }
+}
+
+@Suite("task runtime and data plane", .serialized)
+struct TaskRuntimeTests {
+    func producerSpec(job: JobID, subtask: Int, parallelism: Int, to: Int64, consumers: Int, blocking: Bool, pattern: DistributionPattern = .hash) -> TaskSpec {
+        TaskSpec(
+            attempt: .init(job: job, jobVertex: 0, subtask: subtask, attempt: 0), allocation: 1, vertexID: "source", parallelism: parallelism,
+            maxParallelism: 128, operators: [.sequence(from: 0, to: to, keys: 7)], inputs: [],
+            outputs: [OutputSpec(result: 0, blocking: blocking, pattern: pattern, key: pattern == .hash ? "key" : nil, consumerParallelism: consumers, consumerMaxParallelism: 128)])
+    }
+
+    func consumerSpec(job: JobID, subtask: Int, producers: [(Int, InputChannelSpec.Location?)], blocking: Bool, sink: String, extra: [OperatorSpec] = []) -> TaskSpec {
+        let channels = producers.map { producer, location in
+            InputChannelSpec(partition: PartitionID(job: job, result: 0, producerSubtask: producer, producerAttempt: 0), subpartition: subtask, location: location)
+        }
+        return TaskSpec(
+            attempt: .init(job: job, jobVertex: 1, subtask: subtask, attempt: 0), allocation: 2, vertexID: "count", parallelism: 2,
+            maxParallelism: 128, operators: extra + [.count(), .fileSink(sink, exactlyOnce: false)],
+            inputs: [.init(result: 0, blocking: blocking, channels: channels)], outputs: [])
+    }
+
+    /// Counts per key in the sink's files (the last value per key).
+    func finalCounts(_ directory: String) throws -> [String: Int64] {
+        var counts: [String: Int64] = [:]
+        for file in try FileManager.default.contentsOfDirectory(atPath: directory) where file.hasPrefix("part-") && !file.hasSuffix(".inprogress") {
+            for line in try String(contentsOfFile: directory + "/" + file, encoding: .utf8).split(separator: "\n") {
+                let parts = line.split(separator: ",")
+                counts[String(parts[0])] = Int64(parts[1])!
+            }
+        }
+        return counts
+    }
+
+    func expectedCounts(to: Int64, keys: Int64) -> [String: Int64] {
+        var counts: [String: Int64] = [:]
+        for n in 0..<to { counts["k\(n % keys)", default: 0] += 1 }
+        return counts
+    }
+
+    @Test("records flow through local and remote channels, hashed by key, with blocking and pipelined results", arguments: [true, false])
+    func pipeline(_ blocking: Bool) async throws {
+        let sink = NSTemporaryDirectory() + "baton-runtime-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: sink) }
+        let events = Events()
+        try await TwoExecutors().run { te1, port1, te2, port2 in
+            let locations = [
+                InputChannelSpec.Location(taskExecutor: "te1", host: "127.0.0.1", port: port1),
+                InputChannelSpec.Location(taskExecutor: "te2", host: "127.0.0.1", port: port2),
+            ]
+            await withTaskGroup(of: Void.self) { group in
+                // source[0] on te1, source[1] on te2; count[0] on te1, count[1] on te2.
+                for subtask in 0..<2 {
+                    let plane = subtask == 0 ? te1 : te2
+                    group.addTask {
+                        await TaskRunner.run(self.producerSpec(job: "job", subtask: subtask, parallelism: 2, to: 10_000, consumers: 2, blocking: blocking), dataPlane: plane, report: events.record("source\(subtask)"))
+                    }
+                    group.addTask {
+                        await TaskRunner.run(
+                            self.consumerSpec(job: "job", subtask: subtask, producers: [(0, locations[0]), (1, locations[1])], blocking: blocking, sink: sink),
+                            dataPlane: plane, report: events.record("count\(subtask)"))
+                    }
+                }
+            }
+        }
+        for name in ["source0", "source1", "count0", "count1"] {
+            #expect(events.of(name) == [.initializing, .running, .finished], "\(name): \(events.of(name))")
+        }
+        #expect(try finalCounts(sink) == expectedCounts(to: 10_000, keys: 7))
+    }
+
+    @Test("a slow consumer makes its producer wait: nothing is lost and nothing piles up")
+    func backpressure() async throws {
+        let sink = NSTemporaryDirectory() + "baton-runtime-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: sink) }
+        let events = Events()
+        try await TwoExecutors().run { te1, port1, te2, _ in
+            let location = InputChannelSpec.Location(taskExecutor: "te1", host: "127.0.0.1", port: port1)
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    await TaskRunner.run(self.producerSpec(job: "slow", subtask: 0, parallelism: 1, to: 40_000, consumers: 1, blocking: false, pattern: .forward), dataPlane: te1, report: events.record("source"))
+                }
+                group.addTask {
+                    // 20,000 records per second: the 40,000 take about 2 s.
+                    await TaskRunner.run(
+                        TaskSpec(
+                            attempt: .init(job: "slow", jobVertex: 1, subtask: 0, attempt: 0), allocation: 2, vertexID: "count", parallelism: 1, maxParallelism: 128,
+                            operators: [OperatorSpec("throttle", ["rate": "20000"]), .count(), .fileSink(sink, exactlyOnce: false)],
+                            inputs: [.init(result: 0, blocking: false, channels: [InputChannelSpec(partition: PartitionID(job: "slow", result: 0, producerSubtask: 0, producerAttempt: 0), subpartition: 0, location: location)])],
+                            outputs: []),
+                        dataPlane: te2, report: events.record("sink"))
+                }
+                // While it runs, the source may be at most the pipeline's buffers ahead of the sink.
+                try? await Task.sleep(for: .milliseconds(800))
+                #expect(events.of("source").last == .running, "the source must still be running: it waits for the slow sink")
+            }
+        }
+        #expect(events.of("sink") == [.initializing, .running, .finished])
+        #expect(try finalCounts(sink) == expectedCounts(to: 40_000, keys: 7))
+    }
+
+    @Test("a canceled task reports CANCELED and its consumers fail instead of waiting")
+    func cancel() async throws {
+        let events = Events()
+        try await TwoExecutors().run { te1, port1, te2, _ in
+            let location = InputChannelSpec.Location(taskExecutor: "te1", host: "127.0.0.1", port: port1)
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    await TaskRunner.run(
+                        TaskSpec(attempt: .init(job: "endless", jobVertex: 0, subtask: 0, attempt: 0), allocation: 1, vertexID: "source", parallelism: 1, maxParallelism: 128,
+                                 operators: [.sequence(keys: 3)], inputs: [],
+                                 outputs: [OutputSpec(result: 0, blocking: false, pattern: .forward, key: nil, consumerParallelism: 1, consumerMaxParallelism: 128)]),
+                        dataPlane: te1, report: events.record("source"))
+                }
+                group.addTask {
+                    await TaskRunner.run(
+                        TaskSpec(attempt: .init(job: "endless", jobVertex: 1, subtask: 0, attempt: 0), allocation: 2, vertexID: "sink", parallelism: 1, maxParallelism: 128,
+                                 operators: [.discard()],
+                                 inputs: [.init(result: 0, blocking: false, channels: [InputChannelSpec(partition: PartitionID(job: "endless", result: 0, producerSubtask: 0, producerAttempt: 0), subpartition: 0, location: location)])],
+                                 outputs: []),
+                        dataPlane: te2, report: events.record("sink"))
+                }
+                try? await Task.sleep(for: .milliseconds(500))
+                group.cancelAll()
+            }
+        }
+        #expect(events.of("source").last == .canceled)
+        #expect(events.of("sink").last == .canceled || { if case .failed = events.of("sink").last { true } else { false } }())
+    }
+
+    @Test("records survive the batch codec; damaged batches are errors")
+    func codec() throws {
+        let records: [Record] = [.line("hello world"), .keyed(key: "k", value: -42), .keyed(key: "", value: Int64.max), .line("")]
+        #expect(try RecordBatchCodec.decode(RecordBatchCodec.encode(records)) == records)
+        let bytes = RecordBatchCodec.encode(records)
+        for length in 0..<bytes.count { #expect(throws: (any Error).self) { try RecordBatchCodec.decode(Array(bytes.prefix(length))) } }
+        #expect(KeyGroups.subtask(for: "k3", maxParallelism: 128, parallelism: 4) == KeyGroups.subtask(for: "k3", maxParallelism: 128, parallelism: 4))
+        let spread = Set((0..<100).map { KeyGroups.subtask(for: "key\($0)", maxParallelism: 128, parallelism: 4) })
+        #expect(spread == [0, 1, 2, 3])
+    }
+}
