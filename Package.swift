@@ -100,7 +100,8 @@ let package = Package(
         .target(
             name: "BatonMasterService",
             dependencies: [
-                "BatonCore", "BatonElection", "BatonHAStore", "BatonMemberLocks", "BatonConfig",
+                "BatonCore", "BatonElection", "BatonHAStore", "BatonMemberLocks", "BatonConfig", "BatonJobGraph",
+                "BatonExecutionGraph", "BatonJobMaster", "BatonResourceManager", "BatonRPC", "BatonWire", "BatonWireMapping",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -108,6 +109,26 @@ let package = Package(
         .target(
             name: "BatonTaskRuntime",
             dependencies: ["BatonCore", "BatonJobGraph", "BatonOperators", "BatonDataPlane"],
+            swiftSettings: swiftSettings),
+        .target(
+            name: "BatonWireMapping",
+            dependencies: ["BatonCore", "BatonWire", "BatonJobGraph", "BatonExecutionGraph", "BatonDataPlane", "BatonTaskRuntime"],
+            swiftSettings: swiftSettings),
+        .target(
+            name: "BatonTaskExecutor",
+            dependencies: [
+                "BatonCore", "BatonConfig", "BatonHAStore", "BatonMemberLocks", "BatonRPC", "BatonWire", "BatonWireMapping",
+                "BatonDataPlane", "BatonTaskRuntime", "BatonExecutionGraph",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings),
+        .target(
+            name: "BatonClient",
+            dependencies: [
+                "BatonCore", "BatonElection", "BatonConfig", "BatonHAStore", "BatonHAStoreSelection", "BatonRPC", "BatonWire",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings),
         .target(
             name: "BatonSimulation",
@@ -129,7 +150,10 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(
             name: "BatonStatus",
-            dependencies: ["BatonCore", "BatonConfig", "BatonElection", "BatonHAStore", "BatonHAStoreSelection", "BatonMemberLocks"],
+            dependencies: [
+                "BatonCore", "BatonConfig", "BatonElection", "BatonHAStore", "BatonHAStoreSelection", "BatonMemberLocks", "BatonClient",
+                "BatonWire", .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings),
         .target(
             name: "BatonBench",
@@ -143,7 +167,8 @@ let package = Package(
             name: "BatonCLI",
             dependencies: [
                 "BatonCore", "BatonConfig", "BatonHAStore", "BatonHAStoreSelection", "BatonMasterService",
-                "BatonGroup", "BatonStatus", "BatonBench", "BatonMemberLocks", "BatonElection",
+                "BatonGroup", "BatonStatus", "BatonBench", "BatonMemberLocks", "BatonElection", "BatonClient",
+                "BatonTaskExecutor", "BatonJobGraph", "BatonJobMaster", "BatonWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -11,7 +11,10 @@ struct BatonCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "baton",
         abstract: "Baton: a dataflow runtime with a highly available master.",
-        subcommands: [MasterCommand.self, GroupCommand.self, StatusCommand.self, BenchCommand.self])
+        subcommands: [
+            MasterCommand.self, TaskExecutorCommand.self, GroupCommand.self, SubmitCommand.self, StatusCommand.self, CancelCommand.self,
+            BenchCommand.self,
+        ])
 
     /// Parses the command line, runs the command, and exits with Baton's exit statuses.
     static func runAndExit() async -> Never {

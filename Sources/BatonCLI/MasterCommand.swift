@@ -5,6 +5,7 @@ import BatonElection
 import BatonGroup
 import BatonHAStore
 import BatonHAStoreSelection
+import BatonJobMaster
 import BatonMasterService
 import BatonMemberLocks
 import Foundation
@@ -23,6 +24,8 @@ struct MasterCommand: AsyncParsableCommand {
     @OptionGroup var config: ConfigOption
     @Option(name: .long, help: "This master's id (masters[].id in the config).")
     var id: String
+    @Option(name: .long, help: "session (many jobs share the cluster) or per-job (one job).")
+    var mode: String = "session"
     @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
@@ -43,19 +46,13 @@ struct MasterCommand: AsyncParsableCommand {
                 member: memberID, pid: identity.pid, incarnation: identity.incarnation, address: identity.address,
                 startedAt: time.wallNow(), role: "master"))
         let store = try HAStoreSelection.open(configuration.store, access: .readWrite, time: time)
-        let service = MasterService(identity: identity, configuration: configuration, store: store, logger: logger, time: time)
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: service)]
-        var signals: [UnixSignal] = [.sigterm, .sigint]
-        if let groupPID = ParentWatch.groupPID {
-            services.append(.init(service: OrphanWatch(groupPID: groupPID, logger: logger), successTerminationBehavior: .gracefullyShutdownGroup))
-            // Under `baton group`, Ctrl-C reaches every member at once; the group stops them in
-            // order (standbys first) with SIGTERM, so members ignore SIGINT.
-            signal(SIGINT, SIG_IGN)
-            signals = [.sigterm]
+        guard let dispatcherMode = Dispatcher.Mode(rawValue: mode) else {
+            throw CommandFailure.usage("--mode: '\(mode)' is not session or per-job")
         }
-        let group = ServiceGroup(
-            configuration: ServiceGroupConfiguration(services: services, gracefulShutdownSignals: signals, logger: logger))
-        try await group.run()
+        let service = MasterService(
+            identity: identity, configuration: configuration, store: store, logger: logger, time: time,
+            options: .init(mode: dispatcherMode))
+        try await runMemberServices(service, logger: logger)
         withExtendedLifetime(lock) {}
     }
 }

@@ -1,7 +1,7 @@
 import ArgumentParser
 import BatonStatus
 
-struct StatusCommand: ParsableCommand {
+struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status", abstract: "Show the leader, its epoch, and every master's role and pid.")
 
@@ -9,8 +9,8 @@ struct StatusCommand: ParsableCommand {
     @Flag(name: .long, help: "Print one JSON object (keys as in DESIGN section 7).")
     var json = false
 
-    func run() throws {
-        let status = try GroupStatus.read(try config.load())
+    func run() async throws {
+        let status = try await GroupStatus.readLive(try config.load())
         print(json ? status.json() : status.text())
     }
 }

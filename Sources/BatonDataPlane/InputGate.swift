@@ -82,16 +82,16 @@ public final class InputGate: Sendable {
                 }
                 try await group.waitForAll()
             }
-            await mailbox.finish()
+            mailbox.finish()
         } catch {
-            await mailbox.fail(error)
+            mailbox.fail(error)
         }
-        await updates.finish()
+        updates.finish()
     }
 
     /// Stops reading (the task ends).
     public func close() async {
-        await mailbox.finish()
-        await updates.finish()
+        mailbox.finish()
+        updates.finish()
     }
 }

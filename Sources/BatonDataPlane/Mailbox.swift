@@ -1,77 +1,207 @@
+import Synchronization
+
 /// A bounded first-in-first-out queue between tasks: `put` waits while it is full, `take` waits
 /// while it is empty. Finishing it (or failing it) ends `take` once what is queued is taken.
+/// Both waits end when the waiting task is cancelled (`take` then throws `CancellationError`,
+/// `put` returns false).
 ///
 /// This is where backpressure lives: a producer that gets ahead of its consumer waits in `put`.
-public actor Mailbox<Element: Sendable> {
+public final class Mailbox<Element: Sendable>: Sendable {
     public let capacity: Int
-    private var items: [Element] = []
-    private var head = 0
-    private var finished = false
-    private var failure: (any Error)?
-    private var takers: [CheckedContinuation<Element?, any Error>] = []
-    private var putters: [CheckedContinuation<Void, Never>] = []
+
+    private struct State {
+        var items: [Element] = []
+        var head = 0
+        var finished = false
+        var failure: (any Error)?
+        var takers: [UInt64: CheckedContinuation<Element?, any Error>] = [:]
+        var takerOrder: [UInt64] = []
+        var putters: [UInt64: CheckedContinuation<Bool, Never>] = [:]
+        var putterOrder: [UInt64] = []
+        var nextID: UInt64 = 0
+
+        var count: Int { items.count - head }
+
+        mutating func dequeue() -> Element? {
+            guard head < items.count else { return nil }
+            let element = items[head]
+            head += 1
+            if head > 64 && head * 2 > items.count {
+                items.removeFirst(head)
+                head = 0
+            }
+            return element
+        }
+
+        mutating func nextTaker() -> CheckedContinuation<Element?, any Error>? {
+            while let id = takerOrder.first {
+                takerOrder.removeFirst()
+                if let taker = takers.removeValue(forKey: id) { return taker }
+            }
+            return nil
+        }
+
+        mutating func nextPutter() -> CheckedContinuation<Bool, Never>? {
+            while let id = putterOrder.first {
+                putterOrder.removeFirst()
+                if let putter = putters.removeValue(forKey: id) { return putter }
+            }
+            return nil
+        }
+    }
+
+    private let state = Mutex(State())
+
+    private enum PutStep { case done(Bool), wait }
+    private enum TakeStep { case element(Element), end, failed(any Error), cancelled, wait }
 
     public init(capacity: Int) {
         precondition(capacity >= 1)
         self.capacity = capacity
     }
 
-    public var count: Int { items.count - head }
+    public var count: Int { state.withLock { $0.count } }
 
-    /// Adds `element`, waiting while the mailbox is full. Returns false when it is finished.
+    /// Adds `element`, waiting while the mailbox is full. Returns false when it is finished (or
+    /// the waiting task was cancelled): the element was not added.
     @discardableResult
     public func put(_ element: Element) async -> Bool {
-        while count >= capacity && !finished {
-            await withCheckedContinuation { putters.append($0) }
+        while true {
+            let step = state.withLock { state -> PutStep in
+                if state.finished { return .done(false) }
+                if let taker = state.nextTaker() {
+                    taker.resume(returning: element)
+                    return .done(true)
+                }
+                if state.count < capacity {
+                    state.items.append(element)
+                    return .done(true)
+                }
+                return .wait
+            }
+            if case .done(let added) = step { return added }
+            let id = state.withLock { state -> UInt64 in
+                state.nextID += 1
+                return state.nextID
+            }
+            let proceed = await withTaskCancellationHandler {
+                await withCheckedContinuation { (waiter: CheckedContinuation<Bool, Never>) in
+                    let resumeNow = state.withLock { state -> Bool in
+                        if state.finished || state.count < capacity || Task.isCancelled { return true }
+                        state.putters[id] = waiter
+                        state.putterOrder.append(id)
+                        return false
+                    }
+                    if resumeNow { waiter.resume(returning: true) }
+                }
+            } onCancel: {
+                state.withLock { $0.putters.removeValue(forKey: id) }?.resume(returning: false)
+            }
+            if !proceed || Task.isCancelled { return false }
         }
-        guard !finished else { return false }
-        if !takers.isEmpty {
-            takers.removeFirst().resume(returning: element)
-        } else {
-            items.append(element)
-        }
-        return true
     }
 
     /// The next element, waiting while empty; nil once finished and drained.
     public func take() async throws -> Element? {
-        if let element = takeNow() { return element }
-        if let failure { throw failure }
-        if finished { return nil }
-        return try await withCheckedThrowingContinuation { takers.append($0) }
+        let step = state.withLock { state -> TakeStep in
+            if let element = state.dequeue() {
+                state.nextPutter()?.resume(returning: true)
+                return .element(element)
+            }
+            if let failure = state.failure { return .failed(failure) }
+            return state.finished ? .end : .wait
+        }
+        switch step {
+        case .element(let element): return element
+        case .end: return nil
+        case .failed(let error): throw error
+        case .cancelled: throw CancellationError()
+        case .wait: break
+        }
+        let id = state.withLock { state -> UInt64 in
+            state.nextID += 1
+            return state.nextID
+        }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (waiter: CheckedContinuation<Element?, any Error>) in
+                let now = state.withLock { state -> TakeStep in
+                    if let element = state.dequeue() {
+                        state.nextPutter()?.resume(returning: true)
+                        return .element(element)
+                    }
+                    if let failure = state.failure { return .failed(failure) }
+                    if state.finished { return .end }
+                    if Task.isCancelled { return .cancelled }
+                    state.takers[id] = waiter
+                    state.takerOrder.append(id)
+                    return .wait
+                }
+                switch now {
+                case .element(let element): waiter.resume(returning: element)
+                case .end: waiter.resume(returning: nil)
+                case .failed(let error): waiter.resume(throwing: error)
+                case .cancelled: waiter.resume(throwing: CancellationError())
+                case .wait: break
+                }
+            }
+        } onCancel: {
+            state.withLock { $0.takers.removeValue(forKey: id) }?.resume(throwing: CancellationError())
+        }
     }
 
     /// The next element if one is queued now.
-    public func poll() -> Element? { takeNow() }
-
-    private func takeNow() -> Element? {
-        guard head < items.count else { return nil }
-        let element = items[head]
-        head += 1
-        if head > 64 && head * 2 > items.count {
-            items.removeFirst(head)
-            head = 0
+    public func poll() -> Element? {
+        state.withLock { state in
+            let element = state.dequeue()
+            if element != nil { state.nextPutter()?.resume(returning: true) }
+            return element
         }
-        if !putters.isEmpty { putters.removeFirst().resume() }
-        return element
+    }
+
+    /// Puts `element` back at the front (it could not be delivered), even past the capacity.
+    public func putBack(_ element: Element) {
+        state.withLock { state in
+            if let taker = state.nextTaker() {
+                taker.resume(returning: element)
+            } else if state.head > 0 {
+                state.head -= 1
+                state.items[state.head] = element
+            } else {
+                state.items.insert(element, at: 0)
+            }
+        }
     }
 
     /// No more elements will be put.
     public func finish() {
-        finished = true
+        let (takers, putters) = state.withLock { state -> ([CheckedContinuation<Element?, any Error>], [CheckedContinuation<Bool, Never>]) in
+            state.finished = true
+            defer {
+                state.takers.removeAll()
+                state.takerOrder.removeAll()
+                state.putters.removeAll()
+                state.putterOrder.removeAll()
+            }
+            return (Array(state.takers.values), Array(state.putters.values))
+        }
         for taker in takers { taker.resume(returning: nil) }
-        takers.removeAll()
-        for putter in putters { putter.resume() }
-        putters.removeAll()
+        for putter in putters { putter.resume(returning: false) }
     }
 
     /// Ends the mailbox with an error: takers get it after what is queued.
     public func fail(_ error: any Error) {
-        if failure == nil { failure = error }
-        finished = true
+        let (takers, putters) = state.withLock { state -> ([CheckedContinuation<Element?, any Error>], [CheckedContinuation<Bool, Never>]) in
+            if state.failure == nil { state.failure = error }
+            state.finished = true
+            defer {
+                state.takers.removeAll()
+                state.takerOrder.removeAll()
+                state.putters.removeAll()
+                state.putterOrder.removeAll()
+            }
+            return (Array(state.takers.values), Array(state.putters.values))
+        }
         for taker in takers { taker.resume(throwing: error) }
-        takers.removeAll()
-        for putter in putters { putter.resume() }
-        putters.removeAll()
+        for putter in putters { putter.resume(returning: false) }
     }
 }

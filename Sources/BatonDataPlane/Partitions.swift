@@ -35,8 +35,8 @@ public final class PipelinedSubpartition: SubpartitionReader, Sendable {
     public init(capacity: Int) { queue = Mailbox(capacity: capacity) }
 
     public func write(_ batch: EncodedBatch) async { await queue.put(batch) }
-    public func finish() async { await queue.finish() }
-    public func fail(_ error: any Error) async { await queue.fail(error) }
+    public func finish() async { queue.finish() }
+    public func fail(_ error: any Error) async { queue.fail(error) }
     public func next() async throws -> EncodedBatch? { try await queue.take() }
 }
 
@@ -133,7 +133,7 @@ extension PartitionRegistry {
     public func partition(_ id: PartitionID, patience: Duration) async -> ProducedPartition? {
         let deadline = ContinuousClock.now + patience
         while true {
-            if let partition = await lookup(id) { return partition }
+            if let partition = lookup(id) { return partition }
             guard ContinuousClock.now < deadline, !Task.isCancelled else { return nil }
             try? await Task.sleep(for: .milliseconds(5))
         }

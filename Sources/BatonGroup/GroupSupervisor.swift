@@ -30,18 +30,19 @@ public actor GroupSupervisor: Service {
         public var restart: Bool
         public var restartDelay: Duration
         public var stopTimeout: Duration
-        /// The member to stop last (the leader), asked when the group stops: stopping the standbys
-        /// first spares the group a cascade of short terms while it goes down.
-        public var stopLast: @Sendable () -> Identifier?
+        /// The order to stop members in, asked when the group stops: phases, each stopped once
+        /// the one before it ended (members in no phase go first). Standbys, then the leader, then
+        /// task executors: no cascade of short terms, no failovers while the group goes down.
+        public var stopPhases: @Sendable () -> [[Identifier]]
 
         public init(
             restart: Bool = true, restartDelay: Duration = .seconds(1), stopTimeout: Duration = .seconds(5),
-            stopLast: @escaping @Sendable () -> Identifier? = { nil }
+            stopPhases: @escaping @Sendable () -> [[Identifier]] = { [] }
         ) {
             self.restart = restart
             self.restartDelay = restartDelay
             self.stopTimeout = stopTimeout
-            self.stopLast = stopLast
+            self.stopPhases = stopPhases
         }
     }
 
@@ -58,7 +59,7 @@ public actor GroupSupervisor: Service {
     private let logger: Logger
     private var running: [Identifier: Process] = [:]
     private var stopping = false
-    private var stoppingLast: Identifier?
+    private var phases: [[Identifier]] = []
     private var terminated: Set<Identifier> = []
 
     public init(executable: String, members: [Member], options: Options, logger: Logger) {
@@ -68,13 +69,19 @@ public actor GroupSupervisor: Service {
         self.logger = logger
     }
 
-    /// The members of `configuration`: every master (task executors join in a later issue).
-    public static func members(of configuration: HAConfiguration, logLevel: String?) -> [Member] {
-        configuration.masters.map { master in
-            var arguments = ["master", "--config", configuration.file, "--id", master.id.rawValue]
+    /// The members of `configuration`: every master (in `mode`) and every task executor.
+    public static func members(of configuration: HAConfiguration, logLevel: String?, mode: String = "session") -> [Member] {
+        let masters = configuration.masters.map { master in
+            var arguments = ["master", "--config", configuration.file, "--id", master.id.rawValue, "--mode", mode]
             if let logLevel { arguments += ["--log-level", logLevel] }
             return Member(id: master.id, arguments: arguments)
         }
+        let executors = configuration.taskExecutors.map { executor in
+            var arguments = ["taskexecutor", "--config", configuration.file, "--id", executor.id.rawValue]
+            if let logLevel { arguments += ["--log-level", logLevel] }
+            return Member(id: executor.id, arguments: arguments)
+        }
+        return masters + executors
     }
 
     public func run() async throws {
@@ -99,7 +106,7 @@ public actor GroupSupervisor: Service {
                         if stopping {
                             logger.info("member stopped", metadata: metadata)
                             if running.isEmpty { continuation.finish() }
-                            if let last = stoppingLast, running.keys.elementsEqual([last]) { terminate(last) }
+                            if startNextPhase() { later(options.stopTimeout, .escalate) }
                         } else if options.restart {
                             logger.notice(
                                 "member died; restarting it after \(DurationText.format(options.restartDelay))", metadata: metadata)
@@ -117,9 +124,10 @@ public actor GroupSupervisor: Service {
                         stopping = true
                         logger.info("stopping the group", metadata: ["baton.members": "\(running.count)"])
                         if running.isEmpty { continuation.finish() }
-                        stoppingLast = options.stopLast().flatMap { running[$0] == nil ? nil : $0 }
-                        for id in running.keys where id != stoppingLast || running.count == 1 { terminate(id) }
-                        later(options.stopTimeout, .escalate)
+                        let ordered = options.stopPhases()
+                        let phased = Set(ordered.flatMap { $0 })
+                        phases = [running.keys.filter { !phased.contains($0) }.sorted()] + ordered
+                        if startNextPhase() { later(options.stopTimeout, .escalate) }
                     case .escalate:
                         for (id, process) in running where terminated.contains(id) {
                             logger.warning(
@@ -127,10 +135,7 @@ public actor GroupSupervisor: Service {
                                 metadata: [LogKey.member: "\(id)", LogKey.pid: "\(process.processIdentifier)"])
                             kill(process.processIdentifier, SIGKILL)
                         }
-                        if let last = stoppingLast, running[last] != nil, !terminated.contains(last) {
-                            terminate(last)
-                            later(options.stopTimeout, .escalate)
-                        }
+                        if startNextPhase() { later(options.stopTimeout, .escalate) }
                     }
                 }
                 group.cancelAll()
@@ -139,6 +144,19 @@ public actor GroupSupervisor: Service {
             continuation.yield(.shutdown)
         }
         logger.info("group stopped")
+    }
+
+    /// When every member of the phases started so far has ended, terminates the next phase that
+    /// has running members; true when one was started.
+    private func startNextPhase() -> Bool {
+        guard running.keys.allSatisfy({ !terminated.contains($0) }) || running.isEmpty else { return false }
+        while !phases.isEmpty {
+            let phase = phases.removeFirst().filter { running[$0] != nil }
+            guard !phase.isEmpty else { continue }
+            for id in phase { terminate(id) }
+            return true
+        }
+        return false
     }
 
     private func terminate(_ id: Identifier) {

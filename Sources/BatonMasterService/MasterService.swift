@@ -2,8 +2,13 @@ public import BatonConfig
 public import BatonCore
 public import BatonElection
 public import BatonHAStore
+public import BatonJobMaster
+import BatonJobGraph
 import BatonMemberLocks
+import BatonRPC
+import BatonWire
 import Dispatch
+import Foundation
 public import Logging
 public import ServiceLifecycle
 
@@ -18,7 +23,12 @@ public actor MasterService: Service {
     public struct Options: Sendable {
         /// How often the loop looks at the election's deadlines.
         public var tickInterval: Duration
-        public init(tickInterval: Duration = .milliseconds(10)) { self.tickInterval = tickInterval }
+        /// Session (many jobs) or per-job (one job).
+        public var mode: Dispatcher.Mode
+        public init(tickInterval: Duration = .milliseconds(10), mode: Dispatcher.Mode = .session) {
+            self.tickInterval = tickInterval
+            self.mode = mode
+        }
     }
 
     private enum Input: Sendable {
@@ -35,6 +45,9 @@ public actor MasterService: Service {
     private let options: Options
     private var election: LeaderElection
     private var leadingSince: MonotonicInstant?
+    private var runtime: LeaderRuntime?
+    private let runtimes: AsyncStream<LeaderRuntime>
+    private let runtimeStarts: AsyncStream<LeaderRuntime>.Continuation
     /// The last leader this master logged, so that each change of leader is logged once.
     private var knownLeader: (epoch: Epoch, member: MemberID?)?
 
@@ -51,6 +64,7 @@ public actor MasterService: Service {
         logger[metadataKey: LogKey.master] = "\(identity.member)"
         logger[metadataKey: LogKey.incarnation] = "\(identity.incarnation)"
         self.logger = logger
+        (runtimes, runtimeStarts) = AsyncStream<LeaderRuntime>.makeStream()
         self.election = LeaderElection(
             identity: identity,
             configuration: .init(
@@ -77,6 +91,13 @@ public actor MasterService: Service {
             }
         }
         defer { watcher.stop() }
+        let rpcConfiguration = RPCConfiguration(
+            secret: configuration.rpc.secret, heartbeatInterval: configuration.rpc.heartbeatInterval,
+            heartbeatTimeout: configuration.rpc.heartbeatTimeout, maxFrameBytes: configuration.rpc.maxFrameBytes)
+        let endpoint = configuration.master(identity.member)!.rpc
+        let server = try await RPCServer.bind(
+            host: endpoint.host, port: endpoint.port, identity: RPCPeer(id: identity.member.rawValue, role: .master),
+            configuration: rpcConfiguration, logger: logger)
         logger.info(
             "master candidate started",
             metadata: [
@@ -94,6 +115,8 @@ public actor MasterService: Service {
                         continuation.yield(.tick)
                     }
                 }
+                group.addTask { try? await server.run { connection in await self.serve(connection) } }
+                group.addTask { for await runtime in self.runtimes { await runtime.run() } }
                 await self.carryOut(self.election.start(now: self.time.monotonicNow()), watcher: watcher)
                 for await input in inputs {
                     switch input {
@@ -109,6 +132,9 @@ public actor MasterService: Service {
                         continuation.finish()
                     }
                 }
+                runtime?.stop()
+                runtimeStarts.finish()
+                server.close()
                 group.cancelAll()
             }
         } onGracefulShutdown: {
@@ -118,6 +144,100 @@ public actor MasterService: Service {
         // Release a watcher thread that may still wait for the loop.
         for await input in inputs { if case .holderDied(_, let done) = input { done.signal() } }
         logger.info("master candidate stopped")
+    }
+
+    // MARK: RPC
+
+    private func currentRuntime() -> LeaderRuntime? { runtime }
+
+    /// Serves one connection: task executors register and report, clients submit, cancel, wait
+    /// and ask for status. A standby answers with where the leader is.
+    private nonisolated func serve(_ connection: RPCConnection) async {
+        var executor: (Identifier, LeaderRuntime)?
+        for await message in connection.messages {
+            var reply = WireEnvelope()
+            let runtime = await currentRuntime()
+            switch message.body {
+            case .registerTaskExecutor(let registration):
+                guard let runtime, let id = Identifier(rawValue: registration.id) else {
+                    reply.notLeader = await notLeader()
+                    break
+                }
+                let accepted = await withCheckedContinuation { runtime.post(.register(registration, connection, $0)) }
+                if accepted {
+                    executor = (id, runtime)
+                    reply.epoch = runtime.epoch.rawValue
+                    reply.registered = .with {
+                        $0.leaderID = identity.member.rawValue
+                        $0.heartbeatIntervalMillis = UInt64(configuration.rpc.heartbeatInterval.milliseconds)
+                        $0.heartbeatTimeoutMillis = UInt64(configuration.rpc.heartbeatTimeout.milliseconds)
+                    }
+                } else {
+                    reply.notLeader = await notLeader()
+                }
+            case .taskStateChanged(let changed):
+                // Reports count only for the term the task executor registered with.
+                if let (id, registeredWith) = executor, message.epoch == registeredWith.epoch.rawValue {
+                    registeredWith.post(.report(changed.report, from: id))
+                }
+                continue
+            case .submitJob(let submit):
+                guard let runtime else {
+                    reply.notLeader = await notLeader()
+                    break
+                }
+                do {
+                    let graph = try JSONDecoder().decode(JobGraph.self, from: submit.jobGraphJson)
+                    let result = await withCheckedContinuation { runtime.post(.submit(graph, $0)) }
+                    switch result {
+                    case .success(let job): reply.jobAccepted = .with { $0.job = job.rawValue }
+                    case .failure(let failure): reply.failure = .with { $0.message = failure.message }
+                    }
+                } catch {
+                    reply.failure = .with { $0.message = "the job graph could not be read: \(error)" }
+                }
+            case .cancelJob(let cancel):
+                guard let runtime, let job = Identifier(rawValue: cancel.job) else {
+                    reply.notLeader = await notLeader()
+                    break
+                }
+                let result = await withCheckedContinuation { runtime.post(.cancel(job, $0)) }
+                switch result {
+                case .success: reply.ack = WireAck()
+                case .failure(let failure): reply.failure = .with { $0.message = failure.message }
+                }
+            case .awaitJob(let request):
+                guard let runtime, let job = Identifier(rawValue: request.job) else {
+                    reply.notLeader = await notLeader()
+                    break
+                }
+                let result = await withCheckedContinuation { runtime.post(.awaitJob(job, $0)) }
+                switch result {
+                case .success(let outcome): reply.jobOutcome = outcome
+                case .failure(let failure): reply.failure = .with { $0.message = failure.message }
+                }
+            case .statusRequest:
+                guard let runtime else {
+                    reply.notLeader = await notLeader()
+                    break
+                }
+                let status = await withCheckedContinuation { runtime.post(.status($0)) }
+                reply.statusReply = .with { $0.statusJson = (try? JSONEncoder().encode(status)) ?? Data() }
+            default:
+                continue
+            }
+            try? await connection.reply(to: message, with: reply)
+        }
+        if let (id, runtime) = executor { runtime.post(.disconnected(id, connection)) }
+    }
+
+    private func notLeader() async -> WireNotLeader {
+        let record = try? await store.leadership()
+        return .with {
+            $0.leaderID = record?.holder?.member.rawValue ?? ""
+            $0.leaderAddress = record?.holder?.address ?? ""
+            $0.leaderEpoch = record?.epoch.rawValue ?? 0
+        }
     }
 
     /// Logs a change of leader seen in the store (by this master or another).
@@ -221,9 +341,15 @@ public actor MasterService: Service {
             logger.info(
                 "leadership granted",
                 metadata: [LogKey.epoch: "\(epoch)", "baton.address": "\(identity.address)"])
+            let runtime = LeaderRuntime(
+                epoch: epoch, identity: identity, store: store, configuration: configuration, mode: options.mode, logger: logger, time: time)
+            self.runtime = runtime
+            runtimeStarts.yield(runtime)
             return []
 
         case .leadershipRevoked(let epoch, let reason):
+            runtime?.stop()
+            runtime = nil
             let held = leadingSince.map { DurationText.format(time.monotonicNow().since($0)) } ?? "?"
             leadingSince = nil
             logger.notice(

@@ -48,6 +48,8 @@ public struct RPCServer: Sendable {
                             }
                         }
                     }
+                } catch is CancellationError {
+                    // Stopped.
                 } catch {
                     logger.warning("the listener failed", metadata: ["baton.error": "\(error)"])
                 }

@@ -3,8 +3,11 @@ import BatonCore
 import BatonElection
 import BatonHAStore
 import BatonHAStoreSelection
+import BatonClient
 import BatonMemberLocks
+import BatonWire
 import Foundation
+import Logging
 
 /// What `baton status` reports: the leader as the store records it, and every master as its
 /// member lock shows it (alive or down, with its pid). JSON keys are a contract (DESIGN section 7).
@@ -37,9 +40,45 @@ public struct GroupStatus: Codable, Sendable, Hashable {
         public var exists: Bool
     }
 
-    /// Placeholders until task executors exist (issue 5); the keys are part of the contract.
-    public struct TaskExecutor: Codable, Sendable, Hashable {}
-    public struct Job: Codable, Sendable, Hashable {}
+    public struct TaskExecutor: Codable, Sendable, Hashable {
+        public var id: String
+        /// The pid of the live process, or null when it is down.
+        public var pid: Int32?
+        public var slots: Int
+        /// Free default slots, as the leader counts them (null when not registered).
+        public var freeSlots: Int?
+        /// The epoch of the leader it is registered with (null when not registered).
+        public var registeredEpoch: UInt64?
+        public var address: String
+    }
+
+    public struct Subtask: Codable, Sendable, Hashable {
+        public var index: Int
+        public var attempt: Int
+        public var state: String
+        public var taskExecutor: String?
+    }
+
+    public struct Vertex: Codable, Sendable, Hashable {
+        public var id: String
+        public var parallelism: Int
+        public var subtasks: [Subtask]
+    }
+
+    public struct Checkpoint: Codable, Sendable, Hashable {
+        public var id: UInt64?
+    }
+
+    public struct Job: Codable, Sendable, Hashable {
+        public var id: String
+        public var name: String
+        public var state: String
+        /// Task attempts restarted, all causes.
+        public var restarts: Int
+        public var failure: String?
+        public var lastCheckpoint: Checkpoint
+        public var vertices: [Vertex]
+    }
 
     public var cluster: String
     public var store: Store
@@ -48,8 +87,20 @@ public struct GroupStatus: Codable, Sendable, Hashable {
     public var taskExecutors: [TaskExecutor]
     public var jobs: [Job]
 
-    /// Reads the store (read-only) and the member locks of `configuration`.
+    /// Reads the store (read-only), the member locks, and what the leader reports live (its
+    /// registered task executors and its jobs).
+    public static func readLive(_ configuration: HAConfiguration) async throws -> GroupStatus {
+        let base = try read(configuration)
+        guard base.leader?.alive == true else { return base }
+        return try read(configuration, live: await liveStatus(configuration))
+    }
+
+    /// Reads the store (read-only) and the member locks of `configuration` (no RPC).
     public static func read(_ configuration: HAConfiguration) throws -> GroupStatus {
+        try read(configuration, live: nil)
+    }
+
+    static func read(_ configuration: HAConfiguration, live: LiveStatus?) throws -> GroupStatus {
         let directory = MemberLockDirectory(storePath: configuration.store.path)
         var record: LeadershipRecord?
         var exists = true
@@ -81,10 +132,69 @@ public struct GroupStatus: Codable, Sendable, Hashable {
                 return Master(id: master.id.rawValue, pid: nil, address: master.rpc.description, role: "down")
             }
         }
+        let taskExecutors = configuration.taskExecutors.map { settings -> TaskExecutor in
+            var pid: Int32?
+            if case .alive(let info) = MemberLocks.probe(settings.id, in: directory) { pid = info?.pid }
+            let registered = live?.taskExecutors.first { $0.id == settings.id.rawValue }
+            return TaskExecutor(
+                id: settings.id.rawValue, pid: pid, slots: settings.slots, freeSlots: registered?.freeSlots,
+                registeredEpoch: registered?.registeredEpoch, address: settings.data.description)
+        }
+        let jobs = (live?.jobs ?? []).map { job in
+            Job(
+                id: job.id, name: job.name, state: job.state, restarts: job.restarts, failure: job.failure, lastCheckpoint: Checkpoint(id: nil),
+                vertices: job.vertices.map { vertex in
+                    Vertex(
+                        id: vertex.id, parallelism: vertex.parallelism,
+                        subtasks: vertex.subtasks.map { Subtask(index: $0.index, attempt: $0.attempt, state: $0.state, taskExecutor: $0.taskExecutor) })
+                })
+        }
         return GroupStatus(
             cluster: configuration.cluster.rawValue,
             store: Store(backend: configuration.store.backend.rawValue, path: configuration.store.path, exists: exists),
-            leader: leader, masters: masters, taskExecutors: [], jobs: [])
+            leader: leader, masters: masters, taskExecutors: taskExecutors, jobs: jobs)
+    }
+
+    /// What the leader reports live (its registered task executors and its jobs).
+    struct LiveStatus: Codable {
+        struct TaskExecutor: Codable {
+            var id: String
+            var slots: Int
+            var freeSlots: Int
+            var registeredEpoch: UInt64
+            var dataAddress: String
+        }
+        struct Subtask: Codable {
+            var index: Int
+            var attempt: Int
+            var state: String
+            var taskExecutor: String?
+        }
+        struct Vertex: Codable {
+            var id: String
+            var parallelism: Int
+            var subtasks: [Subtask]
+        }
+        struct Job: Codable {
+            var id: String
+            var name: String
+            var state: String
+            var restarts: Int
+            var failure: String?
+            var vertices: [Vertex]
+        }
+        var taskExecutors: [TaskExecutor]
+        var jobs: [Job]
+    }
+
+    static func liveStatus(_ configuration: HAConfiguration) async -> LiveStatus? {
+        let client = LeaderClient(configuration: configuration, logger: Logger(label: "baton.status"), patience: .seconds(2))
+        var request = WireEnvelope()
+        request.statusRequest = WireStatusRequest()
+        guard let reply = try? await client.request(request, timeout: .seconds(5)), case .statusReply(let status) = reply.body else {
+            return nil
+        }
+        return try? JSONDecoder().decode(LiveStatus.self, from: status.statusJson)
     }
 
     public func json() -> String {
@@ -104,10 +214,25 @@ public struct GroupStatus: Codable, Sendable, Hashable {
             lines.append("leader  none")
         }
         lines.append("")
-        let rows = [["MASTER", "ROLE", "PID", "ADDRESS"]] + masters.map { [$0.id, $0.role, $0.pid.map(String.init) ?? "-", $0.address] }
+        var rows = [["MASTER", "ROLE", "PID", "ADDRESS"]] + masters.map { [$0.id, $0.role, $0.pid.map(String.init) ?? "-", $0.address] }
         let widths = (0..<4).map { column in rows.map { $0[column].count }.max()! }
         for row in rows {
             lines.append(zip(row, widths).map { $0.padding(toLength: $1 + 2, withPad: " ", startingAt: 0) }.joined())
+        }
+        if !taskExecutors.isEmpty {
+            lines.append("")
+            rows = [["TASK EXECUTOR", "PID", "SLOTS", "FREE", "EPOCH"]]
+                + taskExecutors.map { [$0.id, $0.pid.map(String.init) ?? "down", "\($0.slots)", $0.freeSlots.map(String.init) ?? "-", $0.registeredEpoch.map(String.init) ?? "-"] }
+            let widths = (0..<5).map { column in rows.map { $0[column].count }.max()! }
+            for row in rows { lines.append(zip(row, widths).map { $0.padding(toLength: $1 + 2, withPad: " ", startingAt: 0) }.joined()) }
+        }
+        for job in jobs {
+            lines.append("")
+            lines.append("job \(job.id) (\(job.name))  \(job.state)  restarts \(job.restarts)" + (job.failure.map { "  \($0)" } ?? ""))
+            for vertex in job.vertices {
+                let subtasks = vertex.subtasks.map { "[\($0.index)] \($0.state) @\($0.attempt) \($0.taskExecutor ?? "-")" }
+                lines.append("  \(vertex.id): " + subtasks.joined(separator: ", "))
+            }
         }
         return lines.joined(separator: "\n")
     }

@@ -20,7 +20,7 @@ public enum TaskRunner {
 
     public static func run(
         _ spec: TaskSpec, dataPlane: DataPlane, time: any TimeSource = SystemTimeSource(),
-        report: @escaping @Sendable (TaskEvent) async -> Void
+        channelUpdates: AsyncStream<InputChannelSpec>? = nil, report: @escaping @Sendable (TaskEvent) async -> Void
     ) async {
         let writers = spec.outputs.map { output in
             ResultPartitionWriter(
@@ -47,7 +47,7 @@ public enum TaskRunner {
                 var source = try OperatorFactory.source(spec.operators[0], context: context)
                 try await runSource(&source, chain: chain, writers: writers, time: time)
             } else {
-                try await runInputs(spec, chain: chain, writers: writers, dataPlane: dataPlane, time: time)
+                try await runInputs(spec, chain: chain, writers: writers, dataPlane: dataPlane, time: time, updates: channelUpdates)
             }
             try chain.finish()
             for writer in writers { await writer.finish() }
@@ -94,11 +94,15 @@ public enum TaskRunner {
     }
 
     private static func runInputs(
-        _ spec: TaskSpec, chain: Chain, writers: [ResultPartitionWriter], dataPlane: DataPlane, time: any TimeSource
+        _ spec: TaskSpec, chain: Chain, writers: [ResultPartitionWriter], dataPlane: DataPlane, time: any TimeSource,
+        updates: AsyncStream<InputChannelSpec>?
     ) async throws {
         let gate = InputGate(channels: spec.inputs.flatMap(\.channels))
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await gate.run(opener: dataPlane) }
+            if let updates {
+                group.addTask { for await update in updates { await gate.update(update) } }
+            }
             defer { group.cancelAll() }
             var lastAdvance = ContinuousClock.now
             let pacing = chain.pacing
@@ -106,7 +110,7 @@ public enum TaskRunner {
             var processed = 0
             while true {
                 try Task.checkCancellation()
-                var batch = await gate.mailbox.poll()
+                var batch = gate.mailbox.poll()
                 if batch == nil {
                     // Nothing waiting: hand over what was gathered so the stream keeps flowing.
                     for writer in writers { await writer.flushAll() }

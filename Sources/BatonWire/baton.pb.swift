@@ -410,6 +410,10 @@ public nonisolated struct WireInputGate: Sendable {
 
   public var channels: [WireInputChannel] = []
 
+  /// Forward edges: one channel reading subpartition 0; otherwise every producer, each read at
+  /// the subpartition of the consumer's subtask.
+  public var pointwise: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1641,7 +1645,7 @@ nonisolated extension WireInputChannel: SwiftProtobuf.Message, SwiftProtobuf._Me
 
 nonisolated extension WireInputGate: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".InputGate"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}result\0\u{1}blocking\0\u{1}channels\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}result\0\u{1}blocking\0\u{1}channels\0\u{1}pointwise\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1652,6 +1656,7 @@ nonisolated extension WireInputGate: SwiftProtobuf.Message, SwiftProtobuf._Messa
       case 1: try { try decoder.decodeSingularUInt32Field(value: &self.result) }()
       case 2: try { try decoder.decodeSingularBoolField(value: &self.blocking) }()
       case 3: try { try decoder.decodeRepeatedMessageField(value: &self.channels) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.pointwise) }()
       default: break
       }
     }
@@ -1667,6 +1672,9 @@ nonisolated extension WireInputGate: SwiftProtobuf.Message, SwiftProtobuf._Messa
     if !self.channels.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.channels, fieldNumber: 3)
     }
+    if self.pointwise != false {
+      try visitor.visitSingularBoolField(value: self.pointwise, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1674,6 +1682,7 @@ nonisolated extension WireInputGate: SwiftProtobuf.Message, SwiftProtobuf._Messa
     if lhs.result != rhs.result {return false}
     if lhs.blocking != rhs.blocking {return false}
     if lhs.channels != rhs.channels {return false}
+    if lhs.pointwise != rhs.pointwise {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

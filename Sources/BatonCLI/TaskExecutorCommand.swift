@@ -1,0 +1,78 @@
+import ArgumentParser
+import BatonConfig
+import BatonCore
+import BatonGroup
+import BatonHAStore
+import BatonHAStoreSelection
+import BatonMemberLocks
+import BatonTaskExecutor
+import Foundation
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct TaskExecutorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "taskexecutor", abstract: "Run one task executor of the group.")
+
+    @OptionGroup var config: ConfigOption
+    @Option(name: .long, help: "This task executor's id (taskexecutors[].id in the config).")
+    var id: String
+    @OptionGroup var logging: LoggingOptions
+
+    func run() async throws {
+        let configuration = try config.load()
+        guard let executorID = Identifier(rawValue: id), let settings = configuration.taskExecutors.first(where: { $0.id == executorID }) else {
+            throw CommandFailure.usage(
+                "--id: no task executor '\(id)' in \(configuration.file) (task executors: \(configuration.taskExecutors.map(\.id.rawValue).joined(separator: ", ")))")
+        }
+        _ = try logging.bootstrap()
+        let logger = Logger(label: "baton.taskexecutor")
+        let time = SystemTimeSource()
+        var random = SystemRandomNumberGenerator()
+        let incarnation = Incarnation.random(using: &random)
+        let lock = try MemberLock.acquire(
+            in: MemberLockDirectory(storePath: configuration.store.path),
+            info: MemberProcessInfo(
+                member: executorID, pid: getpid(), incarnation: incarnation, address: settings.data.description, startedAt: time.wallNow(),
+                role: "taskexecutor"))
+        let store = try await openStoreWhenItExists(configuration, logger: logger)
+        let service = try TaskExecutorService(id: executorID, configuration: configuration, store: store, logger: logger, incarnation: incarnation)
+        try await runMemberServices(service, logger: logger)
+        withExtendedLifetime(lock) {}
+    }
+
+    /// A task executor may start before any master created the store: it waits for it.
+    private func openStoreWhenItExists(_ configuration: HAConfiguration, logger: Logger) async throws -> HAStore {
+        var announced = false
+        while true {
+            do {
+                return try HAStoreSelection.open(configuration.store, access: .readOnly)
+            } catch let error as HAStoreError where error.code == .notFound {
+                if !announced { logger.info("waiting for a master to create the store", metadata: [LogKey.store: "\(configuration.store.path)"]) }
+                announced = true
+                try await Task.sleep(for: .milliseconds(200))
+            }
+        }
+    }
+}
+
+/// Runs a member's service the way every member runs: graceful shutdown on SIGTERM (and SIGINT
+/// unless under `baton group`), and an end when the group that started it is gone.
+func runMemberServices(_ service: any Service, logger: Logger) async throws {
+    var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: service)]
+    var signals: [UnixSignal] = [.sigterm, .sigint]
+    if let groupPID = ParentWatch.groupPID {
+        services.append(.init(service: OrphanWatch(groupPID: groupPID, logger: logger), successTerminationBehavior: .gracefullyShutdownGroup))
+        // Under `baton group`, Ctrl-C reaches every member at once; the group stops them in order
+        // with SIGTERM, so members ignore SIGINT.
+        signal(SIGINT, SIG_IGN)
+        signals = [.sigterm]
+    }
+    let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: services, gracefulShutdownSignals: signals, logger: logger))
+    try await group.run()
+}

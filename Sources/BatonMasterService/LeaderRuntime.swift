@@ -1,0 +1,485 @@
+import BatonConfig
+import BatonCore
+import BatonElection
+import BatonExecutionGraph
+import BatonHAStore
+import BatonJobGraph
+import BatonJobMaster
+import BatonRPC
+import BatonResourceManager
+import BatonWire
+import BatonWireMapping
+import Foundation
+import Logging
+
+/// What the leader runs for its term: the Dispatcher (and a JobMaster per job), the
+/// ResourceManager, the registry of task executors and their connections, and the writing of
+/// every job and every execution change to the store, fenced by the term's epoch.
+///
+/// Every input (a registration, a report, a lost connection, a request, a timer) goes through one
+/// loop that carries out all the actions it causes, in order, before taking the next input: so
+/// the store receives the changes in exactly the order the JobMasters made them. A fenced store
+/// write ends the runtime at once: the leader has lost its term.
+actor LeaderRuntime {
+    enum Input: Sendable {
+        case register(WireRegisterTaskExecutor, RPCConnection, CheckedContinuation<Bool, Never>)
+        case report(WireTaskReport, from: Identifier)
+        case disconnected(Identifier, RPCConnection)
+        case submit(JobGraph, CheckedContinuation<Result<JobID, RuntimeFailure>, Never>)
+        case cancel(JobID, CheckedContinuation<Result<Void, RuntimeFailure>, Never>)
+        case awaitJob(JobID, CheckedContinuation<Result<WireJobOutcome, RuntimeFailure>, Never>)
+        case status(CheckedContinuation<LiveStatus, Never>)
+        case timer(JobID, JobMaster.Timer)
+    }
+
+    struct RuntimeFailure: Error, Sendable { var message: String }
+
+    struct Executor {
+        var connection: RPCConnection
+        var dataAddress: String
+        var resources: TaskExecutorResources
+        var registeredAt: WallTime
+    }
+
+    let epoch: Epoch
+    let identity: LeaderIdentity
+    private let store: HAStore
+    private let configuration: HAConfiguration
+    private let logger: Logger
+    private let time: any TimeSource
+    private var dispatcher: Dispatcher
+    private var resources = ResourceManager()
+    private var executors: [Identifier: Executor] = [:]
+    private var awaiting: [JobID: [CheckedContinuation<Result<WireJobOutcome, RuntimeFailure>, Never>]] = [:]
+    private var sequences: [JobID: UInt64] = [:]
+    private var fenced = false
+    private let inputs: AsyncStream<Input>
+    private let continuation: AsyncStream<Input>.Continuation
+
+    init(
+        epoch: Epoch, identity: LeaderIdentity, store: HAStore, configuration: HAConfiguration, mode: Dispatcher.Mode, logger: Logger,
+        time: any TimeSource
+    ) {
+        self.epoch = epoch
+        self.identity = identity
+        self.store = store
+        self.configuration = configuration
+        var logger = logger
+        logger[metadataKey: LogKey.epoch] = "\(epoch)"
+        self.logger = logger
+        self.time = time
+        dispatcher = Dispatcher(mode: mode)
+        (inputs, continuation) = AsyncStream<Input>.makeStream()
+    }
+
+    /// Hands an input to the loop.
+    nonisolated func post(_ input: Input) { continuation.yield(input) }
+
+    /// Ends the runtime (the term ended).
+    nonisolated func stop() { continuation.finish() }
+
+    func run() async {
+        logger.info("leader runtime started")
+        await withDiscardingTaskGroup { group in
+            for await input in inputs {
+                guard !fenced else { answerStopped(input); continue }
+                let actions = accept(input)
+                await carryOut(actions, timers: &group)
+            }
+            group.cancelAll()
+        }
+        for connection in executors.values.map(\.connection) { connection.close() }
+        for waiters in awaiting.values {
+            for waiter in waiters { waiter.resume(returning: .failure(RuntimeFailure(message: "this master is no longer the leader"))) }
+        }
+        awaiting.removeAll()
+        logger.info("leader runtime stopped")
+    }
+
+    private func answerStopped(_ input: Input) {
+        let failure = RuntimeFailure(message: "this master is no longer the leader")
+        switch input {
+        case .register(_, _, let reply): reply.resume(returning: false)
+        case .submit(_, let reply): reply.resume(returning: .failure(failure))
+        case .cancel(_, let reply): reply.resume(returning: .failure(failure))
+        case .awaitJob(_, let reply): reply.resume(returning: .failure(failure))
+        case .status(let reply): reply.resume(returning: LiveStatus(taskExecutors: [], jobs: []))
+        default: break
+        }
+    }
+
+    private var now: MonotonicInstant { time.monotonicNow() }
+
+    // MARK: inputs
+
+    /// Turns one input into the actions it causes (no awaiting: state changes happen here).
+    private func accept(_ input: Input) -> [Step] {
+        switch input {
+        case .register(let registration, let connection, let reply):
+            guard let id = Identifier(rawValue: registration.id) else {
+                reply.resume(returning: false)
+                return []
+            }
+            let offer = TaskExecutorResources(id: id, total: registration.total.profile, defaultSlots: max(1, Int(registration.defaultSlots)))
+            let replaced = executors[id]?.connection
+            executors[id] = Executor(connection: connection, dataAddress: registration.dataAddress, resources: offer, registeredAt: time.wallNow())
+            if let replaced, replaced !== connection { replaced.close() }
+            logger.info(
+                "task executor registered",
+                metadata: [LogKey.taskExecutor: "\(id)", "baton.slots": "\(offer.defaultSlots)", "baton.tasks": "\(registration.tasks.count)"])
+            reply.resume(returning: true)
+            var steps = resourceSteps(resources.register(offer))
+            for report in registration.tasks { steps += reportSteps(report, from: id) }
+            return steps
+        case .report(let report, let executor):
+            return reportSteps(report, from: executor)
+        case .disconnected(let id, let connection):
+            guard let executor = executors[id], executor.connection === connection else { return [] }
+            executors[id] = nil
+            logger.notice("task executor lost", metadata: [LogKey.taskExecutor: "\(id)"])
+            var steps = resourceSteps(resources.taskExecutorLost(id))
+            let current = now
+            for job in dispatcher.submissionOrder {
+                steps += dispatcher.route(job) { $0.taskExecutorLost(id, now: current) }.map(Step.dispatch)
+            }
+            return steps
+        case .submit(let graph, let reply):
+            let offers = executors.isEmpty ? nil : executors.values.map(\.resources.total)
+            do {
+                let actions = try dispatcher.submit(graph, taskExecutors: offers, now: now)
+                logger.info("job submitted", metadata: [LogKey.job: "\(graph.id)", "baton.name": "\(graph.name)"])
+                return [.saveJob(graph.id), .reply { reply.resume(returning: .success(graph.id)) }] + actions.map(Step.dispatch)
+            } catch {
+                reply.resume(returning: .failure(RuntimeFailure(message: error.message)))
+                return []
+            }
+        case .cancel(let job, let reply):
+            do {
+                let actions = try dispatcher.cancel(job, now: now)
+                reply.resume(returning: .success(()))
+                return actions.map(Step.dispatch)
+            } catch {
+                reply.resume(returning: .failure(RuntimeFailure(message: error.message)))
+                return []
+            }
+        case .awaitJob(let job, let reply):
+            guard let master = dispatcher.job(job) else {
+                reply.resume(returning: .failure(RuntimeFailure(message: "no job '\(job)'")))
+                return []
+            }
+            if master.state.isTerminal {
+                reply.resume(returning: .success(outcome(master)))
+            } else {
+                awaiting[job, default: []].append(reply)
+            }
+            return []
+        case .status(let reply):
+            reply.resume(returning: liveStatus())
+            return []
+        case .timer(let job, let timer):
+            let current = now
+            return dispatcher.route(job) { $0.timerFired(timer, now: current) }.map(Step.dispatch)
+        }
+    }
+
+    private func reportSteps(_ report: WireTaskReport, from executor: Identifier) -> [Step] {
+        guard let job = Identifier(rawValue: report.attempt.job) else { return [] }
+        let state = ExecutionState(wire: report.state)
+        let attempt = report.attempt.executionAttempt
+        let current = now
+        return dispatcher.route(job) { master in
+            master.taskStateChanged(attempt, to: state, failure: report.failure.isEmpty ? nil : report.failure, now: current)
+        }.map(Step.dispatch)
+    }
+
+    private func resourceSteps(_ actions: [ResourceManager.Action]) -> [Step] {
+        var steps: [Step] = []
+        let current = now
+        for action in actions {
+            switch action {
+            case .allocated(let allocation):
+                steps += dispatcher.route(allocation.job) { $0.slotAllocated(allocation, now: current) }.map(Step.dispatch)
+            case .pending(let shortage):
+                steps += dispatcher.route(shortage.request.job) { $0.slotPending(request: shortage.request.id, shortage: shortage.description) }
+                    .map(Step.dispatch)
+            case .lost(let allocation):
+                steps += dispatcher.route(allocation.job) { $0.slotLost(allocation, now: current) }.map(Step.dispatch)
+            }
+        }
+        return steps
+    }
+
+    private func outcome(_ master: JobMaster) -> WireJobOutcome {
+        .with {
+            $0.job = master.id.rawValue
+            $0.state = master.state.rawValue
+            $0.failure = master.failureReason ?? ""
+        }
+    }
+
+    // MARK: actions
+
+    /// One thing to do, in order.
+    enum Step: Sendable {
+        case dispatch(Dispatcher.Action)
+        case saveJob(JobID)
+        case reply(@Sendable () -> Void)
+    }
+
+    private func carryOut(_ steps: [Step], timers: inout DiscardingTaskGroup) async {
+        var queue = steps[...]
+        var changes: [(JobID, ExecutionGraphChange)] = []
+        while let step = queue.popFirst() {
+            if case .dispatch(.job(let job, .persist(let change))) = step {
+                changes.append((job, change))
+                continue
+            }
+            // Anything else waits until the changes before it are durable.
+            if !changes.isEmpty {
+                await persist(changes)
+                changes.removeAll()
+            }
+            guard !fenced else { return }
+            switch step {
+            case .dispatch(let action):
+                queue += await perform(action, timers: &timers)
+            case .saveJob(let job):
+                await saveJob(job)
+            case .reply(let reply):
+                reply()
+            }
+        }
+        if !changes.isEmpty { await persist(changes) }
+    }
+
+    private func perform(_ action: Dispatcher.Action, timers: inout DiscardingTaskGroup) async -> [Step] {
+        switch action {
+        case .job(let job, let jobAction):
+            switch jobAction {
+            case .requestSlot(let request):
+                return resourceSteps(resources.request(request))
+            case .cancelSlotRequest(let id):
+                resources.cancelRequest(id, of: job)
+            case .releaseSlot(let id):
+                return resourceSteps(resources.release(id))
+            case .deploy(let deployment):
+                await deploy(deployment, of: job)
+            case .cancelTask(let attempt, let location):
+                var envelope = WireEnvelope()
+                envelope.epoch = epoch.rawValue
+                envelope.cancelTask = .with { $0.attempt = WireAttempt(job: job, attempt) }
+                await command(envelope, to: location.taskExecutor)
+            case .startTimer(let timer, let after):
+                let continuation = self.continuation
+                timers.addTask {
+                    try? await Task.sleep(for: after)
+                    continuation.yield(.timer(job, timer))
+                }
+            case .persist:
+                break  // gathered by carryOut
+            case .jobStateChanged(let state, let reason):
+                logger.info("job state changed", metadata: [LogKey.job: "\(job)", "baton.state": "\(state)", LogKey.reason: "\(reason ?? "")"])
+                await saveJob(job)
+            }
+        case .jobEnded(let job, let state):
+            logger.info("job ended", metadata: [LogKey.job: "\(job)", "baton.state": "\(state)"])
+            if let master = dispatcher.job(job) {
+                for waiter in awaiting.removeValue(forKey: job) ?? [] { waiter.resume(returning: .success(outcome(master))) }
+            }
+            var release = WireEnvelope()
+            release.epoch = epoch.rawValue
+            release.releasePartitions = .with { $0.job = job.rawValue }
+            for id in executors.keys.sorted() { await command(release, to: id) }
+        case .shutDown(let state):
+            logger.info("the per-job cluster's job ended", metadata: ["baton.state": "\(state)"])
+        }
+        return []
+    }
+
+    /// Sends a command to a task executor and waits for its acknowledgement; a task executor that
+    /// cannot be reached is left to the lost-connection path.
+    private func command(_ envelope: WireEnvelope, to id: Identifier) async {
+        guard let executor = executors[id] else { return }
+        do {
+            let reply = try await executor.connection.request(envelope, timeout: .seconds(10))
+            if case .failure(let failure) = reply.body {
+                logger.warning("a task executor refused a command", metadata: [LogKey.taskExecutor: "\(id)", LogKey.reason: "\(failure.message)"])
+            }
+        } catch {
+            logger.warning("a command did not reach its task executor", metadata: [LogKey.taskExecutor: "\(id)", LogKey.error: "\(error)"])
+        }
+    }
+
+    private func deploy(_ deployment: JobMaster.Deployment, of job: JobID) async {
+        guard let master = dispatcher.job(job) else { return }
+        let graph = master.graph
+        let vertex = deployment.attempt.vertex
+        let jobVertex = graph.jobVertices[Int(vertex.jobVertex)]
+        guard let spec = master.jobGraph.vertex(jobVertex.id) else { return }
+        var deploy = WireDeployTask()
+        deploy.attempt = WireAttempt(job: job, deployment.attempt)
+        deploy.allocation = deployment.location.allocation
+        deploy.vertexID = jobVertex.id.rawValue
+        deploy.parallelism = UInt32(jobVertex.parallelism)
+        deploy.maxParallelism = UInt32(spec.maxParallelism)
+        deploy.operators = spec.operators.map { operation in .with { $0.name = operation.name; $0.parameters = operation.parameters } }
+        deploy.inputs = jobVertex.inputs.map { resultIndex in
+            let result = graph.results[resultIndex]
+            return .with {
+                $0.result = UInt32(resultIndex)
+                $0.blocking = result.type == .blocking
+                $0.pointwise = result.isPointwise
+                $0.channels = graph.producers(of: vertex, through: result).map { channel(for: $0, in: graph) }
+            }
+        }
+        deploy.outputs = jobVertex.outputs.map { resultIndex in
+            let result = graph.results[resultIndex]
+            let edge = master.jobGraph.edges[resultIndex]
+            let consumer = master.jobGraph.vertex(edge.target)!
+            return .with {
+                $0.result = UInt32(resultIndex)
+                $0.blocking = result.type == .blocking
+                $0.pattern = edge.pattern.rawValue
+                $0.key = edge.key ?? ""
+                $0.consumerParallelism = UInt32(consumer.parallelism)
+                $0.consumerMaxParallelism = UInt32(consumer.maxParallelism)
+            }
+        }
+        var envelope = WireEnvelope()
+        envelope.epoch = epoch.rawValue
+        envelope.deployTask = deploy
+        await command(envelope, to: deployment.location.taskExecutor)
+        // Consumers deployed earlier did not know where this producer runs: tell them.
+        for resultIndex in jobVertex.outputs {
+            let result = graph.results[resultIndex]
+            for consumer in graph.consumers(of: vertex, through: result) {
+                let execution = graph.execution(consumer)
+                guard [.deploying, .initializing, .running].contains(execution.state), let location = execution.location else { continue }
+                var update = WireEnvelope()
+                update.epoch = epoch.rawValue
+                update.updatePartitionInfo = .with {
+                    $0.consumer = WireAttempt(job: job, graph.attemptID(consumer))
+                    $0.result = UInt32(resultIndex)
+                    $0.channel = channel(for: vertex, in: graph)
+                }
+                await command(update, to: location.taskExecutor)
+            }
+        }
+    }
+
+    private func channel(for producer: ExecutionVertexID, in graph: ExecutionGraph) -> WireInputChannel {
+        let execution = graph.execution(producer)
+        return .with {
+            $0.producerSubtask = UInt32(producer.subtask)
+            $0.producerAttempt = UInt32(execution.attempt)
+            if let location = execution.location, execution.state != .created, execution.state != .scheduled,
+                let executor = executors[location.taskExecutor]
+            {
+                $0.taskExecutor = location.taskExecutor.rawValue
+                $0.dataAddress = executor.dataAddress
+                $0.known = true
+            }
+        }
+    }
+
+    // MARK: persistence
+
+    private func persist(_ changes: [(JobID, ExecutionGraphChange)]) async {
+        var entries: [([UInt8], [UInt8])] = []
+        for (job, change) in changes {
+            let sequence = sequences[job, default: 0]
+            sequences[job] = sequence + 1
+            entries.append((JobKeys.change(job, sequence), ExecutionGraphCodec.encode(change)))
+        }
+        let batch = entries
+        await write { writer in
+            for (key, value) in batch { try writer.put(.executionGraphs, key, bytes: value) }
+        }
+    }
+
+    private func saveJob(_ job: JobID) async {
+        guard let master = dispatcher.job(job) else { return }
+        let record = JobRecord(
+            graph: master.jobGraph, state: master.state.rawValue, submittedAt: time.wallNow(), restarts: master.restarts,
+            failure: master.failureReason)
+        await write { writer in try writer.put(.jobs, JobKeys.job(job), record) }
+    }
+
+    private func write(_ body: @escaping @Sendable (StoreWriter) throws -> Void) async {
+        do {
+            try await store.write(fencedBy: epoch, body)
+        } catch let error as HAStoreError where error.code == .fenced {
+            logger.notice("a store write was refused as fenced: this term is over", metadata: [LogKey.error: "\(error.message)"])
+            fenced = true
+            continuation.finish()
+        } catch {
+            logger.error("a store write failed", metadata: [LogKey.error: "\(error)"])
+        }
+    }
+
+    // MARK: status
+
+    struct LiveStatus: Codable, Sendable {
+        struct TaskExecutor: Codable, Sendable {
+            var id: String
+            var slots: Int
+            var freeSlots: Int
+            var registeredEpoch: UInt64
+            var dataAddress: String
+        }
+        struct Subtask: Codable, Sendable {
+            var index: Int
+            var attempt: Int
+            var state: String
+            var taskExecutor: String?
+        }
+        struct Vertex: Codable, Sendable {
+            var id: String
+            var parallelism: Int
+            var subtasks: [Subtask]
+        }
+        struct Job: Codable, Sendable {
+            var id: String
+            var name: String
+            var state: String
+            var restarts: Int
+            var failure: String?
+            var vertices: [Vertex]
+        }
+        var taskExecutors: [TaskExecutor]
+        var jobs: [Job]
+    }
+
+    private func liveStatus() -> LiveStatus {
+        let executorsStatus = executors.keys.sorted().map { id -> LiveStatus.TaskExecutor in
+            let executor = executors[id]!
+            let free = resources.freeResources(of: id) ?? .zero
+            let slot = executor.resources.defaultSlotProfile
+            let freeSlots = slot.dimensions.filter { $0.1 > 0 }.map { Int(free.amount($0.0) / $0.1) }.min() ?? executor.resources.defaultSlots
+            return LiveStatus.TaskExecutor(
+                id: id.rawValue, slots: executor.resources.defaultSlots, freeSlots: max(0, min(freeSlots, executor.resources.defaultSlots)),
+                registeredEpoch: epoch.rawValue, dataAddress: executor.dataAddress)
+        }
+        let jobs = dispatcher.jobs.map { master -> LiveStatus.Job in
+            let graph = master.graph
+            return LiveStatus.Job(
+                id: master.id.rawValue, name: master.jobGraph.name, state: master.state.rawValue, restarts: master.restarts,
+                failure: master.failureReason,
+                vertices: graph.jobVertices.map { jobVertex in
+                    LiveStatus.Vertex(
+                        id: jobVertex.id.rawValue, parallelism: jobVertex.parallelism,
+                        subtasks: (0..<jobVertex.parallelism).map { index in
+                            let execution = graph.execution(ExecutionVertexID(jobVertex: jobVertex.index, subtask: index))
+                            return LiveStatus.Subtask(
+                                index: index, attempt: Int(execution.attempt), state: execution.state.description,
+                                taskExecutor: execution.location?.taskExecutor.rawValue)
+                        })
+                })
+        }
+        return LiveStatus(taskExecutors: executorsStatus, jobs: jobs)
+    }
+}
+
+extension Dispatcher.DispatcherError {
+    var text: String { message }
+}
