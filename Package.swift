@@ -248,7 +248,8 @@ let package = Package(
             name: "BatonProcessTests",
             dependencies: [
                 "baton", "baton-store", "BatonCore", "BatonConfig", "BatonElection", "BatonHAStore", "BatonHAStoreSelection",
-                "BatonMemberLocks", "BatonStatus", "BatonTestKit", "BatonProcessControl",
+                "BatonMemberLocks", "BatonStatus", "BatonTestKit", "BatonProcessControl", "BatonRPC", "BatonWire",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
     ]

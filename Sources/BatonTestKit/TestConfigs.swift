@@ -4,18 +4,24 @@ public enum TestConfigs {
     /// Ports are never bound in these tests (masters publish addresses only), so they may repeat.
     public static func group(
         backend: String, masters: Int = 3, lease: String = "1s", renew: String = "200ms", poll: String = "100ms",
-        restartDelay: String = "100ms"
+        restartDelay: String = "100ms", taskExecutors: Int = 0, slots: Int = 4, heartbeatTimeout: String = "2s"
     ) -> String {
         var lines = [
             "cluster: test",
             "store: { backend: \(backend), path: data/ha.\(backend) }",
             "election: { lease: \(lease), renew: \(renew), poll: \(poll) }",
             "group: { restartDelay: \(restartDelay) }",
-            "rpc: { secret: test-cluster-secret, heartbeat: 200ms, heartbeatTimeout: 2s }",
+            "rpc: { secret: test-cluster-secret, heartbeat: 200ms, heartbeatTimeout: \(heartbeatTimeout) }",
             "masters:",
         ]
         for index in 1...masters {
             lines.append("  - { id: m\(index), rpc: \"127.0.0.1:\(16_100 + index)\", rest: \"127.0.0.1:\(18_100 + index)\" }")
+        }
+        if taskExecutors > 0 {
+            lines.append("taskexecutors:")
+            for index in 1...taskExecutors {
+                lines.append("  - { id: te\(index), slots: \(slots), data: \"127.0.0.1:\(17_100 + index)\" }")
+            }
         }
         return lines.joined(separator: "\n") + "\n"
     }

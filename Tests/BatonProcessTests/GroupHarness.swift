@@ -19,10 +19,11 @@ final class GroupHarness: @unchecked Sendable {
     let configuration: HAConfiguration
     private(set) var processes: [BatonProcess] = []
 
-    init(backend: String, masters: Int = 3, lease: String = "1s") throws {
+    init(backend: String, masters: Int = 3, lease: String = "1s", taskExecutors: Int = 0, slots: Int = 4) throws {
         self.backend = backend
         directory = try TemporaryDirectory("baton-group-test")
-        configPath = try directory.write(TestConfigs.group(backend: backend, masters: masters, lease: lease), to: "ha.yaml")
+        configPath = try directory.write(
+            TestConfigs.group(backend: backend, masters: masters, lease: lease, taskExecutors: taskExecutors, slots: slots), to: "ha.yaml")
         configuration = try HAConfiguration.load(path: configPath)
     }
 
@@ -49,8 +50,8 @@ final class GroupHarness: @unchecked Sendable {
     /// Kills every member process (by the pids in the member locks) and every process started here.
     func stop() {
         for process in processes { process.stop(timeout: .seconds(5)) }
-        for master in configuration.masters {
-            if case .alive(let info) = MemberLocks.probe(master.id, in: locks), let pid = info?.pid {
+        for member in configuration.masters.map(\.id) + configuration.taskExecutors.map(\.id) {
+            if case .alive(let info) = MemberLocks.probe(member, in: locks), let pid = info?.pid {
                 kill(pid, SIGCONT)
                 kill(pid, SIGKILL)
             }
@@ -61,6 +62,22 @@ final class GroupHarness: @unchecked Sendable {
     var locks: MemberLockDirectory { MemberLockDirectory(storePath: configuration.store.path) }
 
     func status() throws -> GroupStatus { try GroupStatus.read(configuration) }
+
+    /// The status with the leader's live view (task executors, jobs).
+    func liveStatus() async throws -> GroupStatus { try await GroupStatus.readLive(configuration) }
+
+    /// Waits until `condition` holds for the live status.
+    func waitLive(timeout: Duration = .seconds(30), _ condition: (GroupStatus) -> Bool) async -> GroupStatus? {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let status = try? await liveStatus(), condition(status) { return status }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        return nil
+    }
+
+    /// Writes a job spec into the test folder and returns its path.
+    func jobSpec(_ text: String, name: String) throws -> String { try directory.write(text, to: name) }
 
     /// The status once every master is up and a live leader is named, or nil after `timeout`.
     func waitForStableLeader(timeout: Duration = .seconds(30), newerThan epoch: UInt64 = 0) -> GroupStatus? {
