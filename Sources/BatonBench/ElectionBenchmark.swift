@@ -172,10 +172,26 @@ public struct ElectionBenchmark: Sendable {
             "rpc: { secret: bench-cluster-secret }",
             "masters:",
         ]
+        // Masters bind their RPC addresses: the benchmark's own group gets free ports, so that it
+        // runs beside a group of the same config.
         for master in configuration.masters {
-            lines.append("  - { id: \(master.id), rpc: \"\(master.rpc)\", rest: \"\(master.rest)\" }")
+            lines.append("  - { id: \(master.id), rpc: \"127.0.0.1:\(Self.freePort())\", rest: \"127.0.0.1:\(Self.freePort())\" }")
         }
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// A TCP port on loopback that nothing listens on now.
+    static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        return Int(UInt16(bigEndian: address.sin_port))
     }
 
     private func waitUntil(timeout: Duration, time: SystemTimeSource, _ condition: () throws -> Bool) async throws -> Bool {

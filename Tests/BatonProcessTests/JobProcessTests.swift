@@ -303,3 +303,60 @@ final class LeaderRecorder: @unchecked Sendable {
         return nil
     }
 }
+
+extension ProcessTests.JobProcessTests {
+    @Test("a task that throws goes to failover; when restarts run out the job fails and submit --wait exits 1")
+    func failingTask() async throws {
+        let group = try GroupHarness(backend: "sqlite", masters: 1, taskExecutors: 1)
+        defer { group.stop() }
+        try group.startGroup()
+        let spec = try group.jobSpec(
+            """
+            name: broken
+            scheduling: eager
+            restart: { strategy: fixed-delay, attempts: 2, delay: 50ms }
+            vertices:
+              - id: source
+                parallelism: 1
+                operators:
+                  - text-file: { path: does-not-exist.txt }
+                  - discard
+            """, name: "broken.yaml")
+        _ = try #require(await group.waitLive { $0.taskExecutors.first?.registeredEpoch != nil }, "\(group.logs)")
+        let submit = try BatonProcess.run(["submit", "--config", group.configPath, spec, "--wait"], timeout: .seconds(60))
+        #expect(submit.status == 1, "\(submit.output)")
+        #expect(submit.output.contains("job broken FAILED"), "\(submit.output)")
+        #expect(submit.output.contains("cannot read"), "\(submit.output)")
+        let status = try #require(await group.waitLive { $0.jobs.first?.state == "FAILED" })
+        #expect(status.jobs[0].restarts == 2)
+        #expect(status.jobs[0].vertices[0].subtasks[0].attempt == 2)
+    }
+
+    @Test("cancel ends a running job CANCELED and frees its slots")
+    func cancelJob() async throws {
+        let group = try GroupHarness(backend: "lmdb", masters: 1, taskExecutors: 1, slots: 2)
+        defer { group.stop() }
+        try group.startGroup()
+        let spec = try group.jobSpec(
+            """
+            name: endless
+            vertices:
+              - id: source
+                parallelism: 2
+                operators:
+                  - sequence: { keys: 4, rate: 1000 }
+                  - discard
+            """, name: "endless.yaml")
+        _ = try #require(await group.waitLive { $0.taskExecutors.first?.registeredEpoch != nil }, "\(group.logs)")
+        #expect(try BatonProcess.run(["submit", "--config", group.configPath, spec]).status == 0)
+        _ = try #require(await group.waitLive { $0.jobs.first?.vertices.first?.subtasks.allSatisfy { $0.state == "RUNNING" } == true })
+        #expect(try await group.liveStatus().taskExecutors[0].freeSlots == 0)
+        let cancel = try BatonProcess.run(["cancel", "--config", group.configPath, "endless"])
+        #expect(cancel.status == 0, "\(cancel.output)")
+        let canceled = try #require(await group.waitLive { $0.jobs.first?.state == "CANCELED" }, "\(group.logs)")
+        #expect(canceled.jobs[0].vertices[0].subtasks.allSatisfy { $0.state == "CANCELED" })
+        #expect(canceled.taskExecutors[0].freeSlots == 2)
+        let unknown = try BatonProcess.run(["cancel", "--config", group.configPath, "nothing"])
+        #expect(unknown.status == 1 && unknown.output.contains("no job 'nothing'"), "\(unknown.output)")
+    }
+}
