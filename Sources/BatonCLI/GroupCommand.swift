@@ -73,7 +73,8 @@ struct GroupCommand: AsyncParsableCommand {
 }
 
 /// Prints the status table to standard output whenever the leader, a member's role or a job changes.
-struct StatusPrinter: Service {
+struct StatusPrinter: Service, CustomStringConvertible {
+    var description: String { "StatusPrinter" }
     let configuration: HAConfiguration
 
     func run() async throws {
@@ -108,7 +109,8 @@ final class OutcomeBox: @unchecked Sendable {
 
 /// Submits a job once a leader and a task executor are up; in per-job mode it waits for the
 /// outcome, and its end stops the group.
-struct JobSubmitter: Service {
+struct JobSubmitter: Service, CustomStringConvertible {
+    var description: String { "JobSubmitter" }
     let configuration: HAConfiguration
     let graph: JobGraph
     let waitForOutcome: Bool

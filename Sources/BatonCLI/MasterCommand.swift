@@ -58,7 +58,8 @@ struct MasterCommand: AsyncParsableCommand {
 }
 
 /// Ends the member (gracefully) when the `baton group` that started it is gone.
-struct OrphanWatch: Service {
+struct OrphanWatch: Service, CustomStringConvertible {
+    var description: String { "OrphanWatch" }
     let groupPID: Int32
     let logger: Logger
 

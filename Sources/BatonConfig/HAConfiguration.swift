@@ -3,7 +3,10 @@ import Foundation
 
 /// A master group's configuration: an `ha-config/*.yaml` file (documented key by key in
 /// `ha-config/README.md`). Relative paths in it resolve against the folder that holds the file.
-public struct HAConfiguration: Sendable, Hashable {
+public struct HAConfiguration: Sendable, Hashable, CustomStringConvertible {
+    /// A short description: the file (the full contents stay out of logs).
+    public var description: String { "HAConfiguration(\(file))" }
+
     /// The config file, as an absolute path.
     public var file: String
     /// The folder holding the config file; relative paths resolve against it.
@@ -78,8 +81,15 @@ public struct HAConfiguration: Sendable, Hashable {
         }
     }
 
-    /// RPC between clients, masters and task executors (`rpc`).
-    public struct RPCSettings: Sendable, Hashable {
+    /// RPC between clients, masters and task executors (`rpc`). Its descriptions never show the
+    /// secret (configs end up in debug logs).
+    public struct RPCSettings: Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible {
+        public var description: String {
+            "RPCSettings(secret: <\(secret.count) bytes, redacted>, heartbeat: \(DurationText.format(heartbeatInterval)), "
+                + "heartbeatTimeout: \(DurationText.format(heartbeatTimeout)), maxFrame: \(maxFrameBytes))"
+        }
+        public var debugDescription: String { description }
+
         /// The cluster's shared secret (`rpc.secret`, or read from `rpc.secretFile`).
         public var secret: [UInt8]
         /// How often both sides of a connection send heartbeats (`rpc.heartbeat`, default 1s).

@@ -165,4 +165,13 @@ struct HAConfigurationTests {
             cpuMillis: 2000, taskHeapBytes: 1 << 30, managedMemoryBytes: 1 << 29, networkMemoryBytes: 1 << 27))
         #expect(configuration.taskExecutors[1].resources == ResourceProfile(cpuMillis: 8000, taskHeapBytes: 8 << 30, extended: ["gpu": 2]))
     }
+
+    @Test("the secret never shows in descriptions, which end up in logs")
+    func secretRedacted() throws {
+        let configuration = try parse(minimal)
+        for text in ["\(configuration)", String(reflecting: configuration), "\(configuration.rpc)", String(reflecting: configuration.rpc), "\([configuration])"] {
+            #expect(!text.contains("a-secret-of-some-length"), "\(text)")
+            #expect(!text.contains("97, 45, 115"), "\(text)")
+        }
+    }
 }
