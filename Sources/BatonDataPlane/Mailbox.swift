@@ -173,25 +173,14 @@ public final class Mailbox<Element: Sendable>: Sendable {
     }
 
     /// No more elements will be put.
-    public func finish() {
-        let (takers, putters) = state.withLock { state -> ([CheckedContinuation<Element?, any Error>], [CheckedContinuation<Bool, Never>]) in
-            state.finished = true
-            defer {
-                state.takers.removeAll()
-                state.takerOrder.removeAll()
-                state.putters.removeAll()
-                state.putterOrder.removeAll()
-            }
-            return (Array(state.takers.values), Array(state.putters.values))
-        }
-        for taker in takers { taker.resume(returning: nil) }
-        for putter in putters { putter.resume(returning: false) }
-    }
+    public func finish() { close(failure: nil) }
 
     /// Ends the mailbox with an error: takers get it after what is queued.
-    public func fail(_ error: any Error) {
+    public func fail(_ error: any Error) { close(failure: error) }
+
+    private func close(failure: (any Error)?) {
         let (takers, putters) = state.withLock { state -> ([CheckedContinuation<Element?, any Error>], [CheckedContinuation<Bool, Never>]) in
-            if state.failure == nil { state.failure = error }
+            if let failure, state.failure == nil { state.failure = failure }
             state.finished = true
             defer {
                 state.takers.removeAll()
@@ -201,7 +190,9 @@ public final class Mailbox<Element: Sendable>: Sendable {
             }
             return (Array(state.takers.values), Array(state.putters.values))
         }
-        for taker in takers { taker.resume(throwing: error) }
+        for taker in takers {
+            if let failure { taker.resume(throwing: failure) } else { taker.resume(returning: nil) }
+        }
         for putter in putters { putter.resume(returning: false) }
     }
 }

@@ -52,6 +52,7 @@ actor LeaderRuntime {
     private var executors: [Identifier: Executor] = [:]
     private var awaiting: [JobID: [CheckedContinuation<Result<WireJobOutcome, RuntimeFailure>, Never>]] = [:]
     private var sequences: [JobID: UInt64] = [:]
+    private var submittedAt: [JobID: WallTime] = [:]
     private var fenced = false
     private let inputs: AsyncStream<Input>
     private let continuation: AsyncStream<Input>.Continuation
@@ -148,6 +149,7 @@ actor LeaderRuntime {
             do {
                 let actions = try dispatcher.submit(graph, taskExecutors: offers, now: now)
                 logger.info("job submitted", metadata: [LogKey.job: "\(graph.id)", "baton.name": "\(graph.name)"])
+                submittedAt[graph.id] = time.wallNow()
                 return [.saveJob(graph.id), .reply { reply.resume(returning: .success(graph.id)) }] + actions.map(Step.dispatch)
             } catch {
                 reply.resume(returning: .failure(RuntimeFailure(message: error.message)))
@@ -400,7 +402,7 @@ actor LeaderRuntime {
     private func saveJob(_ job: JobID) async {
         guard let master = dispatcher.job(job) else { return }
         let record = JobRecord(
-            graph: master.jobGraph, state: master.state.rawValue, submittedAt: time.wallNow(), restarts: master.restarts,
+            graph: master.jobGraph, state: master.state.rawValue, submittedAt: submittedAt[job] ?? time.wallNow(), restarts: master.restarts,
             failure: master.failureReason)
         await write { writer in try writer.put(.jobs, JobKeys.job(job), record) }
     }
