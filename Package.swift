@@ -101,7 +101,7 @@ let package = Package(
             name: "BatonMasterService",
             dependencies: [
                 "BatonCore", "BatonElection", "BatonHAStore", "BatonMemberLocks", "BatonConfig", "BatonJobGraph",
-                "BatonExecutionGraph", "BatonJobMaster", "BatonResourceManager", "BatonRPC", "BatonWire", "BatonWireMapping",
+                "BatonExecutionGraph", "BatonJobMaster", "BatonResourceManager", "BatonRPC", "BatonWire", "BatonWireMapping", "BatonClient",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -118,7 +118,7 @@ let package = Package(
             name: "BatonTaskExecutor",
             dependencies: [
                 "BatonCore", "BatonConfig", "BatonHAStore", "BatonMemberLocks", "BatonRPC", "BatonWire", "BatonWireMapping",
-                "BatonDataPlane", "BatonTaskRuntime", "BatonExecutionGraph",
+                "BatonDataPlane", "BatonTaskRuntime", "BatonExecutionGraph", "BatonClient",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

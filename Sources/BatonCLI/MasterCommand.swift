@@ -31,20 +31,14 @@ struct MasterCommand: AsyncParsableCommand {
     func run() async throws {
         let configuration = try config.load()
         guard let memberID = Identifier(rawValue: id), let master = configuration.master(memberID) else {
-            throw CommandFailure.usage(
-                "--id: no master '\(id)' in \(configuration.file) (masters: \(configuration.masters.map(\.id.rawValue).joined(separator: ", ")))")
+            throw MemberStartup.unknownID(id, kind: "master", plural: "masters", in: configuration, known: configuration.masters.map(\.id))
         }
         _ = try logging.bootstrap()
         let logger = Logger(label: "baton.master")
         let time = SystemTimeSource()
-        var random = SystemRandomNumberGenerator()
+        let lock = try MemberStartup.lock(memberID, address: master.rpc.description, role: "master", in: configuration, time: time)
         let identity = LeaderIdentity(
-            member: memberID, incarnation: .random(using: &random), address: master.rpc.description, pid: getpid())
-        let lock = try MemberLock.acquire(
-            in: MemberLockDirectory(storePath: configuration.store.path),
-            info: MemberProcessInfo(
-                member: memberID, pid: identity.pid, incarnation: identity.incarnation, address: identity.address,
-                startedAt: time.wallNow(), role: "master"))
+            member: memberID, incarnation: lock.info.incarnation, address: lock.info.address, pid: lock.info.pid)
         let store = try HAStoreSelection.open(configuration.store, access: .readWrite, time: time)
         guard let dispatcherMode = Dispatcher.Mode(rawValue: mode) else {
             throw CommandFailure.usage("--mode: '\(mode)' is not session or per-job")

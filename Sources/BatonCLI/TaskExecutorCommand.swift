@@ -27,21 +27,15 @@ struct TaskExecutorCommand: AsyncParsableCommand {
     func run() async throws {
         let configuration = try config.load()
         guard let executorID = Identifier(rawValue: id), let settings = configuration.taskExecutors.first(where: { $0.id == executorID }) else {
-            throw CommandFailure.usage(
-                "--id: no task executor '\(id)' in \(configuration.file) (task executors: \(configuration.taskExecutors.map(\.id.rawValue).joined(separator: ", ")))")
+            throw MemberStartup.unknownID(
+                id, kind: "task executor", plural: "task executors", in: configuration, known: configuration.taskExecutors.map(\.id))
         }
         _ = try logging.bootstrap()
         let logger = Logger(label: "baton.taskexecutor")
-        let time = SystemTimeSource()
-        var random = SystemRandomNumberGenerator()
-        let incarnation = Incarnation.random(using: &random)
-        let lock = try MemberLock.acquire(
-            in: MemberLockDirectory(storePath: configuration.store.path),
-            info: MemberProcessInfo(
-                member: executorID, pid: getpid(), incarnation: incarnation, address: settings.data.description, startedAt: time.wallNow(),
-                role: "taskexecutor"))
+        let lock = try MemberStartup.lock(executorID, address: settings.data.description, role: "taskexecutor", in: configuration, time: SystemTimeSource())
         let store = try await openStoreWhenItExists(configuration, logger: logger)
-        let service = try TaskExecutorService(id: executorID, configuration: configuration, store: store, logger: logger, incarnation: incarnation)
+        let service = try TaskExecutorService(
+            id: executorID, configuration: configuration, store: store, logger: logger, incarnation: lock.info.incarnation)
         try await runMemberServices(service, logger: logger)
         withExtendedLifetime(lock) {}
     }

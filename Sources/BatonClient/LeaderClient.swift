@@ -29,11 +29,7 @@ public struct LeaderClient: Sendable {
         public var description: String { message }
     }
 
-    var rpc: RPCConfiguration {
-        RPCConfiguration(
-            secret: configuration.rpc.secret, heartbeatInterval: configuration.rpc.heartbeatInterval,
-            heartbeatTimeout: configuration.rpc.heartbeatTimeout, maxFrameBytes: configuration.rpc.maxFrameBytes)
-    }
+    var rpc: RPCConfiguration { RPCConfiguration(configuration.rpc) }
 
     /// The leader's `host:port` from the store, or nil when no term is held.
     public func leaderAddress() throws -> (host: String, port: Int, id: String)? {

@@ -28,7 +28,7 @@ actor LeaderRuntime {
         case submit(JobGraph, CheckedContinuation<Result<JobID, RuntimeFailure>, Never>)
         case cancel(JobID, CheckedContinuation<Result<Void, RuntimeFailure>, Never>)
         case awaitJob(JobID, CheckedContinuation<Result<WireJobOutcome, RuntimeFailure>, Never>)
-        case status(CheckedContinuation<LiveStatus, Never>)
+        case status(CheckedContinuation<LeaderStatusReport, Never>)
         case timer(JobID, JobMaster.Timer)
     }
 
@@ -104,7 +104,7 @@ actor LeaderRuntime {
         case .submit(_, let reply): reply.resume(returning: .failure(failure))
         case .cancel(_, let reply): reply.resume(returning: .failure(failure))
         case .awaitJob(_, let reply): reply.resume(returning: .failure(failure))
-        case .status(let reply): reply.resume(returning: LiveStatus(taskExecutors: [], jobs: []))
+        case .status(let reply): reply.resume(returning: LeaderStatusReport(taskExecutors: [], jobs: []))
         default: break
         }
     }
@@ -421,64 +421,33 @@ actor LeaderRuntime {
 
     // MARK: status
 
-    struct LiveStatus: Codable, Sendable {
-        struct TaskExecutor: Codable, Sendable {
-            var id: String
-            var slots: Int
-            var freeSlots: Int
-            var registeredEpoch: UInt64
-            var dataAddress: String
-        }
-        struct Subtask: Codable, Sendable {
-            var index: Int
-            var attempt: Int
-            var state: String
-            var taskExecutor: String?
-        }
-        struct Vertex: Codable, Sendable {
-            var id: String
-            var parallelism: Int
-            var subtasks: [Subtask]
-        }
-        struct Job: Codable, Sendable {
-            var id: String
-            var name: String
-            var state: String
-            var restarts: Int
-            var failure: String?
-            var vertices: [Vertex]
-        }
-        var taskExecutors: [TaskExecutor]
-        var jobs: [Job]
-    }
-
-    private func liveStatus() -> LiveStatus {
-        let executorsStatus = executors.keys.sorted().map { id -> LiveStatus.TaskExecutor in
+    private func liveStatus() -> LeaderStatusReport {
+        let executorsStatus = executors.keys.sorted().map { id -> LeaderStatusReport.TaskExecutor in
             let executor = executors[id]!
             let free = resources.freeResources(of: id) ?? .zero
             let slot = executor.resources.defaultSlotProfile
             let freeSlots = slot.dimensions.filter { $0.1 > 0 }.map { Int(free.amount($0.0) / $0.1) }.min() ?? executor.resources.defaultSlots
-            return LiveStatus.TaskExecutor(
+            return LeaderStatusReport.TaskExecutor(
                 id: id.rawValue, slots: executor.resources.defaultSlots, freeSlots: max(0, min(freeSlots, executor.resources.defaultSlots)),
                 registeredEpoch: epoch.rawValue, dataAddress: executor.dataAddress)
         }
-        let jobs = dispatcher.jobs.map { master -> LiveStatus.Job in
+        let jobs = dispatcher.jobs.map { master -> LeaderStatusReport.Job in
             let graph = master.graph
-            return LiveStatus.Job(
+            return LeaderStatusReport.Job(
                 id: master.id.rawValue, name: master.jobGraph.name, state: master.state.rawValue, restarts: master.restarts,
                 failure: master.failureReason,
                 vertices: graph.jobVertices.map { jobVertex in
-                    LiveStatus.Vertex(
+                    LeaderStatusReport.Vertex(
                         id: jobVertex.id.rawValue, parallelism: jobVertex.parallelism,
                         subtasks: (0..<jobVertex.parallelism).map { index in
                             let execution = graph.execution(ExecutionVertexID(jobVertex: jobVertex.index, subtask: index))
-                            return LiveStatus.Subtask(
+                            return LeaderStatusReport.Subtask(
                                 index: index, attempt: Int(execution.attempt), state: execution.state.description,
                                 taskExecutor: execution.location?.taskExecutor.rawValue)
                         })
                 })
         }
-        return LiveStatus(taskExecutors: executorsStatus, jobs: jobs)
+        return LeaderStatusReport(taskExecutors: executorsStatus, jobs: jobs)
     }
 }
 

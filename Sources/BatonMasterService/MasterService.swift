@@ -4,6 +4,7 @@ public import BatonElection
 public import BatonHAStore
 public import BatonJobMaster
 import BatonJobGraph
+import BatonClient
 import BatonMemberLocks
 import BatonRPC
 import BatonWire
@@ -91,9 +92,7 @@ public actor MasterService: Service {
             }
         }
         defer { watcher.stop() }
-        let rpcConfiguration = RPCConfiguration(
-            secret: configuration.rpc.secret, heartbeatInterval: configuration.rpc.heartbeatInterval,
-            heartbeatTimeout: configuration.rpc.heartbeatTimeout, maxFrameBytes: configuration.rpc.maxFrameBytes)
+        let rpcConfiguration = RPCConfiguration(configuration.rpc)
         let endpoint = configuration.master(identity.member)!.rpc
         let server = try await RPCServer.bind(
             host: endpoint.host, port: endpoint.port, identity: RPCPeer(id: identity.member.rawValue, role: .master),

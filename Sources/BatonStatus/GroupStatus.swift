@@ -100,7 +100,7 @@ public struct GroupStatus: Codable, Sendable, Hashable {
         try read(configuration, live: nil)
     }
 
-    static func read(_ configuration: HAConfiguration, live: LiveStatus?) throws -> GroupStatus {
+    static func read(_ configuration: HAConfiguration, live: LeaderStatusReport?) throws -> GroupStatus {
         let directory = MemberLockDirectory(storePath: configuration.store.path)
         var record: LeadershipRecord?
         var exists = true
@@ -155,46 +155,14 @@ public struct GroupStatus: Codable, Sendable, Hashable {
             leader: leader, masters: masters, taskExecutors: taskExecutors, jobs: jobs)
     }
 
-    /// What the leader reports live (its registered task executors and its jobs).
-    struct LiveStatus: Codable {
-        struct TaskExecutor: Codable {
-            var id: String
-            var slots: Int
-            var freeSlots: Int
-            var registeredEpoch: UInt64
-            var dataAddress: String
-        }
-        struct Subtask: Codable {
-            var index: Int
-            var attempt: Int
-            var state: String
-            var taskExecutor: String?
-        }
-        struct Vertex: Codable {
-            var id: String
-            var parallelism: Int
-            var subtasks: [Subtask]
-        }
-        struct Job: Codable {
-            var id: String
-            var name: String
-            var state: String
-            var restarts: Int
-            var failure: String?
-            var vertices: [Vertex]
-        }
-        var taskExecutors: [TaskExecutor]
-        var jobs: [Job]
-    }
-
-    static func liveStatus(_ configuration: HAConfiguration) async -> LiveStatus? {
+    static func liveStatus(_ configuration: HAConfiguration) async -> LeaderStatusReport? {
         let client = LeaderClient(configuration: configuration, logger: Logger(label: "baton.status"), patience: .seconds(2))
         var request = WireEnvelope()
         request.statusRequest = WireStatusRequest()
         guard let reply = try? await client.request(request, timeout: .seconds(5)), case .statusReply(let status) = reply.body else {
             return nil
         }
-        return try? JSONDecoder().decode(LiveStatus.self, from: status.statusJson)
+        return try? JSONDecoder().decode(LeaderStatusReport.self, from: status.statusJson)
     }
 
     public func json() -> String {

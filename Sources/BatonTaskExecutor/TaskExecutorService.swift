@@ -1,5 +1,6 @@
 public import BatonConfig
 public import BatonCore
+import BatonClient
 import BatonDataPlane
 import BatonJobGraph
 import BatonExecutionGraph
@@ -68,9 +69,7 @@ public actor TaskExecutorService: Service {
         logger[metadataKey: LogKey.taskExecutor] = "\(id)"
         self.logger = logger
         self.incarnation = incarnation
-        rpc = RPCConfiguration(
-            secret: configuration.rpc.secret, heartbeatInterval: configuration.rpc.heartbeatInterval,
-            heartbeatTimeout: configuration.rpc.heartbeatTimeout, maxFrameBytes: configuration.rpc.maxFrameBytes)
+        rpc = RPCConfiguration(configuration.rpc)
         (startStream, starts) = AsyncStream<TaskSpec>.makeStream()
     }
 

@@ -41,6 +41,7 @@ final class GroupHarness: @unchecked Sendable {
         try start(["master", "--config", configPath, "--id", id], log: "\(id)-\(processes.count).log")
     }
 
+    @discardableResult
     func start(_ arguments: [String], log: String, executable: String = BatonProcess.executable("baton")) throws -> BatonProcess {
         let process = try BatonProcess(executable: executable, arguments: arguments, logPath: directory.file(log))
         processes.append(process)
