@@ -5,7 +5,7 @@ import BatonHAStore
 import BatonHAStoreSelection
 import BatonClient
 import BatonMemberLocks
-import BatonWire
+public import BatonWire
 import Foundation
 import Logging
 
@@ -52,18 +52,9 @@ public struct GroupStatus: Codable, Sendable, Hashable {
         public var address: String
     }
 
-    public struct Subtask: Codable, Sendable, Hashable {
-        public var index: Int
-        public var attempt: Int
-        public var state: String
-        public var taskExecutor: String?
-    }
-
-    public struct Vertex: Codable, Sendable, Hashable {
-        public var id: String
-        public var parallelism: Int
-        public var subtasks: [Subtask]
-    }
+    /// A subtask and a vertex of a job are shown as the leader reports them.
+    public typealias Subtask = LeaderStatusReport.Subtask
+    public typealias Vertex = LeaderStatusReport.Vertex
 
     public struct Checkpoint: Codable, Sendable, Hashable {
         public var id: UInt64?
@@ -143,11 +134,7 @@ public struct GroupStatus: Codable, Sendable, Hashable {
         let jobs = (live?.jobs ?? []).map { job in
             Job(
                 id: job.id, name: job.name, state: job.state, restarts: job.restarts, failure: job.failure, lastCheckpoint: Checkpoint(id: nil),
-                vertices: job.vertices.map { vertex in
-                    Vertex(
-                        id: vertex.id, parallelism: vertex.parallelism,
-                        subtasks: vertex.subtasks.map { Subtask(index: $0.index, attempt: $0.attempt, state: $0.state, taskExecutor: $0.taskExecutor) })
-                })
+                vertices: job.vertices)
         }
         return GroupStatus(
             cluster: configuration.cluster.rawValue,
