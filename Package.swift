@@ -39,6 +39,9 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(name: "BatonResourceManager", dependencies: ["BatonCore", "BatonJobGraph"], swiftSettings: swiftSettings),
         .target(
+            name: "BatonCheckpointing", dependencies: ["BatonCore", "BatonJobGraph", "BatonExecutionGraph"],
+            swiftSettings: swiftSettings),
+        .target(
             name: "BatonJobMaster",
             dependencies: ["BatonCore", "BatonJobGraph", "BatonExecutionGraph", "BatonScheduling", "BatonResourceManager"],
             swiftSettings: swiftSettings),
@@ -193,6 +196,9 @@ let package = Package(
         // MARK: tests
 
         .testTarget(name: "BatonCoreTests", dependencies: ["BatonCore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "BatonCheckpointingTests", dependencies: ["BatonCore", "BatonJobGraph", "BatonExecutionGraph", "BatonCheckpointing"],
+            swiftSettings: swiftSettings),
         .testTarget(name: "BatonJobGraphTests", dependencies: ["BatonCore", "BatonJobGraph"], swiftSettings: swiftSettings),
         .testTarget(
             name: "BatonExecutionGraphTests", dependencies: ["BatonCore", "BatonJobGraph", "BatonExecutionGraph"],

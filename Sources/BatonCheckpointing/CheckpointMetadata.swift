@@ -1,0 +1,192 @@
+public import BatonCore
+public import BatonExecutionGraph
+public import BatonJobGraph
+
+/// Where one task's snapshot of one checkpoint lies: its file, its size and its CRC-32C, so that a
+/// restore can tell a damaged or foreign file from the one that was acknowledged.
+public struct StateHandle: Hashable, Sendable {
+    public var path: String
+    public var size: UInt64
+    public var checksum: UInt32
+
+    public init(path: String, size: UInt64, checksum: UInt32) {
+        self.path = path
+        self.size = size
+        self.checksum = checksum
+    }
+}
+
+/// A checkpoint every task acknowledged (a savepoint is one taken on demand): what a job restores
+/// from. This is the metadata the store keeps, fenced, for the retained checkpoints, and what a
+/// savepoint's `_metadata` file holds.
+public struct CompletedCheckpoint: Hashable, Sendable {
+    /// A job vertex as the checkpoint saw it, so that a restore can check the job still matches.
+    public struct Vertex: Hashable, Sendable {
+        public var index: Int
+        public var id: JobVertexID
+        public var parallelism: Int
+        public init(index: Int, id: JobVertexID, parallelism: Int) {
+            self.index = index
+            self.id = id
+            self.parallelism = parallelism
+        }
+    }
+
+    public var job: JobID
+    public var id: UInt64
+    public var isSavepoint: Bool
+    public var triggeredAt: WallTime
+    public var completedAt: WallTime
+    /// From the trigger to the last acknowledgement.
+    public var duration: Duration
+    /// The folder that holds the checkpoint's files.
+    public var directory: String
+    public var vertices: [Vertex]
+    /// Every task's state, by subtask.
+    public var states: [ExecutionVertexID: StateHandle]
+
+    public init(
+        job: JobID, id: UInt64, isSavepoint: Bool, triggeredAt: WallTime, completedAt: WallTime, duration: Duration, directory: String,
+        vertices: [Vertex], states: [ExecutionVertexID: StateHandle]
+    ) {
+        self.job = job
+        self.id = id
+        self.isSavepoint = isSavepoint
+        self.triggeredAt = triggeredAt
+        self.completedAt = completedAt
+        self.duration = duration
+        self.directory = directory
+        self.vertices = vertices
+        self.states = states
+    }
+
+    /// The bytes of every task's state.
+    public var size: UInt64 { states.values.reduce(0) { $0 + $1.size } }
+
+    /// The problems that keep `jobGraph` from restoring this checkpoint (vertices missing or
+    /// rescaled), one sentence each; empty when it can.
+    public func mismatches(with jobGraph: JobGraph) -> [String] {
+        var problems: [String] = []
+        for vertex in vertices {
+            guard let current = jobGraph.vertex(vertex.id) else {
+                problems.append("the job has no vertex '\(vertex.id)', which the checkpoint holds state for")
+                continue
+            }
+            if current.parallelism != vertex.parallelism {
+                problems.append(
+                    "vertex '\(vertex.id)' has parallelism \(current.parallelism), the checkpoint was taken at \(vertex.parallelism)")
+            }
+        }
+        for vertex in jobGraph.vertices where !vertices.contains(where: { $0.id == vertex.id }) {
+            problems.append("vertex '\(vertex.id)' is not in the checkpoint")
+        }
+        return problems
+    }
+
+    /// The state of `subtask` of the vertex named `id` (the vertex may have another index in a
+    /// job restored from a savepoint).
+    public func state(of id: JobVertexID, subtask: Int) -> StateHandle? {
+        guard let vertex = vertices.first(where: { $0.id == id }) else { return nil }
+        return states[ExecutionVertexID(jobVertex: vertex.index, subtask: subtask)]
+    }
+}
+
+/// The binary form of `CompletedCheckpoint` (a format byte first; the store checksums values, a
+/// savepoint file adds its own magic and checksum).
+public enum CompletedCheckpointCodec {
+    static let format: UInt8 = 1
+    /// The first bytes of a savepoint's `_metadata` file.
+    public static let fileMagic: [UInt8] = Array("BATONSP1".utf8)
+
+    public static func encode(_ checkpoint: CompletedCheckpoint) -> [UInt8] {
+        var writer = BinaryWriter(capacity: 128 + checkpoint.states.count * 64)
+        writer.write(format)
+        writer.write(checkpoint.job.rawValue)
+        writer.write(checkpoint.id)
+        writer.write(checkpoint.isSavepoint)
+        writer.write(signed: checkpoint.triggeredAt.millisecondsSince1970)
+        writer.write(signed: checkpoint.completedAt.millisecondsSince1970)
+        writer.write(signed: checkpoint.duration.nanosecondsClamped)
+        writer.write(checkpoint.directory)
+        writer.write(UInt64(checkpoint.vertices.count))
+        for vertex in checkpoint.vertices {
+            writer.write(UInt64(vertex.index))
+            writer.write(vertex.id.rawValue)
+            writer.write(UInt64(vertex.parallelism))
+        }
+        writer.write(UInt64(checkpoint.states.count))
+        for key in checkpoint.states.keys.sorted() {
+            let handle = checkpoint.states[key]!
+            writer.write(UInt64(key.jobVertex))
+            writer.write(UInt64(key.subtask))
+            writer.write(handle.path)
+            writer.write(handle.size)
+            writer.write(UInt64(handle.checksum))
+        }
+        return writer.bytes
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws -> CompletedCheckpoint {
+        var reader = BinaryReader(bytes)
+        let version = try reader.readByte()
+        guard version == format else { throw BinaryDecodingError(offset: 0, problem: "checkpoint metadata format \(version) is not \(format)") }
+        func identifier(_ text: String, _ what: String) throws -> Identifier {
+            guard let id = Identifier(rawValue: text) else { throw BinaryDecodingError(offset: reader.offset, problem: "'\(text)' is not a valid \(what)") }
+            return id
+        }
+        let job = try identifier(try reader.readString(), "job id")
+        let id = try reader.readUInt64()
+        let isSavepoint = try reader.readBool()
+        let triggeredAt = WallTime(millisecondsSince1970: try reader.readInt64())
+        let completedAt = WallTime(millisecondsSince1970: try reader.readInt64())
+        let duration = Duration.nanoseconds(try reader.readInt64())
+        let directory = try reader.readString()
+        let vertexCount = try reader.readUInt64()
+        guard vertexCount <= UInt64(bytes.count) else { throw BinaryDecodingError(offset: reader.offset, problem: "\(vertexCount) vertices") }
+        var vertices: [CompletedCheckpoint.Vertex] = []
+        for _ in 0..<vertexCount {
+            let index = Int(try reader.readUInt64())
+            let vertexID = try identifier(try reader.readString(), "vertex id")
+            vertices.append(.init(index: index, id: vertexID, parallelism: Int(try reader.readUInt64())))
+        }
+        let stateCount = try reader.readUInt64()
+        guard stateCount <= UInt64(bytes.count) else { throw BinaryDecodingError(offset: reader.offset, problem: "\(stateCount) task states") }
+        var states: [ExecutionVertexID: StateHandle] = [:]
+        for _ in 0..<stateCount {
+            let vertex = Int(try reader.readUInt64())
+            let subtask = Int(try reader.readUInt64())
+            let path = try reader.readString()
+            let size = try reader.readUInt64()
+            let checksum = UInt32(truncatingIfNeeded: try reader.readUInt64())
+            states[ExecutionVertexID(jobVertex: vertex, subtask: subtask)] = StateHandle(path: path, size: size, checksum: checksum)
+        }
+        guard reader.isAtEnd else { throw BinaryDecodingError(offset: reader.offset, problem: "trailing bytes after the checkpoint metadata") }
+        return CompletedCheckpoint(
+            job: job, id: id, isSavepoint: isSavepoint, triggeredAt: triggeredAt, completedAt: completedAt, duration: duration,
+            directory: directory, vertices: vertices, states: states)
+    }
+
+    /// A savepoint's `_metadata` file: the magic, the metadata, and its CRC-32C.
+    public static func encodeFile(_ checkpoint: CompletedCheckpoint) -> [UInt8] {
+        let body = encode(checkpoint)
+        var writer = BinaryWriter(capacity: body.count + 16)
+        for byte in fileMagic { writer.write(byte) }
+        writer.write(bytes: body)
+        writer.write(UInt64(CRC32C.checksum(body)))
+        return writer.bytes
+    }
+
+    public static func decodeFile(_ bytes: [UInt8]) throws -> CompletedCheckpoint {
+        guard bytes.count > fileMagic.count, Array(bytes.prefix(fileMagic.count)) == fileMagic else {
+            throw BinaryDecodingError(offset: 0, problem: "not a Baton savepoint metadata file (no BATONSP1 header)")
+        }
+        var reader = BinaryReader(Array(bytes.dropFirst(fileMagic.count)))
+        let body = try reader.readBytes()
+        let checksum = UInt32(truncatingIfNeeded: try reader.readUInt64())
+        guard reader.isAtEnd else { throw BinaryDecodingError(offset: reader.offset, problem: "trailing bytes after the metadata") }
+        guard CRC32C.checksum(body) == checksum else {
+            throw BinaryDecodingError(offset: fileMagic.count, problem: "the metadata checksum does not match: the file is damaged")
+        }
+        return try decode(body)
+    }
+}
