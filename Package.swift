@@ -52,9 +52,10 @@ let package = Package(
                        providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CLMDB", path: "Sources/CLMDB", pkgConfig: "lmdb",
                        providers: [.apt(["liblmdb-dev"])]),
+        .target(name: "BatonFiles", swiftSettings: swiftSettings),
         .target(
             name: "BatonHAStore",
-            dependencies: ["BatonCore", "BatonElection"],
+            dependencies: ["BatonCore", "BatonElection", "BatonFiles"],
             swiftSettings: swiftSettings),
         .target(
             name: "BatonHAStoreSQLite",
@@ -74,7 +75,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(name: "BatonMemberLocks", dependencies: ["BatonCore"], swiftSettings: swiftSettings),
         .target(name: "BatonProcessControl", swiftSettings: swiftSettings),
-        .target(name: "BatonOperators", dependencies: ["BatonCore", "BatonJobGraph"], swiftSettings: swiftSettings),
+        .target(name: "BatonOperators", dependencies: ["BatonCore", "BatonJobGraph", "BatonFiles"], swiftSettings: swiftSettings),
         .target(
             name: "BatonDataPlane",
             dependencies: [
@@ -103,6 +104,7 @@ let package = Package(
         .target(
             name: "BatonMasterService",
             dependencies: [
+                "BatonCheckpointing", "BatonFiles",
                 "BatonCore", "BatonElection", "BatonHAStore", "BatonMemberLocks", "BatonConfig", "BatonJobGraph",
                 "BatonExecutionGraph", "BatonJobMaster", "BatonResourceManager", "BatonRPC", "BatonWire", "BatonWireMapping", "BatonClient",
                 .product(name: "Logging", package: "swift-log"),
@@ -111,11 +113,13 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(
             name: "BatonTaskRuntime",
-            dependencies: ["BatonCore", "BatonJobGraph", "BatonOperators", "BatonDataPlane"],
+            dependencies: ["BatonCore", "BatonJobGraph", "BatonOperators", "BatonDataPlane", "BatonCheckpointing", "BatonFiles"],
             swiftSettings: swiftSettings),
         .target(
             name: "BatonWireMapping",
-            dependencies: ["BatonCore", "BatonWire", "BatonJobGraph", "BatonExecutionGraph", "BatonDataPlane", "BatonTaskRuntime"],
+            dependencies: [
+                "BatonCore", "BatonWire", "BatonJobGraph", "BatonExecutionGraph", "BatonDataPlane", "BatonTaskRuntime", "BatonCheckpointing",
+            ],
             swiftSettings: swiftSettings),
         .target(
             name: "BatonTaskExecutor",

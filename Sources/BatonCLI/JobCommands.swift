@@ -1,6 +1,7 @@
 import ArgumentParser
 import BatonClient
 import BatonConfig
+import BatonCore
 import BatonJobGraph
 import BatonWire
 import Foundation
@@ -15,13 +16,19 @@ struct SubmitCommand: AsyncParsableCommand {
     var job: String
     @Flag(name: .long, help: "Wait for the job to end: exit 0 when it FINISHED, 1 when it FAILED or was CANCELED.")
     var wait = false
+    @Option(name: .customLong("from-savepoint"), help: "Start the job from this savepoint (the folder `baton savepoint` printed).")
+    var fromSavepoint: String?
 
     func run() async throws {
         let configuration = try config.load()
         let graph = try JobSpec.load(path: job)
         let client = LeaderClient(configuration: configuration, logger: Logger(label: "baton.client"))
         var request = WireEnvelope()
-        request.submitJob = .with { $0.jobGraphJson = (try? JSONEncoder().encode(graph)) ?? Data() }
+        let savepoint = fromSavepoint.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? ""
+        request.submitJob = .with {
+            $0.jobGraphJson = (try? JSONEncoder().encode(graph)) ?? Data()
+            $0.fromSavepoint = savepoint
+        }
         let reply = try await clientCall { try await client.request(request) }
         guard case .jobAccepted(let accepted) = reply.body else {
             throw CommandFailure.failed("the job was refused: \(reply.failure.message)")
@@ -75,5 +82,28 @@ struct CancelCommand: AsyncParsableCommand {
         let reply = try await clientCall { try await client.request(request) }
         guard case .ack = reply.body else { throw CommandFailure.failed(reply.failure.message) }
         print("canceling \(job)")
+    }
+}
+
+struct SavepointCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "savepoint", abstract: "Take a savepoint of a running job; prints its folder (for `submit --from-savepoint`).")
+
+    @OptionGroup var config: ConfigOption
+    @Argument(help: "The job id.")
+    var job: String
+    @Option(name: .long, help: "How long to wait for the savepoint, e.g. 60s.")
+    var timeout: String = "120s"
+
+    func run() async throws {
+        guard let wait = DurationText.parse(timeout) else { throw ValidationError("--timeout: '\(timeout)' is not a duration like 60s") }
+        let client = LeaderClient(configuration: try config.load(), logger: Logger(label: "baton.client"))
+        var request = WireEnvelope()
+        request.triggerSavepoint = .with { $0.job = job }
+        let reply = try await clientCall { try await client.request(request, timeout: wait) }
+        guard case .savepointCompleted(let completed) = reply.body else {
+            throw CommandFailure.failed("no savepoint of \(job): \(reply.failure.message)")
+        }
+        print(completed.path)
     }
 }

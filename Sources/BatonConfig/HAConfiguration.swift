@@ -101,10 +101,16 @@ public struct HAConfiguration: Sendable, Hashable, CustomStringConvertible {
     }
 
     public struct CheckpointConfiguration: Sendable, Hashable {
-        /// The checkpoint folder, absolute.
+        /// The checkpoint folder, absolute (`checkpoints.dir`); every member must see it.
         public var directory: String
+        /// The interval of jobs whose spec names none (`checkpoints.interval`).
         public var interval: Duration
+        /// Completed checkpoints kept per job (`checkpoints.retain`).
         public var retain: Int
+        /// A checkpoint not complete within this is aborted (`checkpoints.timeout`, default 60s).
+        public var timeout: Duration = .seconds(60)
+        /// Where savepoints go (`checkpoints.savepoints`, default `<dir>/savepoints`).
+        public var savepointDirectory: String
     }
 
     public struct GroupConfiguration: Sendable, Hashable {
@@ -220,17 +226,23 @@ extension HAConfiguration {
         }
 
         var checkpoints = CheckpointConfiguration(
-            directory: absolutePath("data/checkpoints", relativeTo: directory), interval: .seconds(1), retain: 3)
+            directory: absolutePath("data/checkpoints", relativeTo: directory), interval: .seconds(1), retain: 3, savepointDirectory: "")
+        var savepoints: String?
         if let checkpointsValue = top["checkpoints"] {
-            let mapping = try checkpointsValue.mapping(allowing: ["dir", "interval", "retain"])
+            let mapping = try checkpointsValue.mapping(allowing: ["dir", "interval", "retain", "timeout", "savepoints"])
             if let dir = mapping["dir"] {
                 checkpoints.directory = absolutePath(try dir.nonEmptyString(), relativeTo: directory)
             }
+            if let timeout = mapping["timeout"] {
+                checkpoints.timeout = try timeout.duration(in: .milliseconds(100)...(.seconds(86_400)))
+            }
+            if let value = mapping["savepoints"] { savepoints = absolutePath(try value.nonEmptyString(), relativeTo: directory) }
             if let interval = mapping["interval"] {
                 checkpoints.interval = try interval.duration(in: .milliseconds(10)...(.seconds(86_400)))
             }
             if let retain = mapping["retain"] { checkpoints.retain = try retain.int(in: 1...1000) }
         }
+        checkpoints.savepointDirectory = savepoints ?? checkpoints.directory + "/savepoints"
 
         var group = GroupConfiguration(restartDelay: .seconds(1))
         if let groupValue = top["group"] {

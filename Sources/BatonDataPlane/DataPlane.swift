@@ -37,27 +37,27 @@ public struct DataPlane: ChannelOpener {
 
     // MARK: consumer side
 
-    public func read(_ channel: InputChannelSpec, into mailbox: Mailbox<[Record]>) async throws {
+    public func read(_ channel: InputChannelSpec, into sink: ChannelSink) async throws {
         guard let location = channel.location else { return }
         if location.taskExecutor == taskExecutor {
-            try await readLocal(channel, into: mailbox)
+            try await readLocal(channel, into: sink)
         } else {
-            try await readRemote(channel, location: location, into: mailbox)
+            try await readRemote(channel, location: location, into: sink)
         }
     }
 
-    private func readLocal(_ channel: InputChannelSpec, into mailbox: Mailbox<[Record]>) async throws {
+    private func readLocal(_ channel: InputChannelSpec, into sink: ChannelSink) async throws {
         guard let partition = await registry.partition(channel.partition, patience: patience),
             let reader = partition.reader(channel.subpartition)
         else {
             throw InputError(partition: channel.partition, message: "no such partition on this task executor", partitionLost: true)
         }
         while let batch = try await reader.next() {
-            guard await mailbox.put(try RecordBatchCodec.decode(batch)) else { return }
+            guard try await sink.deliver(batch) else { return }
         }
     }
 
-    private func readRemote(_ channel: InputChannelSpec, location: InputChannelSpec.Location, into mailbox: Mailbox<[Record]>) async throws {
+    private func readRemote(_ channel: InputChannelSpec, location: InputChannelSpec.Location, into sink: ChannelSink) async throws {
         let identity = RPCPeer(id: taskExecutor.rawValue, role: .taskExecutor)
         let credit = initialCredit
         do {
@@ -79,8 +79,7 @@ public struct DataPlane: ChannelOpener {
                 for await message in connection.messages {
                     switch message.body {
                     case .recordBatch(let batch):
-                        let records = try RecordBatchCodec.decode(Array(batch.records))
-                        guard await mailbox.put(records) else { return }
+                        guard try await sink.deliver(Array(batch.records)) else { return }
                         var grant = WireEnvelope()
                         grant.credit = .with {
                             $0.channel = 1

@@ -43,42 +43,110 @@ public struct InputError: Error, Sendable, CustomStringConvertible {
 
 /// Opens channels: local ones from the registry, remote ones over the data plane.
 public protocol ChannelOpener: Sendable {
-    func read(_ channel: InputChannelSpec, into mailbox: Mailbox<[Record]>) async throws
+    /// Reads `channel` until its end, handing every event to `sink`; returns early when the sink
+    /// no longer takes events.
+    func read(_ channel: InputChannelSpec, into sink: ChannelSink) async throws
+}
+
+/// A checkpoint as a task is told to take it.
+public struct CheckpointTrigger: Hashable, Sendable {
+    public var id: UInt64
+    public var timestamp: WallTime
+    /// The folder the task writes its state into.
+    public var directory: String
+    public var isSavepoint: Bool
+    public init(id: UInt64, timestamp: WallTime, directory: String, isSavepoint: Bool) {
+        self.id = id
+        self.timestamp = timestamp
+        self.directory = directory
+        self.isSavepoint = isSavepoint
+    }
+}
+
+/// What the task executor tells a running task.
+public enum TaskControl: Hashable, Sendable {
+    /// Take a checkpoint now (sources; other tasks take it when its barriers aligned).
+    case triggerCheckpoint(CheckpointTrigger)
+    /// Checkpoint `id` is complete (sinks commit).
+    case checkpointCompleted(UInt64)
+}
+
+/// What a task with inputs takes from its gate, in order.
+public enum GateEvent: Sendable {
+    case records([Record])
+    /// Channel `channel` delivered a checkpoint's barrier; the channel waits for `release`.
+    case barrier(CheckpointTrigger, channel: Int)
+    case latencyMarker(MonotonicInstant)
+    case channelEnded(Int)
+    case control(TaskControl)
+}
+
+/// Where a channel's reader hands its events: decoded into the gate's mailbox. After a barrier
+/// the reader waits until the task releases the channel (alignment), so that the channel's
+/// later records stay behind it; its producer is slowed meanwhile, nothing is dropped.
+public struct ChannelSink: Sendable {
+    public let index: Int
+    let gate: InputGate
+
+    /// Delivers one encoded event; false once the task no longer reads.
+    public func deliver(_ bytes: EncodedBatch) async throws -> Bool {
+        switch try ChannelEventCodec.decode(bytes) {
+        case .records(let records):
+            return await gate.mailbox.put(.records(records))
+        case .latencyMarker(let instant):
+            return await gate.mailbox.put(.latencyMarker(instant))
+        case .barrier(let trigger):
+            guard await gate.mailbox.put(.barrier(trigger, channel: index)) else { return false }
+            return (try? await gate.releases[index].take()) != nil
+        }
+    }
 }
 
 /// A task's inputs: every channel of every input result, merged into one bounded mailbox of
-/// decoded batches. Channels whose producer location is not known yet start once an update
-/// gives it. The mailbox ends when every channel ended, or fails with the first error.
+/// decoded events. Channels whose producer location is not known yet start once an update gives
+/// it. The mailbox ends when every channel ended, or fails with the first error.
 public final class InputGate: Sendable {
-    public let mailbox: Mailbox<[Record]>
+    public let mailbox: Mailbox<GateEvent>
+    let releases: [Mailbox<Void>]
     private let updates: Mailbox<InputChannelSpec>
     private let channels: [InputChannelSpec]
 
     public init(channels: [InputChannelSpec], capacity: Int = 16) {
         self.channels = channels
         mailbox = Mailbox(capacity: max(capacity, 2))
+        releases = channels.map { _ in Mailbox(capacity: 1) }
         updates = Mailbox(capacity: max(1, channels.count * 2))
     }
+
+    public var channelCount: Int { channels.count }
 
     /// Gives the location of a channel that was not known (UpdatePartitionInfo).
     public func update(_ channel: InputChannelSpec) async {
         _ = await updates.put(channel)
     }
 
+    /// Lets channel `index`, held after a barrier, go on.
+    public func release(_ index: Int) {
+        releases[index].force(())
+    }
+
     /// Reads every channel until all ended; run it beside the task that takes from `mailbox`.
     public func run(opener: any ChannelOpener) async {
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
-                var waiting = channels.filter { $0.location == nil }
-                for channel in channels where channel.location != nil {
-                    group.addTask { try await opener.read(channel, into: self.mailbox) }
+                var waiting = Array(channels.enumerated().filter { $0.element.location == nil })
+                for (index, channel) in channels.enumerated() where channel.location != nil {
+                    group.addTask { try await self.read(channel, index: index, opener: opener) }
                 }
                 while !waiting.isEmpty, let update = try await updates.take() {
-                    guard let index = waiting.firstIndex(where: { $0.partition == update.partition && $0.subpartition == update.subpartition }),
+                    guard
+                        let position = waiting.firstIndex(where: {
+                            $0.element.partition == update.partition && $0.element.subpartition == update.subpartition
+                        }),
                         update.location != nil
                     else { continue }
-                    waiting.remove(at: index)
-                    group.addTask { try await opener.read(update, into: self.mailbox) }
+                    let index = waiting.remove(at: position).offset
+                    group.addTask { try await self.read(update, index: index, opener: opener) }
                 }
                 try await group.waitForAll()
             }
@@ -89,9 +157,15 @@ public final class InputGate: Sendable {
         updates.finish()
     }
 
+    private func read(_ channel: InputChannelSpec, index: Int, opener: any ChannelOpener) async throws {
+        try await opener.read(channel, into: ChannelSink(index: index, gate: self))
+        await mailbox.put(.channelEnded(index))
+    }
+
     /// Stops reading (the task ends).
     public func close() async {
         mailbox.finish()
         updates.finish()
+        for release in releases { release.finish() }
     }
 }

@@ -158,6 +158,21 @@ public final class Mailbox<Element: Sendable>: Sendable {
         }
     }
 
+    /// Adds `element` at the back even past the capacity, never waiting (a control message that
+    /// must not block its sender). Returns false when the mailbox is finished.
+    @discardableResult
+    public func force(_ element: Element) -> Bool {
+        state.withLock { state in
+            if state.finished { return false }
+            if let taker = state.nextTaker() {
+                taker.resume(returning: element)
+            } else {
+                state.items.append(element)
+            }
+            return true
+        }
+    }
+
     /// Puts `element` back at the front (it could not be delivered), even past the capacity.
     public func putBack(_ element: Element) {
         state.withLock { state in

@@ -37,6 +37,7 @@ public final class ResultPartitionWriter: @unchecked Sendable {
     private var builders: [[Record]]
     private var oldestUnflushed: [ContinuousClock.Instant?]
     private var roundRobin: Int
+    private var markerTarget = 0
     private let batchRecords: Int
     public private(set) var recordsWritten: Int = 0
 
@@ -94,8 +95,25 @@ public final class ResultPartitionWriter: @unchecked Sendable {
 
     public var hasUnflushed: Bool { builders.contains { !$0.isEmpty } }
 
+    /// Hands `event` (a barrier, a latency marker) to every pipelined subpartition, behind the
+    /// records gathered so far. Blocking results carry records only.
+    public func broadcast(_ event: ChannelEvent) async {
+        guard case .pipelined(let list) = produced else { return }
+        await flushAll()
+        let bytes = ChannelEventCodec.encode(event)
+        for subpartition in list { await subpartition.write(bytes) }
+    }
+
+    /// Hands `event` to one pipelined subpartition (round robin), behind its gathered records.
+    public func emitToOne(_ event: ChannelEvent) async {
+        guard case .pipelined(let list) = produced else { return }
+        markerTarget = (markerTarget + 1) % list.count
+        if !builders[markerTarget].isEmpty { await flush(markerTarget) }
+        await list[markerTarget].write(ChannelEventCodec.encode(event))
+    }
+
     private func flush(_ index: Int) async {
-        let batch = RecordBatchCodec.encode(builders[index])
+        let batch = ChannelEventCodec.encode(records: builders[index])
         builders[index].removeAll(keepingCapacity: true)
         oldestUnflushed[index] = nil
         switch produced {

@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import BatonFiles
 
 /// Small file-system operations the stores need, on POSIX calls directly.
 public enum StoreFiles {
@@ -52,30 +53,15 @@ public enum StoreFiles {
 
     /// Makes `directory` and its parents; each folder it creates is made durable in its parent.
     public static func makeDirectories(_ directory: String) throws {
-        var current = directory.hasPrefix("/") ? "" : "."
-        for component in directory.split(separator: "/") {
-            let parent = current.isEmpty ? "/" : current
-            current += "/" + component
-            if mkdir(current, 0o755) == 0 {
-                try syncDirectory(parent)
-            } else if errno != EEXIST {
-                throw HAStoreError(.io, path: directory, "cannot create directory \(current): \(errnoText())")
-            }
-        }
+        do { try DurableFiles.makeDirectories(directory) } catch { throw HAStoreError(.io, path: directory, error.message) }
     }
 
     /// fsyncs a directory so that a new, renamed or removed entry in it is durable.
     public static func syncDirectory(_ directory: String) throws {
-        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw HAStoreError(.io, path: directory, "cannot open directory: \(errnoText())") }
-        defer { close(fd) }
-        guard fsync(fd) == 0 else { throw HAStoreError(.io, path: directory, "cannot fsync directory: \(errnoText())") }
+        do { try DurableFiles.syncDirectory(directory) } catch { throw HAStoreError(.io, path: directory, error.message) }
     }
 
-    public static func directory(of path: String) -> String {
-        guard let slash = path.lastIndex(of: "/") else { return "." }
-        return slash == path.startIndex ? "/" : String(path[..<slash])
-    }
+    public static func directory(of path: String) -> String { DurableFiles.directory(of: path) }
 
     /// Creates `path` as a hard link to `source` only if `path` does not exist yet (atomic
     /// create-if-absent, unlike rename which would replace a store another process just created).
@@ -90,8 +76,5 @@ public enum StoreFiles {
         unlink(path)
     }
 
-    public static func errnoText(_ code: Int32? = nil) -> String {
-        let code = code ?? errno
-        return String(cString: strerror(code)) + " (errno \(code))"
-    }
+    public static func errnoText(_ code: Int32? = nil) -> String { DurableFiles.errnoText(code) }
 }

@@ -1,3 +1,4 @@
+import BatonCheckpointing
 import BatonConfig
 import BatonCore
 import BatonElection
@@ -25,11 +26,15 @@ actor LeaderRuntime {
         case register(WireRegisterTaskExecutor, RPCConnection, CheckedContinuation<Bool, Never>)
         case report(WireTaskReport, from: Identifier)
         case disconnected(Identifier, RPCConnection)
-        case submit(JobGraph, CheckedContinuation<Result<JobID, RuntimeFailure>, Never>)
+        case submit(JobGraph, savepoint: CompletedCheckpoint?, CheckedContinuation<Result<JobID, RuntimeFailure>, Never>)
         case cancel(JobID, CheckedContinuation<Result<Void, RuntimeFailure>, Never>)
         case awaitJob(JobID, CheckedContinuation<Result<WireJobOutcome, RuntimeFailure>, Never>)
         case status(CheckedContinuation<LeaderStatusReport, Never>)
         case timer(JobID, JobMaster.Timer)
+        case checkpointTimer(JobID, CheckpointCoordinator.Timer)
+        case acknowledgeCheckpoint(WireAcknowledgeCheckpoint)
+        case declineCheckpoint(WireDeclineCheckpoint)
+        case savepoint(JobID, CheckedContinuation<Result<String, RuntimeFailure>, Never>)
     }
 
     struct RuntimeFailure: Error, Sendable { var message: String }
@@ -43,19 +48,24 @@ actor LeaderRuntime {
 
     let epoch: Epoch
     let identity: LeaderIdentity
-    private let store: HAStore
-    private let configuration: HAConfiguration
-    private let logger: Logger
-    private let time: any TimeSource
-    private var dispatcher: Dispatcher
+    let store: HAStore
+    let configuration: HAConfiguration
+    let logger: Logger
+    let time: any TimeSource
+    var dispatcher: Dispatcher
     private var resources = ResourceManager()
-    private var executors: [Identifier: Executor] = [:]
+    var executors: [Identifier: Executor] = [:]
+    /// The CheckpointCoordinator of every job that takes checkpoints.
+    var checkpointing: [JobID: CheckpointCoordinator] = [:]
+    /// Savepoint requests waiting for their savepoint, by request number.
+    var savepointRequests: [UInt64: CheckedContinuation<Result<String, RuntimeFailure>, Never>] = [:]
+    var nextSavepointRequest: UInt64 = 1
     private var awaiting: [JobID: [CheckedContinuation<Result<WireJobOutcome, RuntimeFailure>, Never>]] = [:]
     private var sequences: [JobID: UInt64] = [:]
     private var submittedAt: [JobID: WallTime] = [:]
-    private var fenced = false
+    private(set) var fenced = false
     private let inputs: AsyncStream<Input>
-    private let continuation: AsyncStream<Input>.Continuation
+    let continuation: AsyncStream<Input>.Continuation
 
     init(
         epoch: Epoch, identity: LeaderIdentity, store: HAStore, configuration: HAConfiguration, mode: Dispatcher.Mode, logger: Logger,
@@ -94,6 +104,8 @@ actor LeaderRuntime {
             for waiter in waiters { waiter.resume(returning: .failure(RuntimeFailure(message: "this master is no longer the leader"))) }
         }
         awaiting.removeAll()
+        for waiter in savepointRequests.values { waiter.resume(returning: .failure(RuntimeFailure(message: "this master is no longer the leader"))) }
+        savepointRequests.removeAll()
         logger.info("leader runtime stopped")
     }
 
@@ -101,7 +113,8 @@ actor LeaderRuntime {
         let failure = RuntimeFailure(message: "this master is no longer the leader")
         switch input {
         case .register(_, _, let reply): reply.resume(returning: false)
-        case .submit(_, let reply): reply.resume(returning: .failure(failure))
+        case .submit(_, _, let reply): reply.resume(returning: .failure(failure))
+        case .savepoint(_, let reply): reply.resume(returning: .failure(failure))
         case .cancel(_, let reply): reply.resume(returning: .failure(failure))
         case .awaitJob(_, let reply): reply.resume(returning: .failure(failure))
         case .status(let reply): reply.resume(returning: LeaderStatusReport(taskExecutors: [], jobs: []))
@@ -109,7 +122,7 @@ actor LeaderRuntime {
         }
     }
 
-    private var now: MonotonicInstant { time.monotonicNow() }
+    var now: MonotonicInstant { time.monotonicNow() }
 
     // MARK: inputs
 
@@ -133,7 +146,8 @@ actor LeaderRuntime {
             for report in registration.tasks { steps += reportSteps(report, from: id) }
             return steps
         case .report(let report, let executor):
-            return reportSteps(report, from: executor)
+            let steps = reportSteps(report, from: executor)
+            return steps + (Identifier(rawValue: report.attempt.job).map { checkpointTasksChanged($0) } ?? [])
         case .disconnected(let id, let connection):
             guard let executor = executors[id], executor.connection === connection else { return [] }
             executors[id] = nil
@@ -142,15 +156,26 @@ actor LeaderRuntime {
             let current = now
             for job in dispatcher.submissionOrder {
                 steps += dispatcher.route(job) { $0.taskExecutorLost(id, now: current) }.map(Step.dispatch)
+                steps += checkpointTasksChanged(job)
             }
             return steps
-        case .submit(let graph, let reply):
+        case .submit(let graph, let savepoint, let reply):
             let offers = executors.isEmpty ? nil : executors.values.map(\.resources.total)
+            if let savepoint {
+                let problems = savepoint.mismatches(with: graph)
+                guard problems.isEmpty else {
+                    reply.resume(returning: .failure(RuntimeFailure(message: "the job cannot start from savepoint \(savepoint.directory): " + problems.joined(separator: "; "))))
+                    return []
+                }
+            }
             do {
                 let actions = try dispatcher.submit(graph, taskExecutors: offers, now: now)
-                logger.info("job submitted", metadata: [LogKey.job: "\(graph.id)", "baton.name": "\(graph.name)"])
+                logger.info(
+                    "job submitted",
+                    metadata: [LogKey.job: "\(graph.id)", "baton.name": "\(graph.name)", "baton.savepoint": "\(savepoint?.directory ?? "")"])
                 submittedAt[graph.id] = time.wallNow()
-                return [.saveJob(graph.id), .reply { reply.resume(returning: .success(graph.id)) }] + actions.map(Step.dispatch)
+                let checkpoints = startCheckpointing(graph, savepoint: savepoint)
+                return [.saveJob(graph.id), .reply { reply.resume(returning: .success(graph.id)) }] + checkpoints + actions.map(Step.dispatch)
             } catch {
                 reply.resume(returning: .failure(RuntimeFailure(message: error.message)))
                 return []
@@ -180,7 +205,15 @@ actor LeaderRuntime {
             return []
         case .timer(let job, let timer):
             let current = now
-            return dispatcher.route(job) { $0.timerFired(timer, now: current) }.map(Step.dispatch)
+            return dispatcher.route(job) { $0.timerFired(timer, now: current) }.map(Step.dispatch) + checkpointTasksChanged(job)
+        case .checkpointTimer(let job, let timer):
+            return checkpointTimerFired(job, timer)
+        case .acknowledgeCheckpoint(let acknowledgement):
+            return checkpointAcknowledged(acknowledgement)
+        case .declineCheckpoint(let decline):
+            return checkpointDeclined(decline)
+        case .savepoint(let job, let reply):
+            return savepointRequested(job, reply)
         }
     }
 
@@ -226,6 +259,7 @@ actor LeaderRuntime {
         case dispatch(Dispatcher.Action)
         case saveJob(JobID)
         case reply(@Sendable () -> Void)
+        case checkpoint(JobID, CheckpointCoordinator.Action)
     }
 
     private func carryOut(_ steps: [Step], timers: inout DiscardingTaskGroup) async {
@@ -249,6 +283,8 @@ actor LeaderRuntime {
                 await saveJob(job)
             case .reply(let reply):
                 reply()
+            case .checkpoint(let job, let action):
+                queue += await perform(action, of: job, timers: &timers)
             }
         }
         if !changes.isEmpty { await persist(changes) }
@@ -285,6 +321,10 @@ actor LeaderRuntime {
             }
         case .jobEnded(let job, let state):
             logger.info("job ended", metadata: [LogKey.job: "\(job)", "baton.state": "\(state)"])
+            var ended: [Step] = []
+            if checkpointing[job] != nil {
+                ended = checkpointing[job]!.stop(reason: "the job ended \(state)").map { .checkpoint(job, $0) }
+            }
             if let master = dispatcher.job(job) {
                 for waiter in awaiting.removeValue(forKey: job) ?? [] { waiter.resume(returning: .success(outcome(master))) }
             }
@@ -292,6 +332,7 @@ actor LeaderRuntime {
             release.epoch = epoch.rawValue
             release.releasePartitions = .with { $0.job = job.rawValue }
             for id in executors.keys.sorted() { await command(release, to: id) }
+            return ended
         case .shutDown(let state):
             logger.info("the per-job cluster's job ended", metadata: ["baton.state": "\(state)"])
         }
@@ -300,7 +341,7 @@ actor LeaderRuntime {
 
     /// Sends a command to a task executor and waits for its acknowledgement; a task executor that
     /// cannot be reached is left to the lost-connection path.
-    private func command(_ envelope: WireEnvelope, to id: Identifier) async {
+    func command(_ envelope: WireEnvelope, to id: Identifier) async {
         guard let executor = executors[id] else { return }
         do {
             let reply = try await executor.connection.request(envelope, timeout: .seconds(10))
@@ -332,6 +373,12 @@ actor LeaderRuntime {
                 $0.blocking = result.type == .blocking
                 $0.pointwise = result.isPointwise
                 $0.channels = graph.producers(of: vertex, through: result).map { channel(for: $0, in: graph) }
+            }
+        }
+        if let restore = checkpointing[job]?.restoreState(for: vertex, jobVertex: jobVertex.id) {
+            deploy.restore = .with {
+                $0.checkpointID = restore.checkpoint
+                $0.state = WireStateHandle(restore.state)
             }
         }
         deploy.outputs = jobVertex.outputs.map { resultIndex in
@@ -407,15 +454,21 @@ actor LeaderRuntime {
         await write { writer in try writer.put(.jobs, JobKeys.job(job), record) }
     }
 
-    private func write(_ body: @escaping @Sendable (StoreWriter) throws -> Void) async {
+    /// Writes fenced by this term's epoch; nil when it committed, otherwise why not. A fenced
+    /// refusal ends the runtime at once.
+    @discardableResult
+    func write(_ body: @escaping @Sendable (StoreWriter) throws -> Void) async -> String? {
         do {
             try await store.write(fencedBy: epoch, body)
+            return nil
         } catch let error as HAStoreError where error.code == .fenced {
             logger.notice("a store write was refused as fenced: this term is over", metadata: [LogKey.error: "\(error.message)"])
             fenced = true
             continuation.finish()
+            return "fenced: \(error.message)"
         } catch {
             logger.error("a store write failed", metadata: [LogKey.error: "\(error)"])
+            return "\(error)"
         }
     }
 
@@ -435,7 +488,7 @@ actor LeaderRuntime {
             let graph = master.graph
             return LeaderStatusReport.Job(
                 id: master.id.rawValue, name: master.jobGraph.name, state: master.state.rawValue, restarts: master.restarts,
-                failure: master.failureReason,
+                failure: master.failureReason, lastCheckpoint: lastCheckpoint(of: master.id),
                 vertices: graph.jobVertices.map { jobVertex in
                     LeaderStatusReport.Vertex(
                         id: jobVertex.id.rawValue, parallelism: jobVertex.parallelism,

@@ -1,3 +1,4 @@
+import BatonCheckpointing
 public import BatonConfig
 public import BatonCore
 public import BatonElection
@@ -180,6 +181,29 @@ public actor MasterService: Service {
                     registeredWith.post(.report(changed.report, from: id))
                 }
                 continue
+            case .acknowledgeCheckpoint(let acknowledgement):
+                if let (_, registeredWith) = executor, message.epoch == registeredWith.epoch.rawValue {
+                    registeredWith.post(.acknowledgeCheckpoint(acknowledgement))
+                }
+                continue
+            case .declineCheckpoint(let decline):
+                if let (_, registeredWith) = executor, message.epoch == registeredWith.epoch.rawValue {
+                    registeredWith.post(.declineCheckpoint(decline))
+                }
+                continue
+            case .triggerSavepoint(let request):
+                guard let runtime, let job = Identifier(rawValue: request.job) else {
+                    reply.notLeader = await notLeader()
+                    break
+                }
+                let result = await withCheckedContinuation { runtime.post(.savepoint(job, $0)) }
+                switch result {
+                case .success(let path): reply.savepointCompleted = .with {
+                    $0.job = job.rawValue
+                    $0.path = path
+                }
+                case .failure(let failure): reply.failure = .with { $0.message = failure.message }
+                }
             case .submitJob(let submit):
                 guard let runtime else {
                     reply.notLeader = await notLeader()
@@ -187,7 +211,16 @@ public actor MasterService: Service {
                 }
                 do {
                     let graph = try JSONDecoder().decode(JobGraph.self, from: submit.jobGraphJson)
-                    let result = await withCheckedContinuation { runtime.post(.submit(graph, $0)) }
+                    var savepoint: CompletedCheckpoint?
+                    if !submit.fromSavepoint.isEmpty {
+                        do {
+                            savepoint = try SavepointFile.read(submit.fromSavepoint)
+                        } catch {
+                            reply.failure = .with { $0.message = "\(error)" }
+                            break
+                        }
+                    }
+                    let result = await withCheckedContinuation { runtime.post(.submit(graph, savepoint: savepoint, $0)) }
                     switch result {
                     case .success(let job): reply.jobAccepted = .with { $0.job = job.rawValue }
                     case .failure(let failure): reply.failure = .with { $0.message = failure.message }

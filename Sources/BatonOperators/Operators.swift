@@ -28,8 +28,31 @@ public struct OperatorError: Error, Sendable, CustomStringConvertible {
     public var description: String { message }
 }
 
+/// An operator's part in checkpoints: its state goes into every checkpoint and comes back on a
+/// restore; a sink stages its output at a checkpoint and commits it once the checkpoint is complete.
+public protocol CheckpointedOperator {
+    /// The operator's state as of the barrier of checkpoint `checkpoint`.
+    mutating func snapshotState(checkpoint: UInt64) throws -> [UInt8]
+    /// Restores the state of checkpoint `checkpoint` before any record is processed; `state` nil
+    /// means an attempt restarted with no completed checkpoint (start afresh, drop leftovers).
+    mutating func restoreState(_ state: [UInt8]?, checkpoint: UInt64?) throws
+    /// Checkpoint `id` is complete: make its output visible (idempotent).
+    mutating func checkpointCompleted(_ id: UInt64) throws
+}
+
+extension CheckpointedOperator {
+    public mutating func snapshotState(checkpoint: UInt64) throws -> [UInt8] { [] }
+    public mutating func restoreState(_ state: [UInt8]?, checkpoint: UInt64?) throws {}
+    public mutating func checkpointCompleted(_ id: UInt64) throws {}
+}
+
+/// A state that does not decode: the operator names what it could not read.
+func stateError(_ operation: String, _ error: any Error) -> OperatorError {
+    OperatorError("operator '\(operation)' cannot restore its state: \(error)")
+}
+
 /// The first operator of a source vertex's chain.
-public protocol SourceOperator: Sendable {
+public protocol SourceOperator: Sendable, CheckpointedOperator {
     /// Emits up to `limit` records; returns false once the source is exhausted.
     mutating func produce(limit: Int, emit: (Record) throws -> Void) throws -> Bool
     /// Records per second this source is limited to (nil: as fast as it can).
@@ -37,7 +60,7 @@ public protocol SourceOperator: Sendable {
 }
 
 /// Any other operator of a chain.
-public protocol StreamOperator: Sendable {
+public protocol StreamOperator: Sendable, CheckpointedOperator {
     /// Records per second this operator lets through at most (nil: no limit); the task waits.
     var pacing: Double? { get }
     mutating func process(_ record: Record, emit: (Record) throws -> Void) throws
@@ -137,6 +160,22 @@ public struct SequenceSource: SourceOperator {
         self.rate = rate
     }
 
+    public mutating func snapshotState(checkpoint: UInt64) throws -> [UInt8] {
+        var writer = BinaryWriter(capacity: 9)
+        writer.write(signed: next)
+        return writer.bytes
+    }
+
+    public mutating func restoreState(_ state: [UInt8]?, checkpoint: UInt64?) throws {
+        guard let state else { return }
+        do {
+            var reader = BinaryReader(state)
+            next = try reader.readInt64()
+        } catch {
+            throw stateError("sequence", error)
+        }
+    }
+
     public mutating func produce(limit: Int, emit: (Record) throws -> Void) throws -> Bool {
         for _ in 0..<limit {
             if let to, next >= to { return false }
@@ -151,6 +190,22 @@ public struct TextFileSource: SourceOperator {
     let lines: [String]
     var position = 0
     public var rate: Double? { nil }
+
+    public mutating func snapshotState(checkpoint: UInt64) throws -> [UInt8] {
+        var writer = BinaryWriter(capacity: 9)
+        writer.write(position)
+        return writer.bytes
+    }
+
+    public mutating func restoreState(_ state: [UInt8]?, checkpoint: UInt64?) throws {
+        guard let state else { return }
+        do {
+            var reader = BinaryReader(state)
+            position = min(lines.count, max(0, try reader.readInt()))
+        } catch {
+            throw stateError("text-file", error)
+        }
+    }
 
     public mutating func produce(limit: Int, emit: (Record) throws -> Void) throws -> Bool {
         let end = min(lines.count, position + limit)
@@ -243,6 +298,13 @@ public struct AggregateOperator: StreamOperator {
         if !emitOnlyAtEnd { try emit(.keyed(key: key, value: total)) }
     }
 
+    public mutating func snapshotState(checkpoint: UInt64) throws -> [UInt8] { KeyedTotals.encode(totals) }
+
+    public mutating func restoreState(_ state: [UInt8]?, checkpoint: UInt64?) throws {
+        guard let state else { return }
+        do { totals = try KeyedTotals.decode(state) } catch { throw stateError(kind.rawValue, error) }
+    }
+
     public mutating func finish(emit: (Record) throws -> Void) throws {
         guard emitOnlyAtEnd else { return }
         for key in totals.keys.sorted() { try emit(.keyed(key: key, value: totals[key]!)) }
@@ -276,59 +338,28 @@ public struct TumblingWindowOperator: StreamOperator {
 
     public mutating func finish(emit: (Record) throws -> Void) throws { try flush(emit) }
 
+    public mutating func snapshotState(checkpoint: UInt64) throws -> [UInt8] {
+        var writer = BinaryWriter(capacity: 16)
+        writer.write(signed: windowEnd?.millisecondsSince1970 ?? -1)
+        writer.write(bytes: KeyedTotals.encode(current))
+        return writer.bytes
+    }
+
+    public mutating func restoreState(_ state: [UInt8]?, checkpoint: UInt64?) throws {
+        guard let state else { return }
+        do {
+            var reader = BinaryReader(state)
+            let end = try reader.readInt64()
+            windowEnd = end < 0 ? nil : WallTime(millisecondsSince1970: end)
+            current = try KeyedTotals.decode(try reader.readBytes())
+        } catch {
+            throw stateError("tumbling-window", error)
+        }
+    }
+
     private mutating func flush(_ emit: (Record) throws -> Void) throws {
         for key in current.keys.sorted() { try emit(.keyed(key: key, value: current[key]!)) }
         current.removeAll(keepingCapacity: true)
-    }
-}
-
-/// Writes records as text lines to `<directory>/part-<subtask>-<attempt>.inprogress`, renamed
-/// to `part-<subtask>` when the input ends. (The exactly-once two-phase commit on checkpoints
-/// arrives with checkpoints.)
-public struct FileSinkOperator: StreamOperator, @unchecked Sendable {
-    // @unchecked: the file handle is used by the one task that owns the operator.
-    let directory: String
-    let inProgressPath: String
-    let finalPath: String
-    let handle: FileHandle
-    var buffer: [UInt8] = []
-    let exactlyOnce: Bool
-
-    init(directory: String, context: OperatorContext, exactlyOnce: Bool) throws {
-        guard !directory.isEmpty else { throw OperatorError("operator 'file-sink' needs the parameter 'path'") }
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        } catch {
-            throw OperatorError("operator 'file-sink' cannot create '\(directory)': \(error.localizedDescription)")
-        }
-        self.directory = directory
-        self.exactlyOnce = exactlyOnce
-        inProgressPath = "\(directory)/part-\(context.subtask)-\(context.attempt).inprogress"
-        finalPath = "\(directory)/part-\(context.subtask)"
-        guard FileManager.default.createFile(atPath: inProgressPath, contents: nil), let handle = FileHandle(forWritingAtPath: inProgressPath) else {
-            throw OperatorError("operator 'file-sink' cannot write '\(inProgressPath)'")
-        }
-        self.handle = handle
-    }
-
-    public mutating func process(_ record: Record, emit: (Record) throws -> Void) throws {
-        buffer += Array(record.description.utf8)
-        buffer.append(0x0A)
-        if buffer.count >= 64 * 1024 { try flush() }
-    }
-
-    mutating func flush() throws {
-        guard !buffer.isEmpty else { return }
-        try handle.write(contentsOf: buffer)
-        buffer.removeAll(keepingCapacity: true)
-    }
-
-    public mutating func finish(emit: (Record) throws -> Void) throws {
-        try flush()
-        try handle.synchronize()
-        try handle.close()
-        if FileManager.default.fileExists(atPath: finalPath) { try FileManager.default.removeItem(atPath: finalPath) }
-        try FileManager.default.moveItem(atPath: inProgressPath, toPath: finalPath)
     }
 }
 
@@ -348,4 +379,28 @@ public struct ThrottleOperator: StreamOperator {
 
 public struct DiscardOperator: StreamOperator {
     public mutating func process(_ record: Record, emit: (Record) throws -> Void) throws {}
+}
+
+/// Keyed state as bytes: per key its total.
+enum KeyedTotals {
+    static func encode(_ totals: [String: Int64]) -> [UInt8] {
+        var writer = BinaryWriter(capacity: totals.count * 16 + 8)
+        writer.write(UInt64(totals.count))
+        for (key, value) in totals {
+            writer.write(key)
+            writer.write(signed: value)
+        }
+        return writer.bytes
+    }
+
+    static func decode(_ bytes: [UInt8]) throws -> [String: Int64] {
+        var reader = BinaryReader(bytes)
+        let count = try reader.readUInt64()
+        guard count <= UInt64(bytes.count) else { throw BinaryDecodingError(offset: 0, problem: "state claims \(count) keys") }
+        var totals: [String: Int64] = [:]
+        totals.reserveCapacity(Int(count))
+        for _ in 0..<count { totals[try reader.readString()] = try reader.readInt64() }
+        guard reader.isAtEnd else { throw BinaryDecodingError(offset: reader.offset, problem: "trailing bytes after the keyed state") }
+        return totals
+    }
 }

@@ -1,4 +1,4 @@
-import BatonCore
+public import BatonCore
 
 /// A record: a line of text, or a keyed value (a word and its count, a key and its sum).
 public enum Record: Hashable, Sendable, CustomStringConvertible {
@@ -26,6 +26,12 @@ public enum Record: Hashable, Sendable, CustomStringConvertible {
 public enum RecordBatchCodec {
     public static func encode(_ records: [Record]) -> [UInt8] {
         var writer = BinaryWriter(capacity: records.count * 16 + 8)
+        write(records, into: &writer)
+        return writer.bytes
+    }
+
+    /// Appends the records' encoding to `writer`.
+    public static func write(_ records: [Record], into writer: inout BinaryWriter) {
         writer.write(UInt64(records.count))
         for record in records {
             switch record {
@@ -38,11 +44,18 @@ public enum RecordBatchCodec {
                 writer.write(signed: value)
             }
         }
-        return writer.bytes
     }
 
     public static func decode(_ bytes: [UInt8]) throws -> [Record] {
         var reader = BinaryReader(bytes)
+        let records = try read(from: &reader)
+        guard reader.isAtEnd else { throw BinaryDecodingError(offset: reader.offset, problem: "trailing bytes after the records") }
+        return records
+    }
+
+    /// Reads records encoded by `write(_:into:)`.
+    public static func read(from reader: inout BinaryReader) throws -> [Record] {
+        let bytes = reader.bytes
         let count = try reader.readUInt64()
         guard count <= UInt64(bytes.count) else { throw BinaryDecodingError(offset: 0, problem: "batch claims \(count) records") }
         var records: [Record] = []
@@ -54,7 +67,6 @@ public enum RecordBatchCodec {
             case let tag: throw BinaryDecodingError(offset: reader.offset - 1, problem: "unknown record tag \(tag)")
             }
         }
-        guard reader.isAtEnd else { throw BinaryDecodingError(offset: reader.offset, problem: "trailing bytes after the records") }
         return records
     }
 }

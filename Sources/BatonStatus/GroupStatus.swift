@@ -56,9 +56,7 @@ public struct GroupStatus: Codable, Sendable, Hashable {
     public typealias Subtask = LeaderStatusReport.Subtask
     public typealias Vertex = LeaderStatusReport.Vertex
 
-    public struct Checkpoint: Codable, Sendable, Hashable {
-        public var id: UInt64?
-    }
+    public typealias Checkpoint = LeaderStatusReport.Checkpoint
 
     public struct Job: Codable, Sendable, Hashable {
         public var id: String
@@ -133,7 +131,7 @@ public struct GroupStatus: Codable, Sendable, Hashable {
         }
         let jobs = (live?.jobs ?? []).map { job in
             Job(
-                id: job.id, name: job.name, state: job.state, restarts: job.restarts, failure: job.failure, lastCheckpoint: Checkpoint(id: nil),
+                id: job.id, name: job.name, state: job.state, restarts: job.restarts, failure: job.failure, lastCheckpoint: job.lastCheckpoint,
                 vertices: job.vertices)
         }
         return GroupStatus(

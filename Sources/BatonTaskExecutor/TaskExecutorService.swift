@@ -30,8 +30,9 @@ public actor TaskExecutorService: Service {
     private var fencing = TaskExecutorFencing()
     private var connection: RPCConnection?
     private var tasks: [TaskSpec.AttemptKey: TaskRecord] = [:]
-    /// Reports waiting to be sent to the leader (kept while there is none).
-    private let outbox = Mailbox<WireTaskReport>(capacity: 100_000)
+    /// Reports (task states, checkpoint acknowledgements) waiting to be sent to the leader, in
+    /// order (kept while there is none).
+    private let outbox = Mailbox<WireEnvelope.OneOf_Body>(capacity: 100_000)
     private let starts: AsyncStream<TaskSpec>.Continuation
     private let startStream: AsyncStream<TaskSpec>
     private var dataPlane: DataPlane?
@@ -46,6 +47,8 @@ public actor TaskExecutorService: Service {
         /// Locations of inputs that were not known at deployment.
         let updates: AsyncStream<InputChannelSpec>.Continuation
         let updateStream: AsyncStream<InputChannelSpec>
+        /// Checkpoint triggers and completion notices for the running task.
+        let control = Mailbox<TaskControl>(capacity: 64)
 
         init(spec: TaskSpec, state: ExecutionState) {
             self.spec = spec
@@ -150,14 +153,14 @@ public actor TaskExecutorService: Service {
         await withThrowingTaskGroup(of: Void.self) { group in
             // Reports go out in order; a report that cannot be sent waits for the next leader.
             group.addTask {
-                while let report = try await self.outbox.take() {
+                while let body = try await self.outbox.take() {
                     var envelope = WireEnvelope()
                     envelope.epoch = epoch.rawValue
-                    envelope.taskStateChanged = .with { $0.report = report }
+                    envelope.body = body
                     do {
                         try await connection.send(envelope)
                     } catch {
-                        self.outbox.putBack(report)
+                        self.outbox.putBack(body)
                         return
                     }
                 }
@@ -236,10 +239,12 @@ public actor TaskExecutorService: Service {
                     record.stop.finish()
                 } else {
                     // Unknown here: report it canceled so the leader can move on.
-                    await send(WireTaskReport.with {
-                        $0.attempt = cancel.attempt
-                        $0.state = .canceled
-                    })
+                    await send(.taskStateChanged(.with {
+                        $0.report = .with {
+                            $0.attempt = cancel.attempt
+                            $0.state = .canceled
+                        }
+                    }))
                 }
             }
             try? await connection.reply(to: message, with: WireEnvelope.with { $0.ack = WireAck() })
@@ -260,6 +265,22 @@ public actor TaskExecutorService: Service {
         case .releasePartitions(let release):
             if let job = Identifier(rawValue: release.job) { await dataPlane?.registry.release(job: job) }
             try? await connection.reply(to: message, with: WireEnvelope.with { $0.ack = WireAck() })
+        case .triggerCheckpoint(let trigger):
+            if let key = trigger.attempt.key, let record = tasks[key], record.state == .running {
+                record.control.force(.triggerCheckpoint(CheckpointTrigger(wire: trigger)))
+            } else {
+                await send(.declineCheckpoint(.with {
+                    $0.attempt = trigger.attempt
+                    $0.checkpointID = trigger.checkpointID
+                    $0.reason = "task executor \(id) runs no such task"
+                }))
+            }
+            try? await connection.reply(to: message, with: WireEnvelope.with { $0.ack = WireAck() })
+        case .notifyCheckpointComplete(let notice):
+            for record in tasks.values where record.spec.attempt.job.rawValue == notice.job {
+                record.control.force(.checkpointCompleted(notice.checkpointID))
+            }
+            try? await connection.reply(to: message, with: WireEnvelope.with { $0.ack = WireAck() })
         default:
             break
         }
@@ -269,7 +290,7 @@ public actor TaskExecutorService: Service {
 
     private func admission(_ message: WireEnvelope) -> Admission {
         switch message.body {
-        case .deployTask, .cancelTask, .updatePartitionInfo, .releasePartitions:
+        case .deployTask, .cancelTask, .updatePartitionInfo, .releasePartitions, .triggerCheckpoint, .notifyCheckpointComplete:
             if case .refuse(let reason) = fencing.admit(commandEpoch: Epoch(message.epoch)) { return .decision(reason) }
             return .ok
         default:
@@ -285,9 +306,10 @@ public actor TaskExecutorService: Service {
         logger.debug("task starting", metadata: ["baton.task": "\(key)"])
         let stopSignal = record.stopSignal
         let updates = record.updateStream
+        let control = record.control
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                await TaskRunner.run(spec, dataPlane: plane, channelUpdates: updates) { event in
+                await TaskRunner.run(spec, dataPlane: plane, channelUpdates: updates, control: control) { event in
                     await self.taskEvent(key, event)
                 }
             }
@@ -302,33 +324,51 @@ public actor TaskExecutorService: Service {
 
     private func taskEvent(_ key: TaskSpec.AttemptKey, _ event: TaskEvent) async {
         guard tasks[key] != nil else { return }
-        tasks[key]!.state = event.state
+        switch event {
+        case .checkpointAcknowledged(let id, let handle):
+            await send(.acknowledgeCheckpoint(.with {
+                $0.attempt = WireAttempt(key)
+                $0.checkpointID = id
+                $0.state = WireStateHandle(handle)
+            }))
+            return
+        case .checkpointDeclined(let id, let reason):
+            await send(.declineCheckpoint(.with {
+                $0.attempt = WireAttempt(key)
+                $0.checkpointID = id
+                $0.reason = reason
+            }))
+            return
+        default:
+            break
+        }
+        guard let state = event.state else { return }
+        tasks[key]!.state = state
         tasks[key]!.failure = event.failure
-        if event.state.isTerminal { await finished(key, event: event) } else { await report(key) }
-    }
-
-    private func finished(_ key: TaskSpec.AttemptKey, event: TaskEvent) async {
-        tasks[key]?.state = event.state
-        tasks[key]?.failure = event.failure
         await report(key)
-        tasks[key]?.stop.finish()
-        tasks[key]?.updates.finish()
-        tasks[key] = nil
+        if state.isTerminal {
+            tasks[key]?.stop.finish()
+            tasks[key]?.updates.finish()
+            tasks[key]?.control.finish()
+            tasks[key] = nil
+        }
     }
 
     private func report(_ key: TaskSpec.AttemptKey) async {
         guard let record = tasks[key] else { return }
-        await send(WireTaskReport.with {
-            $0.attempt = WireAttempt(key)
-            $0.state = record.state.wire
-            $0.failure = record.failure ?? ""
-            $0.allocation = record.spec.allocation
-        })
+        await send(.taskStateChanged(.with {
+            $0.report = .with {
+                $0.attempt = WireAttempt(key)
+                $0.state = record.state.wire
+                $0.failure = record.failure ?? ""
+                $0.allocation = record.spec.allocation
+            }
+        }))
     }
 
     /// Queues a report for the leader, in order; it waits in the outbox while there is none.
-    private func send(_ report: WireTaskReport) async {
-        await outbox.put(report)
+    private func send(_ body: WireEnvelope.OneOf_Body) async {
+        await outbox.put(body)
     }
 }
 

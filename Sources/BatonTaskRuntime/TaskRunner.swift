@@ -1,16 +1,28 @@
+public import BatonCheckpointing
 public import BatonCore
 public import BatonDataPlane
+import BatonFiles
 import BatonJobGraph
 import BatonOperators
 
-/// What a task reports about itself while it runs.
+/// What a task reports about itself while it runs: its states, and its part in checkpoints.
 public enum TaskEvent: Sendable, Equatable {
     case initializing, running, finished, canceled
     case failed(String)
+    /// The task's state of checkpoint `id` is durable at `state`.
+    case checkpointAcknowledged(UInt64, StateHandle)
+    /// The task could not take checkpoint `id`.
+    case checkpointDeclined(UInt64, String)
 }
 
-/// Runs one task: builds its operator chain and output partitions, reads its inputs (or its
-/// source), pushes every record through the chain into the outputs, and reports its states.
+/// Runs one task: builds its operator chain and output partitions, restores the chain's state
+/// from a checkpoint when the deployment names one, reads its inputs (or its source), pushes
+/// every record through the chain into the outputs, takes checkpoints, and reports its states.
+///
+/// Checkpoints: a source takes one when the task executor triggers it; a task with inputs takes
+/// one when the checkpoint's barrier arrived on all of its channels (`BarrierAligner`). Taking it
+/// means: snapshot every operator of the chain, send the barrier on every output behind the
+/// records before it, write the snapshots to one synced file, and acknowledge with its handle.
 ///
 /// Records go out in batches: a batch is handed over when it is full, when the task has no
 /// more input waiting (so a slow stream still flows), and at the end. Cancelling the Swift task
@@ -18,9 +30,21 @@ public enum TaskEvent: Sendable, Equatable {
 public enum TaskRunner {
     public static let batchRecords = 512
 
+    public struct Options: Sendable {
+        /// How often sources emit latency markers (nil: never).
+        public var latencyMarkerInterval: Duration?
+        /// Where sinks record the latency markers they receive.
+        public var metrics: TaskMetrics?
+        public init(latencyMarkerInterval: Duration? = nil, metrics: TaskMetrics? = nil) {
+            self.latencyMarkerInterval = latencyMarkerInterval
+            self.metrics = metrics
+        }
+    }
+
     public static func run(
         _ spec: TaskSpec, dataPlane: DataPlane, time: any TimeSource = SystemTimeSource(),
-        channelUpdates: AsyncStream<InputChannelSpec>? = nil, report: @escaping @Sendable (TaskEvent) async -> Void
+        channelUpdates: AsyncStream<InputChannelSpec>? = nil, control: Mailbox<TaskControl> = Mailbox(capacity: 1),
+        options: Options = Options(), report: @escaping @Sendable (TaskEvent) async -> Void
     ) async {
         let writers = spec.outputs.map { output in
             ResultPartitionWriter(
@@ -30,26 +54,15 @@ public enum TaskRunner {
         await report(.initializing)
         do {
             for writer in writers { await dataPlane.registry.register(writer.id, writer.produced) }
-            let isSource = OperatorCatalog.builtIn.entry(spec.operators.first?.name ?? "")?.isSource ?? false
-            let boundedInput = isSource
-                ? spec.operators.first?.parameters["to"] != nil || spec.operators.first?.name == "text-file"
-                : !spec.inputs.isEmpty && spec.inputs.allSatisfy(\.blocking)
-            let context = OperatorContext(
-                jobVertex: spec.vertexID, subtask: spec.attempt.subtask, parallelism: spec.parallelism, attempt: spec.attempt.attempt,
-                boundedInput: boundedInput)
-            let chain = Chain(
-                operators: try (isSource ? Array(spec.operators.dropFirst()) : spec.operators).map {
-                    try OperatorFactory.transform($0, context: context)
-                },
-                writers: writers)
+            let task = try RunningTask(spec, writers: writers, time: time, options: options, report: report)
+            try task.restore(spec.restore, attempt: spec.attempt.attempt)
             await report(.running)
-            if isSource {
-                var source = try OperatorFactory.source(spec.operators[0], context: context)
-                try await runSource(&source, chain: chain, writers: writers, time: time)
+            if task.source != nil {
+                try await task.runSource(control: control)
             } else {
-                try await runInputs(spec, chain: chain, writers: writers, dataPlane: dataPlane, time: time, updates: channelUpdates)
+                try await task.runInputs(dataPlane: dataPlane, updates: channelUpdates, control: control)
             }
-            try chain.finish()
+            try task.chain.finish()
             for writer in writers { await writer.finish() }
             await report(.finished)
         } catch {
@@ -61,25 +74,138 @@ public enum TaskRunner {
             }
         }
     }
+}
 
-    private static func runSource(
-        _ source: inout any SourceOperator, chain: Chain, writers: [ResultPartitionWriter], time: any TimeSource
-    ) async throws {
+/// One task while it runs: its chain (and source), outputs and checkpointing.
+final class RunningTask: @unchecked Sendable {
+    // @unchecked: used by the one Swift task that runs it.
+    let spec: TaskSpec
+    let writers: [ResultPartitionWriter]
+    let chain: Chain
+    var source: (any SourceOperator)?
+    let time: any TimeSource
+    let options: Options
+    let report: @Sendable (TaskEvent) async -> Void
+    typealias Options = TaskRunner.Options
+
+    init(
+        _ spec: TaskSpec, writers: [ResultPartitionWriter], time: any TimeSource, options: Options,
+        report: @escaping @Sendable (TaskEvent) async -> Void
+    ) throws {
+        self.spec = spec
+        self.writers = writers
+        self.time = time
+        self.options = options
+        self.report = report
+        let isSource = OperatorCatalog.builtIn.entry(spec.operators.first?.name ?? "")?.isSource ?? false
+        let boundedInput = isSource
+            ? spec.operators.first?.parameters["to"] != nil || spec.operators.first?.name == "text-file"
+            : !spec.inputs.isEmpty && spec.inputs.allSatisfy(\.blocking)
+        let context = OperatorContext(
+            jobVertex: spec.vertexID, subtask: spec.attempt.subtask, parallelism: spec.parallelism, attempt: spec.attempt.attempt,
+            boundedInput: boundedInput)
+        chain = Chain(
+            operators: try (isSource ? Array(spec.operators.dropFirst()) : spec.operators).map {
+                try OperatorFactory.transform($0, context: context)
+            },
+            writers: writers)
+        source = isSource ? try OperatorFactory.source(spec.operators[0], context: context) : nil
+    }
+
+    /// How many operators keep state in a checkpoint (the source, then the chain).
+    private var operatorCount: Int { chain.boxes.count + (source == nil ? 0 : 1) }
+
+    // MARK: restore
+
+    /// Restores every operator from the checkpoint the deployment names; a restarted attempt
+    /// without one starts afresh (sinks drop what earlier attempts left uncommitted).
+    func restore(_ restore: TaskRestore?, attempt: Int) throws {
+        guard let restore else {
+            if attempt > 0 {
+                try source?.restoreState(nil, checkpoint: nil)
+                for box in chain.boxes { try box.operation.restoreState(nil, checkpoint: nil) }
+            }
+            return
+        }
+        let parts = try TaskStateFile.read(restore.state)
+        guard parts.count == operatorCount else {
+            throw TaskStateError(
+                "the state of checkpoint \(restore.checkpoint) at \(restore.state.path) holds \(parts.count) operator states; the chain of \(spec.vertexID) has \(operatorCount) operators")
+        }
+        var index = 0
+        if source != nil {
+            try source!.restoreState(parts[0], checkpoint: restore.checkpoint)
+            index = 1
+        }
+        for box in chain.boxes {
+            try box.operation.restoreState(parts[index], checkpoint: restore.checkpoint)
+            index += 1
+        }
+    }
+
+    // MARK: checkpoints
+
+    /// Snapshots the chain, forwards the barrier, writes the state durably and acknowledges.
+    func takeCheckpoint(_ trigger: CheckpointTrigger) async throws {
+        var parts: [[UInt8]] = []
+        do {
+            if source != nil { parts.append(try source!.snapshotState(checkpoint: trigger.id)) }
+            for box in chain.boxes { parts.append(try box.operation.snapshotState(checkpoint: trigger.id)) }
+        } catch {
+            await report(.checkpointDeclined(trigger.id, "\(error)"))
+            return
+        }
+        for writer in writers { await writer.broadcast(.barrier(trigger)) }
+        let path = "\(trigger.directory)/\(spec.vertexID)-\(spec.attempt.subtask).state"
+        do {
+            let handle = try TaskStateFile.write(parts, to: path)
+            await report(.checkpointAcknowledged(trigger.id, handle))
+        } catch {
+            await report(.checkpointDeclined(trigger.id, "\(error)"))
+        }
+    }
+
+    func checkpointCompleted(_ id: UInt64) throws {
+        try source?.checkpointCompleted(id)
+        for box in chain.boxes { try box.operation.checkpointCompleted(id) }
+    }
+
+    private func handle(_ control: TaskControl) async throws {
+        switch control {
+        case .triggerCheckpoint(let trigger):
+            // Only sources are triggered; other tasks take checkpoints at their barriers.
+            if source != nil { try await takeCheckpoint(trigger) }
+        case .checkpointCompleted(let id):
+            try checkpointCompleted(id)
+        }
+    }
+
+    // MARK: running
+
+    func runSource(control: Mailbox<TaskControl>) async throws {
         let started = ContinuousClock.now
         var produced = 0
         var lastAdvance = ContinuousClock.now
+        var lastMarker = ContinuousClock.now
         while true {
             try Task.checkCancellation()
-            let more = try source.produce(limit: batchRecords) { record in
+            while let message = control.poll() { try await handle(message) }
+            let more = try source!.produce(limit: TaskRunner.batchRecords) { record in
                 produced += 1
                 try chain.push(record)
             }
             for writer in writers { await writer.flushFull() }
-            if ContinuousClock.now - lastAdvance >= .milliseconds(50) {
+            let now = ContinuousClock.now
+            if now - lastAdvance >= .milliseconds(50) {
                 try chain.advance(to: time.wallNow())
-                lastAdvance = .now
+                lastAdvance = now
             }
-            if let rate = source.rate {
+            if let interval = options.latencyMarkerInterval, now - lastMarker >= interval {
+                let marker = ChannelEvent.latencyMarker(emittedAt: time.monotonicNow())
+                for writer in writers { await writer.emitToOne(marker) }
+                lastMarker = now
+            }
+            if let rate = source!.rate {
                 let due = started + .milliseconds(Int64(Double(produced) / rate * 1000))
                 if due > .now {
                     for writer in writers { await writer.flushAll() }
@@ -93,15 +219,17 @@ public enum TaskRunner {
         }
     }
 
-    private static func runInputs(
-        _ spec: TaskSpec, chain: Chain, writers: [ResultPartitionWriter], dataPlane: DataPlane, time: any TimeSource,
-        updates: AsyncStream<InputChannelSpec>?
-    ) async throws {
+    func runInputs(dataPlane: DataPlane, updates: AsyncStream<InputChannelSpec>?, control: Mailbox<TaskControl>) async throws {
         let gate = InputGate(channels: spec.inputs.flatMap(\.channels))
+        var aligner = BarrierAligner(channels: gate.channelCount)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await gate.run(opener: dataPlane) }
             if let updates {
                 group.addTask { for await update in updates { await gate.update(update) } }
+            }
+            group.addTask {
+                // Control messages join the input, never waiting behind a full mailbox.
+                while let message = try await control.take() { gate.mailbox.force(.control(message)) }
             }
             defer { group.cancelAll() }
             var lastAdvance = ContinuousClock.now
@@ -110,19 +238,34 @@ public enum TaskRunner {
             var processed = 0
             while true {
                 try Task.checkCancellation()
-                var batch = gate.mailbox.poll()
-                if batch == nil {
+                var next = gate.mailbox.poll()
+                if next == nil {
                     // Nothing waiting: hand over what was gathered so the stream keeps flowing.
                     for writer in writers { await writer.flushAll() }
-                    batch = try await gate.mailbox.take()
+                    next = try await gate.mailbox.take()
                 }
-                guard let records = batch else { break }
-                for record in records { try chain.push(record) }
-                processed += records.count
-                for writer in writers { await writer.flushFull() }
-                if let pacing {
-                    let due = started + .milliseconds(Int64(Double(processed) / pacing * 1000))
-                    if due > .now { try await Task.sleep(until: due, clock: .continuous) }
+                guard let event = next else { break }
+                switch event {
+                case .records(let records):
+                    for record in records { try chain.push(record) }
+                    processed += records.count
+                    for writer in writers { await writer.flushFull() }
+                    if let pacing {
+                        let due = started + .milliseconds(Int64(Double(processed) / pacing * 1000))
+                        if due > .now { try await Task.sleep(until: due, clock: .continuous) }
+                    }
+                case .barrier(let trigger, let channel):
+                    try await align(aligner.barrier(trigger.id, channel: channel), trigger: trigger, gate: gate)
+                case .channelEnded(let channel):
+                    try await align(aligner.channelEnded(channel), trigger: nil, gate: gate)
+                case .latencyMarker(let emittedAt):
+                    if writers.isEmpty {
+                        options.metrics?.recordLatency(time.monotonicNow().since(emittedAt))
+                    } else {
+                        for writer in writers { await writer.emitToOne(.latencyMarker(emittedAt: emittedAt)) }
+                    }
+                case .control(let message):
+                    try await handle(message)
                 }
                 if ContinuousClock.now - lastAdvance >= .milliseconds(50) {
                     try chain.advance(to: time.wallNow())
@@ -131,6 +274,18 @@ public enum TaskRunner {
             }
             await gate.close()
         }
+    }
+
+    private var alignedTriggers: [UInt64: CheckpointTrigger] = [:]
+
+    private func align(_ step: BarrierAligner.Step, trigger: CheckpointTrigger?, gate: InputGate) async throws {
+        if let trigger { alignedTriggers[trigger.id] = trigger }
+        if let abandoned = step.abandoned { alignedTriggers[abandoned] = nil }
+        if let aligned = step.aligned, let trigger = alignedTriggers.removeValue(forKey: aligned) {
+            alignedTriggers = alignedTriggers.filter { $0.key > aligned }
+            try await takeCheckpoint(trigger)
+        }
+        for channel in step.release { gate.release(channel) }
     }
 
     /// The operator chain: each operator's output goes to the next, the last one's to the outputs.

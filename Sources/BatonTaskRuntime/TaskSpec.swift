@@ -37,11 +37,14 @@ public struct TaskSpec: Sendable {
     public var operators: [OperatorSpec]
     public var inputs: [Input]
     public var outputs: [OutputSpec]
+    /// The checkpoint to restore the chain's state from (nil: start afresh).
+    public var restore: TaskRestore?
 
     public init(
         attempt: AttemptKey, allocation: UInt64, vertexID: JobVertexID, parallelism: Int, maxParallelism: Int, operators: [OperatorSpec],
-        inputs: [Input], outputs: [OutputSpec]
+        inputs: [Input], outputs: [OutputSpec], restore: TaskRestore? = nil
     ) {
+        self.restore = restore
         self.attempt = attempt
         self.allocation = allocation
         self.vertexID = vertexID

@@ -43,20 +43,43 @@ public struct LeaderStatusReport: Codable, Sendable, Hashable {
         }
     }
 
+    /// A job's latest completed checkpoint.
+    public struct Checkpoint: Codable, Sendable, Hashable {
+        public var id: UInt64?
+        /// When it completed (ISO 8601, UTC).
+        public var time: String?
+        /// The bytes of every task's state.
+        public var sizeBytes: UInt64?
+        /// From the trigger to the last acknowledgement.
+        public var durationMillis: Double?
+
+        public init(id: UInt64? = nil, time: String? = nil, sizeBytes: UInt64? = nil, durationMillis: Double? = nil) {
+            self.id = id
+            self.time = time
+            self.sizeBytes = sizeBytes
+            self.durationMillis = durationMillis
+        }
+    }
+
     public struct Job: Codable, Sendable, Hashable {
         public var id: String
         public var name: String
         public var state: String
         public var restarts: Int
         public var failure: String?
+        public var lastCheckpoint: Checkpoint
         public var vertices: [Vertex]
 
-        public init(id: String, name: String, state: String, restarts: Int, failure: String?, vertices: [Vertex]) {
+        public init(
+            id: String, name: String, state: String, restarts: Int, failure: String?, lastCheckpoint: Checkpoint = Checkpoint(),
+            vertices: [Vertex]
+        ) {
             self.id = id
             self.name = name
             self.state = state
             self.restarts = restarts
             self.failure = failure
+            self.lastCheckpoint = lastCheckpoint
             self.vertices = vertices
         }
     }

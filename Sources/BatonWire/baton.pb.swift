@@ -442,6 +442,47 @@ public nonisolated struct WireOutputPartition: Sendable {
   public init() {}
 }
 
+/// Where one task's state of one checkpoint lies.
+public nonisolated struct WireStateHandle: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var path: String = String()
+
+  public var size: UInt64 = 0
+
+  public var checksum: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// The checkpoint a deployed task restores its state from.
+public nonisolated struct WireRestoreState: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var checkpointID: UInt64 = 0
+
+  public var state: WireStateHandle {
+    get {_state ?? WireStateHandle()}
+    set {_state = newValue}
+  }
+  /// Returns true if `state` has been explicitly set.
+  public var hasState: Bool {self._state != nil}
+  /// Clears the value of `state`. Subsequent reads from it will return its default value.
+  public mutating func clearState() {self._state = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _state: WireStateHandle? = nil
+}
+
 public nonisolated struct WireDeployTask: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -470,11 +511,155 @@ public nonisolated struct WireDeployTask: Sendable {
 
   public var outputs: [WireOutputPartition] = []
 
+  public var restore: WireRestoreState {
+    get {_restore ?? WireRestoreState()}
+    set {_restore = newValue}
+  }
+  /// Returns true if `restore` has been explicitly set.
+  public var hasRestore: Bool {self._restore != nil}
+  /// Clears the value of `restore`. Subsequent reads from it will return its default value.
+  public mutating func clearRestore() {self._restore = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _attempt: WireAttempt? = nil
+  fileprivate var _restore: WireRestoreState? = nil
+}
+
+/// The leader asks a source task to take a checkpoint (inject its barrier).
+public nonisolated struct WireTriggerCheckpoint: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var attempt: WireAttempt {
+    get {_attempt ?? WireAttempt()}
+    set {_attempt = newValue}
+  }
+  /// Returns true if `attempt` has been explicitly set.
+  public var hasAttempt: Bool {self._attempt != nil}
+  /// Clears the value of `attempt`. Subsequent reads from it will return its default value.
+  public mutating func clearAttempt() {self._attempt = nil}
+
+  public var checkpointID: UInt64 = 0
+
+  public var timestampMillis: UInt64 = 0
+
+  /// The folder the tasks write their state into.
+  public var directory: String = String()
+
+  public var savepoint: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _attempt: WireAttempt? = nil
+}
+
+/// A task's state of a checkpoint is durable.
+public nonisolated struct WireAcknowledgeCheckpoint: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var attempt: WireAttempt {
+    get {_attempt ?? WireAttempt()}
+    set {_attempt = newValue}
+  }
+  /// Returns true if `attempt` has been explicitly set.
+  public var hasAttempt: Bool {self._attempt != nil}
+  /// Clears the value of `attempt`. Subsequent reads from it will return its default value.
+  public mutating func clearAttempt() {self._attempt = nil}
+
+  public var checkpointID: UInt64 = 0
+
+  public var state: WireStateHandle {
+    get {_state ?? WireStateHandle()}
+    set {_state = newValue}
+  }
+  /// Returns true if `state` has been explicitly set.
+  public var hasState: Bool {self._state != nil}
+  /// Clears the value of `state`. Subsequent reads from it will return its default value.
+  public mutating func clearState() {self._state = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _attempt: WireAttempt? = nil
+  fileprivate var _state: WireStateHandle? = nil
+}
+
+public nonisolated struct WireDeclineCheckpoint: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var attempt: WireAttempt {
+    get {_attempt ?? WireAttempt()}
+    set {_attempt = newValue}
+  }
+  /// Returns true if `attempt` has been explicitly set.
+  public var hasAttempt: Bool {self._attempt != nil}
+  /// Clears the value of `attempt`. Subsequent reads from it will return its default value.
+  public mutating func clearAttempt() {self._attempt = nil}
+
+  public var checkpointID: UInt64 = 0
+
+  public var reason: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _attempt: WireAttempt? = nil
+}
+
+/// Checkpoint `checkpoint_id` of `job` is complete: its tasks commit (idempotently).
+public nonisolated struct WireNotifyCheckpointComplete: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var job: String = String()
+
+  public var checkpointID: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// A client asks for a savepoint of a running job.
+public nonisolated struct WireTriggerSavepoint: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var job: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct WireSavepointCompleted: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var job: String = String()
+
+  public var checkpointID: UInt64 = 0
+
+  public var path: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 public nonisolated struct WireUpdatePartitionInfo: Sendable {
@@ -569,6 +754,9 @@ public nonisolated struct WireSubmitJob: Sendable {
 
   /// The JobGraph as JSON (its Codable form).
   public var jobGraphJson: Data = Data()
+
+  /// A savepoint folder to start the job from (its `_metadata` file is read by the leader).
+  public var fromSavepoint: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -752,243 +940,303 @@ public nonisolated struct WireReleasePartitions: Sendable {
   public init() {}
 }
 
-public nonisolated struct WireEnvelope: Sendable {
+public nonisolated struct WireEnvelope: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var protocolVersion: UInt32 = 0
+  public var protocolVersion: UInt32 {
+    get {_storage._protocolVersion}
+    set {_uniqueStorage()._protocolVersion = newValue}
+  }
 
   /// The sender's leader epoch: commands of a leader and reports to it carry it; 0 otherwise.
-  public var epoch: UInt64 = 0
+  public var epoch: UInt64 {
+    get {_storage._epoch}
+    set {_uniqueStorage()._epoch = newValue}
+  }
 
   /// A request's number; its reply carries the same one.
-  public var correlation: UInt64 = 0
+  public var correlation: UInt64 {
+    get {_storage._correlation}
+    set {_uniqueStorage()._correlation = newValue}
+  }
 
-  public var body: WireEnvelope.OneOf_Body? = nil
+  public var body: OneOf_Body? {
+    get {return _storage._body}
+    set {_uniqueStorage()._body = newValue}
+  }
 
   public var hello: WireHello {
     get {
-      if case .hello(let v)? = body {return v}
+      if case .hello(let v)? = _storage._body {return v}
       return WireHello()
     }
-    set {body = .hello(newValue)}
+    set {_uniqueStorage()._body = .hello(newValue)}
   }
 
   public var challenge: WireChallenge {
     get {
-      if case .challenge(let v)? = body {return v}
+      if case .challenge(let v)? = _storage._body {return v}
       return WireChallenge()
     }
-    set {body = .challenge(newValue)}
+    set {_uniqueStorage()._body = .challenge(newValue)}
   }
 
   public var proof: WireProof {
     get {
-      if case .proof(let v)? = body {return v}
+      if case .proof(let v)? = _storage._body {return v}
       return WireProof()
     }
-    set {body = .proof(newValue)}
+    set {_uniqueStorage()._body = .proof(newValue)}
   }
 
   public var welcome: WireWelcome {
     get {
-      if case .welcome(let v)? = body {return v}
+      if case .welcome(let v)? = _storage._body {return v}
       return WireWelcome()
     }
-    set {body = .welcome(newValue)}
+    set {_uniqueStorage()._body = .welcome(newValue)}
   }
 
   public var refused: WireRefused {
     get {
-      if case .refused(let v)? = body {return v}
+      if case .refused(let v)? = _storage._body {return v}
       return WireRefused()
     }
-    set {body = .refused(newValue)}
+    set {_uniqueStorage()._body = .refused(newValue)}
   }
 
   public var heartbeat: WireHeartbeat {
     get {
-      if case .heartbeat(let v)? = body {return v}
+      if case .heartbeat(let v)? = _storage._body {return v}
       return WireHeartbeat()
     }
-    set {body = .heartbeat(newValue)}
+    set {_uniqueStorage()._body = .heartbeat(newValue)}
   }
 
   public var notLeader: WireNotLeader {
     get {
-      if case .notLeader(let v)? = body {return v}
+      if case .notLeader(let v)? = _storage._body {return v}
       return WireNotLeader()
     }
-    set {body = .notLeader(newValue)}
+    set {_uniqueStorage()._body = .notLeader(newValue)}
   }
 
   public var failure: WireFailure {
     get {
-      if case .failure(let v)? = body {return v}
+      if case .failure(let v)? = _storage._body {return v}
       return WireFailure()
     }
-    set {body = .failure(newValue)}
+    set {_uniqueStorage()._body = .failure(newValue)}
   }
 
   public var ack: WireAck {
     get {
-      if case .ack(let v)? = body {return v}
+      if case .ack(let v)? = _storage._body {return v}
       return WireAck()
     }
-    set {body = .ack(newValue)}
+    set {_uniqueStorage()._body = .ack(newValue)}
   }
 
   public var registerTaskExecutor: WireRegisterTaskExecutor {
     get {
-      if case .registerTaskExecutor(let v)? = body {return v}
+      if case .registerTaskExecutor(let v)? = _storage._body {return v}
       return WireRegisterTaskExecutor()
     }
-    set {body = .registerTaskExecutor(newValue)}
+    set {_uniqueStorage()._body = .registerTaskExecutor(newValue)}
   }
 
   public var registered: WireRegistered {
     get {
-      if case .registered(let v)? = body {return v}
+      if case .registered(let v)? = _storage._body {return v}
       return WireRegistered()
     }
-    set {body = .registered(newValue)}
+    set {_uniqueStorage()._body = .registered(newValue)}
   }
 
   public var deployTask: WireDeployTask {
     get {
-      if case .deployTask(let v)? = body {return v}
+      if case .deployTask(let v)? = _storage._body {return v}
       return WireDeployTask()
     }
-    set {body = .deployTask(newValue)}
+    set {_uniqueStorage()._body = .deployTask(newValue)}
   }
 
   public var cancelTask: WireCancelTask {
     get {
-      if case .cancelTask(let v)? = body {return v}
+      if case .cancelTask(let v)? = _storage._body {return v}
       return WireCancelTask()
     }
-    set {body = .cancelTask(newValue)}
+    set {_uniqueStorage()._body = .cancelTask(newValue)}
   }
 
   public var taskStateChanged: WireTaskStateChanged {
     get {
-      if case .taskStateChanged(let v)? = body {return v}
+      if case .taskStateChanged(let v)? = _storage._body {return v}
       return WireTaskStateChanged()
     }
-    set {body = .taskStateChanged(newValue)}
+    set {_uniqueStorage()._body = .taskStateChanged(newValue)}
   }
 
   public var updatePartitionInfo: WireUpdatePartitionInfo {
     get {
-      if case .updatePartitionInfo(let v)? = body {return v}
+      if case .updatePartitionInfo(let v)? = _storage._body {return v}
       return WireUpdatePartitionInfo()
     }
-    set {body = .updatePartitionInfo(newValue)}
+    set {_uniqueStorage()._body = .updatePartitionInfo(newValue)}
   }
 
   public var submitJob: WireSubmitJob {
     get {
-      if case .submitJob(let v)? = body {return v}
+      if case .submitJob(let v)? = _storage._body {return v}
       return WireSubmitJob()
     }
-    set {body = .submitJob(newValue)}
+    set {_uniqueStorage()._body = .submitJob(newValue)}
   }
 
   public var jobAccepted: WireJobAccepted {
     get {
-      if case .jobAccepted(let v)? = body {return v}
+      if case .jobAccepted(let v)? = _storage._body {return v}
       return WireJobAccepted()
     }
-    set {body = .jobAccepted(newValue)}
+    set {_uniqueStorage()._body = .jobAccepted(newValue)}
   }
 
   public var statusRequest: WireStatusRequest {
     get {
-      if case .statusRequest(let v)? = body {return v}
+      if case .statusRequest(let v)? = _storage._body {return v}
       return WireStatusRequest()
     }
-    set {body = .statusRequest(newValue)}
+    set {_uniqueStorage()._body = .statusRequest(newValue)}
   }
 
   public var statusReply: WireStatusReply {
     get {
-      if case .statusReply(let v)? = body {return v}
+      if case .statusReply(let v)? = _storage._body {return v}
       return WireStatusReply()
     }
-    set {body = .statusReply(newValue)}
+    set {_uniqueStorage()._body = .statusReply(newValue)}
   }
 
   public var cancelJob: WireCancelJob {
     get {
-      if case .cancelJob(let v)? = body {return v}
+      if case .cancelJob(let v)? = _storage._body {return v}
       return WireCancelJob()
     }
-    set {body = .cancelJob(newValue)}
+    set {_uniqueStorage()._body = .cancelJob(newValue)}
   }
 
   public var awaitJob: WireAwaitJob {
     get {
-      if case .awaitJob(let v)? = body {return v}
+      if case .awaitJob(let v)? = _storage._body {return v}
       return WireAwaitJob()
     }
-    set {body = .awaitJob(newValue)}
+    set {_uniqueStorage()._body = .awaitJob(newValue)}
   }
 
   public var jobOutcome: WireJobOutcome {
     get {
-      if case .jobOutcome(let v)? = body {return v}
+      if case .jobOutcome(let v)? = _storage._body {return v}
       return WireJobOutcome()
     }
-    set {body = .jobOutcome(newValue)}
+    set {_uniqueStorage()._body = .jobOutcome(newValue)}
   }
 
   public var partitionRequest: WirePartitionRequest {
     get {
-      if case .partitionRequest(let v)? = body {return v}
+      if case .partitionRequest(let v)? = _storage._body {return v}
       return WirePartitionRequest()
     }
-    set {body = .partitionRequest(newValue)}
+    set {_uniqueStorage()._body = .partitionRequest(newValue)}
   }
 
   public var partitionNotFound: WirePartitionNotFound {
     get {
-      if case .partitionNotFound(let v)? = body {return v}
+      if case .partitionNotFound(let v)? = _storage._body {return v}
       return WirePartitionNotFound()
     }
-    set {body = .partitionNotFound(newValue)}
+    set {_uniqueStorage()._body = .partitionNotFound(newValue)}
   }
 
   public var credit: WireCredit {
     get {
-      if case .credit(let v)? = body {return v}
+      if case .credit(let v)? = _storage._body {return v}
       return WireCredit()
     }
-    set {body = .credit(newValue)}
+    set {_uniqueStorage()._body = .credit(newValue)}
   }
 
   public var recordBatch: WireRecordBatch {
     get {
-      if case .recordBatch(let v)? = body {return v}
+      if case .recordBatch(let v)? = _storage._body {return v}
       return WireRecordBatch()
     }
-    set {body = .recordBatch(newValue)}
+    set {_uniqueStorage()._body = .recordBatch(newValue)}
   }
 
   public var endOfPartition: WireEndOfPartition {
     get {
-      if case .endOfPartition(let v)? = body {return v}
+      if case .endOfPartition(let v)? = _storage._body {return v}
       return WireEndOfPartition()
     }
-    set {body = .endOfPartition(newValue)}
+    set {_uniqueStorage()._body = .endOfPartition(newValue)}
   }
 
   public var releasePartitions: WireReleasePartitions {
     get {
-      if case .releasePartitions(let v)? = body {return v}
+      if case .releasePartitions(let v)? = _storage._body {return v}
       return WireReleasePartitions()
     }
-    set {body = .releasePartitions(newValue)}
+    set {_uniqueStorage()._body = .releasePartitions(newValue)}
+  }
+
+  public var triggerCheckpoint: WireTriggerCheckpoint {
+    get {
+      if case .triggerCheckpoint(let v)? = _storage._body {return v}
+      return WireTriggerCheckpoint()
+    }
+    set {_uniqueStorage()._body = .triggerCheckpoint(newValue)}
+  }
+
+  public var acknowledgeCheckpoint: WireAcknowledgeCheckpoint {
+    get {
+      if case .acknowledgeCheckpoint(let v)? = _storage._body {return v}
+      return WireAcknowledgeCheckpoint()
+    }
+    set {_uniqueStorage()._body = .acknowledgeCheckpoint(newValue)}
+  }
+
+  public var declineCheckpoint: WireDeclineCheckpoint {
+    get {
+      if case .declineCheckpoint(let v)? = _storage._body {return v}
+      return WireDeclineCheckpoint()
+    }
+    set {_uniqueStorage()._body = .declineCheckpoint(newValue)}
+  }
+
+  public var notifyCheckpointComplete: WireNotifyCheckpointComplete {
+    get {
+      if case .notifyCheckpointComplete(let v)? = _storage._body {return v}
+      return WireNotifyCheckpointComplete()
+    }
+    set {_uniqueStorage()._body = .notifyCheckpointComplete(newValue)}
+  }
+
+  public var triggerSavepoint: WireTriggerSavepoint {
+    get {
+      if case .triggerSavepoint(let v)? = _storage._body {return v}
+      return WireTriggerSavepoint()
+    }
+    set {_uniqueStorage()._body = .triggerSavepoint(newValue)}
+  }
+
+  public var savepointCompleted: WireSavepointCompleted {
+    get {
+      if case .savepointCompleted(let v)? = _storage._body {return v}
+      return WireSavepointCompleted()
+    }
+    set {_uniqueStorage()._body = .savepointCompleted(newValue)}
   }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -1022,10 +1270,18 @@ public nonisolated struct WireEnvelope: Sendable {
     case recordBatch(WireRecordBatch)
     case endOfPartition(WireEndOfPartition)
     case releasePartitions(WireReleasePartitions)
+    case triggerCheckpoint(WireTriggerCheckpoint)
+    case acknowledgeCheckpoint(WireAcknowledgeCheckpoint)
+    case declineCheckpoint(WireDeclineCheckpoint)
+    case notifyCheckpointComplete(WireNotifyCheckpointComplete)
+    case triggerSavepoint(WireTriggerSavepoint)
+    case savepointCompleted(WireSavepointCompleted)
 
   }
 
   public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
@@ -1743,9 +1999,88 @@ nonisolated extension WireOutputPartition: SwiftProtobuf.Message, SwiftProtobuf.
   }
 }
 
+nonisolated extension WireStateHandle: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".StateHandle"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}path\0\u{1}size\0\u{1}checksum\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.path) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.size) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.checksum) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.path.isEmpty {
+      try visitor.visitSingularStringField(value: self.path, fieldNumber: 1)
+    }
+    if self.size != 0 {
+      try visitor.visitSingularUInt64Field(value: self.size, fieldNumber: 2)
+    }
+    if self.checksum != 0 {
+      try visitor.visitSingularUInt32Field(value: self.checksum, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: WireStateHandle, rhs: WireStateHandle) -> Bool {
+    if lhs.path != rhs.path {return false}
+    if lhs.size != rhs.size {return false}
+    if lhs.checksum != rhs.checksum {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension WireRestoreState: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RestoreState"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}checkpoint_id\0\u{1}state\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.checkpointID) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._state) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.checkpointID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.checkpointID, fieldNumber: 1)
+    }
+    try { if let v = self._state {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: WireRestoreState, rhs: WireRestoreState) -> Bool {
+    if lhs.checkpointID != rhs.checkpointID {return false}
+    if lhs._state != rhs._state {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension WireDeployTask: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DeployTask"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}attempt\0\u{1}allocation\0\u{3}vertex_id\0\u{1}parallelism\0\u{3}max_parallelism\0\u{1}operators\0\u{1}inputs\0\u{1}outputs\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}attempt\0\u{1}allocation\0\u{3}vertex_id\0\u{1}parallelism\0\u{3}max_parallelism\0\u{1}operators\0\u{1}inputs\0\u{1}outputs\0\u{1}restore\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1761,6 +2096,7 @@ nonisolated extension WireDeployTask: SwiftProtobuf.Message, SwiftProtobuf._Mess
       case 6: try { try decoder.decodeRepeatedMessageField(value: &self.operators) }()
       case 7: try { try decoder.decodeRepeatedMessageField(value: &self.inputs) }()
       case 8: try { try decoder.decodeRepeatedMessageField(value: &self.outputs) }()
+      case 9: try { try decoder.decodeSingularMessageField(value: &self._restore) }()
       default: break
       }
     }
@@ -1795,6 +2131,9 @@ nonisolated extension WireDeployTask: SwiftProtobuf.Message, SwiftProtobuf._Mess
     if !self.outputs.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.outputs, fieldNumber: 8)
     }
+    try { if let v = self._restore {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1807,6 +2146,254 @@ nonisolated extension WireDeployTask: SwiftProtobuf.Message, SwiftProtobuf._Mess
     if lhs.operators != rhs.operators {return false}
     if lhs.inputs != rhs.inputs {return false}
     if lhs.outputs != rhs.outputs {return false}
+    if lhs._restore != rhs._restore {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension WireTriggerCheckpoint: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".TriggerCheckpoint"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}attempt\0\u{3}checkpoint_id\0\u{3}timestamp_millis\0\u{1}directory\0\u{1}savepoint\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._attempt) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.checkpointID) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.timestampMillis) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.directory) }()
+      case 5: try { try decoder.decodeSingularBoolField(value: &self.savepoint) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._attempt {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if self.checkpointID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.checkpointID, fieldNumber: 2)
+    }
+    if self.timestampMillis != 0 {
+      try visitor.visitSingularUInt64Field(value: self.timestampMillis, fieldNumber: 3)
+    }
+    if !self.directory.isEmpty {
+      try visitor.visitSingularStringField(value: self.directory, fieldNumber: 4)
+    }
+    if self.savepoint != false {
+      try visitor.visitSingularBoolField(value: self.savepoint, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: WireTriggerCheckpoint, rhs: WireTriggerCheckpoint) -> Bool {
+    if lhs._attempt != rhs._attempt {return false}
+    if lhs.checkpointID != rhs.checkpointID {return false}
+    if lhs.timestampMillis != rhs.timestampMillis {return false}
+    if lhs.directory != rhs.directory {return false}
+    if lhs.savepoint != rhs.savepoint {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension WireAcknowledgeCheckpoint: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AcknowledgeCheckpoint"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}attempt\0\u{3}checkpoint_id\0\u{1}state\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._attempt) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.checkpointID) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._state) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._attempt {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if self.checkpointID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.checkpointID, fieldNumber: 2)
+    }
+    try { if let v = self._state {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: WireAcknowledgeCheckpoint, rhs: WireAcknowledgeCheckpoint) -> Bool {
+    if lhs._attempt != rhs._attempt {return false}
+    if lhs.checkpointID != rhs.checkpointID {return false}
+    if lhs._state != rhs._state {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension WireDeclineCheckpoint: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DeclineCheckpoint"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}attempt\0\u{3}checkpoint_id\0\u{1}reason\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._attempt) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.checkpointID) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._attempt {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if self.checkpointID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.checkpointID, fieldNumber: 2)
+    }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: WireDeclineCheckpoint, rhs: WireDeclineCheckpoint) -> Bool {
+    if lhs._attempt != rhs._attempt {return false}
+    if lhs.checkpointID != rhs.checkpointID {return false}
+    if lhs.reason != rhs.reason {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension WireNotifyCheckpointComplete: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".NotifyCheckpointComplete"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}job\0\u{3}checkpoint_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.job) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.checkpointID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.job.isEmpty {
+      try visitor.visitSingularStringField(value: self.job, fieldNumber: 1)
+    }
+    if self.checkpointID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.checkpointID, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: WireNotifyCheckpointComplete, rhs: WireNotifyCheckpointComplete) -> Bool {
+    if lhs.job != rhs.job {return false}
+    if lhs.checkpointID != rhs.checkpointID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension WireTriggerSavepoint: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".TriggerSavepoint"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}job\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.job) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.job.isEmpty {
+      try visitor.visitSingularStringField(value: self.job, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: WireTriggerSavepoint, rhs: WireTriggerSavepoint) -> Bool {
+    if lhs.job != rhs.job {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension WireSavepointCompleted: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SavepointCompleted"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}job\0\u{3}checkpoint_id\0\u{1}path\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.job) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.checkpointID) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.path) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.job.isEmpty {
+      try visitor.visitSingularStringField(value: self.job, fieldNumber: 1)
+    }
+    if self.checkpointID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.checkpointID, fieldNumber: 2)
+    }
+    if !self.path.isEmpty {
+      try visitor.visitSingularStringField(value: self.path, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: WireSavepointCompleted, rhs: WireSavepointCompleted) -> Bool {
+    if lhs.job != rhs.job {return false}
+    if lhs.checkpointID != rhs.checkpointID {return false}
+    if lhs.path != rhs.path {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1945,7 +2532,7 @@ nonisolated extension WireAck: SwiftProtobuf.Message, SwiftProtobuf._MessageImpl
 
 nonisolated extension WireSubmitJob: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SubmitJob"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_graph_json\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_graph_json\0\u{3}from_savepoint\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1954,6 +2541,7 @@ nonisolated extension WireSubmitJob: SwiftProtobuf.Message, SwiftProtobuf._Messa
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularBytesField(value: &self.jobGraphJson) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.fromSavepoint) }()
       default: break
       }
     }
@@ -1963,11 +2551,15 @@ nonisolated extension WireSubmitJob: SwiftProtobuf.Message, SwiftProtobuf._Messa
     if !self.jobGraphJson.isEmpty {
       try visitor.visitSingularBytesField(value: self.jobGraphJson, fieldNumber: 1)
     }
+    if !self.fromSavepoint.isEmpty {
+      try visitor.visitSingularStringField(value: self.fromSavepoint, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: WireSubmitJob, rhs: WireSubmitJob) -> Bool {
     if lhs.jobGraphJson != rhs.jobGraphJson {return false}
+    if lhs.fromSavepoint != rhs.fromSavepoint {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2378,523 +2970,667 @@ nonisolated extension WireReleasePartitions: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension WireEnvelope: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Envelope"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{1}epoch\0\u{1}correlation\0\u{2}\u{7}hello\0\u{1}challenge\0\u{1}proof\0\u{1}welcome\0\u{1}refused\0\u{1}heartbeat\0\u{3}not_leader\0\u{1}failure\0\u{1}ack\0\u{4}\u{2}register_task_executor\0\u{1}registered\0\u{3}deploy_task\0\u{3}cancel_task\0\u{3}task_state_changed\0\u{3}update_partition_info\0\u{4}\u{5}submit_job\0\u{3}job_accepted\0\u{3}status_request\0\u{3}status_reply\0\u{3}cancel_job\0\u{3}await_job\0\u{3}job_outcome\0\u{4}\u{4}partition_request\0\u{3}partition_not_found\0\u{1}credit\0\u{3}record_batch\0\u{3}end_of_partition\0\u{3}release_partitions\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{1}epoch\0\u{1}correlation\0\u{2}\u{7}hello\0\u{1}challenge\0\u{1}proof\0\u{1}welcome\0\u{1}refused\0\u{1}heartbeat\0\u{3}not_leader\0\u{1}failure\0\u{1}ack\0\u{4}\u{2}register_task_executor\0\u{1}registered\0\u{3}deploy_task\0\u{3}cancel_task\0\u{3}task_state_changed\0\u{3}update_partition_info\0\u{4}\u{5}submit_job\0\u{3}job_accepted\0\u{3}status_request\0\u{3}status_reply\0\u{3}cancel_job\0\u{3}await_job\0\u{3}job_outcome\0\u{4}\u{4}partition_request\0\u{3}partition_not_found\0\u{1}credit\0\u{3}record_batch\0\u{3}end_of_partition\0\u{3}release_partitions\0\u{4}\u{5}trigger_checkpoint\0\u{3}acknowledge_checkpoint\0\u{3}decline_checkpoint\0\u{3}notify_checkpoint_complete\0\u{3}trigger_savepoint\0\u{3}savepoint_completed\0")
+
+  fileprivate class _StorageClass {
+    var _protocolVersion: UInt32 = 0
+    var _epoch: UInt64 = 0
+    var _correlation: UInt64 = 0
+    var _body: WireEnvelope.OneOf_Body?
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _protocolVersion = source._protocolVersion
+      _epoch = source._epoch
+      _correlation = source._correlation
+      _body = source._body
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.protocolVersion) }()
-      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.epoch) }()
-      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.correlation) }()
-      case 10: try {
-        var v: WireHello?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .hello(let m) = current {v = m}
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularUInt32Field(value: &_storage._protocolVersion) }()
+        case 2: try { try decoder.decodeSingularUInt64Field(value: &_storage._epoch) }()
+        case 3: try { try decoder.decodeSingularUInt64Field(value: &_storage._correlation) }()
+        case 10: try {
+          var v: WireHello?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .hello(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .hello(v)
+          }
+        }()
+        case 11: try {
+          var v: WireChallenge?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .challenge(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .challenge(v)
+          }
+        }()
+        case 12: try {
+          var v: WireProof?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .proof(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .proof(v)
+          }
+        }()
+        case 13: try {
+          var v: WireWelcome?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .welcome(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .welcome(v)
+          }
+        }()
+        case 14: try {
+          var v: WireRefused?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .refused(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .refused(v)
+          }
+        }()
+        case 15: try {
+          var v: WireHeartbeat?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .heartbeat(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .heartbeat(v)
+          }
+        }()
+        case 16: try {
+          var v: WireNotLeader?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .notLeader(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .notLeader(v)
+          }
+        }()
+        case 17: try {
+          var v: WireFailure?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .failure(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .failure(v)
+          }
+        }()
+        case 18: try {
+          var v: WireAck?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .ack(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .ack(v)
+          }
+        }()
+        case 20: try {
+          var v: WireRegisterTaskExecutor?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .registerTaskExecutor(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .registerTaskExecutor(v)
+          }
+        }()
+        case 21: try {
+          var v: WireRegistered?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .registered(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .registered(v)
+          }
+        }()
+        case 22: try {
+          var v: WireDeployTask?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .deployTask(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .deployTask(v)
+          }
+        }()
+        case 23: try {
+          var v: WireCancelTask?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .cancelTask(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .cancelTask(v)
+          }
+        }()
+        case 24: try {
+          var v: WireTaskStateChanged?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .taskStateChanged(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .taskStateChanged(v)
+          }
+        }()
+        case 25: try {
+          var v: WireUpdatePartitionInfo?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .updatePartitionInfo(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .updatePartitionInfo(v)
+          }
+        }()
+        case 30: try {
+          var v: WireSubmitJob?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .submitJob(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .submitJob(v)
+          }
+        }()
+        case 31: try {
+          var v: WireJobAccepted?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .jobAccepted(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .jobAccepted(v)
+          }
+        }()
+        case 32: try {
+          var v: WireStatusRequest?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .statusRequest(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .statusRequest(v)
+          }
+        }()
+        case 33: try {
+          var v: WireStatusReply?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .statusReply(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .statusReply(v)
+          }
+        }()
+        case 34: try {
+          var v: WireCancelJob?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .cancelJob(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .cancelJob(v)
+          }
+        }()
+        case 35: try {
+          var v: WireAwaitJob?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .awaitJob(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .awaitJob(v)
+          }
+        }()
+        case 36: try {
+          var v: WireJobOutcome?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .jobOutcome(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .jobOutcome(v)
+          }
+        }()
+        case 40: try {
+          var v: WirePartitionRequest?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .partitionRequest(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .partitionRequest(v)
+          }
+        }()
+        case 41: try {
+          var v: WirePartitionNotFound?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .partitionNotFound(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .partitionNotFound(v)
+          }
+        }()
+        case 42: try {
+          var v: WireCredit?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .credit(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .credit(v)
+          }
+        }()
+        case 43: try {
+          var v: WireRecordBatch?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .recordBatch(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .recordBatch(v)
+          }
+        }()
+        case 44: try {
+          var v: WireEndOfPartition?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .endOfPartition(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .endOfPartition(v)
+          }
+        }()
+        case 45: try {
+          var v: WireReleasePartitions?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .releasePartitions(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .releasePartitions(v)
+          }
+        }()
+        case 50: try {
+          var v: WireTriggerCheckpoint?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .triggerCheckpoint(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .triggerCheckpoint(v)
+          }
+        }()
+        case 51: try {
+          var v: WireAcknowledgeCheckpoint?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .acknowledgeCheckpoint(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .acknowledgeCheckpoint(v)
+          }
+        }()
+        case 52: try {
+          var v: WireDeclineCheckpoint?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .declineCheckpoint(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .declineCheckpoint(v)
+          }
+        }()
+        case 53: try {
+          var v: WireNotifyCheckpointComplete?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .notifyCheckpointComplete(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .notifyCheckpointComplete(v)
+          }
+        }()
+        case 54: try {
+          var v: WireTriggerSavepoint?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .triggerSavepoint(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .triggerSavepoint(v)
+          }
+        }()
+        case 55: try {
+          var v: WireSavepointCompleted?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .savepointCompleted(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .savepointCompleted(v)
+          }
+        }()
+        default: break
         }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .hello(v)
-        }
-      }()
-      case 11: try {
-        var v: WireChallenge?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .challenge(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .challenge(v)
-        }
-      }()
-      case 12: try {
-        var v: WireProof?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .proof(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .proof(v)
-        }
-      }()
-      case 13: try {
-        var v: WireWelcome?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .welcome(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .welcome(v)
-        }
-      }()
-      case 14: try {
-        var v: WireRefused?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .refused(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .refused(v)
-        }
-      }()
-      case 15: try {
-        var v: WireHeartbeat?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .heartbeat(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .heartbeat(v)
-        }
-      }()
-      case 16: try {
-        var v: WireNotLeader?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .notLeader(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .notLeader(v)
-        }
-      }()
-      case 17: try {
-        var v: WireFailure?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .failure(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .failure(v)
-        }
-      }()
-      case 18: try {
-        var v: WireAck?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .ack(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .ack(v)
-        }
-      }()
-      case 20: try {
-        var v: WireRegisterTaskExecutor?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .registerTaskExecutor(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .registerTaskExecutor(v)
-        }
-      }()
-      case 21: try {
-        var v: WireRegistered?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .registered(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .registered(v)
-        }
-      }()
-      case 22: try {
-        var v: WireDeployTask?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .deployTask(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .deployTask(v)
-        }
-      }()
-      case 23: try {
-        var v: WireCancelTask?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .cancelTask(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .cancelTask(v)
-        }
-      }()
-      case 24: try {
-        var v: WireTaskStateChanged?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .taskStateChanged(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .taskStateChanged(v)
-        }
-      }()
-      case 25: try {
-        var v: WireUpdatePartitionInfo?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .updatePartitionInfo(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .updatePartitionInfo(v)
-        }
-      }()
-      case 30: try {
-        var v: WireSubmitJob?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .submitJob(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .submitJob(v)
-        }
-      }()
-      case 31: try {
-        var v: WireJobAccepted?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .jobAccepted(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .jobAccepted(v)
-        }
-      }()
-      case 32: try {
-        var v: WireStatusRequest?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .statusRequest(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .statusRequest(v)
-        }
-      }()
-      case 33: try {
-        var v: WireStatusReply?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .statusReply(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .statusReply(v)
-        }
-      }()
-      case 34: try {
-        var v: WireCancelJob?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .cancelJob(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .cancelJob(v)
-        }
-      }()
-      case 35: try {
-        var v: WireAwaitJob?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .awaitJob(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .awaitJob(v)
-        }
-      }()
-      case 36: try {
-        var v: WireJobOutcome?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .jobOutcome(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .jobOutcome(v)
-        }
-      }()
-      case 40: try {
-        var v: WirePartitionRequest?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .partitionRequest(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .partitionRequest(v)
-        }
-      }()
-      case 41: try {
-        var v: WirePartitionNotFound?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .partitionNotFound(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .partitionNotFound(v)
-        }
-      }()
-      case 42: try {
-        var v: WireCredit?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .credit(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .credit(v)
-        }
-      }()
-      case 43: try {
-        var v: WireRecordBatch?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .recordBatch(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .recordBatch(v)
-        }
-      }()
-      case 44: try {
-        var v: WireEndOfPartition?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .endOfPartition(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .endOfPartition(v)
-        }
-      }()
-      case 45: try {
-        var v: WireReleasePartitions?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .releasePartitions(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .releasePartitions(v)
-        }
-      }()
-      default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if self.protocolVersion != 0 {
-      try visitor.visitSingularUInt32Field(value: self.protocolVersion, fieldNumber: 1)
-    }
-    if self.epoch != 0 {
-      try visitor.visitSingularUInt64Field(value: self.epoch, fieldNumber: 2)
-    }
-    if self.correlation != 0 {
-      try visitor.visitSingularUInt64Field(value: self.correlation, fieldNumber: 3)
-    }
-    switch self.body {
-    case .hello?: try {
-      guard case .hello(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
-    }()
-    case .challenge?: try {
-      guard case .challenge(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
-    }()
-    case .proof?: try {
-      guard case .proof(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 12)
-    }()
-    case .welcome?: try {
-      guard case .welcome(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
-    }()
-    case .refused?: try {
-      guard case .refused(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 14)
-    }()
-    case .heartbeat?: try {
-      guard case .heartbeat(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 15)
-    }()
-    case .notLeader?: try {
-      guard case .notLeader(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 16)
-    }()
-    case .failure?: try {
-      guard case .failure(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 17)
-    }()
-    case .ack?: try {
-      guard case .ack(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 18)
-    }()
-    case .registerTaskExecutor?: try {
-      guard case .registerTaskExecutor(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 20)
-    }()
-    case .registered?: try {
-      guard case .registered(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 21)
-    }()
-    case .deployTask?: try {
-      guard case .deployTask(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 22)
-    }()
-    case .cancelTask?: try {
-      guard case .cancelTask(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 23)
-    }()
-    case .taskStateChanged?: try {
-      guard case .taskStateChanged(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 24)
-    }()
-    case .updatePartitionInfo?: try {
-      guard case .updatePartitionInfo(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 25)
-    }()
-    case .submitJob?: try {
-      guard case .submitJob(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 30)
-    }()
-    case .jobAccepted?: try {
-      guard case .jobAccepted(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 31)
-    }()
-    case .statusRequest?: try {
-      guard case .statusRequest(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 32)
-    }()
-    case .statusReply?: try {
-      guard case .statusReply(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 33)
-    }()
-    case .cancelJob?: try {
-      guard case .cancelJob(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 34)
-    }()
-    case .awaitJob?: try {
-      guard case .awaitJob(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 35)
-    }()
-    case .jobOutcome?: try {
-      guard case .jobOutcome(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 36)
-    }()
-    case .partitionRequest?: try {
-      guard case .partitionRequest(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 40)
-    }()
-    case .partitionNotFound?: try {
-      guard case .partitionNotFound(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 41)
-    }()
-    case .credit?: try {
-      guard case .credit(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 42)
-    }()
-    case .recordBatch?: try {
-      guard case .recordBatch(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 43)
-    }()
-    case .endOfPartition?: try {
-      guard case .endOfPartition(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 44)
-    }()
-    case .releasePartitions?: try {
-      guard case .releasePartitions(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 45)
-    }()
-    case nil: break
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if _storage._protocolVersion != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._protocolVersion, fieldNumber: 1)
+      }
+      if _storage._epoch != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._epoch, fieldNumber: 2)
+      }
+      if _storage._correlation != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._correlation, fieldNumber: 3)
+      }
+      switch _storage._body {
+      case .hello?: try {
+        guard case .hello(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
+      }()
+      case .challenge?: try {
+        guard case .challenge(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
+      }()
+      case .proof?: try {
+        guard case .proof(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 12)
+      }()
+      case .welcome?: try {
+        guard case .welcome(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
+      }()
+      case .refused?: try {
+        guard case .refused(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 14)
+      }()
+      case .heartbeat?: try {
+        guard case .heartbeat(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 15)
+      }()
+      case .notLeader?: try {
+        guard case .notLeader(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 16)
+      }()
+      case .failure?: try {
+        guard case .failure(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 17)
+      }()
+      case .ack?: try {
+        guard case .ack(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 18)
+      }()
+      case .registerTaskExecutor?: try {
+        guard case .registerTaskExecutor(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 20)
+      }()
+      case .registered?: try {
+        guard case .registered(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 21)
+      }()
+      case .deployTask?: try {
+        guard case .deployTask(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 22)
+      }()
+      case .cancelTask?: try {
+        guard case .cancelTask(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 23)
+      }()
+      case .taskStateChanged?: try {
+        guard case .taskStateChanged(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 24)
+      }()
+      case .updatePartitionInfo?: try {
+        guard case .updatePartitionInfo(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 25)
+      }()
+      case .submitJob?: try {
+        guard case .submitJob(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 30)
+      }()
+      case .jobAccepted?: try {
+        guard case .jobAccepted(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 31)
+      }()
+      case .statusRequest?: try {
+        guard case .statusRequest(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 32)
+      }()
+      case .statusReply?: try {
+        guard case .statusReply(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 33)
+      }()
+      case .cancelJob?: try {
+        guard case .cancelJob(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 34)
+      }()
+      case .awaitJob?: try {
+        guard case .awaitJob(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 35)
+      }()
+      case .jobOutcome?: try {
+        guard case .jobOutcome(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 36)
+      }()
+      case .partitionRequest?: try {
+        guard case .partitionRequest(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 40)
+      }()
+      case .partitionNotFound?: try {
+        guard case .partitionNotFound(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 41)
+      }()
+      case .credit?: try {
+        guard case .credit(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 42)
+      }()
+      case .recordBatch?: try {
+        guard case .recordBatch(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 43)
+      }()
+      case .endOfPartition?: try {
+        guard case .endOfPartition(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 44)
+      }()
+      case .releasePartitions?: try {
+        guard case .releasePartitions(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 45)
+      }()
+      case .triggerCheckpoint?: try {
+        guard case .triggerCheckpoint(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 50)
+      }()
+      case .acknowledgeCheckpoint?: try {
+        guard case .acknowledgeCheckpoint(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 51)
+      }()
+      case .declineCheckpoint?: try {
+        guard case .declineCheckpoint(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 52)
+      }()
+      case .notifyCheckpointComplete?: try {
+        guard case .notifyCheckpointComplete(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 53)
+      }()
+      case .triggerSavepoint?: try {
+        guard case .triggerSavepoint(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 54)
+      }()
+      case .savepointCompleted?: try {
+        guard case .savepointCompleted(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 55)
+      }()
+      case nil: break
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: WireEnvelope, rhs: WireEnvelope) -> Bool {
-    if lhs.protocolVersion != rhs.protocolVersion {return false}
-    if lhs.epoch != rhs.epoch {return false}
-    if lhs.correlation != rhs.correlation {return false}
-    if lhs.body != rhs.body {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._protocolVersion != rhs_storage._protocolVersion {return false}
+        if _storage._epoch != rhs_storage._epoch {return false}
+        if _storage._correlation != rhs_storage._correlation {return false}
+        if _storage._body != rhs_storage._body {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

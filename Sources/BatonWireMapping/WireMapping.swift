@@ -1,3 +1,4 @@
+public import BatonCheckpointing
 public import BatonCore
 public import BatonDataPlane
 public import BatonExecutionGraph
@@ -55,13 +56,15 @@ extension ExecutionState {
 }
 
 extension TaskEvent {
-    public var state: ExecutionState {
+    /// The state the event moves the task to; nil for checkpoint events.
+    public var state: ExecutionState? {
         switch self {
         case .initializing: .initializing
         case .running: .running
         case .finished: .finished
         case .canceled: .canceled
         case .failed: .failed
+        case .checkpointAcknowledged, .checkpointDeclined: nil
         }
     }
 
@@ -142,6 +145,26 @@ extension TaskSpec {
         self.init(
             attempt: attempt, allocation: deploy.allocation, vertexID: vertexID, parallelism: Int(deploy.parallelism),
             maxParallelism: Int(deploy.maxParallelism), operators: deploy.operators.map { OperatorSpec($0.name, $0.parameters) },
-            inputs: inputs, outputs: outputs)
+            inputs: inputs, outputs: outputs,
+            restore: deploy.hasRestore ? TaskRestore(checkpoint: deploy.restore.checkpointID, state: deploy.restore.state.handle) : nil)
+    }
+}
+
+extension WireStateHandle {
+    public init(_ handle: StateHandle) {
+        self.init()
+        path = handle.path
+        size = handle.size
+        checksum = handle.checksum
+    }
+
+    public var handle: StateHandle { StateHandle(path: path, size: size, checksum: checksum) }
+}
+
+extension CheckpointTrigger {
+    public init(wire trigger: WireTriggerCheckpoint) {
+        self.init(
+            id: trigger.checkpointID, timestamp: WallTime(millisecondsSince1970: Int64(clamping: trigger.timestampMillis)),
+            directory: trigger.directory, isSavepoint: trigger.savepoint)
     }
 }

@@ -1,0 +1,216 @@
+import BatonCore
+import BatonFiles
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The file sink: records as text lines (`key,value` or the line) in part files under one folder.
+///
+/// Exactly-once (the default) is a two-phase commit on checkpoints, as Flink's FileSink does it:
+/// - records go to a hidden in-progress file, `.part-<subtask>-<attempt>-<n>.inprogress`;
+/// - at checkpoint c the in-progress file is flushed, synced and renamed to the pending
+///   `.part-<subtask>-<c>.pending` (with a synced folder), and the checkpoint's state lists the
+///   pending files not committed yet;
+/// - when checkpoint c is complete, every pending file up to c is renamed to its committed name
+///   `part-<subtask>-<c>`. A commit is idempotent: a pending file already renamed is skipped, so
+///   a repeated notice changes nothing;
+/// - on a restore from checkpoint c, the pending files its state lists are committed and every
+///   other in-progress or pending file of this subtask is removed (it holds records after c,
+///   which the sources replay);
+/// - at the end of the input, what is left is committed as `part-<subtask>-end`.
+///
+/// Without exactly-once, records go straight to `part-<subtask>-<attempt>` (at least once).
+public struct FileSinkOperator: StreamOperator, @unchecked Sendable {
+    // @unchecked: the file descriptor is used by the one task that owns the operator.
+    /// A pending file and its committed name, as full paths (a job restored from a savepoint
+    /// commits them where they were written, even when it writes elsewhere itself).
+    struct Staged: Hashable {
+        var checkpoint: UInt64
+        var pendingPath: String
+        var committedPath: String
+    }
+
+    let directory: String
+    let subtask: Int
+    let attempt: Int
+    let exactlyOnce: Bool
+    private var descriptor: Int32 = -1
+    private var currentName: String?
+    private var fileCount = 0
+    private var buffer: [UInt8] = []
+    private var staged: [Staged] = []
+    private var wroteSinceSync = false
+
+    init(directory: String, context: OperatorContext, exactlyOnce: Bool) throws {
+        guard !directory.isEmpty else { throw OperatorError("operator 'file-sink' needs the parameter 'path'") }
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw OperatorError("operator 'file-sink' cannot create '\(directory)': \(error.localizedDescription)")
+        }
+        self.directory = directory
+        self.subtask = context.subtask
+        self.attempt = context.attempt
+        self.exactlyOnce = exactlyOnce
+        buffer.reserveCapacity(80 * 1024)
+    }
+
+    var pendingPrefix: String { ".part-\(subtask)-" }
+
+    public mutating func process(_ record: Record, emit: (Record) throws -> Void) throws {
+        switch record {
+        case .line(let text): buffer.append(contentsOf: text.utf8)
+        case .keyed(let key, let value):
+            buffer.append(contentsOf: key.utf8)
+            buffer.append(0x2C)
+            appendDecimal(value)
+        }
+        buffer.append(0x0A)
+        if buffer.count >= 64 * 1024 { try writeBuffer() }
+    }
+
+    private mutating func appendDecimal(_ value: Int64) {
+        if value < 0 { buffer.append(0x2D) }
+        var magnitude = value.magnitude
+        let start = buffer.count
+        repeat {
+            buffer.append(UInt8(truncatingIfNeeded: 0x30 + magnitude % 10))
+            magnitude /= 10
+        } while magnitude > 0
+        buffer[start...].reverse()
+    }
+
+    private func path(_ name: String) -> String { "\(directory)/\(name)" }
+
+    /// Writes what is buffered to the current file, opening one if none is open.
+    private mutating func writeBuffer() throws {
+        guard !buffer.isEmpty else { return }
+        if descriptor < 0 {
+            let name = exactlyOnce ? "\(pendingPrefix)\(attempt)-\(fileCount).inprogress" : "part-\(subtask)-\(attempt)"
+            fileCount += 1
+            descriptor = open(path(name), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            guard descriptor >= 0 else { throw fileError("cannot create", name) }
+            currentName = name
+        }
+        do { try DurableFiles.writeAll(descriptor, buffer, path: path(currentName ?? "")) } catch {
+            throw OperatorError("operator 'file-sink': \(error)")
+        }
+        buffer.removeAll(keepingCapacity: true)
+        wroteSinceSync = true
+    }
+
+    /// Flushes, syncs and closes the current file; returns its name.
+    private mutating func closeCurrent() throws -> String? {
+        try writeBuffer()
+        guard descriptor >= 0, let name = currentName else { return nil }
+        if fsync(descriptor) != 0 { throw fileError("cannot sync", name) }
+        close(descriptor)
+        descriptor = -1
+        currentName = nil
+        wroteSinceSync = false
+        return name
+    }
+
+    private func fileError(_ what: String, _ name: String) -> OperatorError {
+        OperatorError("operator 'file-sink' \(what) '\(path(name))': \(String(cString: strerror(errno)))")
+    }
+
+    private func syncDirectory() throws {
+        do { try DurableFiles.syncDirectory(directory) } catch { throw OperatorError("operator 'file-sink': \(error)") }
+    }
+
+    private func rename(_ from: String, to: String) throws {
+        do { try DurableFiles.rename(from, to: to, sync: false) } catch { throw OperatorError("operator 'file-sink': \(error)") }
+    }
+
+    // MARK: checkpoints
+
+    public mutating func snapshotState(checkpoint: UInt64) throws -> [UInt8] {
+        guard exactlyOnce else {
+            try writeBuffer()
+            if descriptor >= 0, wroteSinceSync, fsync(descriptor) != 0 { throw fileError("cannot sync", currentName ?? "") }
+            wroteSinceSync = false
+            return []
+        }
+        if let name = try closeCurrent() {
+            let entry = Staged(
+                checkpoint: checkpoint, pendingPath: path("\(pendingPrefix)\(checkpoint).pending"), committedPath: path("part-\(subtask)-\(checkpoint)"))
+            try rename(path(name), to: entry.pendingPath)
+            try syncDirectory()
+            staged.append(entry)
+        }
+        var writer = BinaryWriter(capacity: 16 + staged.count * 48)
+        writer.write(UInt64(staged.count))
+        for entry in staged {
+            writer.write(entry.checkpoint)
+            writer.write(entry.pendingPath)
+            writer.write(entry.committedPath)
+        }
+        return writer.bytes
+    }
+
+    public mutating func checkpointCompleted(_ id: UInt64) throws {
+        guard exactlyOnce else { return }
+        let due = staged.filter { $0.checkpoint <= id }
+        guard !due.isEmpty else { return }
+        try commit(due)
+        staged.removeAll { $0.checkpoint <= id }
+    }
+
+    /// Renames pending files to their committed names; one already committed is skipped.
+    private func commit(_ entries: [Staged]) throws {
+        var folders: Set<String> = []
+        for entry in entries {
+            if DurableFiles.exists(entry.pendingPath) {
+                try rename(entry.pendingPath, to: entry.committedPath)
+                folders.insert(DurableFiles.directory(of: entry.committedPath))
+            } else if !DurableFiles.exists(entry.committedPath) {
+                throw OperatorError(
+                    "operator 'file-sink' cannot commit checkpoint \(entry.checkpoint): neither '\(entry.pendingPath)' nor '\(entry.committedPath)' exists")
+            }
+        }
+        for folder in folders.sorted() {
+            do { try DurableFiles.syncDirectory(folder) } catch { throw OperatorError("operator 'file-sink': \(error)") }
+        }
+    }
+
+    public mutating func restoreState(_ state: [UInt8]?, checkpoint: UInt64?) throws {
+        guard exactlyOnce else { return }
+        var restored: [Staged] = []
+        if let state {
+            do {
+                var reader = BinaryReader(state)
+                let count = try reader.readUInt64()
+                guard count <= UInt64(state.count) else { throw BinaryDecodingError(offset: 0, problem: "state claims \(count) files") }
+                for _ in 0..<count {
+                    restored.append(Staged(checkpoint: try reader.readUInt64(), pendingPath: try reader.readString(), committedPath: try reader.readString()))
+                }
+            } catch {
+                throw stateError("file-sink", error)
+            }
+        }
+        try commit(restored)
+        // Everything else this subtask left uncommitted holds records after the checkpoint.
+        let keep = Set(restored.map(\.pendingPath))
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        for name in names where name.hasPrefix(pendingPrefix) && !keep.contains(path(name)) {
+            if name.hasSuffix(".inprogress") || name.hasSuffix(".pending") { try? FileManager.default.removeItem(atPath: path(name)) }
+        }
+        try syncDirectory()
+    }
+
+    public mutating func finish(emit: (Record) throws -> Void) throws {
+        guard exactlyOnce else {
+            _ = try closeCurrent()
+            return
+        }
+        try commit(staged)
+        staged.removeAll()
+        if let name = try closeCurrent() {
+            try rename(path(name), to: path("part-\(subtask)-end"))
+            try syncDirectory()
+        }
+    }
+}
