@@ -247,8 +247,15 @@ let package = Package(
         .testTarget(
             name: "BatonTaskRuntimeTests",
             dependencies: [
-                "BatonCore", "BatonJobGraph", "BatonOperators", "BatonDataPlane", "BatonTaskRuntime", "BatonRPC",
+                "BatonCore", "BatonJobGraph", "BatonOperators", "BatonDataPlane", "BatonTaskRuntime", "BatonRPC", "BatonCheckpointing",
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "BatonMasterServiceTests",
+            dependencies: [
+                "BatonCore", "BatonElection", "BatonExecutionGraph", "BatonHAStore", "BatonHAStoreSQLite", "BatonMasterService",
+                "BatonCheckpointing", "BatonProcessControl",
             ],
             swiftSettings: swiftSettings),
         .testTarget(
@@ -258,7 +265,7 @@ let package = Package(
             name: "BatonProcessTests",
             dependencies: [
                 "baton", "baton-store", "BatonCore", "BatonConfig", "BatonElection", "BatonHAStore", "BatonHAStoreSelection",
-                "BatonMemberLocks", "BatonStatus", "BatonTestKit", "BatonProcessControl", "BatonRPC", "BatonWire",
+                "BatonMemberLocks", "BatonStatus", "BatonTestKit", "BatonProcessControl", "BatonRPC", "BatonWire", "BatonMasterService",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),

@@ -22,10 +22,10 @@ public struct TaskStateError: Error, Sendable, CustomStringConvertible {
 
 /// One task's snapshot of one checkpoint as a file: a magic, the operators' states in chain order,
 /// and a CRC-32C of what precedes it.
-enum TaskStateFile {
+public enum TaskStateFile {
     static let magic: [UInt8] = Array("BATONTS1".utf8)
 
-    static func write(_ parts: [[UInt8]], to path: String) throws -> StateHandle {
+    public static func write(_ parts: [[UInt8]], to path: String) throws -> StateHandle {
         var writer = BinaryWriter(capacity: 32 + parts.reduce(0) { $0 + $1.count + 9 })
         for byte in magic { writer.write(byte) }
         writer.write(UInt64(parts.count))
@@ -41,13 +41,13 @@ enum TaskStateFile {
         return StateHandle(path: path, size: UInt64(bytes.count), checksum: checksum)
     }
 
-    static func read(_ handle: StateHandle) throws -> [[UInt8]] {
+    public static func read(_ handle: StateHandle) throws -> [[UInt8]] {
         let bytes: [UInt8]
         do { bytes = try DurableFiles.read(handle.path) } catch { throw TaskStateError("cannot read the checkpoint state: \(error)") }
         guard UInt64(bytes.count) == handle.size else {
             throw TaskStateError("the checkpoint state \(handle.path) has \(bytes.count) bytes, \(handle.size) were acknowledged")
         }
-        guard bytes.count >= magic.count + 9, Array(bytes.prefix(magic.count)) == magic else {
+        guard bytes.count > magic.count, Array(bytes.prefix(magic.count)) == magic else {
             throw TaskStateError("\(handle.path) is not a Baton task state file")
         }
         do {
