@@ -123,7 +123,7 @@ extension ProcessTests {
             var expected: [String: Int] = [:]
             for n in 0..<150_000 { expected["k\(n % 10)", default: 0] += 1 }
             var last: [String: Int] = [:]
-            for line in try String(contentsOfFile: group.directory.file("slow-output/part-0"), encoding: .utf8).split(separator: "\n") {
+            for line in try String(contentsOfFile: group.directory.file("slow-output/part-0-0"), encoding: .utf8).split(separator: "\n") {
                 let parts = line.split(separator: ",")
                 last[String(parts[0])] = Int(parts[1])!
             }

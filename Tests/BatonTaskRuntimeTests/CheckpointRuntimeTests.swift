@@ -34,9 +34,9 @@ func eventually(_ timeout: Duration = .seconds(20), _ condition: () throws -> Bo
 struct CheckpointRuntimeTests {
     let runtime = TaskRuntimeTests()
 
-    func sourceSpec(subtask: Int, attempt: Int, to: Int64, restore: TaskRestore?) -> TaskSpec {
+    func sourceSpec(subtask: Int, attempt: Int, to: Int64, rate: Int = 1_000, restore: TaskRestore?) -> TaskSpec {
         var operators = [OperatorSpec.sequence(from: 0, to: to, keys: 5)]
-        operators[0].parameters["rate"] = "4000"
+        operators[0].parameters["rate"] = "\(rate)"
         return TaskSpec(
             attempt: .init(job: "job", jobVertex: 0, subtask: subtask, attempt: attempt), allocation: 1, vertexID: "source", parallelism: 2,
             maxParallelism: 128, operators: operators, inputs: [],
@@ -68,7 +68,7 @@ struct CheckpointRuntimeTests {
         defer { try? FileManager.default.removeItem(atPath: root) }
         let events = Events()
         let names = ["source0", "source1", "count0", "count1"]
-        let total: Int64 = 6_000
+        let total: Int64 = 20_000
         try await TwoExecutors().run { te1, port1, te2, port2 in
             let locations = [
                 InputChannelSpec.Location(taskExecutor: "te1", host: "127.0.0.1", port: port1),
@@ -116,7 +116,7 @@ struct CheckpointRuntimeTests {
                     let plane = subtask == 0 ? te1 : te2
                     group.addTask {
                         await TaskRunner.run(
-                            self.sourceSpec(subtask: subtask, attempt: 1, to: total, restore: TaskRestore(checkpoint: 1, state: handles["source\(subtask)"]!)),
+                            self.sourceSpec(subtask: subtask, attempt: 1, to: total, rate: 50_000, restore: TaskRestore(checkpoint: 1, state: handles["source\(subtask)"]!)),
                             dataPlane: plane, report: events.record("again-source\(subtask)"))
                     }
                     group.addTask {
