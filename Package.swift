@@ -167,7 +167,8 @@ let package = Package(
             dependencies: [
                 "BatonCore", "BatonConfig", "BatonElection", "BatonHAStore", "BatonHAStoreSelection",
                 "BatonMemberLocks", "BatonStatus", "BatonProcessControl", "BatonJobGraph", "BatonExecutionGraph",
-                "BatonScheduling", "BatonResourceManager", "BatonJobMaster",
+                "BatonScheduling", "BatonResourceManager", "BatonJobMaster", "BatonCheckpointing", "BatonDataPlane", "BatonFiles",
+                "BatonMasterService", "BatonOperators", "BatonRPC", "BatonTaskRuntime", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
         .target(

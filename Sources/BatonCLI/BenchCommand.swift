@@ -1,11 +1,19 @@
 import ArgumentParser
 import BatonBench
 import BatonConfig
+import BatonCore
 import Foundation
 
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Benchmarks that print figures.", subcommands: [ElectionBench.self, ScheduleBench.self])
+        commandName: "bench", abstract: "Benchmarks that print figures.", subcommands: [ElectionBench.self, ScheduleBench.self, ThroughputBench.self])
+}
+
+/// One JSON object on one line, keys sorted (what `--json` prints).
+func printJSON(_ value: some Encodable) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
 }
 
 struct ElectionBench: AsyncParsableCommand {
@@ -48,9 +56,7 @@ struct ElectionBench: AsyncParsableCommand {
                 progress: { line in if !quiet { FileHandle.standardError.write(Data("[\(backend.rawValue)] \(line)\n".utf8)) } })
             let result = try await benchmark.run()
             if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys]
-                print(String(decoding: try encoder.encode(result), as: UTF8.self))
+                try printJSON(result)
             } else {
                 print(
                     """
@@ -86,9 +92,7 @@ struct ScheduleBench: ParsableCommand {
             throw CommandFailure.usage("--subtasks: each size must be a multiple of 10, from 10 to 327680")
         }
         if inProcess {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            for size in subtasks { print(String(decoding: try encoder.encode(ScheduleBenchmark.run(subtasks: size)), as: UTF8.self)) }
+            for size in subtasks { try printJSON(ScheduleBenchmark.run(subtasks: size)) }
             return
         }
         var runs: [ScheduleBenchmark.Run] = []
@@ -106,9 +110,7 @@ struct ScheduleBench: ParsableCommand {
         }
         if json {
             struct Output: Encodable { var runs: [ScheduleBenchmark.Run] }
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            print(String(decoding: try encoder.encode(Output(runs: runs)), as: UTF8.self))
+            try printJSON(Output(runs: runs))
             return
         }
         print("SUBTASKS   TOTAL ms   BUILD   REGIONS   SCHEDULE   MATCH   DEPLOY   SLOTS   PEAK MEMORY")
@@ -121,6 +123,74 @@ struct ScheduleBench: ParsableCommand {
                 "\(run.peakMemoryBytes >> 20) MiB (\((run.peakMemoryBytes - run.baselineMemoryBytes) >> 20) MiB above the process's \(run.baselineMemoryBytes >> 20) MiB)",
             ]
             print(columns.joined())
+        }
+    }
+}
+
+struct ThroughputBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "throughput",
+        abstract: "Records per second, end-to-end latency and checkpoint durations of streaming jobs with checkpoints.",
+        discussion: """
+            Runs each job on a mini cluster in this process: real data planes on loopback, the real task runtime, \
+            checkpoints driven by the CheckpointCoordinator with metadata committed fenced to a SQLite store, state and \
+            sink files written and synced in a temporary folder. Latency is measured with latency markers from the \
+            sources to the sinks every 100 ms.
+            """)
+
+    @Option(name: .long, help: "keyed-count, word-count, or all.")
+    var job: String = "all"
+    @Option(name: .long, help: "exactly-once-file, discard, or all.")
+    var sink: String = "all"
+    @Option(name: .customLong("task-executors"), help: "How many task executors (data planes) the tasks spread over.")
+    var taskExecutors: Int = 1
+    @Option(name: .long, help: "Subtasks per vertex.")
+    var parallelism: Int = 2
+    @Option(name: .long, help: "Records per run.")
+    var records: Int = 20_000_000
+    @Option(name: .customLong("checkpoint-interval"), help: "Checkpoint interval, e.g. 1s.")
+    var checkpointInterval: String = "1s"
+    @Flag(name: .long, help: "Print one JSON object.")
+    var json = false
+
+    func run() async throws {
+        guard let interval = DurationText.parse(checkpointInterval), interval > .zero else {
+            throw CommandFailure.usage("--checkpoint-interval: '\(checkpointInterval)' is not a duration like 1s")
+        }
+        guard taskExecutors >= 1, parallelism >= 1, records >= 1 else {
+            throw CommandFailure.usage("--task-executors, --parallelism and --records must be at least 1")
+        }
+        func choices<T: RawRepresentable & CaseIterable>(_ text: String, _ option: String) throws -> [T] where T.RawValue == String {
+            if text == "all" { return Array(T.allCases) }
+            guard let one = T(rawValue: text) else {
+                throw CommandFailure.usage("--\(option): '\(text)' is not one of \(T.allCases.map(\.rawValue).joined(separator: ", ")), all")
+            }
+            return [one]
+        }
+        let jobs: [ThroughputBenchmark.Job] = try choices(job, "job")
+        let sinks: [ThroughputBenchmark.Sink] = try choices(sink, "sink")
+        var runs: [ThroughputBenchmark.Run] = []
+        for job in jobs {
+            for sink in sinks {
+                let benchmark = ThroughputBenchmark(
+                    job: job, sink: sink, taskExecutors: taskExecutors, parallelism: parallelism, records: records, checkpointInterval: interval)
+                if !json { FileHandle.standardError.write(Data("running \(job.rawValue) into \(sink.rawValue)...\n".utf8)) }
+                runs.append(try await benchmark.run())
+            }
+        }
+        if json {
+            struct Output: Encodable { var runs: [ThroughputBenchmark.Run] }
+            try printJSON(Output(runs: runs))
+            return
+        }
+        print("JOB           SINK                TES  RECORDS/S    SECONDS  LATENCY ms min/median/p99/max   CHECKPOINT ms min/median/p99/max (n)")
+        for run in runs {
+            print(
+                run.job.padding(toLength: 14, withPad: " ", startingAt: 0) + run.sink.padding(toLength: 20, withPad: " ", startingAt: 0)
+                    + String(run.taskExecutors).padding(toLength: 5, withPad: " ", startingAt: 0)
+                    + String(format: "%-12.0f %-8.2f ", run.recordsPerSecond, run.seconds)
+                    + run.latencyMillis.formatted(decimals: 1).padding(toLength: 33, withPad: " ", startingAt: 0)
+                    + run.checkpointMillis.formatted(decimals: 1) + " (\(run.checkpoints))")
         }
     }
 }

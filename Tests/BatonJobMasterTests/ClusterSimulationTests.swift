@@ -291,3 +291,18 @@ struct ScheduleBenchmarkTests {
         #expect(run.peakMemoryBytes > 0 && run.millis > 0)
     }
 }
+
+@Suite("throughput benchmark")
+struct ThroughputBenchmarkTests {
+    @Test("the keyed count runs with checkpoints into the exactly-once sink and reports its figures")
+    func keyedCountFigures() async throws {
+        let run = try await ThroughputBenchmark(
+            job: .keyedCount, sink: .exactlyOnceFile, taskExecutors: 2, parallelism: 2, records: 400_000, checkpointInterval: .milliseconds(50)
+        ).run()
+        #expect(run.records == 400_000)
+        #expect(run.recordsPerSecond > 0 && run.seconds > 0)
+        #expect(run.checkpoints >= 1)
+        #expect(run.checkpointMillis.median > 0)
+        #expect(run.job == "keyed-count" && run.sink == "exactly-once-file" && run.taskExecutors == 2)
+    }
+}
