@@ -20,6 +20,9 @@ public struct HAConfiguration: Sendable, Hashable, CustomStringConvertible {
     public var checkpoints: CheckpointConfiguration
     public var group: GroupConfiguration
     public var rpc: RPCSettings
+    /// How long a new leader waits for the task executors to report what they hold before the
+    /// attempts nobody reported count as failed (`reconciliation.window`, default three heartbeats).
+    public var reconciliationWindow: Duration = .seconds(3)
 
     public struct StoreConfiguration: Sendable, Hashable {
         public enum Backend: String, Sendable, Hashable, CaseIterable {
@@ -138,7 +141,7 @@ extension HAConfiguration {
     static func parse(_ root: YAMLValue, file: String) throws -> HAConfiguration {
         let directory = (file as NSString).deletingLastPathComponent
         let top = try root.mapping(allowing: [
-            "cluster", "store", "election", "masters", "taskexecutors", "checkpoints", "group", "rpc",
+            "cluster", "store", "election", "masters", "taskexecutors", "checkpoints", "group", "rpc", "reconciliation",
         ])
         let cluster = try top["cluster"]?.identifier() ?? "local"
 
@@ -277,9 +280,17 @@ extension HAConfiguration {
         let maxFrame = try rpcMapping["maxFrame"]?.byteSize(in: 4096...(1 << 30)) ?? (16 << 20)
         let rpc = RPCSettings(secret: secret, heartbeatInterval: heartbeat, heartbeatTimeout: heartbeatTimeout, maxFrameBytes: Int(maxFrame))
 
-        return HAConfiguration(
+        var window = heartbeat * 3
+        if let value = top["reconciliation"] {
+            let mapping = try value.mapping(allowing: ["window"])
+            if let duration = mapping["window"] { window = try duration.duration(in: .milliseconds(50)...(.seconds(600))) }
+        }
+
+        var configuration = HAConfiguration(
             file: file, directory: directory, cluster: cluster, store: storeConfiguration, election: election,
             masters: masters, taskExecutors: taskExecutors, checkpoints: checkpoints, group: group, rpc: rpc)
+        configuration.reconciliationWindow = window
+        return configuration
     }
 
     /// `path` made absolute against `directory`, with `.` and `..` components resolved.

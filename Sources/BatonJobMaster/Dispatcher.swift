@@ -58,6 +58,15 @@ public struct Dispatcher: Sendable {
         return route(graph.id) { $0.start(now: now) }
     }
 
+    /// Takes over a job a previous leader ran (its JobMaster rebuilt from the store) and carries
+    /// on what was under way.
+    public mutating func recover(_ master: JobMaster, now: MonotonicInstant) -> [Action] {
+        guard masters[master.id] == nil else { return [] }
+        masters[master.id] = master
+        submissionOrder.append(master.id)
+        return route(master.id) { $0.recover(now: now) }
+    }
+
     /// Cancels a job.
     public mutating func cancel(_ id: JobID, now: MonotonicInstant) throws(DispatcherError) -> [Action] {
         guard masters[id] != nil else { throw DispatcherError(message: "no job '\(id)'") }

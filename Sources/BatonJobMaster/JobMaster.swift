@@ -110,6 +110,115 @@ public struct JobMaster: Sendable {
         }
     }
 
+    /// The JobMaster of a job a previous leader ran, from its recovered graph: the new leader
+    /// takes it over without restarting what runs. Shared slots are rebuilt from where the
+    /// graph's live attempts run (`adoptedAllocations`); `recover` then carries on what the
+    /// previous leader left under way. Restarts so far are the attempts the graph counts.
+    public init(
+        recovering jobGraph: JobGraph, graph: ExecutionGraph, state: JobState, failureReason: String?,
+        scheduling: (any SchedulingStrategy)? = nil, failover: (any FailoverStrategy)? = nil, options: Options = Options()
+    ) {
+        self.init(jobGraph: jobGraph, scheduling: scheduling, failover: failover, options: options)
+        self.graph = graph
+        self.state = state
+        self.failureReason = failureReason
+        restarts = graph.allVertices.reduce(0) { $0 + Int(graph.execution($1).attempt) }
+        var highestAllocation: UInt64 = 0
+        for vertex in graph.allVertices {
+            let execution = graph.execution(vertex)
+            guard let location = execution.location, ![.created, .scheduled, .finished].contains(execution.state) else { continue }
+            let key = slotKey(vertex)
+            highestAllocation = max(highestAllocation, location.allocation)
+            guard slots[key]?.allocation == nil else { continue }
+            let group = sharing.groups[Int(key.group)]
+            slots[key, default: SharedSlot()].allocation = SlotAllocation(
+                id: location.allocation, request: 0, job: jobGraph.id, taskExecutor: location.taskExecutor, profile: group.slotProfile ?? .zero)
+        }
+    }
+
+    /// The shared slots this JobMaster holds on `taskExecutor` (after a recovery: what the
+    /// ResourceManager must count as taken when that task executor registers again).
+    public func allocations(on taskExecutor: Identifier) -> [SlotAllocation] {
+        slots.values.compactMap(\.allocation).filter { $0.taskExecutor == taskExecutor }.sorted { $0.id < $1.id }
+    }
+
+    /// Whether the slot sharing group of `allocation` asks for a specific profile (otherwise a
+    /// task executor's default slot).
+    public func hasSpecifiedProfile(_ allocation: SlotAllocation) -> Bool {
+        guard let key = slots.first(where: { $0.value.allocation?.id == allocation.id })?.key else { return false }
+        return sharing.groups[Int(key.group)].slotProfile != nil
+    }
+
+    /// Every attempt the job expects a task executor to hold: deployed and not ended.
+    public var liveAttempts: [(attempt: ExecutionAttemptID, location: TaskLocation, state: ExecutionState)] {
+        graph.allVertices.compactMap { vertex in
+            let execution = graph.execution(vertex)
+            guard let location = execution.location, [.deploying, .initializing, .running, .canceling].contains(execution.state) else { return nil }
+            return (graph.attemptID(vertex), location, execution.state)
+        }
+    }
+
+    /// Carries on after a recovery what the previous leader left under way: tasks that stopped
+    /// for a restart are restarted (after the backoff), tasks waiting for a slot ask again, tasks
+    /// not scheduled yet are scheduled as the strategy says, and a failing or cancelling job ends
+    /// once its tasks stopped.
+    public mutating func recover(now: MonotonicInstant) -> [Action] {
+        switch state {
+        case .created:
+            return start(now: now)
+        case .running, .restarting:
+            var actions: [Action] = []
+            let stopped = graph.allVertices.filter { [.failed, .canceled, .canceling].contains(graph.execution($0).state) }
+            if !stopped.isEmpty {
+                pendingRestart = PendingRestart(tasks: Set(stopped))
+                actions += afterTaskStopped(now: now)
+            }
+            for vertex in graph.allVertices where graph.execution(vertex).state == .scheduled {
+                actions += placeInSlot(vertex)
+            }
+            let waiting = pendingRestart?.tasks ?? []
+            actions += schedule(scheduling.startScheduling(graph).filter { !waiting.contains($0) }, now: now)
+            for vertex in graph.allVertices where graph.execution(vertex).state == .finished {
+                actions += schedule(scheduling.onExecutionStateChange(vertex, .finished, graph).filter { !waiting.contains($0) }, now: now)
+            }
+            actions += finishIfDone()
+            return actions
+        case .failing, .cancelling:
+            return endIfStopped()
+        case .failed, .canceled, .finished:
+            return []
+        }
+    }
+
+    /// A task executor reported, on registering with a new leader, the state of one of this
+    /// job's current attempts: the graph catches up with the states the previous leader did not
+    /// record (deploying to running, to finished), a task that should be canceled is canceled
+    /// again, and a failure goes to failover.
+    public mutating func reconcile(
+        _ attempt: ExecutionAttemptID, reported: ExecutionState, failure: String?, location: TaskLocation, now: MonotonicInstant
+    ) -> [Action] {
+        let vertex = attempt.vertex
+        guard graph.contains(vertex), graph.execution(vertex).attempt == attempt.attempt else { return [] }
+        let current = graph.execution(vertex).state
+        if current == .canceling && !reported.isTerminal {
+            return [.cancelTask(attempt, location)]
+        }
+        let order: [ExecutionState] = [.deploying, .initializing, .running]
+        switch reported {
+        case .deploying, .initializing, .running, .finished:
+            guard let from = order.firstIndex(of: current) else { return [] }
+            var steps = Array(order[(from + 1)...].prefix { reported == .finished || order.firstIndex(of: $0)! <= order.firstIndex(of: reported)! })
+            if reported == .finished { steps.append(.finished) }
+            return steps.flatMap { taskStateChanged(attempt, to: $0, now: now) }
+        case .canceled where current == .canceling:
+            return taskStateChanged(attempt, to: .canceled, now: now)
+        case .failed, .canceled:
+            return taskStateChanged(attempt, to: .failed, failure: failure ?? "the task executor reported it \(reported)", now: now)
+        case .created, .scheduled, .canceling:
+            return []
+        }
+    }
+
     public var id: JobID { jobGraph.id }
 
     /// How many shared slots the job holds now.
@@ -268,15 +377,23 @@ public struct JobMaster: Sendable {
         var actions: [Action] = []
         for vertex in vertices where graph.execution(vertex).state == .created {
             actions += record(try? graph.transition(graph.attemptID(vertex), to: .scheduled))
-            let key = slotKey(vertex)
-            var slot = slots[key] ?? SharedSlot()
-            if let allocation = slot.allocation {
-                slots[key] = slot
-                actions += deploy(vertex, on: allocation)
-                continue
-            }
-            slot.waiting.append(vertex)
-            if slot.request == nil {
+            actions += placeInSlot(vertex)
+        }
+        return actions
+    }
+
+    /// A scheduled task goes to its shared slot: deployed when the slot is there, otherwise it
+    /// waits for it (requested once per slot).
+    private mutating func placeInSlot(_ vertex: ExecutionVertexID) -> [Action] {
+        var actions: [Action] = []
+        let key = slotKey(vertex)
+        var slot = slots[key] ?? SharedSlot()
+        if let allocation = slot.allocation {
+            slots[key] = slot
+            return deploy(vertex, on: allocation)
+        }
+        slot.waiting.append(vertex)
+        if slot.request == nil {
                 let id = nextRequest
                 nextRequest += 1
                 slot.request = id
@@ -288,9 +405,8 @@ public struct JobMaster: Sendable {
                             id: id, job: jobGraph.id, profile: group.slotProfile,
                             purpose: "job \(jobGraph.id), slot sharing group \(group.id), slot \(key.index)")))
                 actions.append(.startTimer(.slotRequest(id), after: options.slotRequestTimeout))
-            }
-            slots[key] = slot
         }
+        slots[key] = slot
         return actions
     }
 

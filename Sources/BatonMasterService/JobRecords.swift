@@ -9,13 +9,16 @@ public struct JobRecord: Codable, Sendable, Hashable {
     public var submittedAt: WallTime
     public var restarts: Int
     public var failure: String?
+    /// The savepoint folder the job started from, if any.
+    public var savepoint: String?
 
-    public init(graph: JobGraph, state: String, submittedAt: WallTime, restarts: Int, failure: String?) {
+    public init(graph: JobGraph, state: String, submittedAt: WallTime, restarts: Int, failure: String?, savepoint: String? = nil) {
         self.graph = graph
         self.state = state
         self.submittedAt = submittedAt
         self.restarts = restarts
         self.failure = failure
+        self.savepoint = savepoint
     }
 }
 
@@ -29,4 +32,33 @@ public enum JobKeys {
     }
 
     public static func changes(_ id: JobID) -> [UInt8] { StoreKey.text(id.rawValue) + [0] }
+}
+
+/// One failover in the reconciliation journal (namespace `reconciliations`, key: the new epoch
+/// then a sequence, 8 bytes big-endian each): what the new leader found and did, and when.
+public struct ReconciliationRecord: Codable, Sendable, Hashable {
+    public var fromEpoch: UInt64?
+    public var toEpoch: UInt64
+    public var leader: String
+    /// When the previous term ended, and why (as its successor journaled it).
+    public var previousTermEndedAt: WallTime?
+    public var previousTermEnd: String?
+    /// When this term began.
+    public var electedAt: WallTime
+    /// When the runtime had loaded the jobs (the start of reconciliation).
+    public var loadedAt: WallTime
+    public var reconciledAt: WallTime?
+    public var nextCheckpointAt: WallTime?
+    /// From the start of the term to reconciliation done, and to the next completed checkpoint.
+    public var reconcileMillis: Double?
+    public var nextCheckpointMillis: Double?
+    public var jobs: Int
+    public var adopted: Int
+    public var finished: Int
+    public var restarted: Int
+    public var cancelled: Int
+    /// Whether the window closed before every expected attempt was reported.
+    public var windowClosed: Bool
+
+    public static func key(epoch: UInt64) -> [UInt8] { StoreKey.uint64(epoch) + StoreKey.uint64(0) }
 }

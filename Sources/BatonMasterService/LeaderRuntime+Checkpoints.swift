@@ -16,9 +16,13 @@ import Logging
 /// completion notices go to the task executors, and aborted or subsumed checkpoints' folders
 /// are removed.
 extension LeaderRuntime {
-    /// Creates and starts the coordinator of a new job. Jobs with blocking exchanges take no
-    /// checkpoints (their stages do not run at the same time).
-    func startCheckpointing(_ graph: JobGraph, savepoint: CompletedCheckpoint?) -> [Step] {
+    /// Creates and starts the coordinator of a job: a new one (ids from 1, or past the savepoint
+    /// it starts from), or one a previous leader ran (the durable counter and the retained
+    /// checkpoints). Jobs with blocking exchanges take no checkpoints (their stages do not run at
+    /// the same time).
+    func startCheckpointing(
+        _ graph: JobGraph, savepoint: CompletedCheckpoint?, nextID: UInt64 = 1, completed: [CompletedCheckpoint] = [], ended: Bool = false
+    ) -> [Step] {
         guard !graph.edges.contains(where: { $0.resultType == .blocking }), let master = dispatcher.job(graph.id) else { return [] }
         let settings = CheckpointCoordinator.Settings(
             interval: graph.configuration.checkpointInterval ?? configuration.checkpoints.interval,
@@ -27,10 +31,24 @@ extension LeaderRuntime {
         var coordinator = CheckpointCoordinator(
             job: graph.id,
             vertices: master.graph.jobVertices.map { .init(index: $0.index, id: $0.id, parallelism: $0.parallelism) },
-            settings: settings, nextID: 1, savepoint: savepoint)
-        let actions = coordinator.start()
+            settings: settings, nextID: nextID, completed: completed, savepoint: savepoint)
+        guard !ended else {
+            // An ended job keeps its checkpoints for status, and takes no more.
+            _ = coordinator.stop(reason: "the job ended")
+            checkpointing[graph.id] = coordinator
+            return []
+        }
+        var steps: [Step] = []
+        // Checkpoints a previous leader triggered but did not complete: their partial state goes.
+        let latest = completed.map(\.id).max() ?? 0
+        if nextID > latest + 1 {
+            for id in (latest + 1)..<nextID {
+                steps.append(.checkpoint(graph.id, .discard(directory: "\(settings.directory)/chk-\(id)")))
+            }
+        }
+        steps += coordinator.start().map { .checkpoint(graph.id, $0) }
         checkpointing[graph.id] = coordinator
-        return actions.map { .checkpoint(graph.id, $0) }
+        return steps
     }
 
     /// The job's tasks as the coordinator needs them.
@@ -170,6 +188,7 @@ extension LeaderRuntime {
             metadata["baton.millis"] = "\(checkpoint.duration.milliseconds)"
             metadata["baton.bytes"] = "\(checkpoint.size)"
             logger.info("checkpoint completed", metadata: metadata)
+            return firstCheckpointAfterFailover(checkpoint)
         case .savepointFinished(let request, let path):
             logger.info("savepoint completed", metadata: [LogKey.job: "\(job)", "baton.path": "\(path)"])
             savepointRequests.removeValue(forKey: request)?.resume(returning: .success(path))

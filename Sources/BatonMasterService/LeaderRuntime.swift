@@ -35,6 +35,7 @@ actor LeaderRuntime {
         case acknowledgeCheckpoint(WireAcknowledgeCheckpoint)
         case declineCheckpoint(WireDeclineCheckpoint)
         case savepoint(JobID, CheckedContinuation<Result<String, RuntimeFailure>, Never>)
+        case reconciliationWindowClosed
     }
 
     struct RuntimeFailure: Error, Sendable { var message: String }
@@ -53,7 +54,11 @@ actor LeaderRuntime {
     let logger: Logger
     let time: any TimeSource
     var dispatcher: Dispatcher
-    private var resources = ResourceManager()
+    var resources = ResourceManager()
+    /// The reconciliation of this term (nil when there was nothing to take over).
+    var reconciliation: Reconciliation?
+    /// This term's entry of the reconciliation journal, while it is being filled in.
+    var journal: ReconciliationRecord?
     var executors: [Identifier: Executor] = [:]
     /// The CheckpointCoordinator of every job that takes checkpoints.
     var checkpointing: [JobID: CheckpointCoordinator] = [:]
@@ -61,8 +66,10 @@ actor LeaderRuntime {
     var savepointRequests: [UInt64: CheckedContinuation<Result<String, RuntimeFailure>, Never>] = [:]
     var nextSavepointRequest: UInt64 = 1
     private var awaiting: [JobID: [CheckedContinuation<Result<WireJobOutcome, RuntimeFailure>, Never>]] = [:]
-    private var sequences: [JobID: UInt64] = [:]
-    private var submittedAt: [JobID: WallTime] = [:]
+    var sequences: [JobID: UInt64] = [:]
+    /// The savepoint folder each job started from, if any.
+    var savepoints: [JobID: String] = [:]
+    var submittedAt: [JobID: WallTime] = [:]
     private(set) var fenced = false
     private let inputs: AsyncStream<Input>
     let continuation: AsyncStream<Input>.Continuation
@@ -92,6 +99,8 @@ actor LeaderRuntime {
     func run() async {
         logger.info("leader runtime started")
         await withDiscardingTaskGroup { group in
+            // Take over what the previous leaders left before serving anyone.
+            await carryOut(await recover(), timers: &group)
             for await input in inputs {
                 guard !fenced else { answerStopped(input); continue }
                 let actions = accept(input)
@@ -142,9 +151,11 @@ actor LeaderRuntime {
                 "task executor registered",
                 metadata: [LogKey.taskExecutor: "\(id)", "baton.slots": "\(offer.defaultSlots)", "baton.tasks": "\(registration.tasks.count)"])
             reply.resume(returning: true)
-            var steps = resourceSteps(resources.register(offer))
-            for report in registration.tasks { steps += reportSteps(report, from: id) }
-            return steps
+            let held = dispatcher.jobs.flatMap { $0.allocations(on: id) }
+            var steps = resourceSteps(resources.register(offer, adopting: held))
+            reconciliation?.registered(id)
+            for report in registration.tasks { steps += registrationSteps(report, from: id) }
+            return steps + reconciliationProgress()
         case .report(let report, let executor):
             let steps = reportSteps(report, from: executor)
             return steps + (Identifier(rawValue: report.attempt.job).map { checkpointTasksChanged($0) } ?? [])
@@ -174,6 +185,7 @@ actor LeaderRuntime {
                     "job submitted",
                     metadata: [LogKey.job: "\(graph.id)", "baton.name": "\(graph.name)", "baton.savepoint": "\(savepoint?.directory ?? "")"])
                 submittedAt[graph.id] = time.wallNow()
+                savepoints[graph.id] = savepoint?.directory
                 let checkpoints = startCheckpointing(graph, savepoint: savepoint)
                 return [.saveJob(graph.id), .reply { reply.resume(returning: .success(graph.id)) }] + checkpoints + actions.map(Step.dispatch)
             } catch {
@@ -214,10 +226,12 @@ actor LeaderRuntime {
             return checkpointDeclined(decline)
         case .savepoint(let job, let reply):
             return savepointRequested(job, reply)
+        case .reconciliationWindowClosed:
+            return reconciliationWindowClosed()
         }
     }
 
-    private func reportSteps(_ report: WireTaskReport, from executor: Identifier) -> [Step] {
+    func reportSteps(_ report: WireTaskReport, from executor: Identifier) -> [Step] {
         guard let job = Identifier(rawValue: report.attempt.job) else { return [] }
         let state = ExecutionState(wire: report.state)
         let attempt = report.attempt.executionAttempt
@@ -227,7 +241,7 @@ actor LeaderRuntime {
         }.map(Step.dispatch)
     }
 
-    private func resourceSteps(_ actions: [ResourceManager.Action]) -> [Step] {
+    func resourceSteps(_ actions: [ResourceManager.Action]) -> [Step] {
         var steps: [Step] = []
         let current = now
         for action in actions {
@@ -260,9 +274,13 @@ actor LeaderRuntime {
         case saveJob(JobID)
         case reply(@Sendable () -> Void)
         case checkpoint(JobID, CheckpointCoordinator.Action)
+        /// Cancel an attempt a task executor holds that no job expects.
+        case cancelUnknown(Identifier, WireAttempt)
+        /// Write this term's reconciliation journal entry.
+        case saveJournal
     }
 
-    private func carryOut(_ steps: [Step], timers: inout DiscardingTaskGroup) async {
+    func carryOut(_ steps: [Step], timers: inout DiscardingTaskGroup) async {
         var queue = steps[...]
         var changes: [(JobID, ExecutionGraphChange)] = []
         while let step = queue.popFirst() {
@@ -285,6 +303,13 @@ actor LeaderRuntime {
                 reply()
             case .checkpoint(let job, let action):
                 queue += await perform(action, of: job, timers: &timers)
+            case .cancelUnknown(let executor, let attempt):
+                var envelope = WireEnvelope()
+                envelope.epoch = epoch.rawValue
+                envelope.cancelTask = .with { $0.attempt = attempt }
+                await command(envelope, to: executor)
+            case .saveJournal:
+                await saveJournal()
             }
         }
         if !changes.isEmpty { await persist(changes) }
@@ -450,7 +475,7 @@ actor LeaderRuntime {
         guard let master = dispatcher.job(job) else { return }
         let record = JobRecord(
             graph: master.jobGraph, state: master.state.rawValue, submittedAt: submittedAt[job] ?? time.wallNow(), restarts: master.restarts,
-            failure: master.failureReason)
+            failure: master.failureReason, savepoint: savepoints[job])
         await write { writer in try writer.put(.jobs, JobKeys.job(job), record) }
     }
 

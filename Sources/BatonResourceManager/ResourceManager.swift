@@ -42,6 +42,14 @@ public struct SlotAllocation: Hashable, Sendable {
     public var job: JobID
     public var taskExecutor: Identifier
     public var profile: ResourceProfile
+
+    public init(id: UInt64, request: UInt64, job: JobID, taskExecutor: Identifier, profile: ResourceProfile) {
+        self.id = id
+        self.request = request
+        self.job = job
+        self.taskExecutor = taskExecutor
+        self.profile = profile
+    }
 }
 
 /// Why a request waits: which resource is short on each task executor, and by how much.
@@ -113,13 +121,32 @@ public struct ResourceManager: Sendable {
     /// Adds (or re-adds) a task executor; pending requests that now fit are allocated.
     public mutating func register(_ resources: TaskExecutorResources) -> [Action] {
         scanStart.removeAll()
+        let used = allocations.values.filter { $0.taskExecutor == resources.id }.reduce(ResourceProfile.zero) { $0 + $1.profile }
         if let index = executors.firstIndex(where: { $0.resources.id == resources.id }) {
-            let used = allocations.values.filter { $0.taskExecutor == resources.id }.reduce(ResourceProfile.zero) { $0 + $1.profile }
             executors[index] = Executor(resources: resources, free: resources.total - used)
         } else {
-            executors.append(Executor(resources: resources, free: resources.total))
+            executors.append(Executor(resources: resources, free: resources.total - used))
         }
         return servePending()
+    }
+
+    /// Adds (or re-adds) a task executor that a previous leader placed tasks on, counting the
+    /// slots they hold (`adopting`; a zero profile means a default slot) as taken before any
+    /// pending request is served, so that nothing new lands on a busy slot. New allocation ids
+    /// stay above the adopted ones.
+    public mutating func register(_ resources: TaskExecutorResources, adopting: [SlotAllocation]) -> [Action] {
+        for allocation in adopting where allocation.taskExecutor == resources.id {
+            var adopted = allocation
+            if adopted.profile == .zero { adopted.profile = resources.defaultSlotProfile }
+            allocations[adopted.id] = adopted
+            nextAllocation = max(nextAllocation, adopted.id + 1)
+        }
+        return register(resources)
+    }
+
+    /// Keeps new allocation ids above `id` (ids a previous leader handed out).
+    public mutating func reserveAllocationIDs(through id: UInt64) {
+        nextAllocation = max(nextAllocation, id + 1)
     }
 
     /// Asks for a slot: allocated now, or pending with the reason.

@@ -29,7 +29,14 @@ public actor TaskExecutorService: Service {
     private let rpc: RPCConfiguration
     private var fencing = TaskExecutorFencing()
     private var connection: RPCConnection?
+    /// When the last leader was lost (the task executor looks for the next one quickly after).
+    private var lostLeaderAt = ContinuousClock.now
     private var tasks: [TaskSpec.AttemptKey: TaskRecord] = [:]
+    /// The last reports of tasks that ended, kept for the next registration: a report sent to a
+    /// leader that died before reading it is not lost with it.
+    private var ended: [TaskSpec.AttemptKey: WireTaskReport] = [:]
+    private var endedOrder: [TaskSpec.AttemptKey] = []
+    private static let endedKept = 10_000
     /// Reports (task states, checkpoint acknowledgements) waiting to be sent to the leader, in
     /// order (kept while there is none).
     private let outbox = Mailbox<WireEnvelope.OneOf_Body>(capacity: 100_000)
@@ -105,9 +112,12 @@ public actor TaskExecutorService: Service {
 
     private func leaderLoop() async {
         let retrieval = LeaderRetrieval(store: store)
+        // While there is no leader to talk to, look again soon: a new leader is elected within
+        // milliseconds of a crash, and every millisecond here delays the takeover.
+        func retryDelay() -> Duration { ContinuousClock.now - lostLeaderAt < .seconds(3) ? .milliseconds(10) : .milliseconds(100) }
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             guard let leader = try? await retrieval.currentLeader() else {
-                try? await Task.sleep(for: .milliseconds(100))
+                try? await Task.sleep(for: retryDelay())
                 continue
             }
             fencing.observed(epoch: leader.epoch)
@@ -126,7 +136,7 @@ public actor TaskExecutorService: Service {
                 logger.debug("leader connection ended", metadata: ["baton.error": "\(error)", LogKey.epoch: "\(leader.epoch)"])
             }
             disconnected()
-            try? await Task.sleep(for: .milliseconds(100))
+            try? await Task.sleep(for: retryDelay())
         }
     }
 
@@ -168,7 +178,7 @@ public actor TaskExecutorService: Service {
             // Leave this leader when the store names a newer one.
             group.addTask {
                 while !Task.isCancelled {
-                    try await Task.sleep(for: .milliseconds(200))
+                    try await Task.sleep(for: .milliseconds(50))
                     if let current = try? await retrieval.currentLeader(), current.epoch != epoch {
                         await self.observed(epoch: current.epoch)
                         connection.close()
@@ -192,13 +202,16 @@ public actor TaskExecutorService: Service {
     private func observed(epoch: Epoch) { fencing.observed(epoch: epoch) }
 
     private func disconnected() {
-        if connection != nil { logger.notice("lost the leader: tasks keep running, reports are buffered") }
+        if connection != nil {
+            logger.notice("lost the leader: tasks keep running, reports are buffered")
+            lostLeaderAt = .now
+        }
         connection = nil
         fencing.disconnected()
     }
 
     private func registrationReports() -> [WireTaskReport] {
-        tasks.values.map { record in
+        let live = tasks.values.map { record in
             WireTaskReport.with {
                 $0.attempt = WireAttempt(record.spec.attempt)
                 $0.state = record.state.wire
@@ -206,6 +219,12 @@ public actor TaskExecutorService: Service {
                 $0.allocation = record.spec.allocation
             }
         }
+        return live + endedOrder.compactMap { ended[$0] }
+    }
+
+    private func remember(_ report: WireTaskReport, of key: TaskSpec.AttemptKey) {
+        if ended.updateValue(report, forKey: key) == nil { endedOrder.append(key) }
+        if endedOrder.count > Self.endedKept { ended[endedOrder.removeFirst()] = nil }
     }
 
     // MARK: commands
@@ -347,6 +366,14 @@ public actor TaskExecutorService: Service {
         tasks[key]!.failure = event.failure
         await report(key)
         if state.isTerminal {
+            if let record = tasks[key] {
+                remember(WireTaskReport.with {
+                    $0.attempt = WireAttempt(key)
+                    $0.state = state.wire
+                    $0.failure = record.failure ?? ""
+                    $0.allocation = record.spec.allocation
+                }, of: key)
+            }
             tasks[key]?.stop.finish()
             tasks[key]?.updates.finish()
             tasks[key]?.control.finish()

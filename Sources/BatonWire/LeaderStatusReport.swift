@@ -59,6 +59,17 @@ public struct LeaderStatusReport: Codable, Sendable, Hashable {
             self.sizeBytes = sizeBytes
             self.durationMillis = durationMillis
         }
+
+        enum CodingKeys: String, CodingKey { case id, time, sizeBytes, durationMillis }
+
+        /// Every key is written, null before the first checkpoint (`lastCheckpoint.id` is a contract).
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(id, forKey: .id)
+            try container.encode(time, forKey: .time)
+            try container.encode(sizeBytes, forKey: .sizeBytes)
+            try container.encode(durationMillis, forKey: .durationMillis)
+        }
     }
 
     public struct Job: Codable, Sendable, Hashable {
