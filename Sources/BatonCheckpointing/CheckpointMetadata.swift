@@ -144,17 +144,21 @@ public enum CompletedCheckpointCodec {
         let vertexCount = try reader.readUInt64()
         guard vertexCount <= UInt64(bytes.count) else { throw BinaryDecodingError(offset: reader.offset, problem: "\(vertexCount) vertices") }
         var vertices: [CompletedCheckpoint.Vertex] = []
+        func small(_ value: UInt64, _ what: String) throws -> Int {
+            guard let number = Int32(exactly: value) else { throw BinaryDecodingError(offset: reader.offset, problem: "\(what) \(value) is out of range") }
+            return Int(number)
+        }
         for _ in 0..<vertexCount {
-            let index = Int(try reader.readUInt64())
+            let index = try small(try reader.readUInt64(), "vertex index")
             let vertexID = try identifier(try reader.readString(), "vertex id")
-            vertices.append(.init(index: index, id: vertexID, parallelism: Int(try reader.readUInt64())))
+            vertices.append(.init(index: index, id: vertexID, parallelism: try small(try reader.readUInt64(), "parallelism")))
         }
         let stateCount = try reader.readUInt64()
         guard stateCount <= UInt64(bytes.count) else { throw BinaryDecodingError(offset: reader.offset, problem: "\(stateCount) task states") }
         var states: [ExecutionVertexID: StateHandle] = [:]
         for _ in 0..<stateCount {
-            let vertex = Int(try reader.readUInt64())
-            let subtask = Int(try reader.readUInt64())
+            let vertex = try small(try reader.readUInt64(), "vertex index")
+            let subtask = try small(try reader.readUInt64(), "subtask")
             let path = try reader.readString()
             let size = try reader.readUInt64()
             let checksum = UInt32(truncatingIfNeeded: try reader.readUInt64())

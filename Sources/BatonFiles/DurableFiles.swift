@@ -112,6 +112,16 @@ public enum DurableFiles {
         }
     }
 
+    /// A second name for the file at `source` (a hard link; same file system), replacing nothing.
+    public static func link(_ source: String, to target: String) throws(FileError) {
+        guard Glibc.link(source, target) == 0 else { throw FileError(path: source, "cannot link to \(target): \(errnoText())") }
+    }
+
+    public static func lastComponent(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return path }
+        return String(path[path.index(after: slash)...])
+    }
+
     public static func exists(_ path: String) -> Bool {
         var info = stat()
         return lstat(path, &info) == 0

@@ -36,7 +36,12 @@ public struct FileSinkOperator: StreamOperator, @unchecked Sendable {
     let subtask: Int
     let attempt: Int
     let exactlyOnce: Bool
-    private var descriptor: Int32 = -1
+    /// The open file, closed when the operator goes away (a failed or canceled task included).
+    private let file = OpenFile()
+    private var descriptor: Int32 {
+        get { file.descriptor }
+        nonmutating set { file.descriptor = newValue }
+    }
     private var currentName: String?
     private var fileCount = 0
     private var buffer: [UInt8] = []
@@ -128,6 +133,12 @@ public struct FileSinkOperator: StreamOperator, @unchecked Sendable {
     // MARK: checkpoints
 
     public mutating func snapshotState(checkpoint: UInt64) throws -> [UInt8] {
+        try snapshotState(checkpoint: checkpoint, savepointDirectory: nil)
+    }
+
+    /// A savepoint's state names hard links to the pending files, in the savepoint's folder: the
+    /// running job may commit or discard its own names, the savepoint keeps its data.
+    public mutating func snapshotState(checkpoint: UInt64, savepointDirectory: String?) throws -> [UInt8] {
         guard exactlyOnce else {
             try writeBuffer()
             if descriptor >= 0, wroteSinceSync, fsync(descriptor) != 0 { throw fileError("cannot sync", currentName ?? "") }
@@ -141,9 +152,24 @@ public struct FileSinkOperator: StreamOperator, @unchecked Sendable {
             try syncDirectory()
             staged.append(entry)
         }
-        var writer = BinaryWriter(capacity: 16 + staged.count * 48)
-        writer.write(UInt64(staged.count))
-        for entry in staged {
+        var listed = staged
+        if let savepointDirectory {
+            let folder = "\(savepointDirectory)/file-sink-\(subtask)"
+            do {
+                try DurableFiles.makeDirectories(folder)
+                for index in listed.indices {
+                    let copy = "\(folder)/\(DurableFiles.lastComponent(of: listed[index].pendingPath))"
+                    try DurableFiles.link(listed[index].pendingPath, to: copy)
+                    listed[index].pendingPath = copy
+                }
+                try DurableFiles.syncDirectory(folder)
+            } catch {
+                throw OperatorError("operator 'file-sink' cannot keep its pending files in the savepoint: \(error)")
+            }
+        }
+        var writer = BinaryWriter(capacity: 16 + listed.count * 48)
+        writer.write(UInt64(listed.count))
+        for entry in listed {
             writer.write(entry.checkpoint)
             writer.write(entry.pendingPath)
             writer.write(entry.committedPath)
@@ -192,11 +218,19 @@ public struct FileSinkOperator: StreamOperator, @unchecked Sendable {
             }
         }
         try commit(restored)
-        // Everything else this subtask left uncommitted holds records after the checkpoint.
+        // Everything else this subtask left uncommitted holds records after the checkpoint, and so
+        // does what it committed after it (at the end of its input, before a restart of a
+        // finished task): the sources replay those records.
         let keep = Set(restored.map(\.pendingPath))
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        for name in names where name.hasPrefix(pendingPrefix) && !keep.contains(path(name)) {
-            if name.hasSuffix(".inprogress") || name.hasSuffix(".pending") { try? FileManager.default.removeItem(atPath: path(name)) }
+        let committedPrefix = "part-\(subtask)-"
+        for name in names {
+            if name.hasPrefix(pendingPrefix), !keep.contains(path(name)), name.hasSuffix(".inprogress") || name.hasSuffix(".pending") {
+                DurableFiles.removeTree(path(name))
+            } else if name.hasPrefix(committedPrefix) {
+                let suffix = name.dropFirst(committedPrefix.count)
+                if suffix == "end" || (UInt64(suffix).map { $0 > (checkpoint ?? 0) } ?? false) { DurableFiles.removeTree(path(name)) }
+            }
         }
         try syncDirectory()
     }
@@ -213,4 +247,11 @@ public struct FileSinkOperator: StreamOperator, @unchecked Sendable {
             try syncDirectory()
         }
     }
+}
+
+/// A file descriptor that is closed when its owner goes away.
+final class OpenFile: @unchecked Sendable {
+    // @unchecked: used by the one task that owns the sink.
+    var descriptor: Int32 = -1
+    deinit { if descriptor >= 0 { close(descriptor) } }
 }

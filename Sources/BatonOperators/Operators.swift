@@ -33,6 +33,9 @@ public struct OperatorError: Error, Sendable, CustomStringConvertible {
 public protocol CheckpointedOperator {
     /// The operator's state as of the barrier of checkpoint `checkpoint`.
     mutating func snapshotState(checkpoint: UInt64) throws -> [UInt8]
+    /// The same for a savepoint written to `savepointDirectory` (nil for a checkpoint): what a
+    /// savepoint's state names must stay there, whatever the running job does afterwards.
+    mutating func snapshotState(checkpoint: UInt64, savepointDirectory: String?) throws -> [UInt8]
     /// Restores the state of checkpoint `checkpoint` before any record is processed; `state` nil
     /// means an attempt restarted with no completed checkpoint (start afresh, drop leftovers).
     mutating func restoreState(_ state: [UInt8]?, checkpoint: UInt64?) throws
@@ -42,6 +45,9 @@ public protocol CheckpointedOperator {
 
 extension CheckpointedOperator {
     public mutating func snapshotState(checkpoint: UInt64) throws -> [UInt8] { [] }
+    public mutating func snapshotState(checkpoint: UInt64, savepointDirectory: String?) throws -> [UInt8] {
+        try snapshotState(checkpoint: checkpoint)
+    }
     public mutating func restoreState(_ state: [UInt8]?, checkpoint: UInt64?) throws {}
     public mutating func checkpointCompleted(_ id: UInt64) throws {}
 }

@@ -149,8 +149,9 @@ final class RunningTask: @unchecked Sendable {
     func takeCheckpoint(_ trigger: CheckpointTrigger) async throws {
         var parts: [[UInt8]] = []
         do {
-            if source != nil { parts.append(try source!.snapshotState(checkpoint: trigger.id)) }
-            for box in chain.boxes { parts.append(try box.operation.snapshotState(checkpoint: trigger.id)) }
+            let savepoint = trigger.isSavepoint ? trigger.directory : nil
+            if source != nil { parts.append(try source!.snapshotState(checkpoint: trigger.id, savepointDirectory: savepoint)) }
+            for box in chain.boxes { parts.append(try box.operation.snapshotState(checkpoint: trigger.id, savepointDirectory: savepoint)) }
         } catch {
             await report(.checkpointDeclined(trigger.id, "\(error)"))
             return

@@ -240,6 +240,30 @@ extension [CheckpointCoordinator.Action] {
     }
 }
 
+@Suite struct CheckpointMetadataTests {
+    @Test func numbersOutOfRangeAreDecodingErrorsNotCrashes() {
+        for (index, subtask) in [(UInt64.max, UInt64(0)), (UInt64(0), UInt64(1) << 40)] {
+            var writer = BinaryWriter()
+            writer.write(UInt8(1))
+            writer.write("job")
+            writer.write(UInt64(1))
+            writer.write(false)
+            writer.write(signed: 0)
+            writer.write(signed: 0)
+            writer.write(signed: 0)
+            writer.write("/x")
+            writer.write(UInt64(0))
+            writer.write(UInt64(1))
+            writer.write(index)
+            writer.write(subtask)
+            writer.write("/x/s")
+            writer.write(UInt64(1))
+            writer.write(UInt64(1))
+            #expect(throws: BinaryDecodingError.self) { try CompletedCheckpointCodec.decode(writer.bytes) }
+        }
+    }
+}
+
 @Suite struct BarrierAlignerTests {
     @Test func aSingleChannelAlignsAtOnce() {
         var aligner = BarrierAligner(channels: 1)
