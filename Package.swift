@@ -168,7 +168,7 @@ let package = Package(
                 "BatonCore", "BatonConfig", "BatonElection", "BatonHAStore", "BatonHAStoreSelection",
                 "BatonMemberLocks", "BatonStatus", "BatonProcessControl", "BatonJobGraph", "BatonExecutionGraph",
                 "BatonScheduling", "BatonResourceManager", "BatonJobMaster", "BatonCheckpointing", "BatonDataPlane", "BatonFiles",
-                "BatonMasterService", "BatonOperators", "BatonRPC", "BatonTaskRuntime", .product(name: "Logging", package: "swift-log"),
+                "BatonMasterService", "BatonOperators", "BatonRPC", "BatonTaskRuntime", "BatonWire", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
         .target(

@@ -6,7 +6,7 @@ import Foundation
 
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Benchmarks that print figures.", subcommands: [ElectionBench.self, ScheduleBench.self, ThroughputBench.self])
+        commandName: "bench", abstract: "Benchmarks that print figures.", subcommands: [ElectionBench.self, ScheduleBench.self, ThroughputBench.self, FailoverBench.self])
 }
 
 /// One JSON object on one line, keys sorted (what `--json` prints).
@@ -17,6 +17,21 @@ func printJSON(_ value: some Encodable) throws {
 }
 
 struct ElectionBench: AsyncParsableCommand {
+    /// The backends `--backend` names: one, `all`, or the config's when not given.
+    static func backends(
+        _ option: String?, default backend: HAConfiguration.StoreConfiguration.Backend
+    ) throws -> [HAConfiguration.StoreConfiguration.Backend] {
+        switch option {
+        case nil: return [backend]
+        case "all": return [.sqlite, .lmdb]
+        case let name?:
+            guard let chosen = HAConfiguration.StoreConfiguration.Backend(rawValue: name), chosen != .etcd else {
+                throw CommandFailure.usage("--backend: '\(name)' is not one of sqlite, lmdb, all")
+            }
+            return [chosen]
+        }
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "election",
         abstract: "Crash failover time (kill -9 of the leader to a new leader readable from the store) and durable fenced commits.",
@@ -38,16 +53,7 @@ struct ElectionBench: AsyncParsableCommand {
     func run() async throws {
         let configuration = try config.load()
         guard kills >= 1, commits >= 1 else { throw CommandFailure.usage("--kills and --commits must be at least 1") }
-        let backends: [HAConfiguration.StoreConfiguration.Backend]
-        switch backend {
-        case nil: backends = [configuration.store.backend]
-        case "all": backends = [.sqlite, .lmdb]
-        case let name?:
-            guard let chosen = HAConfiguration.StoreConfiguration.Backend(rawValue: name), chosen != .etcd else {
-                throw CommandFailure.usage("--backend: '\(name)' is not one of sqlite, lmdb, all")
-            }
-            backends = [chosen]
-        }
+        let backends = try Self.backends(backend, default: configuration.store.backend)
         let quiet = json
         for backend in backends {
             let benchmark = ElectionBenchmark(
@@ -191,6 +197,50 @@ struct ThroughputBench: AsyncParsableCommand {
                     + String(format: "%-12.0f %-8.2f ", run.recordsPerSecond, run.seconds)
                     + run.latencyMillis.formatted(decimals: 1).padding(toLength: 33, withPad: " ", startingAt: 0)
                     + run.checkpointMillis.formatted(decimals: 1) + " (\(run.checkpoints))")
+        }
+    }
+}
+
+struct FailoverBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "failover",
+        abstract: "Master failover with a running job: kill -9 of the leader to a new leader, to reconciliation done, to the next checkpoint.",
+        discussion: """
+            Runs its own group in a temporary folder (the config's masters and election settings, two task executors, a \
+            fresh store, free ports) with a streaming keyed count checkpointing every 200 ms, and kills the leader N times. \
+            Also counts task restarts and records processed twice (target: 0 and 0).
+            """)
+
+    @OptionGroup var config: ConfigOption
+    @Option(name: .long, help: "How many times to kill the leader.")
+    var kills: Int = 10
+    @Option(name: .long, help: "sqlite, lmdb, or all (default: the config's backend).")
+    var backend: String?
+    @Flag(name: .long, help: "Print one JSON object per backend.")
+    var json = false
+
+    func run() async throws {
+        let configuration = try config.load()
+        guard kills >= 1 else { throw CommandFailure.usage("--kills must be at least 1") }
+        let backends = try ElectionBench.backends(backend, default: configuration.store.backend)
+        let quiet = json
+        for backend in backends {
+            let result = try await FailoverBenchmark(
+                configuration: configuration, backend: backend, kills: kills, executable: try ExecutablePath.current(),
+                progress: { line in if !quiet { FileHandle.standardError.write(Data("[\(backend.rawValue)] \(line)\n".utf8)) } }
+            ).run()
+            if json {
+                try printJSON(result)
+            } else {
+                print(
+                    """
+                    backend \(result.backend), \(result.kills) kills\(result.failedKills > 0 ? " (\(result.failedKills) not reconciled)" : "")
+                      kill -9 to new leader elected (ms):       min/median/p99/max \(result.electedMillis.formatted())
+                      kill -9 to reconciliation done (ms):      min/median/p99/max \(result.reconciledMillis.formatted())
+                      kill -9 to next checkpoint complete (ms): min/median/p99/max \(result.nextCheckpointMillis.formatted())
+                      task restarts: \(result.taskRestarts)   records reprocessed: \(result.reprocessedRecords)
+                    """)
+            }
         }
     }
 }

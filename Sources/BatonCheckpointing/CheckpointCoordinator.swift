@@ -146,6 +146,13 @@ public struct CheckpointCoordinator: Sendable {
         return [scheduleTrigger(after: settings.interval)]
     }
 
+    /// Triggers at the next chance instead of a whole interval from now (after a failover's
+    /// reconciliation: a fresh checkpoint under the new leader as soon as possible).
+    public mutating func triggerSoon() -> [Action] {
+        guard !stopped, pending == nil else { return [] }
+        return [scheduleTrigger(after: .zero)]
+    }
+
     public mutating func timerFired(_ timer: Timer, tasks: Tasks, wall: WallTime, now: MonotonicInstant) -> [Action] {
         guard !stopped else { return [] }
         switch timer {

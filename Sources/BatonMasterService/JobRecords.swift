@@ -1,5 +1,6 @@
 public import BatonCore
-import BatonHAStore
+public import BatonHAStore
+import BatonExecutionGraph
 public import BatonJobGraph
 
 /// A submitted job as the HA store keeps it (namespace `jobs`, key: the job id).
@@ -32,6 +33,17 @@ public enum JobKeys {
     }
 
     public static func changes(_ id: JobID) -> [UInt8] { StoreKey.text(id.rawValue) + [0] }
+}
+
+extension JobKeys {
+    /// How many task attempts of `job` were restarted (all causes): the new attempts among its
+    /// change records.
+    public static func restarts(of job: JobID, in reader: StoreReader) throws -> Int {
+        try reader.entries(.executionGraphs, prefix: changes(job)).reduce(0) { count, entry in
+            if case .reset = try ExecutionGraphCodec.decode(entry.value) { return count + 1 }
+            return count
+        }
+    }
 }
 
 /// One failover in the reconciliation journal (namespace `reconciliations`, key: the new epoch

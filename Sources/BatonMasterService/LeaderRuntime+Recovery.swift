@@ -187,8 +187,9 @@ extension LeaderRuntime {
                 "baton.cancelled": "\(record.cancelled)", "baton.windowClosed": "\(record.windowClosed)",
             ])
         var steps: [Step] = [.saveJournal]
-        for (job, coordinator) in checkpointing.sorted(by: { $0.key < $1.key }) {
-            if let latest = coordinator.latestCompleted { steps.append(.checkpoint(job, .notifyComplete(latest.id))) }
+        for job in checkpointing.keys.sorted() {
+            if let latest = checkpointing[job]!.latestCompleted { steps.append(.checkpoint(job, .notifyComplete(latest.id))) }
+            steps += checkpointing[job]!.triggerSoon().map { .checkpoint(job, $0) }
         }
         return steps
     }

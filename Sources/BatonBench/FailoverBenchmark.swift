@@ -1,0 +1,196 @@
+public import BatonConfig
+public import BatonCore
+import BatonElection
+import BatonHAStore
+import BatonHAStoreSelection
+import BatonJobGraph
+import BatonMasterService
+import BatonMemberLocks
+import BatonProcessControl
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Master failover with a running job: its own group (the config's masters and election
+/// settings, two task executors, a fresh store, free ports) runs a streaming keyed count with
+/// checkpoints; the leader is killed with SIGKILL N times. Per kill: the time from the kill to a
+/// new leader in the store, to reconciliation done (its journal entry), and to the next completed
+/// checkpoint. At the end: task restarts, and records processed twice (the sink is at-least-once
+/// here, so every reprocessed record shows as a repeated line).
+public struct FailoverBenchmark: Sendable {
+    public struct Result: Codable, Sendable, Hashable {
+        public var backend: String
+        public var kills: Int
+        public var electedMillis: LatencySummary
+        public var reconciledMillis: LatencySummary
+        public var nextCheckpointMillis: LatencySummary
+        public var taskRestarts: Int
+        public var reprocessedRecords: Int
+        /// Kills after which the job was not reconciled within the timeout.
+        public var failedKills: Int
+    }
+
+    public var configuration: HAConfiguration
+    public var backend: HAConfiguration.StoreConfiguration.Backend
+    public var kills: Int
+    public var executable: String
+    public var progress: @Sendable (String) -> Void
+
+    public init(
+        configuration: HAConfiguration, backend: HAConfiguration.StoreConfiguration.Backend, kills: Int, executable: String,
+        progress: @escaping @Sendable (String) -> Void
+    ) {
+        self.configuration = configuration
+        self.backend = backend
+        self.kills = kills
+        self.executable = executable
+        self.progress = progress
+    }
+
+    static let job: JobID = "failover-bench"
+
+    public func run() async throws -> Result {
+        let time = SystemTimeSource()
+        let workspace = try TemporaryDirectory("baton-bench-failover")
+        defer { workspace.remove() }
+        let directory = workspace.path
+        let storePath = "\(directory)/ha.\(backend == .lmdb ? "lmdb" : "sqlite")"
+        let configPath = "\(directory)/bench.yaml"
+        try derivedConfig(storePath: storePath).write(toFile: configPath, atomically: true, encoding: .utf8)
+        let bench = try HAConfiguration.load(path: configPath)
+        let spec = "\(directory)/failover-bench.yaml"
+        try jobSpec(output: "\(directory)/out").write(toFile: spec, atomically: true, encoding: .utf8)
+        let group = try ChildProcess(
+            executable: executable, arguments: ["group", "--config", configPath, "--log-level", "warning", "--submit", spec],
+            logPath: "\(directory)/group.log")
+        defer { group.stop(timeout: .seconds(10)) }
+        let locks = MemberLockDirectory(storePath: storePath)
+        var store: HAStore?
+        var elected: [Double] = []
+        var reconciled: [Double] = []
+        var nextCheckpoint: [Double] = []
+        var failed = 0
+        var lastEpoch: UInt64 = 0
+        for kill in 1...max(kills, 1) {
+            // Every master up; the job running with a checkpoint completed under the current leader.
+            let ready = await waitUntil(timeout: .seconds(60)) {
+                guard bench.masters.allSatisfy({ if case .alive = MemberLocks.probe($0.id, in: locks) { true } else { false } }) else { return false }
+                if store == nil { store = try? HAStoreSelection.open(bench.store, access: .readOnly, time: time) }
+                guard let store, let record = try store.readLeadershipBlocking(), let holder = record.holder,
+                    case .alive(let info) = MemberLocks.probe(holder.member, in: locks), info?.incarnation == holder.incarnation,
+                    record.epoch.rawValue >= lastEpoch
+                else { return false }
+                if lastEpoch == 0 {
+                    return try !store.readBlocking { try CheckpointRecords.read($0, job: Self.job) }.completed.isEmpty
+                }
+                let key = ReconciliationRecord.key(epoch: record.epoch.rawValue)
+                return try store.readBlocking { try $0.value(ReconciliationRecord.self, .reconciliations, key) }?.nextCheckpointAt != nil
+            }
+            guard ready, let store, let before = try store.readLeadershipBlocking(), let holder = before.holder else {
+                throw BenchmarkFailure(message: "the group was not ready within 60 s; see \(directory)/group.log")
+            }
+            let start = time.monotonicNow()
+            Glibc.kill(holder.pid, SIGKILL)
+            var electedAt: MonotonicInstant?
+            var reconciledAt: MonotonicInstant?
+            var checkpointAt: MonotonicInstant?
+            var epoch = before.epoch
+            while time.monotonicNow().since(start) < .seconds(20), checkpointAt == nil {
+                if electedAt == nil, let record = try? store.readLeadershipBlocking(), record.epoch > before.epoch, record.holder != nil {
+                    electedAt = time.monotonicNow()
+                    epoch = record.epoch
+                }
+                if electedAt != nil {
+                    let key = ReconciliationRecord.key(epoch: epoch.rawValue)
+                    let entry = try? store.readBlocking { try $0.value(ReconciliationRecord.self, .reconciliations, key) }
+                    if reconciledAt == nil, entry?.reconciledAt != nil { reconciledAt = time.monotonicNow() }
+                    if entry?.nextCheckpointAt != nil { checkpointAt = time.monotonicNow() }
+                }
+                usleep(electedAt == nil ? 200 : 1000)
+            }
+            lastEpoch = epoch.rawValue
+            guard let electedAt, let reconciledAt, let checkpointAt else {
+                failed += 1
+                progress("kill \(kill)/\(kills): not reconciled with a new checkpoint within 20 s")
+                continue
+            }
+            elected.append(electedAt.since(start).milliseconds)
+            reconciled.append(reconciledAt.since(start).milliseconds)
+            nextCheckpoint.append(checkpointAt.since(start).milliseconds)
+            progress(
+                String(
+                    format: "kill %d/%d: %@ (epoch %llu) -> elected %.1f ms, reconciled %.1f ms, next checkpoint %.1f ms", kill, kills,
+                    holder.member.rawValue, before.epoch.rawValue, elected.last!, reconciled.last!, nextCheckpoint.last!))
+        }
+        let restarts = (try? store?.readBlocking { try JobKeys.restarts(of: Self.job, in: $0) }) ?? 0
+        return Result(
+            backend: backend.rawValue, kills: kills, electedMillis: LatencySummary(elected), reconciledMillis: LatencySummary(reconciled),
+            nextCheckpointMillis: LatencySummary(nextCheckpoint), taskRestarts: restarts, reprocessedRecords: try repeatedLines("\(directory)/out"),
+            failedKills: failed)
+    }
+
+    /// Lines written more than once: (key, count) steps a restarted task produced again.
+    private func repeatedLines(_ directory: String) throws -> Int {
+        var seen: Set<String> = []
+        var repeated = 0
+        for file in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where file.hasPrefix("part-") {
+            for line in try String(contentsOfFile: "\(directory)/\(file)", encoding: .utf8).split(separator: "\n") {
+                if !seen.insert(String(line)).inserted { repeated += 1 }
+            }
+        }
+        return repeated
+    }
+
+    private func jobSpec(output: String) -> String {
+        """
+        id: failover-bench
+        scheduling: eager
+        failover: region
+        restart: { strategy: fixed-delay, attempts: 1000, delay: 100ms }
+        checkpoints: { interval: 200ms }
+        vertices:
+          - id: source
+            parallelism: 2
+            operators:
+              - sequence: { from: 0, keys: 64, rate: 5000 }
+          - id: count
+            parallelism: 2
+            operators:
+              - count
+              - file-sink: { path: "\(output)", exactly-once: false }
+        edges:
+          - { from: source, to: count, pattern: hash, key: key, result: pipelined }
+        """
+    }
+
+    private func derivedConfig(storePath: String) -> String {
+        let election = configuration.election
+        var lines = [
+            "cluster: bench",
+            "store: { backend: \(backend.rawValue), path: \"\(storePath)\" }",
+            "election: { lease: \(DurationText.format(election.leaseDuration)), renew: \(DurationText.format(election.renewInterval)), poll: \(DurationText.format(election.pollInterval)) }",
+            "group: { restartDelay: 100ms }",
+            "rpc: { secret: bench-cluster-secret }",
+            "masters:",
+        ]
+        for master in configuration.masters {
+            lines.append("  - { id: \(master.id), rpc: \"127.0.0.1:\(ElectionBenchmark.freePort())\", rest: \"127.0.0.1:\(ElectionBenchmark.freePort())\" }")
+        }
+        lines.append("taskexecutors:")
+        for index in 1...2 {
+            lines.append("  - { id: te\(index), slots: 2, data: \"127.0.0.1:\(ElectionBenchmark.freePort())\" }")
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    private func waitUntil(timeout: Duration, _ condition: () async throws -> Bool) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if (try? await condition()) == true { return true }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return false
+    }
+}
