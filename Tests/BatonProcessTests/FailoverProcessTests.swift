@@ -93,9 +93,9 @@ extension ProcessTests {
             }
         }
 
-        @Test("a leader stopped past its lease is replaced without restarts; woken, it changes nothing")
-        func leaderPaused() async throws {
-            let group = try GroupHarness(backend: "sqlite", masters: 3, taskExecutors: 2, slots: 2)
+        @Test("a leader stopped past its lease is replaced without restarts; woken, it changes nothing", arguments: ["sqlite", "lmdb"])
+        func leaderPaused(_ backend: String) async throws {
+            let group = try GroupHarness(backend: backend, masters: 3, taskExecutors: 2, slots: 2)
             defer { group.stop() }
             try group.startGroup()
             let output = group.directory.file("out")
