@@ -172,8 +172,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings),
         .target(
+            name: "BatonAudit",
+            dependencies: [
+                "BatonCore", "BatonElection", "BatonExecutionGraph", "BatonHAStore", "BatonJobGraph", "BatonMasterService",
+                "BatonCheckpointing",
+            ],
+            swiftSettings: swiftSettings),
+        .target(
             name: "BatonCLI",
             dependencies: [
+                "BatonAudit",
                 "BatonCore", "BatonConfig", "BatonHAStore", "BatonHAStoreSelection", "BatonMasterService",
                 "BatonGroup", "BatonStatus", "BatonBench", "BatonMemberLocks", "BatonElection", "BatonClient",
                 "BatonTaskExecutor", "BatonJobGraph", "BatonJobMaster", "BatonWire",

@@ -67,6 +67,9 @@ public struct TermRecord: Codable, Hashable, Sendable {
     public var previousEpoch: Epoch?
     public var endedAt: WallTime?
     public var endReason: TermEndReason?
+    /// The holder's last renewal, as its successor found it when it took over (the last sign of
+    /// life: the audit measures detection from here).
+    public var lastRenewedAt: WallTime?
     /// The member that wrote the end: the holder itself (resigned, stepped down) or its successor.
     public var endedBy: MemberID?
 

@@ -88,6 +88,7 @@ public enum LeadershipRules {
             term.endedAt = now
             term.endReason = endReason
             term.endedBy = candidate.member
+            term.lastRenewedAt = current?.renewedAt
             closed = term
         }
         let record = LeadershipRecord(

@@ -1,6 +1,6 @@
 public import BatonCore
 public import BatonHAStore
-import BatonExecutionGraph
+public import BatonExecutionGraph
 public import BatonJobGraph
 
 /// A submitted job as the HA store keeps it (namespace `jobs`, key: the job id).
@@ -35,14 +35,42 @@ public enum JobKeys {
     public static func changes(_ id: JobID) -> [UInt8] { StoreKey.text(id.rawValue) + [0] }
 }
 
+/// One change record of a job's ExecutionGraph as the store keeps it: the epoch of the leader
+/// that wrote it (8 bytes, big-endian), then the change; the audit checks that the epochs never
+/// go back (no write of a stale leader was accepted).
+public struct ChangeRecord: Hashable, Sendable {
+    public var sequence: UInt64
+    public var epoch: Epoch
+    public var change: ExecutionGraphChange
+
+    public static func value(epoch: Epoch, _ change: ExecutionGraphChange) -> [UInt8] {
+        StoreKey.uint64(epoch.rawValue) + ExecutionGraphCodec.encode(change)
+    }
+
+    /// Every change record of `job`, in order.
+    public static func all(of job: JobID, in reader: StoreReader) throws -> [ChangeRecord] {
+        let prefix = JobKeys.changes(job)
+        return try reader.entries(.executionGraphs, prefix: prefix).map { entry in
+            let sequence = entry.key.dropFirst(prefix.count).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            // Records written before epochs were kept start with the change's format byte (1);
+            // an epoch's first byte is 0 (epochs stay far below 2^56).
+            let stamped = entry.value.first == 0 && entry.value.count > 8
+            let epoch = stamped ? entry.value.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) } : 0
+            do {
+                return ChangeRecord(
+                    sequence: sequence, epoch: Epoch(epoch), change: try ExecutionGraphCodec.decode(Array(entry.value.dropFirst(stamped ? 8 : 0))))
+            } catch {
+                throw HAStoreError(.invalidValue, path: reader.path, "change \(sequence) of job \(job) does not decode", underlying: error)
+            }
+        }
+    }
+}
+
 extension JobKeys {
     /// How many task attempts of `job` were restarted (all causes): the new attempts among its
     /// change records.
     public static func restarts(of job: JobID, in reader: StoreReader) throws -> Int {
-        try reader.entries(.executionGraphs, prefix: changes(job)).reduce(0) { count, entry in
-            if case .reset = try ExecutionGraphCodec.decode(entry.value) { return count + 1 }
-            return count
-        }
+        try ChangeRecord.all(of: job, in: reader).filter { if case .reset = $0.change { true } else { false } }.count
     }
 }
 
@@ -71,6 +99,13 @@ public struct ReconciliationRecord: Codable, Sendable, Hashable {
     public var cancelled: Int
     /// Whether the window closed before every expected attempt was reported.
     public var windowClosed: Bool
+    /// Per job, the latest completed checkpoint the new leader found (id and completion time).
+    public var checkpointsAtTakeover: [String: CheckpointMark]?
 
     public static func key(epoch: UInt64) -> [UInt8] { StoreKey.uint64(epoch) + StoreKey.uint64(0) }
+
+    public struct CheckpointMark: Codable, Sendable, Hashable {
+        public var id: UInt64
+        public var completedAt: WallTime
+    }
 }

@@ -68,7 +68,11 @@ extension LeaderRuntime {
             fromEpoch: terms.previous?.epoch.rawValue, toEpoch: epoch.rawValue, leader: identity.member.rawValue,
             previousTermEndedAt: terms.previous?.endedAt, previousTermEnd: terms.previous?.endReason.map { "\($0)" },
             electedAt: terms.current?.startedAt ?? time.wallNow(), loadedAt: time.wallNow(), jobs: loaded.count, adopted: 0, finished: 0,
-            restarted: 0, cancelled: 0, windowClosed: false)
+            restarted: 0, cancelled: 0, windowClosed: false,
+            checkpointsAtTakeover: Dictionary(
+                uniqueKeysWithValues: loaded.compactMap { job in
+                    job.completed.last.map { (job.record.graph.id.rawValue, ReconciliationRecord.CheckpointMark(id: $0.id, completedAt: $0.completedAt)) }
+                }))
         logger.info(
             "taking over the jobs of the previous leader",
             metadata: [
@@ -92,15 +96,13 @@ extension LeaderRuntime {
             let id = record.graph.id
             var graph = ExecutionGraph(jobGraph: record.graph)
             var next: UInt64 = 0
-            let prefix = JobKeys.changes(id)
-            for entry in try reader.entries(.executionGraphs, prefix: prefix) {
-                let sequence = entry.key.dropFirst(prefix.count).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            for record in try ChangeRecord.all(of: id, in: reader) {
                 do {
-                    try graph.apply(try ExecutionGraphCodec.decode(entry.value))
+                    try graph.apply(record.change)
                 } catch {
-                    throw HAStoreError(.invalidValue, path: reader.path, "change \(sequence) of job \(id) does not apply: \(error)")
+                    throw HAStoreError(.invalidValue, path: reader.path, "change \(record.sequence) of job \(id) does not apply: \(error)")
                 }
-                next = sequence + 1
+                next = record.sequence + 1
             }
             let checkpoints = try CheckpointRecords.read(reader, job: id)
             jobs.append(

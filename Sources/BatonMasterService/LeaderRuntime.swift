@@ -463,7 +463,7 @@ actor LeaderRuntime {
         for (job, change) in changes {
             let sequence = sequences[job, default: 0]
             sequences[job] = sequence + 1
-            entries.append((JobKeys.change(job, sequence), ExecutionGraphCodec.encode(change)))
+            entries.append((JobKeys.change(job, sequence), ChangeRecord.value(epoch: epoch, change)))
         }
         let batch = entries
         await write { writer in
