@@ -268,6 +268,13 @@ let package = Package(
             ],
             swiftSettings: swiftSettings),
         .testTarget(
+            name: "BatonAuditTests",
+            dependencies: [
+                "BatonAudit", "BatonCore", "BatonElection", "BatonExecutionGraph", "BatonHAStore", "BatonHAStoreSQLite", "BatonJobGraph",
+                "BatonMasterService", "BatonCheckpointing", "BatonProcessControl",
+            ],
+            swiftSettings: swiftSettings),
+        .testTarget(
             name: "BatonSimulationTests", dependencies: ["BatonCore", "BatonElection", "BatonSimulation"],
             swiftSettings: swiftSettings),
         .testTarget(

@@ -149,25 +149,29 @@ public enum Audit {
                 highest = max(highest, record.epoch)
             }
             // I2: a new attempt only after a task of the job failed since that task's last attempt began.
+            // (A finished task restarts to produce a lost blocking result again.)
             var failuresSince: [ExecutionVertexID: Int] = [:]
+            var lastState: [ExecutionVertexID: ExecutionState] = [:]
             var failures = 0
             var restarts = 0
             var flagged: Set<Epoch> = []
             for record in job.changes {
                 switch record.change {
-                case .state(_, .failed, _):
-                    failures += 1
+                case .state(let attempt, let state, _):
+                    if state == .failed { failures += 1 }
+                    lastState[attempt.vertex] = state
                 case .reset(let vertex, _):
                     restarts += 1
-                    if failures == failuresSince[vertex, default: 0], !flagged.contains(record.epoch), record.epoch >= (since ?? .none) {
+                    if failures == failuresSince[vertex, default: 0], lastState[vertex] != .finished, !flagged.contains(record.epoch),
+                        record.epoch >= (since ?? .none)
+                    {
                         flag(
                             "restart-by-master-failover",
                             "job \(job.id): task \(vertex) was restarted at epoch \(record.epoch) with no task failure since its attempt began")
                         flagged.insert(record.epoch)
                     }
                     failuresSince[vertex] = failures
-                default:
-                    break
+                    lastState[vertex] = .created
                 }
             }
             // I3: checkpoint ids strictly increase and none that completed is lost.

@@ -107,5 +107,35 @@ public struct ReconciliationRecord: Codable, Sendable, Hashable {
     public struct CheckpointMark: Codable, Sendable, Hashable {
         public var id: UInt64
         public var completedAt: WallTime
+        public init(id: UInt64, completedAt: WallTime) {
+            self.id = id
+            self.completedAt = completedAt
+        }
+    }
+
+    public init(
+        fromEpoch: UInt64?, toEpoch: UInt64, leader: String, previousTermEndedAt: WallTime?, previousTermEnd: String?, electedAt: WallTime,
+        loadedAt: WallTime, reconciledAt: WallTime? = nil, nextCheckpointAt: WallTime? = nil, reconcileMillis: Double? = nil,
+        nextCheckpointMillis: Double? = nil, jobs: Int, adopted: Int, finished: Int, restarted: Int, cancelled: Int, windowClosed: Bool,
+        checkpointsAtTakeover: [String: CheckpointMark]? = nil
+    ) {
+        self.fromEpoch = fromEpoch
+        self.toEpoch = toEpoch
+        self.leader = leader
+        self.previousTermEndedAt = previousTermEndedAt
+        self.previousTermEnd = previousTermEnd
+        self.electedAt = electedAt
+        self.loadedAt = loadedAt
+        self.reconciledAt = reconciledAt
+        self.nextCheckpointAt = nextCheckpointAt
+        self.reconcileMillis = reconcileMillis
+        self.nextCheckpointMillis = nextCheckpointMillis
+        self.jobs = jobs
+        self.adopted = adopted
+        self.finished = finished
+        self.restarted = restarted
+        self.cancelled = cancelled
+        self.windowClosed = windowClosed
+        self.checkpointsAtTakeover = checkpointsAtTakeover
     }
 }
