@@ -172,6 +172,13 @@ let package = Package(
             ],
             swiftSettings: swiftSettings),
         .target(
+            name: "BatonChaos",
+            dependencies: [
+                "BatonAudit", "BatonClient", "BatonConfig", "BatonCore", "BatonElection", "BatonHAStore", "BatonHAStoreSelection", "BatonJobGraph",
+                "BatonMasterService", "BatonProcessControl", "BatonStatus", "BatonWire", .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings),
+        .target(
             name: "BatonAudit",
             dependencies: [
                 "BatonCore", "BatonElection", "BatonExecutionGraph", "BatonHAStore", "BatonJobGraph", "BatonMasterService",
@@ -181,6 +188,7 @@ let package = Package(
         .target(
             name: "BatonCLI",
             dependencies: [
+                "BatonChaos",
                 "BatonAudit",
                 "BatonCore", "BatonConfig", "BatonHAStore", "BatonHAStoreSelection", "BatonMasterService",
                 "BatonGroup", "BatonStatus", "BatonBench", "BatonMemberLocks", "BatonElection", "BatonClient",

@@ -98,6 +98,10 @@ public struct AuditReport: Codable, Sendable, Hashable {
         public var kind: String
         public var message: String
         public var description: String { "\(kind): \(message)" }
+        public init(kind: String, message: String) {
+            self.kind = kind
+            self.message = message
+        }
     }
 
     public var terms: [Term]

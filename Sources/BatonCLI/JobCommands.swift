@@ -107,3 +107,24 @@ struct SavepointCommand: AsyncParsableCommand {
         print(completed.path)
     }
 }
+
+struct StopCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stop", abstract: "End a streaming job's input: its sources stop, and it finishes once drained.")
+
+    @OptionGroup var config: ConfigOption
+    @Argument(help: "The job id.")
+    var job: String
+    @Flag(name: .long, help: "Wait for the job to end: exit 0 when it FINISHED.")
+    var wait = false
+
+    func run() async throws {
+        let client = LeaderClient(configuration: try config.load(), logger: Logger(label: "baton.client"))
+        var request = WireEnvelope()
+        request.stopJob = .with { $0.job = job }
+        let reply = try await clientCall { try await client.request(request) }
+        guard case .ack = reply.body else { throw CommandFailure.failed(reply.failure.message) }
+        print("stopping \(job)")
+        if wait { try await waitForJob(job, client: client) }
+    }
+}

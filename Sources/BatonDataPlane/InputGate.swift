@@ -69,6 +69,8 @@ public enum TaskControl: Hashable, Sendable {
     case triggerCheckpoint(CheckpointTrigger)
     /// Checkpoint `id` is complete (sinks commit).
     case checkpointCompleted(UInt64)
+    /// End the source's input: it produces nothing more, and the task finishes (stop with drain).
+    case endInput
 }
 
 /// What a task with inputs takes from its gate, in order.

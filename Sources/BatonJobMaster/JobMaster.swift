@@ -357,6 +357,22 @@ public struct JobMaster: Sendable {
         }
     }
 
+    /// Cancels every task that has not finished and restarts it from the latest checkpoint:
+    /// what Flink does to a job on a JobManager failover. Baton does not (it reconciles); this
+    /// exists for the test-only switch that the chaos tool and the audit must catch.
+    public mutating func restartAll(reason: String, now: MonotonicInstant) -> [Action] {
+        guard state == .running || state == .restarting else { return [] }
+        let tasks = graph.allVertices.filter { graph.execution($0).state != .finished }
+        guard !tasks.isEmpty else { return [] }
+        var pending = pendingRestart ?? PendingRestart(tasks: [])
+        pending.tasks.formUnion(tasks)
+        pendingRestart = pending
+        var actions = state == .running ? setState(.restarting, reason: reason) : []
+        for task in tasks { actions += cancelTask(task) }
+        actions += afterTaskStopped(now: now)
+        return actions
+    }
+
     /// Cancels the job: every task is canceled, pending requests withdrawn; it ends CANCELED.
     public mutating func cancel(now: MonotonicInstant) -> [Action] {
         guard !state.isTerminal, state != .cancelling else { return [] }

@@ -9,6 +9,7 @@ import BatonJobMaster
 import BatonResourceManager
 import BatonWire
 import BatonWireMapping
+import Foundation
 import Logging
 
 /// How a new leader takes over (DESIGN section 4): it rebuilds every job's JobMaster from the
@@ -189,12 +190,22 @@ extension LeaderRuntime {
                 "baton.cancelled": "\(record.cancelled)", "baton.windowClosed": "\(record.windowClosed)",
             ])
         var steps: [Step] = [.saveJournal]
+        if Self.restartOnFailover {
+            let current = now
+            for job in dispatcher.submissionOrder {
+                steps += dispatcher.route(job) { $0.restartAll(reason: "test switch: restart on master failover", now: current) }.map(Step.dispatch)
+            }
+        }
         for job in checkpointing.keys.sorted() {
             if let latest = checkpointing[job]!.latestCompleted { steps.append(.checkpoint(job, .notifyComplete(latest.id))) }
             steps += checkpointing[job]!.triggerSoon().map { .checkpoint(job, $0) }
         }
         return steps
     }
+
+    /// Test only (`BATON_TEST_RESTART_ON_FAILOVER=1`): after reconciling, restart every task as
+    /// Flink does, so that tests can show that the chaos tool and the audit catch it.
+    static var restartOnFailover: Bool { ProcessInfo.processInfo.environment["BATON_TEST_RESTART_ON_FAILOVER"] == "1" }
 
     /// The first checkpoint completed after reconciliation goes into the journal.
     func firstCheckpointAfterFailover(_ checkpoint: CompletedCheckpoint) -> [Step] {

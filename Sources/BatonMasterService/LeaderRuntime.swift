@@ -36,6 +36,7 @@ actor LeaderRuntime {
         case declineCheckpoint(WireDeclineCheckpoint)
         case savepoint(JobID, CheckedContinuation<Result<String, RuntimeFailure>, Never>)
         case reconciliationWindowClosed
+        case stop(JobID, CheckedContinuation<Result<Void, RuntimeFailure>, Never>)
     }
 
     struct RuntimeFailure: Error, Sendable { var message: String }
@@ -124,6 +125,7 @@ actor LeaderRuntime {
         case .register(_, _, let reply): reply.resume(returning: false)
         case .submit(_, _, let reply): reply.resume(returning: .failure(failure))
         case .savepoint(_, let reply): reply.resume(returning: .failure(failure))
+        case .stop(_, let reply): reply.resume(returning: .failure(failure))
         case .cancel(_, let reply): reply.resume(returning: .failure(failure))
         case .awaitJob(_, let reply): reply.resume(returning: .failure(failure))
         case .status(let reply): reply.resume(returning: LeaderStatusReport(taskExecutors: [], jobs: []))
@@ -228,6 +230,14 @@ actor LeaderRuntime {
             return savepointRequested(job, reply)
         case .reconciliationWindowClosed:
             return reconciliationWindowClosed()
+        case .stop(let job, let reply):
+            guard let master = dispatcher.job(job), !master.state.isTerminal else {
+                reply.resume(returning: .failure(RuntimeFailure(message: "no running job '\(job)'")))
+                return []
+            }
+            reply.resume(returning: .success(()))
+            logger.info("ending the job's input", metadata: [LogKey.job: "\(job)"])
+            return [.endInput(job)]
         }
     }
 
@@ -278,6 +288,8 @@ actor LeaderRuntime {
         case cancelUnknown(Identifier, WireAttempt)
         /// Write this term's reconciliation journal entry.
         case saveJournal
+        /// Tell every running source of the job to end its input.
+        case endInput(JobID)
     }
 
     func carryOut(_ steps: [Step], timers: inout DiscardingTaskGroup) async {
@@ -310,6 +322,18 @@ actor LeaderRuntime {
                 await command(envelope, to: executor)
             case .saveJournal:
                 await saveJournal()
+            case .endInput(let job):
+                guard let master = dispatcher.job(job) else { break }
+                for jobVertex in master.graph.jobVertices where jobVertex.inputs.isEmpty {
+                    for subtask in 0..<jobVertex.parallelism {
+                        let vertex = ExecutionVertexID(jobVertex: jobVertex.index, subtask: subtask)
+                        guard let location = master.graph.execution(vertex).location, !master.graph.execution(vertex).state.isTerminal else { continue }
+                        var envelope = WireEnvelope()
+                        envelope.epoch = epoch.rawValue
+                        envelope.endSourceInput = .with { $0.attempt = WireAttempt(job: job, master.graph.attemptID(vertex)) }
+                        await command(envelope, to: location.taskExecutor)
+                    }
+                }
             }
         }
         if !changes.isEmpty { await persist(changes) }

@@ -228,6 +228,15 @@ public actor MasterService: Service {
                 } catch {
                     reply.failure = .with { $0.message = "the job graph could not be read: \(error)" }
                 }
+            case .stopJob(let stop):
+                guard let runtime, let job = Identifier(rawValue: stop.job) else {
+                    reply.notLeader = await notLeader()
+                    break
+                }
+                switch await withCheckedContinuation({ runtime.post(.stop(job, $0)) }) {
+                case .success: reply.ack = WireAck()
+                case .failure(let failure): reply.failure = .with { $0.message = failure.message }
+                }
             case .cancelJob(let cancel):
                 guard let runtime, let job = Identifier(rawValue: cancel.job) else {
                     reply.notLeader = await notLeader()

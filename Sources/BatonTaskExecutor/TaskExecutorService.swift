@@ -295,6 +295,9 @@ public actor TaskExecutorService: Service {
                 }))
             }
             try? await connection.reply(to: message, with: WireEnvelope.with { $0.ack = WireAck() })
+        case .endSourceInput(let end):
+            if let key = end.attempt.key, let record = tasks[key] { record.control.force(.endInput) }
+            try? await connection.reply(to: message, with: WireEnvelope.with { $0.ack = WireAck() })
         case .notifyCheckpointComplete(let notice):
             for record in tasks.values where record.spec.attempt.job.rawValue == notice.job {
                 record.control.force(.checkpointCompleted(notice.checkpointID))
@@ -309,7 +312,7 @@ public actor TaskExecutorService: Service {
 
     private func admission(_ message: WireEnvelope) -> Admission {
         switch message.body {
-        case .deployTask, .cancelTask, .updatePartitionInfo, .releasePartitions, .triggerCheckpoint, .notifyCheckpointComplete:
+        case .deployTask, .cancelTask, .updatePartitionInfo, .releasePartitions, .triggerCheckpoint, .notifyCheckpointComplete, .endSourceInput:
             if case .refuse(let reason) = fencing.admit(commandEpoch: Epoch(message.epoch)) { return .decision(reason) }
             return .ok
         default:

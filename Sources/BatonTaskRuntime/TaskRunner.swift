@@ -171,8 +171,13 @@ final class RunningTask: @unchecked Sendable {
         for box in chain.boxes { try box.operation.checkpointCompleted(id) }
     }
 
+    /// A source whose input was ended by the task executor.
+    private var inputEnded = false
+
     private func handle(_ control: TaskControl) async throws {
         switch control {
+        case .endInput:
+            inputEnded = true
         case .triggerCheckpoint(let trigger):
             // Only sources are triggered; other tasks take checkpoints at their barriers.
             if source != nil { try await takeCheckpoint(trigger) }
@@ -191,6 +196,7 @@ final class RunningTask: @unchecked Sendable {
         while true {
             try Task.checkCancellation()
             while let message = control.poll() { try await handle(message) }
+            if inputEnded { return }
             let more = try source!.produce(limit: TaskRunner.batchRecords) { record in
                 produced += 1
                 try chain.push(record)

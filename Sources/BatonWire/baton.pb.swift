@@ -646,6 +646,42 @@ public nonisolated struct WireTriggerSavepoint: Sendable {
   public init() {}
 }
 
+/// A client asks the leader to end a streaming job's input: its sources stop producing, and the
+/// job finishes once everything already produced went through (Flink's stop with drain).
+public nonisolated struct WireStopJob: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var job: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// The leader tells a task executor to end a source task's input.
+public nonisolated struct WireEndSourceInput: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var attempt: WireAttempt {
+    get {_attempt ?? WireAttempt()}
+    set {_attempt = newValue}
+  }
+  /// Returns true if `attempt` has been explicitly set.
+  public var hasAttempt: Bool {self._attempt != nil}
+  /// Clears the value of `attempt`. Subsequent reads from it will return its default value.
+  public mutating func clearAttempt() {self._attempt = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _attempt: WireAttempt? = nil
+}
+
 public nonisolated struct WireSavepointCompleted: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -1239,6 +1275,22 @@ public nonisolated struct WireEnvelope: @unchecked Sendable {
     set {_uniqueStorage()._body = .savepointCompleted(newValue)}
   }
 
+  public var stopJob: WireStopJob {
+    get {
+      if case .stopJob(let v)? = _storage._body {return v}
+      return WireStopJob()
+    }
+    set {_uniqueStorage()._body = .stopJob(newValue)}
+  }
+
+  public var endSourceInput: WireEndSourceInput {
+    get {
+      if case .endSourceInput(let v)? = _storage._body {return v}
+      return WireEndSourceInput()
+    }
+    set {_uniqueStorage()._body = .endSourceInput(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Body: Equatable, Sendable {
@@ -1276,6 +1328,8 @@ public nonisolated struct WireEnvelope: @unchecked Sendable {
     case notifyCheckpointComplete(WireNotifyCheckpointComplete)
     case triggerSavepoint(WireTriggerSavepoint)
     case savepointCompleted(WireSavepointCompleted)
+    case stopJob(WireStopJob)
+    case endSourceInput(WireEndSourceInput)
 
   }
 
@@ -2359,6 +2413,70 @@ nonisolated extension WireTriggerSavepoint: SwiftProtobuf.Message, SwiftProtobuf
   }
 }
 
+nonisolated extension WireStopJob: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".StopJob"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}job\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.job) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.job.isEmpty {
+      try visitor.visitSingularStringField(value: self.job, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: WireStopJob, rhs: WireStopJob) -> Bool {
+    if lhs.job != rhs.job {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension WireEndSourceInput: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".EndSourceInput"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}attempt\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._attempt) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._attempt {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: WireEndSourceInput, rhs: WireEndSourceInput) -> Bool {
+    if lhs._attempt != rhs._attempt {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension WireSavepointCompleted: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SavepointCompleted"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}job\0\u{3}checkpoint_id\0\u{1}path\0")
@@ -2970,7 +3088,7 @@ nonisolated extension WireReleasePartitions: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension WireEnvelope: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Envelope"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{1}epoch\0\u{1}correlation\0\u{2}\u{7}hello\0\u{1}challenge\0\u{1}proof\0\u{1}welcome\0\u{1}refused\0\u{1}heartbeat\0\u{3}not_leader\0\u{1}failure\0\u{1}ack\0\u{4}\u{2}register_task_executor\0\u{1}registered\0\u{3}deploy_task\0\u{3}cancel_task\0\u{3}task_state_changed\0\u{3}update_partition_info\0\u{4}\u{5}submit_job\0\u{3}job_accepted\0\u{3}status_request\0\u{3}status_reply\0\u{3}cancel_job\0\u{3}await_job\0\u{3}job_outcome\0\u{4}\u{4}partition_request\0\u{3}partition_not_found\0\u{1}credit\0\u{3}record_batch\0\u{3}end_of_partition\0\u{3}release_partitions\0\u{4}\u{5}trigger_checkpoint\0\u{3}acknowledge_checkpoint\0\u{3}decline_checkpoint\0\u{3}notify_checkpoint_complete\0\u{3}trigger_savepoint\0\u{3}savepoint_completed\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{1}epoch\0\u{1}correlation\0\u{2}\u{7}hello\0\u{1}challenge\0\u{1}proof\0\u{1}welcome\0\u{1}refused\0\u{1}heartbeat\0\u{3}not_leader\0\u{1}failure\0\u{1}ack\0\u{4}\u{2}register_task_executor\0\u{1}registered\0\u{3}deploy_task\0\u{3}cancel_task\0\u{3}task_state_changed\0\u{3}update_partition_info\0\u{4}\u{5}submit_job\0\u{3}job_accepted\0\u{3}status_request\0\u{3}status_reply\0\u{3}cancel_job\0\u{3}await_job\0\u{3}job_outcome\0\u{4}\u{4}partition_request\0\u{3}partition_not_found\0\u{1}credit\0\u{3}record_batch\0\u{3}end_of_partition\0\u{3}release_partitions\0\u{4}\u{5}trigger_checkpoint\0\u{3}acknowledge_checkpoint\0\u{3}decline_checkpoint\0\u{3}notify_checkpoint_complete\0\u{3}trigger_savepoint\0\u{3}savepoint_completed\0\u{3}stop_job\0\u{3}end_source_input\0")
 
   fileprivate class _StorageClass {
     var _protocolVersion: UInt32 = 0
@@ -3454,6 +3572,32 @@ nonisolated extension WireEnvelope: SwiftProtobuf.Message, SwiftProtobuf._Messag
             _storage._body = .savepointCompleted(v)
           }
         }()
+        case 56: try {
+          var v: WireStopJob?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .stopJob(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .stopJob(v)
+          }
+        }()
+        case 57: try {
+          var v: WireEndSourceInput?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .endSourceInput(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .endSourceInput(v)
+          }
+        }()
         default: break
         }
       }
@@ -3611,6 +3755,14 @@ nonisolated extension WireEnvelope: SwiftProtobuf.Message, SwiftProtobuf._Messag
       case .savepointCompleted?: try {
         guard case .savepointCompleted(let v)? = _storage._body else { preconditionFailure() }
         try visitor.visitSingularMessageField(value: v, fieldNumber: 55)
+      }()
+      case .stopJob?: try {
+        guard case .stopJob(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 56)
+      }()
+      case .endSourceInput?: try {
+        guard case .endSourceInput(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 57)
       }()
       case nil: break
       }

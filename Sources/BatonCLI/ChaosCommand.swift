@@ -1,0 +1,94 @@
+import ArgumentParser
+import BatonChaos
+import BatonConfig
+import BatonCore
+import Foundation
+
+struct ChaosCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "chaos",
+        abstract: "Chaos test of the master group: inject faults while a job runs, then check invariants I1 to I5.",
+        discussion: """
+            Starts the config's group unless one runs, submits the job (it must write to an exactly-once file-sink), \\
+            injects faults at moments drawn from the seed, ends the job's input, lets it finish, checks the committed \\
+            output and audits the store. Writes a report folder (report.json, the seed, a copy of the store, the \\
+            group's log) and exits 1 on any violation. The same seed gives the same fault schedule.
+            """)
+
+    @OptionGroup var config: ConfigOption
+    @Option(name: .long, help: "The job spec to run.")
+    var job: String?
+    @Option(name: .long, help: "How many faults to inject.")
+    var kills: Int?
+    @Option(name: .long, help: "Inject faults for this long instead, e.g. 60s.")
+    var duration: String?
+    @Option(name: .long, help: "The pause before each fault, a range like 2s-5s.")
+    var interval: String = "2s-5s"
+    @Option(name: .long, help: "Fault kinds: kill, stop, standby-kill, te-kill, store-stall.")
+    var faults: String = "kill,stop,standby-kill,te-kill,store-stall"
+    @Option(name: .long, help: "The seed of the fault schedule (default: random, printed).")
+    var seed: UInt64?
+    @Option(name: .long, help: "The report folder (default: chaos-<seed> beside the config).")
+    var report: String?
+    @Flag(name: .long, help: "Print one JSON object (keys as in DESIGN section 7).")
+    var json = false
+    @Option(name: .customLong("hold-store-lock"), help: .hidden)
+    var holdStoreLock: String?
+
+    func run() async throws {
+        let configuration = try config.load()
+        if let holdStoreLock {
+            guard let duration = DurationText.parse(holdStoreLock) else { throw CommandFailure.usage("--hold-store-lock: not a duration") }
+            try await BatonChaos.holdStoreLock(configuration, for: duration)
+            return
+        }
+        guard let job else { throw CommandFailure.usage("--job: give the job spec to run") }
+        guard let range = ChaosPlan.interval(interval) else { throw CommandFailure.usage("--interval: '\(interval)' is not a range like 2s-5s") }
+        guard let kinds = ChaosPlan.kinds(faults) else {
+            throw CommandFailure.usage("--faults: '\(faults)' is not a list of kill, stop, standby-kill, te-kill, store-stall")
+        }
+        let count: Int
+        if let kills {
+            guard kills >= 1 else { throw CommandFailure.usage("--kills must be at least 1") }
+            count = kills
+        } else if let duration {
+            guard let total = DurationText.parse(duration), total > .zero else { throw CommandFailure.usage("--duration: '\(duration)' is not a duration") }
+            let mean = (range.lowerBound + range.upperBound) / 2
+            count = max(1, Int(total.milliseconds / max(1, mean.milliseconds)))
+        } else {
+            count = 6
+        }
+        var system = SystemRandomNumberGenerator()
+        let chosenSeed = seed ?? system.next()
+        let plan = ChaosPlan(seed: chosenSeed, kinds: kinds, count: count, interval: range)
+        let folder = report ?? "\(configuration.directory)/chaos-\(chosenSeed)"
+        let quiet = json
+        if !quiet { FileHandle.standardError.write(Data("chaos: seed \(chosenSeed), \(count) faults, report in \(folder)\n".utf8)) }
+        let result = try await ChaosRunner(
+            configuration: configuration, jobSpec: job, plan: plan, executable: try ExecutablePath.current(), reportDirectory: folder,
+            progress: { line in if !quiet { FileHandle.standardError.write(Data("chaos: \(line)\n".utf8)) } }
+        ).run()
+        if json {
+            try printJSON(result)
+        } else {
+            print("FAULT          AT ms     TARGET  EPOCHS   DETECT ms  RECONCILE ms  RESTARTED  OUTCOME")
+            for fault in result.faults {
+                print(
+                    fault.kind.padding(toLength: 15, withPad: " ", startingAt: 0) + String(format: "%-9.0f ", fault.atMillis)
+                        + fault.target.padding(toLength: 8, withPad: " ", startingAt: 0)
+                        + (fault.toEpoch.map { "\(fault.fromEpoch ?? 0)->\($0)" } ?? "-").padding(toLength: 9, withPad: " ", startingAt: 0)
+                        + (fault.detectMillis.map { String(format: "%.1f", $0) } ?? "-").padding(toLength: 11, withPad: " ", startingAt: 0)
+                        + (fault.reconcileMillis.map { String(format: "%.1f", $0) } ?? "-").padding(toLength: 14, withPad: " ", startingAt: 0)
+                        + String(fault.restarted).padding(toLength: 11, withPad: " ", startingAt: 0) + fault.outcome)
+            }
+            let summary = result.summary
+            print(
+                "\n\(summary.faults) faults, \(summary.failovers) failovers, \(summary.taskRestartsFromMasterFaults) task restarts from master faults, "
+                    + "\(summary.recordsCommitted) records committed, \(summary.duplicates) duplicates, \(summary.gaps) gaps")
+            print(result.violations.isEmpty ? "no violations" : "VIOLATIONS:")
+            for violation in result.violations { print("  \(violation)") }
+            print("report: \(result.reportDirectory)")
+        }
+        if !result.violations.isEmpty { throw CommandFailure(status: 1, message: "\(result.violations.count) violation(s); seed \(chosenSeed)") }
+    }
+}

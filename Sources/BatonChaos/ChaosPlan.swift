@@ -1,0 +1,65 @@
+public import BatonCore
+
+/// The faults the chaos tool injects.
+public enum FaultKind: String, Codable, Sendable, CaseIterable {
+    /// kill -9 of the current leader.
+    case kill
+    /// SIGSTOP of the leader past its lease, then SIGCONT.
+    case stop
+    /// kill -9 of a standby.
+    case standbyKill = "standby-kill"
+    /// kill -9 of a task executor (task failover mixed in).
+    case teKill = "te-kill"
+    /// Another process holds the store's write lock for a while.
+    case storeStall = "store-stall"
+
+    /// Whether the fault hits the master group (it must restart no task).
+    public var isMasterFault: Bool { self != .teKill }
+}
+
+/// The schedule of a chaos run, drawn from a seed: the same seed gives the same faults, at the
+/// same delays, against the same choice of targets.
+public struct ChaosPlan: Sendable, Hashable {
+    public struct Fault: Sendable, Hashable {
+        /// Wait this long after the previous fault settled.
+        public var delay: Duration
+        public var kind: FaultKind
+        /// Picks the target among the candidates when the fault happens (`pick % count`).
+        public var pick: UInt64
+    }
+
+    public var seed: UInt64
+    public var faults: [Fault]
+
+    /// `count` faults of `kinds`, each after a delay drawn from `interval`.
+    public init(seed: UInt64, kinds: [FaultKind], count: Int, interval: ClosedRange<Duration>) {
+        precondition(!kinds.isEmpty && count >= 0)
+        var random = SeededRandom(seed: seed)
+        let low = interval.lowerBound.nanosecondsClamped
+        let span = UInt64(max(0, interval.upperBound.nanosecondsClamped - low))
+        self.seed = seed
+        faults = (0..<count).map { _ in
+            let delay = Duration.nanoseconds(low + Int64(span == 0 ? 0 : random.next() % (span + 1)))
+            let kind = kinds[Int(random.next() % UInt64(kinds.count))]
+            return Fault(delay: delay, kind: kind, pick: random.next())
+        }
+    }
+
+    /// Parses `2s-5s` (or one duration).
+    public static func interval(_ text: String) -> ClosedRange<Duration>? {
+        let parts = text.split(separator: "-", maxSplits: 1).map(String.init)
+        guard let low = DurationText.parse(parts[0]) else { return nil }
+        let high = parts.count == 2 ? DurationText.parse(parts[1]) : low
+        guard let high, high >= low, low >= .zero else { return nil }
+        return low...high
+    }
+
+    /// Parses `kill,stop,...`.
+    public static func kinds(_ text: String) -> [FaultKind]? {
+        let kinds = text.split(separator: ",").map { FaultKind(rawValue: String($0).trimmingCharacters(in: .whitespaces)) }
+        guard !kinds.isEmpty, kinds.allSatisfy({ $0 != nil }) else { return nil }
+        return kinds.map { $0! }
+    }
+}
+
+import Foundation
