@@ -278,7 +278,7 @@ let package = Package(
         .testTarget(
             name: "BatonAuditTests",
             dependencies: [
-                "BatonAudit", "BatonCore", "BatonElection", "BatonExecutionGraph", "BatonHAStore", "BatonHAStoreSQLite", "BatonJobGraph",
+                "BatonAudit", "BatonChaos", "BatonCore", "BatonElection", "BatonExecutionGraph", "BatonHAStore", "BatonHAStoreSQLite", "BatonJobGraph",
                 "BatonMasterService", "BatonCheckpointing", "BatonProcessControl",
             ],
             swiftSettings: swiftSettings),

@@ -23,12 +23,13 @@ extension ChildProcess {
     public static func executable(_ name: String) -> String { productsDirectory + "/" + name }
 
     /// Runs a command to its end and returns its exit status and output.
-    public static func run(_ arguments: [String], executable: String = ChildProcess.executable("baton"), timeout: Duration = .seconds(60))
-        throws -> (status: Int32, output: String)
-    {
+    public static func run(
+        _ arguments: [String], executable: String = ChildProcess.executable("baton"), timeout: Duration = .seconds(60),
+        environment: [String: String] = [:]
+    ) throws -> (status: Int32, output: String) {
         let directory = try TemporaryDirectory("baton-run")
         defer { directory.remove() }
-        let child = try ChildProcess(executable: executable, arguments: arguments, logPath: directory.file("out.log"))
+        let child = try ChildProcess(executable: executable, arguments: arguments, logPath: directory.file("out.log"), environment: environment)
         defer { child.kill() }
         guard child.wait(timeout: timeout) else {
             throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "\(arguments) did not end within \(timeout)"])

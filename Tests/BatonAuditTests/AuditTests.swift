@@ -1,4 +1,5 @@
 import BatonAudit
+import BatonChaos
 import BatonCheckpointing
 import BatonCore
 import BatonElection
@@ -183,5 +184,28 @@ struct AuditTests {
 extension AuditedStore {
     static func termStub(_ epoch: UInt64, start: Int64? = nil, end: Int64?) -> (epoch: UInt64, start: Int64, end: Int64?) {
         (epoch, start ?? Int64(epoch - 1) * 1000, end)
+    }
+}
+
+@Suite("chaos plan")
+struct ChaosPlanTests {
+    @Test("the same seed gives the same faults, delays and targets; another seed another schedule")
+    func seededSchedule() throws {
+        let kinds = try #require(ChaosPlan.kinds("kill,stop,te-kill"))
+        let interval = try #require(ChaosPlan.interval("2s-5s"))
+        let first = ChaosPlan(seed: 42, kinds: kinds, count: 20, interval: interval)
+        #expect(first == ChaosPlan(seed: 42, kinds: kinds, count: 20, interval: interval))
+        #expect(first != ChaosPlan(seed: 43, kinds: kinds, count: 20, interval: interval))
+        #expect(first.faults.allSatisfy { interval.contains($0.delay) && kinds.contains($0.kind) })
+        #expect(Set(first.faults.map(\.kind)).count == 3)
+    }
+
+    @Test("bad fault lists and intervals are refused")
+    func parsing() {
+        #expect(ChaosPlan.kinds("kill,explode") == nil)
+        #expect(ChaosPlan.interval("5s-2s") == nil)
+        #expect(ChaosPlan.interval("soon") == nil)
+        #expect(ChaosPlan.interval("1s") == Duration.seconds(1)...Duration.seconds(1))
+        #expect(FaultKind.teKill.isMasterFault == false && FaultKind.storeStall.isMasterFault)
     }
 }
