@@ -152,29 +152,30 @@ public enum Audit {
                 }
                 highest = max(highest, record.epoch)
             }
-            // I2: a new attempt only after a task of the job failed since that task's last attempt began.
-            // (A finished task restarts to produce a lost blocking result again.)
-            var failuresSince: [ExecutionVertexID: Int] = [:]
+            // I2: a new attempt only after a task of the job failed (or a finished task's
+            // result was lost and it is produced again) while the replaced attempt lived.
+            var began: [ExecutionVertexID: Int] = [:]
             var lastState: [ExecutionVertexID: ExecutionState] = [:]
-            var failures = 0
+            var lastFailure = -1
             var restarts = 0
             var flagged: Set<Epoch> = []
-            for record in job.changes {
+            for (index, record) in job.changes.enumerated() {
                 switch record.change {
                 case .state(let attempt, let state, _):
-                    if state == .failed { failures += 1 }
+                    if state == .failed { lastFailure = index }
+                    if began[attempt.vertex] == nil { began[attempt.vertex] = index }
                     lastState[attempt.vertex] = state
                 case .reset(let vertex, _):
                     restarts += 1
-                    if failures == failuresSince[vertex, default: 0], lastState[vertex] != .finished, !flagged.contains(record.epoch),
-                        record.epoch >= (since ?? .none)
-                    {
+                    if lastState[vertex] == .finished {
+                        lastFailure = index  // a lost result: its consumers restart too
+                    } else if lastFailure < began[vertex, default: 0], !flagged.contains(record.epoch), record.epoch >= (since ?? .none) {
                         flag(
                             "restart-by-master-failover",
                             "job \(job.id): task \(vertex) was restarted at epoch \(record.epoch) with no task failure since its attempt began")
                         flagged.insert(record.epoch)
                     }
-                    failuresSince[vertex] = failures
+                    began[vertex] = index
                     lastState[vertex] = .created
                 }
             }

@@ -116,8 +116,9 @@ public struct ChaosRunner: Sendable {
         for (index, planned) in plan.faults.enumerated() {
             try await Task.sleep(for: planned.delay)
             guard let before = try? await GroupStatus.readLive(configuration), let state = before.jobs.first(where: { $0.id == job }) else { continue }
+            let injectedAt = (ContinuousClock.now - started).milliseconds
             var fault = try await inject(planned, before: before, job: job)
-            fault.atMillis = (ContinuousClock.now - started).milliseconds - (fault.detectMillis ?? 0)
+            fault.atMillis = injectedAt
             // The job runs again: every subtask RUNNING.
             let after = await waitFor(.seconds(60)) { status in
                 guard let current = status.jobs.first(where: { $0.id == job }), current.state == "RUNNING" else { return false }
@@ -188,14 +189,18 @@ public struct ChaosRunner: Sendable {
             fault.target = leader.id
             let start = ContinuousClock.now
             kill(leader.pid, planned.kind == .kill ? SIGKILL : SIGSTOP)
-            let elected = await waitForStore(.seconds(30)) { store in (try store.readLeadershipBlocking()).map { $0.epoch.rawValue > leader.epoch } ?? false }
+            let observed = EpochBox()
+            let elected = await waitForStore(.seconds(30)) { store in
+                guard let record = try store.readLeadershipBlocking(), record.epoch.rawValue > leader.epoch else { return false }
+                observed.epoch = record.epoch.rawValue
+                return true
+            }
             if planned.kind == .stop { kill(leader.pid, SIGCONT) }
-            guard elected else {
+            guard elected, let epoch = observed.epoch else {
                 fault.outcome = "no new leader within 30 s"
                 return fault
             }
             fault.detectMillis = (ContinuousClock.now - start).milliseconds
-            let epoch = (try? GroupStatus.read(configuration))?.leader?.epoch ?? leader.epoch + 1
             fault.toEpoch = epoch
             let key = ReconciliationRecord.key(epoch: epoch)
             if await waitForStore(.seconds(30), { store in
@@ -263,9 +268,11 @@ public struct ChaosRunner: Sendable {
         var duplicates = 0
         var gaps = 0
         for values in steps.values {
+            // Counts go 1, 2, 3, ...: every value from 1 to the highest must be there once.
             let distinct = Set(values)
             duplicates += values.count - distinct.count
-            gaps += Int((distinct.max() ?? 0)) - distinct.count
+            let highest = max(0, Int(distinct.max() ?? 0))
+            gaps += (1...max(1, highest)).reduce(0) { $0 + (distinct.contains(Int64($1)) || highest == 0 ? 0 : 1) }
         }
         return (records, duplicates, gaps)
     }
@@ -304,6 +311,11 @@ public struct ChaosRunner: Sendable {
         }
         return false
     }
+}
+
+/// The epoch a store poll saw (set by the one polling loop).
+final class EpochBox: @unchecked Sendable {
+    var epoch: UInt64?
 }
 
 /// Holds the store's write lock for `duration` (the store-stall fault, run as its own process).

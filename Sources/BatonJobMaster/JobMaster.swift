@@ -123,12 +123,12 @@ public struct JobMaster: Sendable {
         self.state = state
         self.failureReason = failureReason
         restarts = graph.allVertices.reduce(0) { $0 + Int(graph.execution($1).attempt) }
-        var highestAllocation: UInt64 = 0
-        for vertex in graph.allVertices {
+        // Only what runs holds a slot: an ended job holds none, and a task waiting to be
+        // restarted asks for one again.
+        for vertex in graph.allVertices where !state.isTerminal {
             let execution = graph.execution(vertex)
-            guard let location = execution.location, ![.created, .scheduled, .finished].contains(execution.state) else { continue }
+            guard let location = execution.location, [.deploying, .initializing, .running, .canceling].contains(execution.state) else { continue }
             let key = slotKey(vertex)
-            highestAllocation = max(highestAllocation, location.allocation)
             guard slots[key]?.allocation == nil else { continue }
             let group = sharing.groups[Int(key.group)]
             slots[key, default: SharedSlot()].allocation = SlotAllocation(
@@ -168,9 +168,16 @@ public struct JobMaster: Sendable {
             return start(now: now)
         case .running, .restarting:
             var actions: [Action] = []
-            let stopped = graph.allVertices.filter { [.failed, .canceled, .canceling].contains(graph.execution($0).state) }
+            var stopped = Set(graph.allVertices.filter { [.failed, .canceled, .canceling].contains(graph.execution($0).state) })
+            // The previous leader may have died between recording a failure and canceling the
+            // rest of what its failover strategy names: ask the strategy again.
+            let context = FailoverContext(graph: graph, lostTaskExecutors: lostTaskExecutors)
+            for vertex in graph.allVertices where graph.execution(vertex).state == .failed {
+                stopped.formUnion(failover.tasksToRestart(failed: vertex, cause: .taskFailed("failed under the previous leader"), context: context))
+            }
             if !stopped.isEmpty {
-                pendingRestart = PendingRestart(tasks: Set(stopped))
+                pendingRestart = PendingRestart(tasks: stopped)
+                for vertex in stopped.sorted() { actions += cancelTask(vertex) }
                 actions += afterTaskStopped(now: now)
             }
             for vertex in graph.allVertices where graph.execution(vertex).state == .scheduled {
@@ -184,7 +191,8 @@ public struct JobMaster: Sendable {
             actions += finishIfDone()
             return actions
         case .failing, .cancelling:
-            return endIfStopped()
+            // The previous leader may have died before canceling every task.
+            return cancelAll() + endIfStopped()
         case .failed, .canceled, .finished:
             return []
         }
@@ -202,6 +210,13 @@ public struct JobMaster: Sendable {
         let current = graph.execution(vertex).state
         if current == .canceling && !reported.isTerminal {
             return [.cancelTask(attempt, location)]
+        }
+        if current.isTerminal && !reported.isTerminal {
+            // Recorded as ended (its task executor was taken for lost) but still running there.
+            return [.cancelTask(attempt, location)]
+        }
+        if current == .canceling && reported.isTerminal {
+            return taskStateChanged(attempt, to: reported == .canceled ? .canceled : reported, failure: failure, now: now)
         }
         let order: [ExecutionState] = [.deploying, .initializing, .running]
         switch reported {
@@ -322,6 +337,11 @@ public struct JobMaster: Sendable {
         for (vertex, cause) in failed { actions += handleFailure(vertex, cause: cause, now: now) }
         actions += afterTaskStopped(now: now)
         return actions
+    }
+
+    /// A task executor registered (again): it is no longer taken for lost.
+    public mutating func taskExecutorRegistered(_ taskExecutor: Identifier) {
+        lostTaskExecutors.remove(taskExecutor)
     }
 
     /// The ResourceManager lost an allocation (its task executor is gone).

@@ -30,13 +30,17 @@ public struct Reconciliation: Sendable {
     }
 
     private var expected: [JobID: [ExecutionAttemptID: TaskLocation]]
+    /// Every task executor the running jobs name (also those that only hold finished tasks'
+    /// results): one that does not come back is lost.
+    private let known: Set<Identifier>
     private var registered: Set<Identifier> = []
     public private(set) var summary = Summary()
     public private(set) var windowClosed = false
 
-    public init(expected: [JobID: [(attempt: ExecutionAttemptID, location: TaskLocation)]]) {
+    public init(expected: [JobID: [(attempt: ExecutionAttemptID, location: TaskLocation)]], known: Set<Identifier> = []) {
         self.expected = expected.mapValues { Dictionary($0.map { ($0.attempt, $0.location) }, uniquingKeysWith: { first, _ in first }) }
         self.expected = self.expected.filter { !$0.value.isEmpty }
+        self.known = known
     }
 
     /// Every expected attempt is accounted for, or the window closed.
@@ -76,7 +80,7 @@ public struct Reconciliation: Sendable {
     public mutating func closeWindow() -> (lostTaskExecutors: [Identifier], unreported: [JobID: [ExecutionAttemptID]]) {
         guard !windowClosed else { return ([], [:]) }
         windowClosed = true
-        let lost = expectedTaskExecutors.subtracting(registered).sorted()
+        let lost = expectedTaskExecutors.union(known).subtracting(registered).sorted()
         var unreported: [JobID: [ExecutionAttemptID]] = [:]
         for (job, attempts) in expected {
             for (attempt, location) in attempts {

@@ -39,8 +39,9 @@ extension LeaderRuntime {
                 return (try Self.loadJobs(reader), (current, previous))
             }
         } catch {
-            logger.error("the jobs in the store could not be read: none is taken over", metadata: [LogKey.error: "\(error)"])
-            return []
+            // Leading without the jobs would cancel every task they run: let another master try.
+            logger.critical("the jobs in the store cannot be read: this master ends", metadata: [LogKey.error: "\(error)"])
+            exit(70)
         }
         guard !loaded.isEmpty else { return [] }
         var steps: [Step] = []
@@ -63,7 +64,11 @@ extension LeaderRuntime {
                 job.record.graph, savepoint: savepoint, nextID: job.nextCheckpointID, completed: job.completed, ended: state.isTerminal)
         }
         resources.reserveAllocationIDs(through: highestAllocation)
-        let tracker = Reconciliation(expected: expected)
+        var known: Set<Identifier> = []
+        for job in loaded where !(JobState(rawValue: job.record.state)?.isTerminal ?? false) {
+            for vertex in job.graph.allVertices { if let location = job.graph.execution(vertex).location { known.insert(location.taskExecutor) } }
+        }
+        let tracker = Reconciliation(expected: expected, known: known)
         reconciliation = tracker
         journal = ReconciliationRecord(
             fromEpoch: terms.previous?.epoch.rawValue, toEpoch: epoch.rawValue, leader: identity.member.rawValue,
@@ -151,6 +156,7 @@ extension LeaderRuntime {
         var steps: [Step] = []
         let current = now
         for executor in lost {
+            deferredDeployments[executor] = nil
             logger.notice("a task executor did not come back within the reconciliation window", metadata: [LogKey.taskExecutor: "\(executor)"])
             for job in dispatcher.submissionOrder {
                 steps += dispatcher.route(job) { $0.taskExecutorLost(executor, now: current) }.map(Step.dispatch)

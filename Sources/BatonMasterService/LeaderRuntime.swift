@@ -61,6 +61,9 @@ actor LeaderRuntime {
     /// This term's entry of the reconciliation journal, while it is being filled in.
     var journal: ReconciliationRecord?
     var executors: [Identifier: Executor] = [:]
+    /// Deployments to task executors that have not registered with this leader yet (during
+    /// reconciliation), sent when they do.
+    var deferredDeployments: [Identifier: [(JobID, JobMaster.Deployment)]] = [:]
     /// The CheckpointCoordinator of every job that takes checkpoints.
     var checkpointing: [JobID: CheckpointCoordinator] = [:]
     /// Savepoint requests waiting for their savepoint, by request number.
@@ -154,9 +157,14 @@ actor LeaderRuntime {
                 metadata: [LogKey.taskExecutor: "\(id)", "baton.slots": "\(offer.defaultSlots)", "baton.tasks": "\(registration.tasks.count)"])
             reply.resume(returning: true)
             let held = dispatcher.jobs.flatMap { $0.allocations(on: id) }
+            for job in dispatcher.submissionOrder { _ = dispatcher.route(job) { $0.taskExecutorRegistered(id); return [] } }
             var steps = resourceSteps(resources.register(offer, adopting: held))
             reconciliation?.registered(id)
             for report in registration.tasks { steps += registrationSteps(report, from: id) }
+            // Deployments that waited for this task executor to come back.
+            for (job, deployment) in deferredDeployments.removeValue(forKey: id) ?? [] {
+                steps.append(.dispatch(.job(job, .deploy(deployment))))
+            }
             return steps + reconciliationProgress()
         case .report(let report, let executor):
             let steps = reportSteps(report, from: executor)
@@ -350,7 +358,7 @@ actor LeaderRuntime {
             case .releaseSlot(let id):
                 return resourceSteps(resources.release(id))
             case .deploy(let deployment):
-                await deploy(deployment, of: job)
+                return await deploy(deployment, of: job)
             case .cancelTask(let attempt, let location):
                 var envelope = WireEnvelope()
                 envelope.epoch = epoch.rawValue
@@ -402,12 +410,23 @@ actor LeaderRuntime {
         }
     }
 
-    private func deploy(_ deployment: JobMaster.Deployment, of job: JobID) async {
-        guard let master = dispatcher.job(job) else { return }
+    private func deploy(_ deployment: JobMaster.Deployment, of job: JobID) async -> [Step] {
+        let target = deployment.location.taskExecutor
+        guard executors[target] != nil else {
+            if let reconciliation, !reconciliation.isDone {
+                deferredDeployments[target, default: []].append((job, deployment))
+                return []
+            }
+            // Not registered and not expected any more: it is lost.
+            logger.notice("a deployment names a task executor that is not registered", metadata: [LogKey.taskExecutor: "\(target)", LogKey.job: "\(job)"])
+            let current = now
+            return dispatcher.route(job) { $0.taskExecutorLost(target, now: current) }.map(Step.dispatch) + checkpointTasksChanged(job)
+        }
+        guard let master = dispatcher.job(job) else { return [] }
         let graph = master.graph
         let vertex = deployment.attempt.vertex
         let jobVertex = graph.jobVertices[Int(vertex.jobVertex)]
-        guard let spec = master.jobGraph.vertex(jobVertex.id) else { return }
+        guard let spec = master.jobGraph.vertex(jobVertex.id) else { return [] }
         var deploy = WireDeployTask()
         deploy.attempt = WireAttempt(job: job, deployment.attempt)
         deploy.allocation = deployment.location.allocation
@@ -463,6 +482,7 @@ actor LeaderRuntime {
                 await command(update, to: location.taskExecutor)
             }
         }
+        return []
     }
 
     private func channel(for producer: ExecutionVertexID, in graph: ExecutionGraph) -> WireInputChannel {
@@ -516,8 +536,24 @@ actor LeaderRuntime {
             continuation.finish()
             return "fenced: \(error.message)"
         } catch {
-            logger.error("a store write failed", metadata: [LogKey.error: "\(error)"])
-            return "\(error)"
+            // A leader whose writes do not land must not go on: what it did would differ from
+            // what the next leader reads. Retry a passing problem, then end the process (the
+            // group restarts it; its member lock hands the leadership over at once).
+            for delay in [Duration.milliseconds(10), .milliseconds(100), .milliseconds(500)] {
+                try? await Task.sleep(for: delay)
+                do {
+                    try await store.write(fencedBy: epoch, body)
+                    return nil
+                } catch let error as HAStoreError where error.code == .fenced {
+                    fenced = true
+                    continuation.finish()
+                    return "fenced: \(error.message)"
+                } catch {
+                    continue
+                }
+            }
+            logger.critical("a store write keeps failing: this master ends so that another takes over", metadata: [LogKey.error: "\(error)"])
+            exit(70)
         }
     }
 

@@ -82,6 +82,42 @@ struct ReconciliationTests {
         _ = job.master.cancel(now: job.now)
     }
 
+    @Test("a task recorded as ended but still running is canceled; one to cancel that finished meanwhile counts as canceled")
+    func zombiesAndLateEnds() throws {
+        var job = try RunningJob()
+        let source0 = job.attempt(0, 0)
+        let location = job.master.graph.execution(source0.vertex).location!
+        // The connection to te1 dropped: its tasks were recorded FAILED (and a restart began).
+        _ = job.master.taskExecutorLost("te1", now: job.now)
+        #expect(job.master.graph.execution(source0.vertex).state == .failed)
+        let zombie = job.master.reconcile(source0, reported: .running, failure: nil, location: location, now: job.now)
+        #expect(zombie == [.cancelTask(source0, location)])
+        // A task being canceled that reports FINISHED on registration is stopped, not stuck.
+        let count1 = job.attempt(1, 1)
+        let where1 = job.master.graph.execution(count1.vertex).location!
+        #expect(job.master.graph.execution(count1.vertex).state == .canceling)
+        _ = job.master.reconcile(count1, reported: .finished, failure: nil, location: where1, now: job.now)
+        #expect(job.master.graph.execution(count1.vertex).state == .canceled)
+    }
+
+    @Test("an ended job holds no slots after a recovery; a cancelling one cancels what still runs")
+    func endedAndCancellingJobs() throws {
+        var job = try RunningJob()
+        _ = job.master.cancel(now: job.now)
+        for vertex in job.master.graph.allVertices {
+            _ = job.master.taskStateChanged(job.master.graph.attemptID(vertex), to: .canceled, now: job.now)
+        }
+        #expect(job.master.state == .canceled)
+        let ended = JobMaster(recovering: job.master.jobGraph, graph: job.master.graph, state: .canceled, failureReason: nil)
+        #expect(ended.allocations(on: "te1").isEmpty && ended.allocations(on: "te2").isEmpty)
+
+        // The previous leader recorded CANCELLING and died before canceling the tasks.
+        let running = try RunningJob()
+        var cancelling = JobMaster(recovering: running.master.jobGraph, graph: running.master.graph, state: .cancelling, failureReason: nil)
+        let actions = cancelling.recover(now: running.now)
+        #expect(actions.filter { if case .cancelTask = $0 { true } else { false } }.count == 4)
+    }
+
     @Test("expected attempts are adopted, finished or failed; unknown and stale ones cancelled; the window closes on the rest")
     func reconciliationDecisions() {
         let job: JobID = "job"
@@ -91,9 +127,9 @@ struct ReconciliationTests {
         let te1 = TaskLocation(taskExecutor: "te1", allocation: 1)
         let te2 = TaskLocation(taskExecutor: "te2", allocation: 2)
         let te3 = TaskLocation(taskExecutor: "te3", allocation: 3)
-        var reconciliation = Reconciliation(expected: [
-            job: [(attempt(0, 0), te1), (attempt(1, 0), te1), (attempt(0, 1), te2), (attempt(1, 1), te2), (attempt(2, 0), te3)]
-        ])
+        var reconciliation = Reconciliation(
+            expected: [job: [(attempt(0, 0), te1), (attempt(1, 0), te1), (attempt(0, 1), te2), (attempt(1, 1), te2), (attempt(2, 0), te3)]],
+            known: ["te4"])
         #expect(reconciliation.expectedTaskExecutors == ["te1", "te2", "te3"])
         reconciliation.registered("te1")
         #expect(reconciliation.reported(job: job, attempt: attempt(0, 0), state: .running, isCurrent: true) == .reconcile)
@@ -105,7 +141,7 @@ struct ReconciliationTests {
         #expect(reconciliation.reported(job: job, attempt: attempt(0, 1), state: .failed, isCurrent: true) == .reconcile)
         #expect(!reconciliation.isDone)
         let (lost, unreported) = reconciliation.closeWindow()
-        #expect(lost == ["te3"])
+        #expect(lost == ["te3", "te4"])
         #expect(unreported == [job: [attempt(1, 1)]])
         #expect(reconciliation.isDone)
         #expect(reconciliation.summary.adopted == 1)
