@@ -181,7 +181,11 @@ public struct GroupStatus: Codable, Sendable, Hashable {
         }
         for job in jobs {
             lines.append("")
-            lines.append("job \(job.id) (\(job.name))  \(job.state)  restarts \(job.restarts)" + (job.failure.map { "  \($0)" } ?? ""))
+            let checkpoint = job.lastCheckpoint.id.map { id in
+                "  checkpoint \(id)" + (job.lastCheckpoint.durationMillis.map { String(format: " (%.1f ms)", $0) } ?? "")
+            } ?? ""
+            lines.append(
+                "job \(job.id) (\(job.name))  \(job.state)  restarts \(job.restarts)\(checkpoint)" + (job.failure.map { "  \($0)" } ?? ""))
             for vertex in job.vertices {
                 let subtasks = vertex.subtasks.map { "[\($0.index)] \($0.state) @\($0.attempt) \($0.taskExecutor ?? "-")" }
                 lines.append("  \(vertex.id): " + subtasks.joined(separator: ", "))

@@ -42,7 +42,9 @@ struct JobSpecTests {
             configuration: JobConfiguration(
                 scheduling: .eager, failover: .region, restart: .fixedDelay(attempts: 100, delay: .milliseconds(500)),
                 checkpointInterval: .milliseconds(500)))
-        builder.addVertex("source", operators: [.sequence(from: 0, keys: 16)], parallelism: 2)
+        var source = OperatorSpec.sequence(from: 0, keys: 16)
+        source.parameters["rate"] = "1000"
+        builder.addVertex("source", operators: [source], parallelism: 2)
         builder.addVertex(
             "count",
             operators: [.count(), .fileSink(HAConfigurationTests.repository + "/examples/output/keyed-count", exactlyOnce: true)],
