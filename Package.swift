@@ -174,7 +174,7 @@ let package = Package(
         .target(
             name: "BatonChaos",
             dependencies: [
-                "BatonAudit", "BatonClient", "BatonConfig", "BatonCore", "BatonElection", "BatonHAStore", "BatonHAStoreSelection", "BatonJobGraph",
+                "BatonAudit", "BatonClient", "BatonConfig", "BatonCore", "BatonElection", "BatonHAStore", "BatonOperators", "BatonHAStoreSelection", "BatonJobGraph",
                 "BatonMasterService", "BatonProcessControl", "BatonStatus", "BatonWire", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),

@@ -113,7 +113,7 @@ public struct ElectionBenchmark: Sendable {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let storePath = "\(directory)/ha.\(fileExtension)"
         let configPath = "\(directory)/bench.yaml"
-        try derivedConfig(storePath: storePath).write(toFile: configPath, atomically: true, encoding: .utf8)
+        try Self.benchGroupConfig(configuration, backend: backend, storePath: storePath).write(toFile: configPath, atomically: true, encoding: .utf8)
         let benchConfiguration = try HAConfiguration.load(path: configPath)
         let group = try ChildProcess(
             executable: executable, arguments: ["group", "--config", configPath, "--log-level", "warning"],
@@ -162,7 +162,12 @@ public struct ElectionBenchmark: Sendable {
         return (samples, failed)
     }
 
-    private func derivedConfig(storePath: String) -> String {
+    /// The config of a benchmark's own group: the config's masters and election settings, a
+    /// fresh store at `storePath`, `taskExecutors` task executors, every address on a free port
+    /// (so that it runs beside a group of the same config).
+    static func benchGroupConfig(
+        _ configuration: HAConfiguration, backend: HAConfiguration.StoreConfiguration.Backend, storePath: String, taskExecutors: Int = 0
+    ) -> String {
         let election = configuration.election
         var lines = [
             "cluster: bench",
@@ -172,10 +177,12 @@ public struct ElectionBenchmark: Sendable {
             "rpc: { secret: bench-cluster-secret }",
             "masters:",
         ]
-        // Masters bind their RPC addresses: the benchmark's own group gets free ports, so that it
-        // runs beside a group of the same config.
         for master in configuration.masters {
-            lines.append("  - { id: \(master.id), rpc: \"127.0.0.1:\(Self.freePort())\", rest: \"127.0.0.1:\(Self.freePort())\" }")
+            lines.append("  - { id: \(master.id), rpc: \"127.0.0.1:\(freePort())\", rest: \"127.0.0.1:\(freePort())\" }")
+        }
+        if taskExecutors > 0 { lines.append("taskexecutors:") }
+        for index in stride(from: 1, through: taskExecutors, by: 1) {
+            lines.append("  - { id: te\(index), slots: 2, data: \"127.0.0.1:\(freePort())\" }")
         }
         return lines.joined(separator: "\n") + "\n"
     }

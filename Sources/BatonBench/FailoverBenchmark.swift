@@ -6,6 +6,7 @@ import BatonHAStoreSelection
 import BatonJobGraph
 import BatonMasterService
 import BatonMemberLocks
+import BatonOperators
 import BatonProcessControl
 import Foundation
 
@@ -58,7 +59,7 @@ public struct FailoverBenchmark: Sendable {
         let directory = workspace.path
         let storePath = "\(directory)/ha.\(backend == .lmdb ? "lmdb" : "sqlite")"
         let configPath = "\(directory)/bench.yaml"
-        try derivedConfig(storePath: storePath).write(toFile: configPath, atomically: true, encoding: .utf8)
+        try ElectionBenchmark.benchGroupConfig(configuration, backend: backend, storePath: storePath, taskExecutors: 2).write(toFile: configPath, atomically: true, encoding: .utf8)
         let bench = try HAConfiguration.load(path: configPath)
         let spec = "\(directory)/failover-bench.yaml"
         try jobSpec(output: "\(directory)/out").write(toFile: spec, atomically: true, encoding: .utf8)
@@ -127,20 +128,8 @@ public struct FailoverBenchmark: Sendable {
         let restarts = (try? store?.readBlocking { try JobKeys.restarts(of: Self.job, in: $0) }) ?? 0
         return Result(
             backend: backend.rawValue, kills: kills, electedMillis: LatencySummary(elected), reconciledMillis: LatencySummary(reconciled),
-            nextCheckpointMillis: LatencySummary(nextCheckpoint), taskRestarts: restarts, reprocessedRecords: try repeatedLines("\(directory)/out"),
+            nextCheckpointMillis: LatencySummary(nextCheckpoint), taskRestarts: restarts, reprocessedRecords: try FileSinkOutput.check("\(directory)/out").duplicates,
             failedKills: failed)
-    }
-
-    /// Lines written more than once: (key, count) steps a restarted task produced again.
-    private func repeatedLines(_ directory: String) throws -> Int {
-        var seen: Set<String> = []
-        var repeated = 0
-        for file in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where file.hasPrefix("part-") {
-            for line in try String(contentsOfFile: "\(directory)/\(file)", encoding: .utf8).split(separator: "\n") {
-                if !seen.insert(String(line)).inserted { repeated += 1 }
-            }
-        }
-        return repeated
     }
 
     private func jobSpec(output: String) -> String {
@@ -163,26 +152,6 @@ public struct FailoverBenchmark: Sendable {
         edges:
           - { from: source, to: count, pattern: hash, key: key, result: pipelined }
         """
-    }
-
-    private func derivedConfig(storePath: String) -> String {
-        let election = configuration.election
-        var lines = [
-            "cluster: bench",
-            "store: { backend: \(backend.rawValue), path: \"\(storePath)\" }",
-            "election: { lease: \(DurationText.format(election.leaseDuration)), renew: \(DurationText.format(election.renewInterval)), poll: \(DurationText.format(election.pollInterval)) }",
-            "group: { restartDelay: 100ms }",
-            "rpc: { secret: bench-cluster-secret }",
-            "masters:",
-        ]
-        for master in configuration.masters {
-            lines.append("  - { id: \(master.id), rpc: \"127.0.0.1:\(ElectionBenchmark.freePort())\", rest: \"127.0.0.1:\(ElectionBenchmark.freePort())\" }")
-        }
-        lines.append("taskexecutors:")
-        for index in 1...2 {
-            lines.append("  - { id: te\(index), slots: 2, data: \"127.0.0.1:\(ElectionBenchmark.freePort())\" }")
-        }
-        return lines.joined(separator: "\n") + "\n"
     }
 
     private func waitUntil(timeout: Duration, _ condition: () async throws -> Bool) async -> Bool {

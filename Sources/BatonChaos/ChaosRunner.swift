@@ -7,6 +7,7 @@ import BatonHAStore
 import BatonHAStoreSelection
 import BatonJobGraph
 import BatonMasterService
+import BatonOperators
 import BatonProcessControl
 import BatonStatus
 import BatonWire
@@ -139,7 +140,7 @@ public struct ChaosRunner: Sendable {
                     + (fault.detectMillis.map { String(format: ", leader in %.1f ms", $0) } ?? "")
                     + (fault.reconcileMillis.map { String(format: ", reconciled in %.1f ms", $0) } ?? "")
                     + ", \(fault.restarted) restarted; leader \(after?.leader?.id ?? "-") epoch \(after?.leader?.epoch ?? 0), \(checkpoint), "
-                    + "\(Self.outputLines(output)) records committed")
+                    + "\((try? FileSinkOutput.check(output))?.records ?? 0) records committed")
         }
 
         // End the input, let the job drain and finish.
@@ -151,7 +152,7 @@ public struct ChaosRunner: Sendable {
         if outcome != "FINISHED" { violations.append(.init(kind: "job-not-finished", message: "job \(job) ended \(outcome)")) }
 
         // I4: every (key, count) step committed exactly once, no gap.
-        let (records, duplicates, gaps) = try Self.checkOutput(output)
+        let (records, duplicates, gaps) = try FileSinkOutput.check(output)
         if duplicates > 0 { violations.append(.init(kind: "duplicate-output", message: "\(duplicates) committed record(s) appear more than once")) }
         if gaps > 0 { violations.append(.init(kind: "missing-output", message: "\(gaps) record(s) are missing from the committed output")) }
         // I1, I2, I3 over the store's history.
@@ -209,24 +210,12 @@ public struct ChaosRunner: Sendable {
                 fault.reconcileMillis = (ContinuousClock.now - start).milliseconds
             }
         case .standbyKill:
-            let standbys = before.masters.filter { $0.role == "standby" && $0.pid != nil }
-            guard !standbys.isEmpty else {
-                fault.outcome = "no standby to hit"
-                return fault
-            }
-            let victim = standbys[Int(planned.pick % UInt64(standbys.count))]
-            fault.target = victim.id
-            kill(victim.pid!, SIGKILL)
+            let standbys = before.masters.filter { $0.role == "standby" }.compactMap { master in master.pid.map { (master.id, $0) } }
+            guard killOne(of: standbys, pick: planned.pick, fault: &fault, none: "no standby to hit") else { return fault }
         case .teKill:
             let busy = Set(before.jobs.first { $0.id == job }?.vertices.flatMap(\.subtasks).compactMap(\.taskExecutor) ?? [])
-            let executors = before.taskExecutors.filter { busy.contains($0.id) && $0.pid != nil }
-            guard !executors.isEmpty else {
-                fault.outcome = "no task executor to hit"
-                return fault
-            }
-            let victim = executors[Int(planned.pick % UInt64(executors.count))]
-            fault.target = victim.id
-            kill(victim.pid!, SIGKILL)
+            let executors = before.taskExecutors.filter { busy.contains($0.id) }.compactMap { executor in executor.pid.map { (executor.id, $0) } }
+            guard killOne(of: executors, pick: planned.pick, fault: &fault, none: "no task executor to hit") else { return fault }
             _ = await waitFor(.seconds(30)) { status in (status.jobs.first { $0.id == job }?.restarts ?? 0) > (before.jobs.first { $0.id == job }?.restarts ?? 0) }
         case .storeStall:
             fault.target = "store"
@@ -241,6 +230,18 @@ public struct ChaosRunner: Sendable {
         return fault
     }
 
+    /// Kills the candidate `pick` names with SIGKILL; false (with the outcome said) when there is none.
+    private func killOne(of candidates: [(id: String, pid: Int32)], pick: UInt64, fault: inout ChaosReport.Fault, none: String) -> Bool {
+        guard !candidates.isEmpty else {
+            fault.outcome = none
+            return false
+        }
+        let victim = candidates[Int(pick % UInt64(candidates.count))]
+        fault.target = victim.id
+        kill(victim.pid, SIGKILL)
+        return true
+    }
+
     // MARK: checks
 
     static func changedAttempts(from before: GroupStatus.Job, to after: GroupStatus.Job) -> Int {
@@ -251,34 +252,6 @@ public struct ChaosRunner: Sendable {
             for subtask in vertex.subtasks where attempts["\(vertex.id)#\(subtask.index)"] != subtask.attempt { changed += 1 }
         }
         return changed
-    }
-
-    /// Committed lines (`key,count`): how many, how many repeat, how many steps are missing.
-    static func checkOutput(_ directory: String) throws -> (records: Int, duplicates: Int, gaps: Int) {
-        var steps: [Substring: [Int64]] = [:]
-        var records = 0
-        for file in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where file.hasPrefix("part-") {
-            let text = try String(contentsOfFile: "\(directory)/\(file)", encoding: .utf8)
-            for line in text.split(separator: "\n") {
-                guard let comma = line.lastIndex(of: ","), let value = Int64(line[line.index(after: comma)...]) else { continue }
-                steps[line[..<comma], default: []].append(value)
-                records += 1
-            }
-        }
-        var duplicates = 0
-        var gaps = 0
-        for values in steps.values {
-            // Counts go 1, 2, 3, ...: every value from 1 to the highest must be there once.
-            let distinct = Set(values)
-            duplicates += values.count - distinct.count
-            let highest = max(0, Int(distinct.max() ?? 0))
-            gaps += (1...max(1, highest)).reduce(0) { $0 + (distinct.contains(Int64($1)) || highest == 0 ? 0 : 1) }
-        }
-        return (records, duplicates, gaps)
-    }
-
-    static func outputLines(_ directory: String) -> Int {
-        ((try? checkOutput(directory))?.records) ?? 0
     }
 
     private func copyStore(into folder: String) throws {

@@ -33,10 +33,10 @@ public enum CheckpointRecords {
         for entry in try reader.entries(.checkpoints, prefix: start) {
             let suffix = Array(entry.key.dropFirst(start.count))
             if suffix == counterName {
-                guard entry.value.count == 8 else {
+                guard let value = StoreKey.readUInt64(entry.value) else {
                     throw HAStoreError(.invalidValue, path: reader.path, "the checkpoint counter of job \(job) is not 8 bytes")
                 }
-                next = entry.value.reduce(0) { $0 << 8 | UInt64($1) }
+                next = value
             } else if suffix.count == 8 {
                 do {
                     completed.append(try CompletedCheckpointCodec.decode(entry.value))

@@ -51,11 +51,11 @@ public struct ChangeRecord: Hashable, Sendable {
     public static func all(of job: JobID, in reader: StoreReader) throws -> [ChangeRecord] {
         let prefix = JobKeys.changes(job)
         return try reader.entries(.executionGraphs, prefix: prefix).map { entry in
-            let sequence = entry.key.dropFirst(prefix.count).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            let sequence = StoreKey.readUInt64(entry.key.dropFirst(prefix.count)) ?? 0
             // Records written before epochs were kept start with the change's format byte (1);
             // an epoch's first byte is 0 (epochs stay far below 2^56).
             let stamped = entry.value.first == 0 && entry.value.count > 8
-            let epoch = stamped ? entry.value.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) } : 0
+            let epoch = stamped ? StoreKey.readUInt64(entry.value.prefix(8)) ?? 0 : 0
             do {
                 return ChangeRecord(
                     sequence: sequence, epoch: Epoch(epoch), change: try ExecutionGraphCodec.decode(Array(entry.value.dropFirst(stamped ? 8 : 0))))

@@ -11,25 +11,7 @@ extension ProcessTests {
     @Suite("chaos and audit with real processes")
     struct ChaosProcessTests {
         func chaosSpec(_ output: String) -> String {
-            """
-            id: chaos-count
-            scheduling: eager
-            failover: region
-            restart: { strategy: fixed-delay, attempts: 1000, delay: 200ms }
-            checkpoints: { interval: 300ms }
-            vertices:
-              - id: source
-                parallelism: 2
-                operators:
-                  - sequence: { from: 0, keys: 16, rate: 2000 }
-              - id: count
-                parallelism: 2
-                operators:
-                  - count
-                  - file-sink: { path: \(output), exactly-once: true }
-            edges:
-              - { from: source, to: count, pattern: hash, key: key, result: pipelined }
-            """
+            CheckpointProcessTests().keyedCountSpec(id: "chaos-count", records: nil, rate: 2_000, output: output, interval: "300ms")
         }
 
         @Test("a short chaos run with every kind of fault passes, and the audit agrees", arguments: ["sqlite", "lmdb"])

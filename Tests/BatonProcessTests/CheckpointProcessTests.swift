@@ -14,21 +14,21 @@ extension ProcessTests {
     /// Checkpoints, the exactly-once file sink and savepoints with real processes.
     @Suite("checkpoints with real processes")
     struct CheckpointProcessTests {
-        /// A keyed count over `records` numbers on 16 keys, `rate` per source subtask, into an
-        /// exactly-once file sink at `output`.
-        func keyedCountSpec(id: String, records: Int, rate: Int, output: String) -> String {
+        /// A keyed count over `records` numbers (endless when nil) on 16 keys, `rate` per source
+        /// subtask, into an exactly-once file sink at `output`.
+        func keyedCountSpec(id: String, records: Int?, rate: Int, output: String, interval: String = "500ms") -> String {
             """
             id: \(id)
             name: keyed count
             scheduling: eager
             failover: region
-            restart: { strategy: fixed-delay, attempts: 20, delay: 200ms }
-            checkpoints: { interval: 500ms }
+            restart: { strategy: fixed-delay, attempts: 1000, delay: 200ms }
+            checkpoints: { interval: \(interval) }
             vertices:
               - id: source
                 parallelism: 2
                 operators:
-                  - sequence: { from: 0, to: \(records), keys: 16, rate: \(rate) }
+                  - sequence: { from: 0, \(records.map { "to: \($0), " } ?? "")keys: 16, rate: \(rate) }
               - id: count
                 parallelism: 2
                 operators:

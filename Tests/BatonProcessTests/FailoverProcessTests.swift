@@ -37,7 +37,14 @@ extension ProcessTests {
             return try await store.read { try $0.values(ReconciliationRecord.self, .reconciliations) }
         }
 
-        /// Checks the committed output and returns it.
+        /// Submits the keyed count (2,000 records/s per source subtask) once every task executor registered.
+        func submitKeyedCount(_ group: GroupHarness, records: Int, output: String, taskExecutors: Int) async throws {
+            let spec = try group.jobSpec(checkpoints.keyedCountSpec(id: "counts", records: records, rate: 2_000, output: output), name: "counts.yaml")
+            _ = try #require(await group.waitLive { $0.taskExecutors.filter { $0.registeredEpoch != nil }.count == taskExecutors }, "\(group.logs)")
+            #expect(try BatonProcess.run(["submit", "--config", group.configPath, spec]).status == 0)
+        }
+
+        /// Checks the committed output.
         func expectExactlyOnce(_ output: String, records: Int) throws {
             let (steps, uncommitted) = try checkpoints.committed(output)
             #expect(uncommitted.isEmpty, "\(uncommitted)")
@@ -53,9 +60,7 @@ extension ProcessTests {
             try group.startGroup()
             let output = group.directory.file("out")
             let records = 60_000
-            let spec = try group.jobSpec(checkpoints.keyedCountSpec(id: "counts", records: records, rate: 2_000, output: output), name: "counts.yaml")
-            _ = try #require(await group.waitLive { $0.taskExecutors.filter { $0.registeredEpoch != nil }.count == 2 }, "\(group.logs)")
-            #expect(try BatonProcess.run(["submit", "--config", group.configPath, spec]).status == 0)
+            try await submitKeyedCount(group, records: records, output: output, taskExecutors: 2)
             var status = try #require(await runningUnder(group, newerThan: 0), "\(group.logs)")
             let initial = attempts(status.jobs[0])
             var ids: [UInt64] = []
@@ -100,9 +105,7 @@ extension ProcessTests {
             try group.startGroup()
             let output = group.directory.file("out")
             let records = 30_000
-            let spec = try group.jobSpec(checkpoints.keyedCountSpec(id: "counts", records: records, rate: 2_000, output: output), name: "counts.yaml")
-            _ = try #require(await group.waitLive { $0.taskExecutors.filter { $0.registeredEpoch != nil }.count == 2 }, "\(group.logs)")
-            #expect(try BatonProcess.run(["submit", "--config", group.configPath, spec]).status == 0)
+            try await submitKeyedCount(group, records: records, output: output, taskExecutors: 2)
             let before = try #require(await runningUnder(group, newerThan: 0), "\(group.logs)")
             try await Task.sleep(for: .milliseconds(700))
             let leader = try #require(before.leader)
@@ -131,9 +134,7 @@ extension ProcessTests {
             try group.startGroup(restart: false)
             let output = group.directory.file("out")
             let records = 30_000
-            let spec = try group.jobSpec(checkpoints.keyedCountSpec(id: "counts", records: records, rate: 2_000, output: output), name: "counts.yaml")
-            _ = try #require(await group.waitLive { $0.taskExecutors.filter { $0.registeredEpoch != nil }.count == 3 }, "\(group.logs)")
-            #expect(try BatonProcess.run(["submit", "--config", group.configPath, spec]).status == 0)
+            try await submitKeyedCount(group, records: records, output: output, taskExecutors: 3)
             let before = try #require(await group.waitLive { status in
                 guard let job = status.jobs.first, (job.lastCheckpoint.id ?? 0) >= 2 else { return false }
                 return job.vertices.flatMap(\.subtasks).allSatisfy { $0.state == "RUNNING" }
