@@ -125,7 +125,7 @@ let package = Package(
             name: "BatonTaskExecutor",
             dependencies: [
                 "BatonCore", "BatonConfig", "BatonHAStore", "BatonMemberLocks", "BatonRPC", "BatonWire", "BatonWireMapping",
-                "BatonDataPlane", "BatonTaskRuntime", "BatonExecutionGraph", "BatonClient",
+                "BatonDataPlane", "BatonOperators", "BatonTaskRuntime", "BatonExecutionGraph", "BatonClient",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

@@ -168,37 +168,9 @@ public struct ElectionBenchmark: Sendable {
     static func benchGroupConfig(
         _ configuration: HAConfiguration, backend: HAConfiguration.StoreConfiguration.Backend, storePath: String, taskExecutors: Int = 0
     ) -> String {
-        let election = configuration.election
-        var lines = [
-            "cluster: bench",
-            "store: { backend: \(backend.rawValue), path: \"\(storePath)\" }",
-            "election: { lease: \(DurationText.format(election.leaseDuration)), renew: \(DurationText.format(election.renewInterval)), poll: \(DurationText.format(election.pollInterval)) }",
-            "group: { restartDelay: 100ms }",
-            "rpc: { secret: bench-cluster-secret }",
-            "masters:",
-        ]
-        for master in configuration.masters {
-            lines.append("  - { id: \(master.id), rpc: \"127.0.0.1:\(freePort())\", rest: \"127.0.0.1:\(freePort())\" }")
-        }
-        if taskExecutors > 0 { lines.append("taskexecutors:") }
-        for index in stride(from: 1, through: taskExecutors, by: 1) {
-            lines.append("  - { id: te\(index), slots: 2, data: \"127.0.0.1:\(freePort())\" }")
-        }
-        return lines.joined(separator: "\n") + "\n"
-    }
-
-    /// A TCP port on loopback that nothing listens on now.
-    static func freePort() -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        return Int(UInt16(bigEndian: address.sin_port))
+        configuration.isolatedCopy(
+            directory: (storePath as NSString).deletingLastPathComponent, backend: backend, storePath: storePath, taskExecutors: taskExecutors,
+            restartDelay: .milliseconds(100))
     }
 
     private func waitUntil(timeout: Duration, time: SystemTimeSource, _ condition: () throws -> Bool) async throws -> Bool {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BatonJobMaster
 import BatonConfig
 import BatonHAStore
 import BatonMemberLocks
@@ -79,6 +80,25 @@ struct LoggingOptions: ParsableArguments {
             return handler
         }
         return level
+    }
+}
+
+/// `--takeover reconcile|restart-all`: `restart-all` is a fault for testing the checkers (a new
+/// leader restarts every task, as Flink does). Only ever set on a command line.
+struct TakeoverOption: ParsableArguments {
+    @Option(
+        name: .long,
+        help: "What a new leader does with running tasks: reconcile (default), or restart-all, a fault for testing the checkers.")
+    var takeover: String = TakeoverPolicy.reconcile.rawValue
+
+    func policy() throws -> TakeoverPolicy {
+        do { return try TakeoverPolicy.parse(takeover) } catch { throw CommandFailure.usage(error.description) }
+    }
+
+    /// The arguments that hand the same policy to a child process (none for the default).
+    func arguments() throws -> [String] {
+        let policy = try policy()
+        return policy == .reconcile ? [] : ["--takeover", policy.rawValue]
     }
 }
 

@@ -25,10 +25,12 @@ struct GroupCommand: AsyncParsableCommand {
     var submit: String?
     @Option(name: .long, help: "Per-job mode: run the group for this one job and exit with its outcome (0 finished, 1 otherwise).")
     var job: String?
+    @OptionGroup var takeover: TakeoverOption
     @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
         let configuration = try config.load()
+        let takeoverArguments = try takeover.arguments()
         _ = try logging.bootstrap()
         let logger = Logger(label: "baton.group")
         if submit != nil && job != nil { throw CommandFailure.usage("give --submit or --job, not both") }
@@ -36,7 +38,8 @@ struct GroupCommand: AsyncParsableCommand {
         let configurationCopy = configuration
         let supervisor = GroupSupervisor(
             executable: try ExecutablePath.current(),
-            members: GroupSupervisor.members(of: configuration, logLevel: logging.logLevel, mode: job == nil ? "session" : "per-job"),
+            members: GroupSupervisor.members(
+                of: configuration, logLevel: logging.logLevel, mode: job == nil ? "session" : "per-job", masterArguments: takeoverArguments),
             options: .init(
                 restart: !noRestart, restartDelay: configuration.group.restartDelay,
                 stopPhases: {

@@ -21,7 +21,13 @@ struct SubmitCommand: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try config.load()
-        let graph = try JobSpec.load(path: job)
+        let graph: JobGraph
+        do {
+            graph = try JobSpec.load(path: job)
+        } catch let error as ConfigError where error.keyPath == "failover" {
+            // A job the leader would refuse (not exactly-once): refused, exit 1.
+            throw CommandFailure.failed("the job was refused: \(error)")
+        }
         let client = LeaderClient(configuration: configuration, logger: Logger(label: "baton.client"))
         var request = WireEnvelope()
         let savepoint = fromSavepoint.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? ""

@@ -26,15 +26,22 @@ struct MasterCommand: AsyncParsableCommand {
     var id: String
     @Option(name: .long, help: "session (many jobs share the cluster) or per-job (one job).")
     var mode: String = "session"
+    @OptionGroup var takeover: TakeoverOption
     @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
         let configuration = try config.load()
+        let takeoverPolicy = try takeover.policy()
         guard let memberID = Identifier(rawValue: id), let master = configuration.master(memberID) else {
             throw MemberStartup.unknownID(id, kind: "master", plural: "masters", in: configuration, known: configuration.masters.map(\.id))
         }
         _ = try logging.bootstrap()
         let logger = Logger(label: "baton.master")
+        if takeoverPolicy == .restartAll {
+            logger.warning(
+                "--takeover restart-all: a new leader will restart every task (a fault for testing the checkers)",
+                metadata: [LogKey.member: "\(memberID)"])
+        }
         let time = SystemTimeSource()
         let lock = try MemberStartup.lock(memberID, address: master.rpc.description, role: "master", in: configuration, time: time)
         let identity = LeaderIdentity(
@@ -45,7 +52,7 @@ struct MasterCommand: AsyncParsableCommand {
         }
         let service = MasterService(
             identity: identity, configuration: configuration, store: store, logger: logger, time: time,
-            options: .init(mode: dispatcherMode))
+            options: .init(mode: dispatcherMode, takeover: takeoverPolicy))
         try await runMemberServices(service, logger: logger)
         withExtendedLifetime(lock) {}
     }

@@ -104,7 +104,8 @@ public enum JobSpec {
         do {
             try graph.validate()
         } catch {
-            throw ConfigError(.badValue, file: file, keyPath: error.code == .cycle ? "edges" : "", line: nil, error.message)
+            throw ConfigError(.badValue, file: file, keyPath: error.code == .cycle ? "edges" : error.code == .notExactlyOnce ? "failover" : "", line: nil,
+                error.message)
         }
         return graph
     }

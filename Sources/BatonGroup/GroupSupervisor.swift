@@ -70,9 +70,12 @@ public actor GroupSupervisor: Service {
     }
 
     /// The members of `configuration`: every master (in `mode`) and every task executor.
-    public static func members(of configuration: HAConfiguration, logLevel: String?, mode: String = "session") -> [Member] {
+    /// `masterArguments` go to every master's command line (e.g. `--takeover restart-all`).
+    public static func members(
+        of configuration: HAConfiguration, logLevel: String?, mode: String = "session", masterArguments: [String] = []
+    ) -> [Member] {
         let masters = configuration.masters.map { master in
-            var arguments = ["master", "--config", configuration.file, "--id", master.id.rawValue, "--mode", mode]
+            var arguments = ["master", "--config", configuration.file, "--id", master.id.rawValue, "--mode", mode] + masterArguments
             if let logLevel { arguments += ["--log-level", logLevel] }
             return Member(id: master.id, arguments: arguments)
         }
@@ -165,14 +168,20 @@ public actor GroupSupervisor: Service {
         kill(process.processIdentifier, SIGTERM)
     }
 
+    /// A member's environment: the group's own, less every `BATON_*` variable (a member is
+    /// configured by its command line alone), plus `BATON_GROUP_PID`.
+    public static func memberEnvironment(inherited: [String: String], groupPID: Int32) -> [String: String] {
+        var environment = inherited.filter { !$0.key.hasPrefix("BATON_") }
+        environment["BATON_GROUP_PID"] = String(groupPID)
+        return environment
+    }
+
     /// Starts `member`; false when it could not be started.
     private func start(_ member: Member, continuation: AsyncStream<Input>.Continuation) -> Bool {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = member.arguments
-        var environment = ProcessInfo.processInfo.environment
-        environment["BATON_GROUP_PID"] = String(getpid())
-        process.environment = environment
+        process.environment = Self.memberEnvironment(inherited: ProcessInfo.processInfo.environment, groupPID: getpid())
         let id = member.id
         process.terminationHandler = { finished in
             continuation.yield(

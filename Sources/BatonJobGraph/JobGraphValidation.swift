@@ -15,6 +15,7 @@ public struct JobGraphError: Error, Hashable, Sendable, CustomStringConvertible 
         public static let duplicateEdge = Code("duplicateEdge")
         public static let cycle = Code("cycle")
         public static let resourcesNeverFit = Code("resourcesNeverFit")
+        public static let notExactlyOnce = Code("notExactlyOnce")
         public var description: String { value }
     }
 
@@ -76,7 +77,25 @@ extension JobGraph {
         if topologicalOrder == nil {
             throw JobGraphError(.cycle, "the job has a cycle through \(cycleVertices().map(\.rawValue).joined(separator: " -> "))")
         }
+        try validateRestartIndividual()
         if let taskExecutors { try validateResources(taskExecutors) }
+    }
+
+    /// `restart-individual` restarts a failed task alone: it restores its state, but its inputs
+    /// do not rewind (the producers are not restarted), so a task downstream of an exchange that
+    /// keeps state built from its input (keyed totals, windows, an exactly-once sink) would lose
+    /// or double records. Such a job is refused, naming the vertex and the fix.
+    private func validateRestartIndividual() throws(JobGraphError) {
+        guard configuration.failover == .restartIndividual else { return }
+        let consumers = Set(edges.map(\.target))
+        for vertex in vertices where consumers.contains(vertex.id) {
+            guard let stateful = vertex.operators.first(where: { OperatorCatalog.builtIn.keepsInputState($0) }) else { continue }
+            throw JobGraphError(
+                .notExactlyOnce,
+                "failover: restart-individual cannot be exactly-once for vertex '\(vertex.id)': its operator '\(stateful.name)' keeps state "
+                    + "built from its input, and a restarted '\(vertex.id)' alone would not get that input again; use failover: region "
+                    + "(or restart-all)")
+        }
     }
 
     /// Vertices on one cycle, in order (for the error message).

@@ -9,14 +9,27 @@ public struct OperatorCatalog: Sendable {
         public var paths: Set<String>
         /// A source reads no input; every other operator does.
         public var isSource: Bool
+        /// The operator keeps state built from its input (keyed totals, windows, a sink's
+        /// staged output), so a restarted attempt is exactly-once only if its input rewinds too.
+        public var keepsInputState: Bool
 
-        public init(name: String, required: Set<String> = [], optional: Set<String> = [], paths: Set<String> = [], isSource: Bool = false) {
+        public init(
+            name: String, required: Set<String> = [], optional: Set<String> = [], paths: Set<String> = [], isSource: Bool = false,
+            keepsInputState: Bool = false
+        ) {
             self.name = name
             self.required = required
             self.optional = optional
             self.paths = paths
             self.isSource = isSource
+            self.keepsInputState = keepsInputState
         }
+    }
+
+    /// Whether `spec` keeps state built from its input (an at-least-once file sink does not).
+    public func keepsInputState(_ spec: OperatorSpec) -> Bool {
+        guard entry(spec.name)?.keepsInputState == true else { return false }
+        return !(spec.name == "file-sink" && spec.parameters["exactly-once"] == "false")
     }
 
     public private(set) var entries: [String: Entry]
@@ -37,10 +50,10 @@ public struct OperatorCatalog: Sendable {
         Entry(name: "map", required: ["function"]),
         Entry(name: "filter", required: ["predicate"]),
         Entry(name: "tokenize"),
-        Entry(name: "sum", optional: ["field"]),
-        Entry(name: "count"),
-        Entry(name: "tumbling-window", required: ["size"], optional: ["aggregate"]),
-        Entry(name: "file-sink", required: ["path"], optional: ["exactly-once"], paths: ["path"]),
+        Entry(name: "sum", optional: ["field"], keepsInputState: true),
+        Entry(name: "count", keepsInputState: true),
+        Entry(name: "tumbling-window", required: ["size"], optional: ["aggregate"], keepsInputState: true),
+        Entry(name: "file-sink", required: ["path"], optional: ["exactly-once"], paths: ["path"], keepsInputState: true),
         Entry(name: "throttle", required: ["rate"]),
         Entry(name: "print"),
         Entry(name: "discard"),

@@ -196,10 +196,10 @@ extension LeaderRuntime {
                 "baton.cancelled": "\(record.cancelled)", "baton.windowClosed": "\(record.windowClosed)",
             ])
         var steps: [Step] = [.saveJournal]
-        if Self.restartOnFailover {
+        if takeover == .restartAll {
             let current = now
             for job in dispatcher.submissionOrder {
-                steps += dispatcher.route(job) { $0.restartAll(reason: "test switch: restart on master failover", now: current) }.map(Step.dispatch)
+                steps += dispatcher.route(job) { $0.restartAll(reason: "--takeover restart-all: restart on master failover", now: current) }.map(Step.dispatch)
             }
         }
         for job in checkpointing.keys.sorted() {
@@ -208,10 +208,6 @@ extension LeaderRuntime {
         }
         return steps
     }
-
-    /// Test only (`BATON_TEST_RESTART_ON_FAILOVER=1`): after reconciling, restart every task as
-    /// Flink does, so that tests can show that the chaos tool and the audit catch it.
-    static var restartOnFailover: Bool { ProcessInfo.processInfo.environment["BATON_TEST_RESTART_ON_FAILOVER"] == "1" }
 
     /// The first checkpoint completed after reconciliation goes into the journal.
     func firstCheckpointAfterFailover(_ checkpoint: CompletedCheckpoint) -> [Step] {

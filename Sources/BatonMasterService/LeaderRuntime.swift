@@ -75,13 +75,16 @@ actor LeaderRuntime {
     var savepoints: [JobID: String] = [:]
     var submittedAt: [JobID: WallTime] = [:]
     private(set) var fenced = false
+    /// What this leader does with the running tasks it takes over.
+    let takeover: TakeoverPolicy
     private let inputs: AsyncStream<Input>
     let continuation: AsyncStream<Input>.Continuation
 
     init(
-        epoch: Epoch, identity: LeaderIdentity, store: HAStore, configuration: HAConfiguration, mode: Dispatcher.Mode, logger: Logger,
-        time: any TimeSource
+        epoch: Epoch, identity: LeaderIdentity, store: HAStore, configuration: HAConfiguration, mode: Dispatcher.Mode,
+        takeover: TakeoverPolicy, logger: Logger, time: any TimeSource
     ) {
+        self.takeover = takeover
         self.epoch = epoch
         self.identity = identity
         self.store = store

@@ -27,9 +27,12 @@ public actor MasterService: Service {
         public var tickInterval: Duration
         /// Session (many jobs) or per-job (one job).
         public var mode: Dispatcher.Mode
-        public init(tickInterval: Duration = .milliseconds(10), mode: Dispatcher.Mode = .session) {
+        /// What a new leader does with running tasks (`restartAll` is a fault for testing checkers).
+        public var takeover: TakeoverPolicy
+        public init(tickInterval: Duration = .milliseconds(10), mode: Dispatcher.Mode = .session, takeover: TakeoverPolicy = .reconcile) {
             self.tickInterval = tickInterval
             self.mode = mode
+            self.takeover = takeover
         }
     }
 
@@ -383,7 +386,8 @@ public actor MasterService: Service {
                 "leadership granted",
                 metadata: [LogKey.epoch: "\(epoch)", "baton.address": "\(identity.address)"])
             let runtime = LeaderRuntime(
-                epoch: epoch, identity: identity, store: store, configuration: configuration, mode: options.mode, logger: logger, time: time)
+                epoch: epoch, identity: identity, store: store, configuration: configuration, mode: options.mode, takeover: options.takeover,
+                logger: logger, time: time)
             self.runtime = runtime
             runtimeStarts.yield(runtime)
             return []

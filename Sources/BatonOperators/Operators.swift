@@ -174,9 +174,16 @@ public struct SequenceSource: SourceOperator {
 
     public mutating func restoreState(_ state: [UInt8]?, checkpoint: UInt64?) throws {
         guard let state else { return }
+        next = try Self.position(of: state)
+    }
+
+    /// The next number a sequence whose state is `state` emits.
+    public static func position(of state: [UInt8]) throws -> Int64 {
         do {
             var reader = BinaryReader(state)
-            next = try reader.readInt64()
+            let next = try reader.readInt64()
+            guard reader.isAtEnd else { throw BinaryDecodingError(offset: reader.offset, problem: "trailing bytes") }
+            return next
         } catch {
             throw stateError("sequence", error)
         }

@@ -3,6 +3,7 @@ public import BatonCore
 import BatonClient
 import BatonDataPlane
 import BatonJobGraph
+import BatonOperators
 import BatonExecutionGraph
 public import BatonHAStore
 import BatonRPC
@@ -331,7 +332,10 @@ public actor TaskExecutorService: Service {
         let control = record.control
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                await TaskRunner.run(spec, dataPlane: plane, channelUpdates: updates, control: control) { event in
+                let ranges = SourceRanges.directory(checkpoints: self.configuration.checkpoints.directory, job: spec.attempt.job.rawValue)
+                await TaskRunner.run(
+                    spec, dataPlane: plane, channelUpdates: updates, control: control, options: .init(sourceRangeDirectory: ranges)
+                ) { event in
                     await self.taskEvent(key, event)
                 }
             }

@@ -35,9 +35,12 @@ public enum TaskRunner {
         public var latencyMarkerInterval: Duration?
         /// Where sinks record the latency markers they receive.
         public var metrics: TaskMetrics?
-        public init(latencyMarkerInterval: Duration? = nil, metrics: TaskMetrics? = nil) {
+        /// Where a source attempt writes its range (`SourceRanges`) when it stops (nil: nowhere).
+        public var sourceRangeDirectory: String?
+        public init(latencyMarkerInterval: Duration? = nil, metrics: TaskMetrics? = nil, sourceRangeDirectory: String? = nil) {
             self.latencyMarkerInterval = latencyMarkerInterval
             self.metrics = metrics
+            self.sourceRangeDirectory = sourceRangeDirectory
         }
     }
 
@@ -189,6 +192,9 @@ final class RunningTask: @unchecked Sendable {
     // MARK: running
 
     func runSource(control: Mailbox<TaskControl>) async throws {
+        let startState = try source!.snapshotState(checkpoint: 0)
+        var ending = SourceRange.Ending.stopped
+        defer { recordRange(start: startState, ending: ending) }
         let started = ContinuousClock.now
         var produced = 0
         var lastAdvance = ContinuousClock.now
@@ -196,7 +202,10 @@ final class RunningTask: @unchecked Sendable {
         while true {
             try Task.checkCancellation()
             while let message = control.poll() { try await handle(message) }
-            if inputEnded { return }
+            if inputEnded {
+                ending = .inputEnded
+                return
+            }
             let more = try source!.produce(limit: TaskRunner.batchRecords) { record in
                 produced += 1
                 try chain.push(record)
@@ -222,8 +231,20 @@ final class RunningTask: @unchecked Sendable {
                 for writer in writers { await writer.flush(olderThan: .milliseconds(10)) }
                 await Task.yield()
             }
-            if !more { return }
+            if !more {
+                ending = .exhausted
+                return
+            }
         }
+    }
+
+    /// Writes where this source attempt started and stopped (a failure to write is logged by
+    /// nobody: the range is evidence for checkers, never needed to run).
+    private func recordRange(start: [UInt8], ending: SourceRange.Ending) {
+        guard let directory = options.sourceRangeDirectory, let end = try? source?.snapshotState(checkpoint: 0) else { return }
+        try? SourceRanges.write(
+            SourceRange(vertex: spec.vertexID, subtask: spec.attempt.subtask, attempt: spec.attempt.attempt, start: start, end: end, ending: ending),
+            to: directory)
     }
 
     func runInputs(dataPlane: DataPlane, updates: AsyncStream<InputChannelSpec>?, control: Mailbox<TaskControl>) async throws {

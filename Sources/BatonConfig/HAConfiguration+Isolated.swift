@@ -1,0 +1,84 @@
+public import BatonCore
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+extension HAConfiguration {
+    /// The config of a run of its own (chaos, benchmarks): this config's masters, task
+    /// executors, election, checkpoint, reconciliation, RPC and group settings, but a fresh store
+    /// at `storePath`, checkpoints under `directory`, a fresh random secret and every address on
+    /// a free loopback port, so that the run reads nothing an earlier one left and runs beside a
+    /// group of this same config. `restartDelay` overrides `group.restartDelay`; `taskExecutors` replaces the config's task executors with that
+    /// many (`te1`, `te2`, ... with `slotsPerTaskExecutor` slots each).
+    ///
+    /// Returns the YAML text; write it to a file in `directory` and load it from there.
+    public func isolatedCopy(
+        directory: String, backend: StoreConfiguration.Backend? = nil, storePath: String? = nil, taskExecutors: Int? = nil,
+        slotsPerTaskExecutor: Int = 2, restartDelay: Duration? = nil
+    ) -> String {
+        let backend = backend ?? store.backend
+        let storePath = storePath ?? "\(directory)/ha.\(backend == .lmdb ? "lmdb" : "sqlite")"
+        var random = SystemRandomNumberGenerator()
+        let secret = (0..<4).map { _ in String(random.next() as UInt64, radix: 16) }.joined()
+        func duration(_ value: Duration) -> String { DurationText.format(value) }
+        var lines = [
+            "cluster: \(cluster)",
+            "store: { backend: \(backend.rawValue), path: \"\(storePath)\" }",
+            "election: { lease: \(duration(election.leaseDuration)), renew: \(duration(election.renewInterval)), poll: \(duration(election.pollInterval)) }",
+            "group: { restartDelay: \(duration(restartDelay ?? group.restartDelay)) }",
+            "rpc: { secret: \(secret), heartbeat: \(duration(rpc.heartbeatInterval)), heartbeatTimeout: \(duration(rpc.heartbeatTimeout)), "
+                + "maxFrame: \(rpc.maxFrameBytes) }",
+            "reconciliation: { window: \(duration(reconciliationWindow)) }",
+            "checkpoints: { dir: \"\(directory)/checkpoints\", interval: \(duration(checkpoints.interval)), retain: \(checkpoints.retain), "
+                + "timeout: \(duration(checkpoints.timeout)) }",
+            "masters:",
+        ]
+        for master in masters {
+            lines.append("  - { id: \(master.id), rpc: \"127.0.0.1:\(FreePort.next())\", rest: \"127.0.0.1:\(FreePort.next())\" }")
+        }
+        let executors: [(id: String, slots: Int, resources: ResourceProfile?)] =
+            taskExecutors.map { count in (0..<count).map { ("te\($0 + 1)", slotsPerTaskExecutor, nil) } }
+            ?? self.taskExecutors.map { executor in
+                let custom = executor.resources != TaskExecutorConfiguration.defaultResources(slots: executor.slots)
+                return (executor.id.rawValue, executor.slots, custom ? executor.resources : nil)
+            }
+        if !executors.isEmpty { lines.append("taskexecutors:") }
+        for executor in executors {
+            let resources = executor.resources.map { ", resources: \(Self.yaml($0))" } ?? ""
+            lines.append("  - { id: \(executor.id), slots: \(executor.slots), data: \"127.0.0.1:\(FreePort.next())\"\(resources) }")
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// A resource profile as the config's `resources` mapping.
+    static func yaml(_ profile: ResourceProfile) -> String {
+        var parts = [
+            "cpu: \(Double(profile.cpuMillis) / 1000)", "taskHeap: \(ByteSizeText.format(UInt64(profile.taskHeapBytes)))",
+            "managed: \(ByteSizeText.format(UInt64(profile.managedMemoryBytes)))",
+            "network: \(ByteSizeText.format(UInt64(profile.networkMemoryBytes)))",
+        ]
+        if !profile.extended.isEmpty {
+            parts.append("extended: { " + profile.extended.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ") + " }")
+        }
+        return "{ " + parts.joined(separator: ", ") + " }"
+    }
+}
+
+/// Free TCP ports on loopback.
+public enum FreePort {
+    /// A TCP port on loopback that nothing listens on now (the kernel's choice of an ephemeral port).
+    public static func next() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
