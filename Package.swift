@@ -174,7 +174,7 @@ let package = Package(
         .target(
             name: "BatonChaos",
             dependencies: [
-                "BatonAudit", "BatonClient", "BatonConfig", "BatonCore", "BatonElection", "BatonHAStore", "BatonOperators", "BatonHAStoreSelection", "BatonJobGraph",
+                "BatonAudit", "BatonClient", "BatonConfig", "BatonCore", "BatonElection", "BatonHAStore", "BatonOperators", "BatonHAStoreSelection", "BatonJobGraph", "BatonJobMaster",
                 "BatonMasterService", "BatonProcessControl", "BatonStatus", "BatonWire", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
@@ -182,7 +182,7 @@ let package = Package(
             name: "BatonAudit",
             dependencies: [
                 "BatonCore", "BatonElection", "BatonExecutionGraph", "BatonHAStore", "BatonJobGraph", "BatonMasterService",
-                "BatonCheckpointing",
+                "BatonCheckpointing", "BatonOperators",
             ],
             swiftSettings: swiftSettings),
         .target(

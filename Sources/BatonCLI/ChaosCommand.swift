@@ -9,10 +9,13 @@ struct ChaosCommand: AsyncParsableCommand {
         commandName: "chaos",
         abstract: "Chaos test of the master group: inject faults while a job runs, then check invariants I1 to I5.",
         discussion: """
-            Starts the config's group unless one runs, submits the job (it must write to an exactly-once file-sink), \\
-            injects faults at moments drawn from the seed, ends the job's input, lets it finish, checks the committed \\
-            output and audits the store. Writes a report folder (report.json, the seed, a copy of the store, the \\
-            group's log) and exits 1 on any violation. The same seed gives the same fault schedule.
+            Runs a group of its own inside a fresh report folder (the config's masters, task executors and settings; \\
+            a new store, checkpoints and sink output in that folder; free ports), submits the job (it must write to an \\
+            exactly-once file-sink, and its output must be predictable: sequence sources, map, filter, keyed count and \\
+            sum), injects faults at moments drawn from the seed, ends the job's input, lets it finish, checks liveness, \\
+            the committed output against the exact model of the job and the store's history. The report folder keeps \\
+            report.json, the seed, the config, the store and the group's log. Exit 1 on any violation, 2 on a job it \\
+            cannot model. The same seed gives the same fault schedule.
             """)
 
     @OptionGroup var config: ConfigOption
@@ -28,8 +31,9 @@ struct ChaosCommand: AsyncParsableCommand {
     var faults: String = "kill,stop,standby-kill,te-kill,store-stall"
     @Option(name: .long, help: "The seed of the fault schedule (default: random, printed).")
     var seed: UInt64?
-    @Option(name: .long, help: "The report folder (default: chaos-<seed> beside the config).")
+    @Option(name: .long, help: "The report folder, which must not exist or be empty (default: chaos-<seed>-<time>-<random> beside the config).")
     var report: String?
+    @OptionGroup var takeover: TakeoverOption
     @Flag(name: .long, help: "Print one JSON object (keys as in DESIGN section 7).")
     var json = false
     @Option(name: .customLong("hold-store-lock"), help: .hidden)
@@ -43,6 +47,7 @@ struct ChaosCommand: AsyncParsableCommand {
             return
         }
         guard let job else { throw CommandFailure.usage("--job: give the job spec to run") }
+        let takeoverPolicy = try takeover.policy()
         guard let range = ChaosPlan.interval(interval) else { throw CommandFailure.usage("--interval: '\(interval)' is not a range like 2s-5s") }
         guard let kinds = ChaosPlan.kinds(faults) else {
             throw CommandFailure.usage("--faults: '\(faults)' is not a list of kill, stop, standby-kill, te-kill, store-stall")
@@ -61,11 +66,16 @@ struct ChaosCommand: AsyncParsableCommand {
         var system = SystemRandomNumberGenerator()
         let chosenSeed = seed ?? system.next()
         let plan = ChaosPlan(seed: chosenSeed, kinds: kinds, count: count, interval: range)
-        let folder = report ?? "\(configuration.directory)/chaos-\(chosenSeed)"
+        let folder = report.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? Self.uniqueFolder(in: configuration.directory, seed: chosenSeed)
+        if let entries = try? FileManager.default.contentsOfDirectory(atPath: folder), !entries.isEmpty {
+            throw CommandFailure.usage("--report: \(folder) is not empty; every chaos run needs a fresh folder")
+        }
+        do { _ = try ChaosRunner.prepare(jobSpec: job, reportDirectory: folder) } catch { throw CommandFailure.usage(error.description) }
         let quiet = json
         if !quiet { FileHandle.standardError.write(Data("chaos: seed \(chosenSeed), \(count) faults, report in \(folder)\n".utf8)) }
         let result = try await ChaosRunner(
-            configuration: configuration, jobSpec: job, plan: plan, executable: try ExecutablePath.current(), reportDirectory: folder,
+            configuration: configuration, jobSpec: job, plan: plan, takeover: takeoverPolicy, executable: try ExecutablePath.current(),
+            reportDirectory: folder,
             progress: { line in if !quiet { FileHandle.standardError.write(Data("chaos: \(line)\n".utf8)) } }
         ).run()
         if json {
@@ -84,11 +94,22 @@ struct ChaosCommand: AsyncParsableCommand {
             let summary = result.summary
             print(
                 "\n\(summary.faults) faults, \(summary.failovers) failovers, \(summary.taskRestartsFromMasterFaults) task restarts from master faults, "
-                    + "\(summary.recordsCommitted) records committed, \(summary.duplicates) duplicates, \(summary.gaps) gaps")
+                    + "\(summary.recordsCommitted) records committed, \(summary.duplicates) duplicates, \(summary.gaps) gaps, "
+                    + "\(summary.unexpected) unexpected")
             print(result.violations.isEmpty ? "no violations" : "VIOLATIONS:")
             for violation in result.violations { print("  \(violation)") }
             print("report: \(result.reportDirectory)")
         }
         if !result.violations.isEmpty { throw CommandFailure(status: 1, message: "\(result.violations.count) violation(s); seed \(chosenSeed)") }
+    }
+
+    /// `chaos-<seed>-<UTC time>-<random>` in `directory`: a new folder for every run.
+    static func uniqueFolder(in directory: String, seed: UInt64) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMdd'T'HHmmss"
+        var random = SystemRandomNumberGenerator()
+        return "\(directory)/chaos-\(seed)-\(formatter.string(from: Date()))-\(String((random.next() as UInt32) & 0xFFFF, radix: 16))"
     }
 }

@@ -1,4 +1,4 @@
-public import BatonCore
+import BatonCore
 
 /// The faults the chaos tool injects.
 public enum FaultKind: String, Codable, Sendable, CaseIterable {
@@ -31,16 +31,25 @@ public struct ChaosPlan: Sendable, Hashable {
     public var seed: UInt64
     public var faults: [Fault]
 
-    /// `count` faults of `kinds`, each after a delay drawn from `interval`.
+    /// `count` faults of `kinds`, each after a delay drawn from `interval`. Coverage: when
+    /// `count` is at least the number of distinct kinds, every kind is drawn at least once (the
+    /// kinds are dealt once each, the rest drawn at random, and the whole list shuffled, all
+    /// from the seed).
     public init(seed: UInt64, kinds: [FaultKind], count: Int, interval: ClosedRange<Duration>) {
         precondition(!kinds.isEmpty && count >= 0)
         var random = SeededRandom(seed: seed)
         let low = interval.lowerBound.nanosecondsClamped
         let span = UInt64(max(0, interval.upperBound.nanosecondsClamped - low))
         self.seed = seed
-        faults = (0..<count).map { _ in
+        var distinct: [FaultKind] = []
+        for kind in kinds where !distinct.contains(kind) { distinct.append(kind) }
+        var drawn = count >= distinct.count ? distinct : []
+        while drawn.count < count { drawn.append(distinct[Int(random.next() % UInt64(distinct.count))]) }
+        for index in stride(from: drawn.count - 1, to: 0, by: -1) {
+            drawn.swapAt(index, Int(random.next() % UInt64(index + 1)))
+        }
+        faults = drawn.map { kind in
             let delay = Duration.nanoseconds(low + Int64(span == 0 ? 0 : random.next() % (span + 1)))
-            let kind = kinds[Int(random.next() % UInt64(kinds.count))]
             return Fault(delay: delay, kind: kind, pick: random.next())
         }
     }

@@ -5,9 +5,10 @@ import BatonCore
 import BatonElection
 import BatonHAStore
 import BatonHAStoreSelection
-import BatonJobGraph
+public import BatonJobGraph
 import BatonMasterService
-import BatonOperators
+public import BatonJobMaster
+public import BatonOperators
 import BatonProcessControl
 import BatonStatus
 import BatonWire
@@ -18,7 +19,7 @@ import Logging
     import Glibc
 #endif
 
-/// What `baton chaos` prints (DESIGN section 7).
+/// What `baton chaos` prints.
 public struct ChaosReport: Codable, Sendable, Hashable {
     public struct Fault: Codable, Sendable, Hashable {
         public var kind: String
@@ -31,8 +32,10 @@ public struct ChaosReport: Codable, Sendable, Hashable {
         public var detectMillis: Double?
         /// From the fault to reconciliation done (its journal entry).
         public var reconcileMillis: Double?
-        /// Task attempts restarted between the fault and the job running again.
+        /// Task attempts restarted between the fault and the job running again (-1: unknown).
         public var restarted: Int
+        /// The tasks restarted, as `vertex#subtask attempt a->b`.
+        public var restartedTasks: [String]
         public var outcome: String
     }
 
@@ -43,94 +46,156 @@ public struct ChaosReport: Codable, Sendable, Hashable {
         public var recordsCommitted: Int
         public var duplicates: Int
         public var gaps: Int
+        public var unexpected: Int
     }
 
     public var seed: UInt64
     public var job: String
     public var faults: [Fault]
     public var summary: Summary
+    /// Each exactly-once sink against the model of the workload.
+    public var outputs: [OutputCheck]
     public var violations: [AuditReport.Violation]
     public var reportDirectory: String
 }
 
-/// Runs a chaos test against a master group (it starts one if none runs): submits the job,
-/// injects the planned faults, ends the job's input, lets it finish, and checks I1 to I5 on the
-/// sink's committed output, the tasks' attempts and the store's history (`Audit`).
+/// How long chaos waits before a missing outcome is a liveness violation.
+public struct ChaosBounds: Sendable, Hashable {
+    /// A new leader after a leader fault: five leases.
+    public var leader: Duration
+    /// Reconciliation done after a leader fault: the leader bound plus the reconciliation window.
+    public var reconciled: Duration
+    /// Every subtask RUNNING again after any fault.
+    public var running: Duration
+
+    public init(_ configuration: HAConfiguration) {
+        leader = configuration.election.leaseDuration * 5
+        reconciled = leader + configuration.reconciliationWindow + .seconds(2)
+        running = reconciled + .seconds(20)
+    }
+}
+
+/// Runs a chaos test on a master group of its own, inside its report folder: the config's
+/// masters, task executors and settings with a fresh store, checkpoints and sink output in that
+/// folder and free ports, so that nothing an earlier run left is read. Submits the job, injects
+/// the planned faults, ends the job's input, lets it finish, and checks: liveness after every
+/// fault (a leader, reconciliation, the job running again, each within `ChaosBounds`), no task
+/// restarted by a master fault (I2), the sinks' committed output against the exact model of the
+/// workload (I4), and the store's history (`Audit`: I1, I2, I3).
 public struct ChaosRunner: Sendable {
     public var configuration: HAConfiguration
     public var jobSpec: String
     public var plan: ChaosPlan
+    public var takeover: TakeoverPolicy
     public var executable: String
     public var reportDirectory: String
     public var progress: @Sendable (String) -> Void
 
     public init(
-        configuration: HAConfiguration, jobSpec: String, plan: ChaosPlan, executable: String, reportDirectory: String,
-        progress: @escaping @Sendable (String) -> Void
+        configuration: HAConfiguration, jobSpec: String, plan: ChaosPlan, takeover: TakeoverPolicy = .reconcile, executable: String,
+        reportDirectory: String, progress: @escaping @Sendable (String) -> Void
     ) {
         self.configuration = configuration
         self.jobSpec = jobSpec
         self.plan = plan
+        self.takeover = takeover
         self.executable = executable
         self.reportDirectory = reportDirectory
         self.progress = progress
+    }
+
+    /// The job cannot be run by chaos (bad spec, not modelled, no exactly-once sink): exit 2.
+    public struct Refusal: Error, CustomStringConvertible {
+        public var description: String
     }
 
     struct Failure: Error, CustomStringConvertible {
         var description: String
     }
 
-    public func run() async throws -> ChaosReport {
-        try FileManager.default.createDirectory(atPath: reportDirectory, withIntermediateDirectories: true)
-        let graph = try JobSpec.load(path: jobSpec)
-        guard let sink = graph.vertices.flatMap(\.operators).first(where: { $0.name == "file-sink" && $0.parameters["exactly-once"] != "false" }),
-            let output = sink.parameters["path"]
-        else { throw Failure(description: "the chaos job must write to an exactly-once file-sink (\(jobSpec))") }
-        var group: ChildProcess?
-        if try GroupStatus.read(configuration).leader?.alive != true {
-            group = try ChildProcess(
-                executable: executable, arguments: ["group", "--config", configuration.file, "--log-level", "info"],
-                logPath: "\(reportDirectory)/group.log")
+    /// The job as chaos runs it: its sinks write inside the report folder. Refused when its
+    /// output cannot be predicted exactly or it has no exactly-once file sink.
+    public static func prepare(jobSpec: String, reportDirectory: String) throws(Refusal) -> JobGraph {
+        let graph: JobGraph
+        do { graph = try JobSpec.load(path: jobSpec) } catch { throw Refusal(description: "\(error)") }
+        let redirected = OutputAudit.redirectingSinks(graph, into: "\(reportDirectory)/output")
+        let model: OutputModel
+        do { model = try OutputModel(graph: redirected, sourceEnds: .atStart(of: redirected)) } catch {
+            throw Refusal(description: "chaos cannot predict the output of \(jobSpec): \(error)")
         }
-        defer { group?.stop(timeout: .seconds(15)) }
-        guard await waitFor(.seconds(60), { status in
+        guard model.sinks.contains(where: \.exactlyOnce) else {
+            throw Refusal(description: "the chaos job must write to an exactly-once file-sink (\(jobSpec))")
+        }
+        return redirected
+    }
+
+    public func run() async throws -> ChaosReport {
+        let graph = try Self.prepare(jobSpec: jobSpec, reportDirectory: reportDirectory)
+        try FileManager.default.createDirectory(atPath: reportDirectory, withIntermediateDirectories: true)
+        try "\(plan.seed)\n".write(toFile: "\(reportDirectory)/seed", atomically: true, encoding: .utf8)
+        let configPath = "\(reportDirectory)/chaos.yaml"
+        try configuration.isolatedCopy(directory: reportDirectory).write(toFile: configPath, atomically: true, encoding: .utf8)
+        let chaos = try HAConfiguration.load(path: configPath)
+        let bounds = ChaosBounds(chaos)
+        let job = graph.id.rawValue
+        let group = try ChildProcess(
+            executable: executable,
+            arguments: ["group", "--config", configPath, "--log-level", "info"] + (takeover == .reconcile ? [] : ["--takeover", takeover.rawValue]),
+            logPath: "\(reportDirectory)/group.log")
+        defer { group.stop(timeout: .seconds(15)) }
+        guard await waitFor(chaos, .seconds(60), { status in
             status.leader?.alive == true && status.taskExecutors.allSatisfy { $0.registeredEpoch != nil } && status.masters.allSatisfy { $0.role != "down" }
-        }) != nil else { throw Failure(description: "the group did not come up within 60 s") }
+        }) != nil else { throw Failure(description: "the group did not come up within 60 s; see \(reportDirectory)/group.log") }
 
         var logger = Logger(label: "baton.chaos")
         logger.logLevel = .warning
-        let client = LeaderClient(configuration: configuration, logger: logger, patience: .seconds(30))
+        let client = LeaderClient(configuration: chaos, logger: logger, patience: .seconds(30))
         var submit = WireEnvelope()
         submit.submitJob = .with { $0.jobGraphJson = (try? JSONEncoder().encode(graph)) ?? Data() }
         let accepted = try await client.request(submit)
         guard case .jobAccepted = accepted.body else { throw Failure(description: "the job was refused: \(accepted.failure.message)") }
-        let job = graph.id.rawValue
-        progress("job \(job) submitted; sink \(output)")
-        guard await waitFor(.seconds(60), { status in
+        progress("job \(job) submitted; output in \(reportDirectory)/output")
+        guard await waitFor(chaos, .seconds(60), { status in
             guard let state = status.jobs.first(where: { $0.id == job }) else { return false }
             return (state.lastCheckpoint.id ?? 0) >= 1 && state.vertices.flatMap(\.subtasks).allSatisfy { $0.state == "RUNNING" }
-        }) != nil else { throw Failure(description: "the job did not run with a checkpoint within 60 s") }
+        }) != nil else { throw Failure(description: "the job did not run with a checkpoint within 60 s; see \(reportDirectory)/group.log") }
 
         let started = ContinuousClock.now
         var faults: [ChaosReport.Fault] = []
         var violations: [AuditReport.Violation] = []
+        func flag(_ kind: String, _ message: String) { violations.append(.init(kind: kind, message: message)) }
         for (index, planned) in plan.faults.enumerated() {
             try await Task.sleep(for: planned.delay)
-            guard let before = try? await GroupStatus.readLive(configuration), let state = before.jobs.first(where: { $0.id == job }) else { continue }
+            let name = "fault \(index + 1) (\(planned.kind.rawValue))"
+            guard let before = try? await GroupStatus.readLive(chaos), let state = before.jobs.first(where: { $0.id == job }) else {
+                flag("fault-not-injected", "\(name): the group's status could not be read, so the fault was not injected")
+                continue
+            }
             let injectedAt = (ContinuousClock.now - started).milliseconds
-            var fault = try await inject(planned, before: before, job: job)
+            var fault = try await inject(planned, before: before, job: job, configuration: chaos, configPath: configPath, bounds: bounds)
             fault.atMillis = injectedAt
+            if fault.outcome != "ok" { flag(fault.outcome.hasPrefix("no new leader") ? "no-leader" : "fault-not-injected", "\(name): \(fault.outcome)") }
+            if planned.kind == .kill || planned.kind == .stop, fault.toEpoch != nil, fault.reconcileMillis == nil {
+                flag("reconciliation-timeout", "\(name): reconciliation at epoch \(fault.toEpoch!) did not finish within \(DurationText.format(bounds.reconciled))")
+            }
             // The job runs again: every subtask RUNNING.
-            let after = await waitFor(.seconds(60)) { status in
+            let after = await waitFor(chaos, bounds.running) { status in
                 guard let current = status.jobs.first(where: { $0.id == job }), current.state == "RUNNING" else { return false }
                 return current.vertices.flatMap(\.subtasks).allSatisfy { $0.state == "RUNNING" }
             }
-            let changed = after.flatMap { status in status.jobs.first { $0.id == job } }.map { Self.changedAttempts(from: state, to: $0) }
-            fault.restarted = changed ?? -1
-            if changed == nil { fault.outcome = "the job did not run again within 60 s" }
-            if planned.kind.isMasterFault, let changed, changed > 0 {
-                violations.append(
-                    .init(kind: "restart-by-master-failover", message: "fault \(index + 1) (\(planned.kind.rawValue) of \(fault.target)) restarted \(changed) task attempt(s)"))
+            if let current = after?.jobs.first(where: { $0.id == job }) {
+                fault.restartedTasks = Self.changedAttempts(from: state, to: current)
+                fault.restarted = fault.restartedTasks.count
+            } else {
+                fault.restarted = -1
+                fault.outcome = "the job did not run again within \(DurationText.format(bounds.running))"
+                flag("job-not-running", "\(name): \(fault.outcome)")
+                flag("restart-count-unknown", "\(name): the task restarts it caused are unknown (the job did not run again)")
+            }
+            if planned.kind.isMasterFault, fault.restarted > 0 {
+                flag(
+                    "restart-by-master-failover",
+                    "\(name) of \(fault.target) restarted \(fault.restarted) task attempt(s): \(fault.restartedTasks.joined(separator: ", "))")
             }
             faults.append(fault)
             let checkpoint = after?.jobs.first { $0.id == job }?.lastCheckpoint.id.map { "checkpoint \($0)" } ?? "no checkpoint"
@@ -139,48 +204,53 @@ public struct ChaosRunner: Sendable {
                     + (fault.toEpoch.map { ", epoch \(fault.fromEpoch ?? 0) -> \($0)" } ?? "")
                     + (fault.detectMillis.map { String(format: ", leader in %.1f ms", $0) } ?? "")
                     + (fault.reconcileMillis.map { String(format: ", reconciled in %.1f ms", $0) } ?? "")
-                    + ", \(fault.restarted) restarted; leader \(after?.leader?.id ?? "-") epoch \(after?.leader?.epoch ?? 0), \(checkpoint), "
-                    + "\((try? FileSinkOutput.check(output))?.records ?? 0) records committed")
+                    + ", \(fault.restarted) restarted; leader \(after?.leader?.id ?? "-") epoch \(after?.leader?.epoch ?? 0), \(checkpoint)")
         }
 
         // End the input, let the job drain and finish.
         var stop = WireEnvelope()
         stop.stopJob = .with { $0.job = job }
         _ = try? await client.request(stop)
-        let finished = await waitFor(.seconds(120)) { $0.jobs.first { $0.id == job }.map { ["FINISHED", "FAILED", "CANCELED"].contains($0.state) } ?? false }
+        let finished = await waitFor(chaos, .seconds(120)) { $0.jobs.first { $0.id == job }.map { ["FINISHED", "FAILED", "CANCELED"].contains($0.state) } ?? false }
         let outcome = finished?.jobs.first { $0.id == job }?.state ?? "unknown"
-        if outcome != "FINISHED" { violations.append(.init(kind: "job-not-finished", message: "job \(job) ended \(outcome)")) }
+        if outcome != "FINISHED" { flag("job-not-finished", "job \(job) ended \(outcome) (stop with drain, 120 s)") }
 
-        // I4: every (key, count) step committed exactly once, no gap.
-        let (records, duplicates, gaps) = try FileSinkOutput.check(output)
-        if duplicates > 0 { violations.append(.init(kind: "duplicate-output", message: "\(duplicates) committed record(s) appear more than once")) }
-        if gaps > 0 { violations.append(.init(kind: "missing-output", message: "\(gaps) record(s) are missing from the committed output")) }
+        // I4: the committed output against the exact model of the workload.
+        var outputs: [OutputCheck] = []
+        do {
+            let result = try OutputAudit.check(
+                graph: graph, sourceRanges: SourceRanges.directory(checkpoints: chaos.checkpoints.directory, job: job))
+            outputs = result.checks
+            violations += result.violations
+        } catch {
+            flag("output-unchecked", "the committed output could not be checked: \(error)")
+        }
         // I1, I2, I3 over the store's history.
-        let store = try HAStoreSelection.open(configuration.store, access: .readOnly)
-        let audit = Audit.check(try AuditHistory.read(store))
-        violations += audit.violations
-        try copyStore(into: "\(reportDirectory)/store")
+        let store = try HAStoreSelection.open(chaos.store, access: .readOnly)
+        violations += Audit.check(try AuditHistory.read(store)).violations
 
         let report = ChaosReport(
             seed: plan.seed, job: job, faults: faults,
             summary: .init(
                 faults: faults.count, failovers: faults.filter { $0.toEpoch != nil }.count,
-                taskRestartsFromMasterFaults: zip(faults, plan.faults).filter { $1.kind.isMasterFault }.map { max(0, $0.0.restarted) }.reduce(0, +),
-                recordsCommitted: records, duplicates: duplicates, gaps: gaps),
-            violations: violations, reportDirectory: reportDirectory)
+                taskRestartsFromMasterFaults: faults.filter { FaultKind(rawValue: $0.kind)?.isMasterFault == true }.map { max(0, $0.restarted) }.reduce(0, +),
+                recordsCommitted: outputs.reduce(0) { $0 + $1.records }, duplicates: outputs.reduce(0) { $0 + $1.duplicates },
+                gaps: outputs.reduce(0) { $0 + $1.missing }, unexpected: outputs.reduce(0) { $0 + $1.unexpected }),
+            outputs: outputs, violations: violations, reportDirectory: reportDirectory)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         try encoder.encode(report).write(to: URL(fileURLWithPath: "\(reportDirectory)/report.json"))
-        try "\(plan.seed)\n".write(toFile: "\(reportDirectory)/seed", atomically: true, encoding: .utf8)
         return report
     }
 
     // MARK: faults
 
-    private func inject(_ planned: ChaosPlan.Fault, before: GroupStatus, job: String) async throws -> ChaosReport.Fault {
+    private func inject(
+        _ planned: ChaosPlan.Fault, before: GroupStatus, job: String, configuration: HAConfiguration, configPath: String, bounds: ChaosBounds
+    ) async throws -> ChaosReport.Fault {
         var fault = ChaosReport.Fault(
             kind: planned.kind.rawValue, atMillis: 0, target: "-", fromEpoch: before.leader?.epoch, toEpoch: nil, detectMillis: nil, reconcileMillis: nil,
-            restarted: 0, outcome: "ok")
+            restarted: 0, restartedTasks: [], outcome: "ok")
         switch planned.kind {
         case .kill, .stop:
             guard let leader = before.leader, leader.alive else {
@@ -191,21 +261,22 @@ public struct ChaosRunner: Sendable {
             let start = ContinuousClock.now
             kill(leader.pid, planned.kind == .kill ? SIGKILL : SIGSTOP)
             let observed = EpochBox()
-            let elected = await waitForStore(.seconds(30)) { store in
+            let elected = await waitForStore(configuration, bounds.leader) { store in
                 guard let record = try store.readLeadershipBlocking(), record.epoch.rawValue > leader.epoch else { return false }
                 observed.epoch = record.epoch.rawValue
                 return true
             }
             if planned.kind == .stop { kill(leader.pid, SIGCONT) }
             guard elected, let epoch = observed.epoch else {
-                fault.outcome = "no new leader within 30 s"
+                fault.outcome = "no new leader within \(DurationText.format(bounds.leader))"
                 return fault
             }
             fault.detectMillis = (ContinuousClock.now - start).milliseconds
             fault.toEpoch = epoch
             let key = ReconciliationRecord.key(epoch: epoch)
-            if await waitForStore(.seconds(30), { store in
-                try store.readBlocking { try $0.value(ReconciliationRecord.self, .reconciliations, key) }?.reconciledAt != nil
+            if await waitForStore(configuration, bounds.reconciled - (ContinuousClock.now - start), { store in
+                guard let record = try store.readBlocking({ try $0.value(ReconciliationRecord.self, .reconciliations, key) }) else { return false }
+                return record.reconciledAt != nil && !record.windowClosed
             }) {
                 fault.reconcileMillis = (ContinuousClock.now - start).milliseconds
             }
@@ -216,11 +287,13 @@ public struct ChaosRunner: Sendable {
             let busy = Set(before.jobs.first { $0.id == job }?.vertices.flatMap(\.subtasks).compactMap(\.taskExecutor) ?? [])
             let executors = before.taskExecutors.filter { busy.contains($0.id) }.compactMap { executor in executor.pid.map { (executor.id, $0) } }
             guard killOne(of: executors, pick: planned.pick, fault: &fault, none: "no task executor to hit") else { return fault }
-            _ = await waitFor(.seconds(30)) { status in (status.jobs.first { $0.id == job }?.restarts ?? 0) > (before.jobs.first { $0.id == job }?.restarts ?? 0) }
+            _ = await waitFor(configuration, .seconds(30)) { status in
+                (status.jobs.first { $0.id == job }?.restarts ?? 0) > (before.jobs.first { $0.id == job }?.restarts ?? 0)
+            }
         case .storeStall:
             fault.target = "store"
             let holder = try ChildProcess(
-                executable: executable, arguments: ["chaos", "--config", configuration.file, "--hold-store-lock", "400ms"],
+                executable: executable, arguments: ["chaos", "--config", configPath, "--hold-store-lock", "400ms"],
                 logPath: "\(reportDirectory)/store-stall.log")
             let deadline = ContinuousClock.now + .seconds(30)
             while holder.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
@@ -244,29 +317,24 @@ public struct ChaosRunner: Sendable {
 
     // MARK: checks
 
-    static func changedAttempts(from before: GroupStatus.Job, to after: GroupStatus.Job) -> Int {
+    /// The subtasks whose attempt changed, as `vertex#subtask attempt a->b`.
+    static func changedAttempts(from before: GroupStatus.Job, to after: GroupStatus.Job) -> [String] {
         var attempts: [String: Int] = [:]
         for vertex in before.vertices { for subtask in vertex.subtasks { attempts["\(vertex.id)#\(subtask.index)"] = subtask.attempt } }
-        var changed = 0
+        var changed: [String] = []
         for vertex in after.vertices {
-            for subtask in vertex.subtasks where attempts["\(vertex.id)#\(subtask.index)"] != subtask.attempt { changed += 1 }
+            for subtask in vertex.subtasks {
+                let name = "\(vertex.id)#\(subtask.index)"
+                if let previous = attempts[name], previous != subtask.attempt { changed.append("\(name) attempt \(previous)->\(subtask.attempt)") }
+                if attempts[name] == nil { changed.append("\(name) attempt new->\(subtask.attempt)") }
+            }
         }
         return changed
     }
 
-    private func copyStore(into folder: String) throws {
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        let path = configuration.store.path
-        for suffix in ["", "-wal", "-shm", "-lock"] where FileManager.default.fileExists(atPath: path + suffix) {
-            let target = "\(folder)/\((path as NSString).lastPathComponent)\(suffix)"
-            try? FileManager.default.removeItem(atPath: target)
-            try FileManager.default.copyItem(atPath: path + suffix, toPath: target)
-        }
-    }
-
     // MARK: waiting
 
-    private func waitFor(_ timeout: Duration, _ condition: (GroupStatus) -> Bool) async -> GroupStatus? {
+    private func waitFor(_ configuration: HAConfiguration, _ timeout: Duration, _ condition: (GroupStatus) -> Bool) async -> GroupStatus? {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if let status = try? await GroupStatus.readLive(configuration), condition(status) { return status }
@@ -276,7 +344,7 @@ public struct ChaosRunner: Sendable {
     }
 
     /// Polls the store (opened read-only for each look) until `condition` holds.
-    private func waitForStore(_ timeout: Duration, _ condition: (HAStore) throws -> Bool) async -> Bool {
+    private func waitForStore(_ configuration: HAConfiguration, _ timeout: Duration, _ condition: (HAStore) throws -> Bool) async -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if let store = try? HAStoreSelection.open(configuration.store, access: .readOnly), (try? condition(store)) == true { return true }
@@ -288,6 +356,7 @@ public struct ChaosRunner: Sendable {
 
 /// The epoch a store poll saw (set by the one polling loop).
 final class EpochBox: @unchecked Sendable {
+    // @unchecked: written and read by one task, one poll after another.
     var epoch: UInt64?
 }
 
@@ -295,5 +364,5 @@ final class EpochBox: @unchecked Sendable {
 public func holdStoreLock(_ configuration: HAConfiguration, for duration: Duration) async throws {
     let store = try HAStoreSelection.open(configuration.store, access: .readWrite)
     let micros = UInt32(clamping: duration.nanosecondsClamped / 1000)
-    try await store.unfencedWrite { _ in usleep(micros) }
+    _ = try await store.unfencedWrite { _ in usleep(micros) }
 }
