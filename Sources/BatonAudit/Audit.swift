@@ -5,6 +5,7 @@ public import BatonExecutionGraph
 public import BatonHAStore
 public import BatonJobGraph
 public import BatonMasterService
+public import BatonOperators
 
 /// Everything the audit reads from a store: the leadership record and the term journal, the
 /// reconciliation journal, and per job its change records and checkpoints.
@@ -14,11 +15,16 @@ public struct AuditHistory: Sendable {
         public var changes: [ChangeRecord]
         public var nextCheckpointID: UInt64
         public var retained: [CompletedCheckpoint]
-        public init(id: JobID, changes: [ChangeRecord], nextCheckpointID: UInt64, retained: [CompletedCheckpoint]) {
+        /// Every checkpoint that completed and every restore, append-only.
+        public var history: CheckpointHistory
+        public init(
+            id: JobID, changes: [ChangeRecord], nextCheckpointID: UInt64, retained: [CompletedCheckpoint], history: CheckpointHistory = .init()
+        ) {
             self.id = id
             self.changes = changes
             self.nextCheckpointID = nextCheckpointID
             self.retained = retained
+            self.history = history
         }
     }
 
@@ -45,7 +51,7 @@ public struct AuditHistory: Sendable {
                 let checkpoints = try CheckpointRecords.read(reader, job: id)
                 return Job(
                     id: id, changes: try ChangeRecord.all(of: id, in: reader), nextCheckpointID: checkpoints.nextID,
-                    retained: checkpoints.completed)
+                    retained: checkpoints.completed, history: try CheckpointRecords.readHistory(reader, job: id))
             }
             return AuditHistory(leadership: leadership, terms: terms, failovers: failovers, jobs: jobs)
         }
@@ -93,8 +99,12 @@ public struct AuditReport: Codable, Sendable, Hashable {
     }
 
     public struct Violation: Codable, Sendable, Hashable, CustomStringConvertible {
-        /// overlapping-terms, epoch-not-increasing, stale-write, restart-by-master-failover,
-        /// missing-checkpoint, reused-checkpoint-id.
+        /// The store: empty-history, overlapping-terms, epoch-not-increasing, stale-write,
+        /// restart-by-master-failover, missing-checkpoint, retained-not-latest,
+        /// restore-not-latest, reused-checkpoint-id. A sink's output (`OutputAudit`):
+        /// no-output, missing-output, duplicate-output, unexpected-output. Chaos adds no-leader,
+        /// reconciliation-timeout, job-not-running, job-not-finished, restart-count-unknown,
+        /// fault-not-injected, output-unchecked.
         public var kind: String
         public var message: String
         public var description: String { "\(kind): \(message)" }
@@ -107,6 +117,8 @@ public struct AuditReport: Codable, Sendable, Hashable {
     public var terms: [Term]
     public var failovers: [Failover]
     public var checkpoints: [JobCheckpoints]
+    /// A sink's committed output against the model of its job (`--sink`/`--job`), when checked.
+    public var outputs: [OutputCheck] = []
     public var violations: [Violation]
 }
 
@@ -115,10 +127,28 @@ public enum Audit {
     /// Clocks of one machine: a term may be recorded as ending this long after its successor began.
     static let clockTolerance: Int64 = 50
 
-    public static func check(_ history: AuditHistory, since: Epoch? = nil) -> AuditReport {
+    /// - Parameters:
+    ///   - retain: `checkpoints.retain` of the config (nil: the retained set is only checked to
+    ///     hold the latest completed checkpoint).
+    public static func check(_ history: AuditHistory, since: Epoch? = nil, retain: Int? = nil) -> AuditReport {
         var violations: [AuditReport.Violation] = []
         func flag(_ kind: String, _ message: String) { violations.append(.init(kind: kind, message: message)) }
         let terms = history.terms.sorted { $0.epoch < $1.epoch }
+        if terms.isEmpty {
+            flag("empty-history", "the store records no leadership term: there is nothing to audit")
+        }
+        // What each term's holder itself did last: its last renewal, and the checkpoints it
+        // committed and the restores it decided (each stamped by the holder's own clock).
+        var lastAct: [Epoch: (at: WallTime, what: String)] = [:]
+        func acted(_ epoch: Epoch, _ at: WallTime, _ what: String) {
+            if let known = lastAct[epoch], known.at >= at { return }
+            lastAct[epoch] = (at, what)
+        }
+        for term in terms { if let renewed = term.lastRenewedAt { acted(term.epoch, renewed, "renewed its lease") } }
+        for job in history.jobs {
+            for entry in job.history.completed { acted(entry.epoch, entry.committedAt, "committed checkpoint \(entry.id) of job \(job.id)") }
+            for restore in job.history.restores { acted(restore.epoch, restore.at, "restored task \(restore.attempt) of job \(job.id)") }
+        }
 
         // I1: one leader per epoch, epochs strictly increasing, terms do not overlap.
         for (previous, next) in zip(terms, terms.dropFirst()) {
@@ -135,6 +165,13 @@ public enum Audit {
             if ended.millis(since: next.startedAt) > clockTolerance {
                 flag("overlapping-terms", "term \(previous.epoch) ended at \(ended), after term \(next.epoch) began at \(next.startedAt)")
             }
+        }
+        for (previous, next) in zip(terms, terms.dropFirst()) {
+            guard let last = lastAct[previous.epoch], last.at.millis(since: next.startedAt) > clockTolerance else { continue }
+            flag(
+                "overlapping-terms",
+                "the leader of term \(previous.epoch) (\(previous.holder.member)) \(last.what) at \(last.at), after term \(next.epoch) "
+                    + "(\(next.holder.member)) began at \(next.startedAt)")
         }
         if let leadership = history.leadership, let last = terms.last, leadership.epoch < last.epoch {
             flag("epoch-not-increasing", "the leadership record holds epoch \(leadership.epoch), the journal already has term \(last.epoch)")
@@ -205,9 +242,53 @@ public enum Audit {
             if let latest, (ids.last ?? 0) < latest.id {
                 flag("missing-checkpoint", "job \(job.id): checkpoint \(latest.id) completed, the store now keeps \(ids.last.map { "\($0)" } ?? "none") as the latest")
             }
+            checkHistory(of: job, retained: ids, retain: retain, flag: flag)
             checkpoints.append(.init(job: job.id.rawValue, nextID: job.nextCheckpointID, retained: ids, restarts: restarts))
         }
 
+        return report(history, terms: terms, checkpoints: checkpoints, violations: violations, since: since)
+    }
+
+    /// I3 over the append-only history: the retained checkpoints are the latest completed ones,
+    /// no completed checkpoint vanished, ids were not reused, and every restore used the latest
+    /// checkpoint committed before it.
+    private static func checkHistory(of job: AuditHistory.Job, retained: [UInt64], retain: Int?, flag: (String, String) -> Void) {
+        let completed = job.history.completed.sorted { $0.id < $1.id }
+        guard let newest = completed.last else { return }
+        if job.nextCheckpointID <= newest.id {
+            flag("reused-checkpoint-id", "job \(job.id): the counter is at \(job.nextCheckpointID), checkpoint \(newest.id) already completed")
+        }
+        let expected = Array(completed.suffix(retain ?? 1).map(\.id))
+        let kept = Set(retained)
+        for entry in completed where expected.contains(entry.id) && !kept.contains(entry.id) {
+            flag(
+                "missing-checkpoint",
+                "job \(job.id): checkpoint \(entry.id), committed at epoch \(entry.epoch) at \(entry.committedAt), is no longer in the store")
+        }
+        if retain != nil {
+            let stale = retained.filter { !expected.contains($0) }
+            if !stale.isEmpty {
+                flag(
+                    "retained-not-latest",
+                    "job \(job.id): the store retains \(stale.map(String.init).joined(separator: ", ")), but the latest \(expected.count) completed are "
+                        + expected.map(String.init).joined(separator: ", "))
+            }
+        }
+        let known = Set(completed.map(\.id))
+        for restore in job.history.restores {
+            let latest = completed.filter { $0.committedAt < restore.at }.last?.id
+            if !known.contains(restore.checkpoint) || (latest.map { restore.checkpoint < $0 } ?? false) {
+                flag(
+                    "restore-not-latest",
+                    "job \(job.id): task \(restore.attempt) restored at epoch \(restore.epoch) from checkpoint \(restore.checkpoint); "
+                        + "the latest completed then was \(latest.map(String.init) ?? "none")")
+            }
+        }
+    }
+
+    private static func report(
+        _ history: AuditHistory, terms: [TermRecord], checkpoints: [AuditReport.JobCheckpoints], violations: [AuditReport.Violation], since: Epoch?
+    ) -> AuditReport {
         let termsByEpoch = Dictionary(terms.map { ($0.epoch.rawValue, $0) }, uniquingKeysWith: { first, _ in first })
         let shownTerms = terms.filter { $0.epoch >= (since ?? .none) }
         let failovers = history.failovers.filter { $0.toEpoch >= (since?.rawValue ?? 0) }.sorted { $0.toEpoch < $1.toEpoch }.map { record in

@@ -48,12 +48,20 @@ public enum OutputAudit {
     /// `graph` with every file sink writing to `<directory>/<vertex>` (`-<n>` for a second sink
     /// of the same vertex): a run's output inside the run's own folder.
     public static func redirectingSinks(_ graph: JobGraph, into directory: String) -> JobGraph {
+        redirecting(graph) { vertex, count in "\(directory)/\(vertex)" + (count == 0 ? "" : "-\(count)") }
+    }
+
+    /// `graph` with its file sinks writing to `path` (for a job with one file sink).
+    public static func redirectingSinks(_ graph: JobGraph, to path: String) -> JobGraph {
+        redirecting(graph) { _, _ in path }
+    }
+
+    private static func redirecting(_ graph: JobGraph, _ path: (JobVertexID, Int) -> String) -> JobGraph {
         var graph = graph
         for index in graph.vertices.indices {
             var count = 0
             for operatorIndex in graph.vertices[index].operators.indices where graph.vertices[index].operators[operatorIndex].name == "file-sink" {
-                let vertex = graph.vertices[index].id
-                graph.vertices[index].operators[operatorIndex].parameters["path"] = "\(directory)/\(vertex)" + (count == 0 ? "" : "-\(count)")
+                graph.vertices[index].operators[operatorIndex].parameters["path"] = path(graph.vertices[index].id, count)
                 count += 1
             }
         }

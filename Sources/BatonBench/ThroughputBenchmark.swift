@@ -285,7 +285,7 @@ final class CheckpointDriver: Sendable {
             case .persistCompleted(let checkpoint, let subsumed):
                 let (tasks, wall, now) = (self.tasks, time.wallNow(), time.monotonicNow())
                 do {
-                    try await store.write(fencedBy: epoch) { try CheckpointRecords.writeCompleted($0, checkpoint, subsumed: subsumed) }
+                    try await store.write(fencedBy: epoch) { try CheckpointRecords.writeCompleted($0, checkpoint, subsumed: subsumed, epoch: self.epoch, committedAt: wall) }
                     queue += coordinator { $0.completionPersisted(checkpoint.id, wall: wall, now: now, tasks: tasks) }
                 } catch {
                     queue += coordinator { $0.completionFailed(checkpoint.id, reason: "\(error)") }

@@ -4,6 +4,8 @@ import BatonConfig
 import BatonCore
 import BatonHAStore
 import BatonHAStoreSelection
+import BatonJobGraph
+import BatonOperators
 import Foundation
 
 struct AuditCommand: AsyncParsableCommand {
@@ -11,9 +13,12 @@ struct AuditCommand: AsyncParsableCommand {
         commandName: "audit",
         abstract: "Audit every recovery recorded in the store: terms, failovers, checkpoints, violations.",
         discussion: """
-            Reads the store only (it works with the group stopped and never writes). Checks: overlapping terms, an \\
-            epoch that did not increase, a write accepted from a stale epoch, a task restart caused by a master \\
-            failover, a missing completed checkpoint, a reused checkpoint id. Exit status 1 when any is found.
+            Reads the store only (it works with the group stopped and never writes; a path with no store is exit 2). \\
+            Checks: an empty history, overlapping terms (a leader that acted after its successor began), an epoch that \\
+            did not increase, a write accepted from a stale epoch, a task restart caused by a master failover, a \\
+            completed checkpoint that vanished, a retained set that is not the latest completed, a restore from \\
+            anything but the latest completed checkpoint, a reused checkpoint id. With --job (and --sink), also the \\
+            job's committed output against the exact model of its workload (I4). Exit status 1 when any is found.
             """)
 
     @OptionGroup var config: ConfigOption
@@ -21,11 +26,40 @@ struct AuditCommand: AsyncParsableCommand {
     var json = false
     @Option(name: .long, help: "Show terms and failovers from this epoch on.")
     var since: UInt64?
+    @Option(name: .long, help: "Also check this job spec's committed output against the model of its workload (I4).")
+    var job: String?
+    @Option(name: .long, help: "With --job: the folder of its exactly-once sink's committed output (default: the path in the spec).")
+    var sink: String?
 
     func run() async throws {
         let configuration = try config.load()
+        guard FileManager.default.fileExists(atPath: configuration.store.path) else {
+            throw CommandFailure.usage("there is no store at \(configuration.store.path) (store.path of \(configuration.file)): nothing to audit")
+        }
+        if sink != nil, job == nil { throw CommandFailure.usage("--sink needs --job: the job spec whose output it holds") }
+        var graph: JobGraph?
+        if let job {
+            do { graph = try JobSpec.load(path: job) } catch { throw CommandFailure.usage("\(error)") }
+            if let sink {
+                let sinks = graph!.vertices.flatMap { vertex in vertex.operators.filter { OperatorCatalog.builtIn.keepsInputState($0) && $0.name == "file-sink" } }
+                guard sinks.count == 1 else {
+                    throw CommandFailure.usage("--sink: job \(graph!.id) has \(sinks.count) exactly-once file sinks; --sink names the folder of exactly one")
+                }
+                graph = OutputAudit.redirectingSinks(graph!, to: URL(fileURLWithPath: sink).standardizedFileURL.path)
+            }
+        }
         let store = try HAStoreSelection.open(configuration.store, access: .readOnly)
-        let report = Audit.check(try AuditHistory.read(store), since: since.map { Epoch($0) })
+        var report = Audit.check(try AuditHistory.read(store), since: since.map { Epoch($0) }, retain: configuration.checkpoints.retain)
+        if let graph {
+            do {
+                let output = try OutputAudit.check(
+                    graph: graph, sourceRanges: SourceRanges.directory(checkpoints: configuration.checkpoints.directory, job: graph.id.rawValue))
+                report.outputs = output.checks
+                report.violations += output.violations
+            } catch let error as OutputModelError {
+                throw CommandFailure.usage("--job: \(error)")
+            }
+        }
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
@@ -63,6 +97,11 @@ extension AuditReport {
         lines.append("")
         for job in checkpoints {
             lines.append("job \(job.job): checkpoints retained \(job.retained.map(String.init).joined(separator: ", ")), next id \(job.nextID), task restarts \(job.restarts)")
+        }
+        for output in outputs {
+            lines.append(
+                "output \(output.path): \(output.records) committed of \(output.expectedRecords) expected, \(output.missing) missing, "
+                    + "\(output.duplicates) duplicated, \(output.unexpected) unexpected")
         }
         lines.append("")
         lines.append(violations.isEmpty ? "no violations" : "VIOLATIONS:")

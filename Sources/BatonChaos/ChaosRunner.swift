@@ -227,7 +227,7 @@ public struct ChaosRunner: Sendable {
         }
         // I1, I2, I3 over the store's history.
         let store = try HAStoreSelection.open(chaos.store, access: .readOnly)
-        violations += Audit.check(try AuditHistory.read(store)).violations
+        violations += Audit.check(try AuditHistory.read(store), retain: chaos.checkpoints.retain).violations
 
         let report = ChaosReport(
             seed: plan.seed, job: job, faults: faults,

@@ -152,7 +152,10 @@ extension LeaderRuntime {
                 continuation.yield(.checkpointTimer(job, timer))
             }
         case .persistCompleted(let checkpoint, let subsumed):
-            let problem = await write { try CheckpointRecords.writeCompleted($0, checkpoint, subsumed: subsumed) }
+            let (epoch, committedAt) = (self.epoch, time.wallNow())
+            let problem = await write {
+                try CheckpointRecords.writeCompleted($0, checkpoint, subsumed: subsumed, epoch: epoch, committedAt: committedAt)
+            }
             guard !fenced else { return [] }
             let tasks = checkpointTasks(job)
             let (wall, current) = (time.wallNow(), now)

@@ -447,6 +447,11 @@ actor LeaderRuntime {
             }
         }
         if let restore = checkpointing[job]?.restoreState(for: vertex, jobVertex: jobVertex.id) {
+            // The audit's evidence of which checkpoint each restore used, durable before the deployment goes out.
+            let (attempt, epoch, wall) = (deployment.attempt, self.epoch, time.wallNow())
+            guard await write({ try CheckpointRecords.writeRestore($0, job: job, checkpoint: restore.checkpoint, attempt: attempt, epoch: epoch, at: wall) })
+                == nil
+            else { return [] }
             deploy.restore = .with {
                 $0.checkpointID = restore.checkpoint
                 $0.state = WireStateHandle(restore.state)
