@@ -3,6 +3,7 @@ public import BatonCore
 import BatonElection
 import BatonHAStore
 import BatonHAStoreSelection
+public import BatonJobMaster
 import BatonJobGraph
 import BatonMasterService
 import BatonMemberLocks
@@ -18,8 +19,10 @@ import Foundation
 /// settings, two task executors, a fresh store, free ports) runs a streaming keyed count with
 /// checkpoints; the leader is killed with SIGKILL N times. Per kill: the time from the kill to a
 /// new leader in the store, to reconciliation done (its journal entry), and to the next completed
-/// checkpoint. At the end: task restarts, and records processed twice (the sink is at-least-once
-/// here, so every reprocessed record shows as a repeated line).
+/// checkpoint. At the end the job is stopped (its input ended, drained), and the figures are its
+/// task restarts and the records its sources emitted twice: from each source attempt's recorded
+/// range (`SourceRanges`), what overlapping attempts covered again. With `--takeover
+/// restart-all` (a new leader restarts every task, as Flink does) both are above 0.
 public struct FailoverBenchmark: Sendable {
     public struct Result: Codable, Sendable, Hashable {
         public var backend: String
@@ -31,21 +34,25 @@ public struct FailoverBenchmark: Sendable {
         public var reprocessedRecords: Int
         /// Kills after which the job was not reconciled within the timeout.
         public var failedKills: Int
+        /// The takeover policy of the run's masters.
+        public var takeover: String
     }
 
     public var configuration: HAConfiguration
     public var backend: HAConfiguration.StoreConfiguration.Backend
     public var kills: Int
+    public var takeover: TakeoverPolicy
     public var executable: String
     public var progress: @Sendable (String) -> Void
 
     public init(
-        configuration: HAConfiguration, backend: HAConfiguration.StoreConfiguration.Backend, kills: Int, executable: String,
-        progress: @escaping @Sendable (String) -> Void
+        configuration: HAConfiguration, backend: HAConfiguration.StoreConfiguration.Backend, kills: Int, takeover: TakeoverPolicy = .reconcile,
+        executable: String, progress: @escaping @Sendable (String) -> Void
     ) {
         self.configuration = configuration
         self.backend = backend
         self.kills = kills
+        self.takeover = takeover
         self.executable = executable
         self.progress = progress
     }
@@ -64,7 +71,9 @@ public struct FailoverBenchmark: Sendable {
         let spec = "\(directory)/failover-bench.yaml"
         try jobSpec(output: "\(directory)/out").write(toFile: spec, atomically: true, encoding: .utf8)
         let group = try ChildProcess(
-            executable: executable, arguments: ["group", "--config", configPath, "--log-level", "warning", "--submit", spec],
+            executable: executable,
+            arguments: ["group", "--config", configPath, "--log-level", "warning", "--submit", spec]
+                + (takeover == .reconcile ? [] : ["--takeover", takeover.rawValue]),
             logPath: "\(directory)/group.log")
         defer { group.stop(timeout: .seconds(10)) }
         let locks = MemberLockDirectory(storePath: storePath)
@@ -125,11 +134,23 @@ public struct FailoverBenchmark: Sendable {
                     format: "kill %d/%d: %@ (epoch %llu) -> elected %.1f ms, reconciled %.1f ms, next checkpoint %.1f ms", kill, kills,
                     holder.member.rawValue, before.epoch.rawValue, elected.last!, reconciled.last!, nextCheckpoint.last!))
         }
-        let restarts = (try? store?.readBlocking { try JobKeys.restarts(of: Self.job, in: $0) }) ?? 0
+        // End the input: every source attempt records its range.
+        let stop = try ChildProcess(
+            executable: executable, arguments: ["stop", "--config", configPath, Self.job.rawValue, "--wait"], logPath: "\(directory)/stop.log")
+        let stopped = await waitUntil(timeout: .seconds(60)) { !stop.isRunning }
+        guard stopped, stop.exitStatus == 0 else {
+            stop.stop()
+            throw BenchmarkFailure(message: "the job did not finish after its input ended; see \(directory)/stop.log and \(directory)/group.log")
+        }
+        guard let restarts = try? store?.readBlocking({ try JobKeys.restarts(of: Self.job, in: $0) }) else {
+            throw BenchmarkFailure(message: "the job's restart count could not be read from \(storePath)")
+        }
+        let graph = try JobSpec.load(path: spec)
+        let ranges = try SourceRanges.read(SourceRanges.directory(checkpoints: bench.checkpoints.directory, job: Self.job.rawValue))
         return Result(
             backend: backend.rawValue, kills: kills, electedMillis: LatencySummary(elected), reconciledMillis: LatencySummary(reconciled),
-            nextCheckpointMillis: LatencySummary(nextCheckpoint), taskRestarts: restarts, reprocessedRecords: try FileSinkOutput.check("\(directory)/out").duplicates,
-            failedKills: failed)
+            nextCheckpointMillis: LatencySummary(nextCheckpoint), taskRestarts: restarts,
+            reprocessedRecords: try SourceRanges.reemittedRecords(ranges, graph: graph), failedKills: failed, takeover: takeover.rawValue)
     }
 
     private func jobSpec(output: String) -> String {
@@ -148,7 +169,7 @@ public struct FailoverBenchmark: Sendable {
             parallelism: 2
             operators:
               - count
-              - file-sink: { path: "\(output)", exactly-once: false }
+              - file-sink: { path: "\(output)", exactly-once: true }
         edges:
           - { from: source, to: count, pattern: hash, key: key, result: pipelined }
         """

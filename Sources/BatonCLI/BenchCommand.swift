@@ -55,6 +55,7 @@ struct ElectionBench: AsyncParsableCommand {
         guard kills >= 1, commits >= 1 else { throw CommandFailure.usage("--kills and --commits must be at least 1") }
         let backends = try Self.backends(backend, default: configuration.store.backend)
         let quiet = json
+        var failed = 0
         for backend in backends {
             let benchmark = ElectionBenchmark(
                 configuration: configuration, backend: backend, kills: kills, commits: commits,
@@ -72,7 +73,9 @@ struct ElectionBench: AsyncParsableCommand {
                       commits per second: \(Int(result.commitsPerSecond))
                     """)
             }
+            failed += result.failedKills
         }
+        if failed > 0 { throw CommandFailure.failed("\(failed) kill(s) without a new leader") }
     }
 }
 
@@ -216,19 +219,23 @@ struct FailoverBench: AsyncParsableCommand {
     var kills: Int = 10
     @Option(name: .long, help: "sqlite, lmdb, or all (default: the config's backend).")
     var backend: String?
+    @OptionGroup var takeover: TakeoverOption
     @Flag(name: .long, help: "Print one JSON object per backend.")
     var json = false
 
     func run() async throws {
         let configuration = try config.load()
         guard kills >= 1 else { throw CommandFailure.usage("--kills must be at least 1") }
+        let policy = try takeover.policy()
+        var failed = 0
         let backends = try ElectionBench.backends(backend, default: configuration.store.backend)
         let quiet = json
         for backend in backends {
             let result = try await FailoverBenchmark(
-                configuration: configuration, backend: backend, kills: kills, executable: try ExecutablePath.current(),
+                configuration: configuration, backend: backend, kills: kills, takeover: policy, executable: try ExecutablePath.current(),
                 progress: { line in if !quiet { FileHandle.standardError.write(Data("[\(backend.rawValue)] \(line)\n".utf8)) } }
             ).run()
+            failed += result.failedKills
             if json {
                 try printJSON(result)
             } else {
@@ -242,5 +249,6 @@ struct FailoverBench: AsyncParsableCommand {
                     """)
             }
         }
+        if failed > 0 { throw CommandFailure.failed("\(failed) kill(s) without a new leader, reconciliation or next checkpoint") }
     }
 }

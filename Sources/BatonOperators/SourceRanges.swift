@@ -103,3 +103,32 @@ public enum SourceRanges {
         }
     }
 }
+
+extension SourceRanges {
+    /// Records the `sequence` sources of `graph` emitted more than once across attempts: per
+    /// source subtask, what its attempts' ranges cover in all, less what their union covers (a
+    /// restarted attempt that restores an earlier position emits that stretch again).
+    public static func reemittedRecords(_ ranges: [SourceRange], graph: JobGraph) throws -> Int {
+        var intervals: [String: [(start: Int64, end: Int64, step: Int64)]] = [:]
+        for range in ranges {
+            guard let vertex = graph.vertex(range.vertex), vertex.operators.first?.name == "sequence" else { continue }
+            let step = Int64(vertex.parallelism)
+            let (start, end) = (try SequenceSource.position(of: range.start), try SequenceSource.position(of: range.end))
+            intervals["\(range.vertex)#\(range.subtask)", default: []].append((start, max(start, end), step))
+        }
+        var twice: Int64 = 0
+        for list in intervals.values {
+            let sorted = list.sorted { $0.start < $1.start }
+            var covered: Int64 = 0
+            var reach = Int64.min
+            for interval in sorted {
+                twice += (interval.end - interval.start) / interval.step
+                let from = max(interval.start, reach)
+                if interval.end > from { covered += (interval.end - from) / interval.step }
+                reach = max(reach, interval.end)
+            }
+            twice -= covered
+        }
+        return Int(twice)
+    }
+}
