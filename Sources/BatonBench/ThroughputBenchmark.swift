@@ -42,9 +42,12 @@ public struct ThroughputBenchmark: Sendable {
         public var sink: String
         public var taskExecutors: Int
         public var parallelism: Int
+        /// Records the sinks received (equal to the input: the run fails otherwise).
         public var records: Int
+        /// `records` over `seconds`.
         public var recordsPerSecond: Double
         public var latencyMillis: LatencySummary
+        /// From a checkpoint's trigger to its metadata committed durably (fenced) in the store.
         public var checkpointMillis: LatencySummary
         public var checkpoints: Int
         public var seconds: Double
@@ -114,9 +117,13 @@ public struct ThroughputBenchmark: Sendable {
         let seconds = (ContinuousClock.now - started).milliseconds / 1000
         if let failure = driver.failure { throw BenchmarkFailure(message: "a task failed: \(failure)") }
         let durations = driver.checkpointDurations
+        let received = metrics.recordsIntoSinks
+        guard received == records else {
+            throw BenchmarkFailure(message: "the sinks received \(received) records of the \(records) the sources emitted")
+        }
         return Run(
-            job: job.rawValue, sink: sink.rawValue, taskExecutors: taskExecutors, parallelism: parallelism, records: records,
-            recordsPerSecond: Double(records) / seconds, latencyMillis: LatencySummary(metrics.recordedLatencies.map(\.milliseconds)),
+            job: job.rawValue, sink: sink.rawValue, taskExecutors: taskExecutors, parallelism: parallelism, records: received,
+            recordsPerSecond: Double(received) / seconds, latencyMillis: LatencySummary(metrics.recordedLatencies.map(\.milliseconds)),
             checkpointMillis: LatencySummary(durations), checkpoints: durations.count, seconds: seconds)
     }
 
@@ -189,6 +196,8 @@ final class CheckpointDriver: Sendable {
     struct State {
         var coordinator: CheckpointCoordinator
         var running: Set<Int> = []
+        /// When each pending checkpoint was triggered, and each completed one's trigger-to-commit time.
+        var triggered: [UInt64: MonotonicInstant] = [:]
         var durations: [Double] = []
         var failure: String?
     }
@@ -271,6 +280,8 @@ final class CheckpointDriver: Sendable {
             case .persistCounter(let next):
                 try? await store.write(fencedBy: epoch) { try CheckpointRecords.writeCounter($0, job: ThroughputBenchmark.jobID, next: next) }
             case .trigger(let trigger):
+                let now = time.monotonicNow()
+                state.withLock { $0.triggered[trigger.id] = now }
                 for source in trigger.sources {
                     guard let index = specs.firstIndex(where: { $0.inputs.isEmpty && $0.attempt.subtask == Int(source.vertex.subtask) }) else { continue }
                     controls[index].force(
@@ -286,6 +297,10 @@ final class CheckpointDriver: Sendable {
                 let (tasks, wall, now) = (self.tasks, time.wallNow(), time.monotonicNow())
                 do {
                     try await store.write(fencedBy: epoch) { try CheckpointRecords.writeCompleted($0, checkpoint, subsumed: subsumed, epoch: self.epoch, committedAt: wall) }
+                    let committed = time.monotonicNow()
+                    state.withLock { state in
+                        if let triggered = state.triggered.removeValue(forKey: checkpoint.id) { state.durations.append(committed.since(triggered).milliseconds) }
+                    }
                     queue += coordinator { $0.completionPersisted(checkpoint.id, wall: wall, now: now, tasks: tasks) }
                 } catch {
                     queue += coordinator { $0.completionFailed(checkpoint.id, reason: "\(error)") }
@@ -294,9 +309,9 @@ final class CheckpointDriver: Sendable {
                 for control in controls { control.force(.checkpointCompleted(id)) }
             case .discard(let directory):
                 DurableFiles.removeTree(directory)
-            case .completed(let checkpoint):
-                state.withLock { $0.durations.append(checkpoint.duration.milliseconds) }
-            case .writeSavepoint, .aborted, .savepointFinished, .savepointFailed:
+            case .aborted(let id, _):
+                state.withLock { _ = $0.triggered.removeValue(forKey: id) }
+            case .completed, .writeSavepoint, .savepointFinished, .savepointFailed:
                 break
             }
         }

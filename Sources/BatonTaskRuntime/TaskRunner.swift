@@ -277,6 +277,7 @@ final class RunningTask: @unchecked Sendable {
                 case .records(let records):
                     for record in records { try chain.push(record) }
                     processed += records.count
+                    if writers.isEmpty { options.metrics?.countSinkRecords(records.count) }
                     for writer in writers { await writer.flushFull() }
                     if let pacing {
                         let due = started + .milliseconds(Int64(Double(processed) / pacing * 1000))

@@ -75,8 +75,16 @@ public enum TaskStateFile {
 /// Figures a task gathers for benchmarks: the end-to-end latencies its latency markers took.
 public final class TaskMetrics: Sendable {
     private let latencies = Mutex<[Duration]>([])
+    private let sinkRecords = Atomic<Int>(0)
 
     public init() {}
+
+    /// Records that arrived at tasks without outputs (the sinks), counted as they arrive.
+    public var recordsIntoSinks: Int { sinkRecords.load(ordering: .relaxed) }
+
+    public func countSinkRecords(_ count: Int) {
+        sinkRecords.add(count, ordering: .relaxed)
+    }
 
     public func recordLatency(_ latency: Duration) {
         latencies.withLock { $0.append(latency) }
