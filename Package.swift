@@ -265,7 +265,7 @@ let package = Package(
             name: "BatonTaskRuntimeTests",
             dependencies: [
                 "BatonCore", "BatonJobGraph", "BatonOperators", "BatonDataPlane", "BatonTaskRuntime", "BatonRPC", "BatonCheckpointing",
-                .product(name: "Logging", package: "swift-log"),
+                "BatonAudit", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
         .testTarget(

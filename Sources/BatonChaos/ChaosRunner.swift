@@ -65,13 +65,14 @@ public struct ChaosBounds: Sendable, Hashable {
     public var leader: Duration
     /// Reconciliation done after a leader fault: the leader bound plus the reconciliation window.
     public var reconciled: Duration
-    /// Every subtask RUNNING again after any fault.
+    /// Every subtask RUNNING again after any fault, and the job FINISHED after its input ended.
     public var running: Duration
 
     public init(_ configuration: HAConfiguration) {
-        leader = configuration.election.leaseDuration * 5
-        reconciled = leader + configuration.reconciliationWindow + .seconds(2)
-        running = reconciled + .seconds(20)
+        let lease = configuration.election.leaseDuration
+        leader = lease * 5
+        reconciled = leader + configuration.reconciliationWindow + lease
+        running = reconciled + lease * 10 + .seconds(5)
     }
 }
 
@@ -210,10 +211,12 @@ public struct ChaosRunner: Sendable {
         // End the input, let the job drain and finish.
         var stop = WireEnvelope()
         stop.stopJob = .with { $0.job = job }
-        _ = try? await client.request(stop)
-        let finished = await waitFor(chaos, .seconds(120)) { $0.jobs.first { $0.id == job }.map { ["FINISHED", "FAILED", "CANCELED"].contains($0.state) } ?? false }
+        _ = try? await LeaderClient(configuration: chaos, logger: logger, patience: bounds.leader).request(stop)
+        let finished = await waitFor(chaos, bounds.running) { $0.jobs.first { $0.id == job }.map { ["FINISHED", "FAILED", "CANCELED"].contains($0.state) } ?? false }
         let outcome = finished?.jobs.first { $0.id == job }?.state ?? "unknown"
-        if outcome != "FINISHED" { flag("job-not-finished", "job \(job) ended \(outcome) (stop with drain, 120 s)") }
+        if outcome != "FINISHED" {
+            flag("job-not-finished", "job \(job) is \(outcome), not FINISHED, \(DurationText.format(bounds.running)) after its input was ended")
+        }
 
         // I4: the committed output against the exact model of the workload.
         var outputs: [OutputCheck] = []

@@ -1,7 +1,9 @@
+import BatonConfig
+
 /// Configs that tests write into their temporary folders.
 public enum TestConfigs {
-    /// A group of `masters` masters on `backend`, with a short lease so that tests run fast.
-    /// Ports are never bound in these tests (masters publish addresses only), so they may repeat.
+    /// A group of `masters` masters on `backend`, with a short lease so that tests run fast, every
+    /// address on a free loopback port (tests run side by side).
     public static func group(
         backend: String, masters: Int = 3, lease: String = "1s", renew: String = "200ms", poll: String = "100ms",
         restartDelay: String = "100ms", taskExecutors: Int = 0, slots: Int = 4, heartbeatTimeout: String = "2s"
@@ -15,12 +17,12 @@ public enum TestConfigs {
             "masters:",
         ]
         for index in 1...masters {
-            lines.append("  - { id: m\(index), rpc: \"127.0.0.1:\(16_100 + index)\", rest: \"127.0.0.1:\(18_100 + index)\" }")
+            lines.append("  - { id: m\(index), rpc: \"127.0.0.1:\(FreePort.next())\", rest: \"127.0.0.1:\(FreePort.next())\" }")
         }
         if taskExecutors > 0 {
             lines.append("taskexecutors:")
             for index in 1...taskExecutors {
-                lines.append("  - { id: te\(index), slots: \(slots), data: \"127.0.0.1:\(17_100 + index)\" }")
+                lines.append("  - { id: te\(index), slots: \(slots), data: \"127.0.0.1:\(FreePort.next())\" }")
             }
         }
         return lines.joined(separator: "\n") + "\n"

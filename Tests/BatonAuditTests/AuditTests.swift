@@ -36,9 +36,9 @@ struct AuditedStore {
             endedAt: end.map { base + .milliseconds($0) }, endReason: end == nil ? nil : .holderDied, endedBy: end == nil ? nil : "m2")
     }
 
-    func checkpoint(_ id: UInt64) -> CompletedCheckpoint {
+    func checkpoint(_ id: UInt64, completedAt: WallTime? = nil) -> CompletedCheckpoint {
         CompletedCheckpoint(
-            job: job, id: id, isSavepoint: false, triggeredAt: base, completedAt: base + .milliseconds(Int64(id)), duration: .milliseconds(1),
+            job: job, id: id, isSavepoint: false, triggeredAt: base, completedAt: completedAt ?? completedTime(id), duration: .milliseconds(1),
             directory: "/cp/chk-\(id)", vertices: [], states: [:])
     }
 
@@ -47,17 +47,28 @@ struct AuditedStore {
             fromEpoch: from, toEpoch: to, leader: "m2", previousTermEndedAt: base, previousTermEnd: "holderDied", electedAt: base,
             loadedAt: base, reconciledAt: base + .milliseconds(15), reconcileMillis: 15, jobs: 1, adopted: 2, finished: 0, restarted: restarted,
             cancelled: 0, windowClosed: false,
-            checkpointsAtTakeover: checkpoint.map { [job.rawValue: .init(id: $0, completedAt: completedAt ?? base + .milliseconds(Int64($0)))] })
+            checkpointsAtTakeover: checkpoint.map { [job.rawValue: .init(id: $0, completedAt: completedAt ?? completedTime($0))] })
+    }
+
+    /// When the clean history commits checkpoint `id`.
+    func completedTime(_ id: UInt64) -> WallTime {
+        base + .milliseconds(id <= 3 ? Int64(id) * 100 : id <= 5 ? 1000 + Int64(id) * 20 : 2100)
     }
 
     static func attempt(_ subtask: Int, _ number: Int32 = 0) -> ExecutionAttemptID {
         ExecutionAttemptID(vertex: ExecutionVertexID(jobVertex: 0, subtask: subtask), attempt: number)
     }
 
-    /// A clean history: three terms (two kills), a job whose task 1 failed and restarted at epoch
-    /// 2, checkpoints 1 to 6 (4 to 6 retained), and the two failovers.
-    func writeClean(changes: [(UInt64, ExecutionGraphChange)]? = nil, terms: [TermRecord]? = nil, failovers: [ReconciliationRecord]? = nil,
-                    counter: UInt64 = 7, retained: [UInt64] = [4, 5, 6]) async throws {
+    /// A clean history, written through the real election and checkpoint code: m1 wins epoch 1 at
+    /// 0 ms and renews at 500, m2 takes over from the dead m1 at 1000 (epoch 2), m3 from m2 at 2000
+    /// (epoch 3); a job whose task 1 failed and restarted at epoch 2; checkpoints 1 to 3 committed
+    /// at epoch 1, 4 and 5 at epoch 2 (the restarted task restored from 3 at 1050), 6 at epoch 3,
+    /// with 4 to 6 retained; and the two failovers. The parameters inject one fault each.
+    func writeClean(
+        changes: [(UInt64, ExecutionGraphChange)]? = nil, terms: [TermRecord]? = nil, failovers: [ReconciliationRecord]? = nil,
+        counter: UInt64 = 7, renewals: [Int64] = [500], takeoverAt: Int64 = 1000, subsume: Bool = true,
+        restoreFrom: UInt64 = 3, lateCheckpointOfEpoch1At: Int64? = nil
+    ) async throws {
         var builder = JobGraphBuilder(id: job)
         builder.addVertex("source", operators: [.sequence(keys: 2)], parallelism: 2)
         let graph = try builder.build()
@@ -68,24 +79,70 @@ struct AuditedStore {
             (2, .state(Self.attempt(1), .failed, nil)), (2, .reset(Self.attempt(1).vertex, 1)),
             (3, .state(Self.attempt(1, 1), .scheduled, nil)),
         ]
-        let termList = terms ?? [term(1, "m1", start: 0, end: 1000), term(2, "m2", start: 1000, end: 2000), term(3, "m3", start: 2000, end: nil)]
         let journal = failovers ?? [failover(1, 2, checkpoint: 3), failover(2, 3, checkpoint: 5)]
-        let completed = retained.map(checkpoint)
+        let job = self.job
+        let base = self.base
+        @Sendable func at(_ millis: Int64) -> WallTime { base + .milliseconds(millis) }
+        func commit(_ id: UInt64, epoch: Epoch, at millis: Int64, fenced: Bool = true) async throws {
+            let checkpoint = self.checkpoint(id, completedAt: at(millis))
+            let committedAt = at(millis)
+            let subsumed = subsume && id > 3 ? [id - 3] : []
+            let body: @Sendable (StoreWriter) throws -> Void = { writer in
+                try CheckpointRecords.writeCounter(writer, job: job, next: id + 1)
+                try CheckpointRecords.writeCompleted(writer, checkpoint, subsumed: subsumed, epoch: epoch, committedAt: committedAt)
+            }
+            if fenced { try await store.write(fencedBy: epoch, body) } else { try await store.unfencedWrite(body) }
+        }
+        if let terms {
+            try await store.unfencedWrite { writer in
+                for record in terms { try writer.put(.terms, StoreKey.uint64(record.epoch.rawValue), record) }
+            }
+        } else {
+            let first = try await campaign("m1", .vacant(epoch: .none), at: 0)
+            try await store.unfencedWrite { writer in
+                try writer.put(.jobs, JobKeys.job(job), JobRecord(graph: graph, state: "RUNNING", submittedAt: base, restarts: 1, failure: nil))
+            }
+            for id in UInt64(1)...3 { try await commit(id, epoch: first, at: Int64(id) * 100) }
+            for renewal in renewals { try await store.renew(epoch: first, now: at(renewal)) }
+            let second = try await campaign("m2", .holderDead(member: "m1"), at: takeoverAt)
+            if let late = lateCheckpointOfEpoch1At { try await commit(10, epoch: first, at: late, fenced: false) }
+            let restoredAt = at(takeoverAt + 50)
+            try await store.write(fencedBy: second) { writer in
+                try CheckpointRecords.writeRestore(
+                    writer, job: job, checkpoint: restoreFrom, attempt: Self.attempt(1, 1), epoch: second, at: restoredAt)
+            }
+            for id in UInt64(4)...5 { try await commit(id, epoch: second, at: takeoverAt + Int64(id) * 20) }
+            let third = try await campaign("m3", .holderDead(member: "m2"), at: 2000)
+            try await commit(6, epoch: third, at: 2100)
+            if counter != 7 {
+                try await store.write(fencedBy: third) { try CheckpointRecords.writeCounter($0, job: job, next: counter) }
+            }
+        }
         try await store.unfencedWrite { writer in
-            for record in termList { try writer.put(.terms, StoreKey.uint64(record.epoch.rawValue), record) }
-            try writer.put(.jobs, JobKeys.job(job), JobRecord(graph: graph, state: "RUNNING", submittedAt: base, restarts: 1, failure: nil))
+            if terms != nil {
+                try writer.put(.jobs, JobKeys.job(job), JobRecord(graph: graph, state: "RUNNING", submittedAt: base, restarts: 1, failure: nil))
+                try CheckpointRecords.writeCounter(writer, job: job, next: counter)
+            }
             for (index, (epoch, change)) in history.enumerated() {
                 try writer.put(.executionGraphs, JobKeys.change(job, UInt64(index)), bytes: ChangeRecord.value(epoch: Epoch(epoch), change))
             }
-            try CheckpointRecords.writeCounter(writer, job: job, next: counter)
-            for checkpoint in completed { try CheckpointRecords.writeCompleted(writer, checkpoint, subsumed: []) }
             for record in journal { try writer.put(.reconciliations, ReconciliationRecord.key(epoch: record.toEpoch), record) }
         }
     }
 
-    func audit() throws -> AuditReport { Audit.check(try AuditHistory.read(store)) }
-    func kinds() throws -> [String] { try audit().violations.map(\.kind) }
+    /// A campaign through the store's real compare-and-set, at `millis` on the campaigner's clock.
+    @discardableResult
+    func campaign(_ member: MemberID, _ expectation: CampaignExpectation, at millis: Int64) async throws -> Epoch {
+        guard case .won(let victory) = try await store.campaign(as: identity(member), expecting: expectation, leaseMillis: 1000, now: base + .milliseconds(millis))
+        else { throw AuditFixtureError() }
+        return victory.record.epoch
+    }
+
+    func audit(retain: Int? = 3) throws -> AuditReport { Audit.check(try AuditHistory.read(store), retain: retain) }
+    func kinds(retain: Int? = 3) throws -> [String] { try audit(retain: retain).violations.map(\.kind) }
 }
+
+struct AuditFixtureError: Error {}
 
 @Suite("recovery audit")
 struct AuditTests {
@@ -102,8 +159,25 @@ struct AuditTests {
         #expect(report.checkpoints.first?.restarts == 1)
     }
 
+    @Test("a leader whose clock ran ahead renewed after its successor began: overlapping terms")
+    func overlappingTermsByRenewal() async throws {
+        let fixture = try AuditedStore()
+        defer { fixture.directory.remove() }
+        // m1's clock is 1.5 s ahead: its last renewal is stamped after m2's term began.
+        try await fixture.writeClean(renewals: [500, 1600])
+        #expect(try fixture.kinds() == ["overlapping-terms"])
+    }
+
+    @Test("an old leader that committed a checkpoint after its successor began (a store that did not fence it): overlapping terms")
+    func overlappingTermsByStaleCommit() async throws {
+        let fixture = try AuditedStore()
+        defer { fixture.directory.remove() }
+        try await fixture.writeClean(lateCheckpointOfEpoch1At: 1300)
+        #expect(try fixture.kinds().contains("overlapping-terms"))
+    }
+
     @Test("a term that never ended while a later one began, or one that ended after its successor began, overlaps")
-    func overlappingTerms() async throws {
+    func overlappingTermRecords() async throws {
         for terms in [
             [AuditedStore.termStub(1, end: nil), AuditedStore.termStub(2, end: nil)],
             [AuditedStore.termStub(1, end: 1500), AuditedStore.termStub(2, start: 1000, end: nil)],
@@ -115,13 +189,19 @@ struct AuditTests {
         }
     }
 
-    @Test("a term that began before the one it follows is an epoch that did not increase")
+    @Test("a campaign stamped before the term it follows began (a clock that went back) is an epoch that did not increase in time")
     func epochNotIncreasing() async throws {
         let fixture = try AuditedStore()
         defer { fixture.directory.remove() }
-        try await fixture.writeClean(
-            terms: [fixture.term(1, "m1", start: 5000, end: 900), fixture.term(2, "m2", start: 1000, end: nil)], failovers: [])
+        try await fixture.writeClean(renewals: [], takeoverAt: -500)
         #expect(try fixture.kinds().contains("epoch-not-increasing"))
+    }
+
+    @Test("a store with no term has nothing to audit: a violation, not a pass")
+    func emptyHistory() throws {
+        let fixture = try AuditedStore()
+        defer { fixture.directory.remove() }
+        #expect(try fixture.kinds() == ["empty-history"])
     }
 
     @Test("a change written at an older epoch after a newer one's is a stale write")
@@ -159,7 +239,7 @@ struct AuditTests {
         let reused = try AuditedStore()
         defer { reused.directory.remove() }
         try await reused.writeClean(counter: 5)
-        #expect(try reused.kinds() == ["reused-checkpoint-id"])
+        #expect(try reused.kinds() == ["reused-checkpoint-id", "reused-checkpoint-id"])
 
         let twice = try AuditedStore()
         defer { twice.directory.remove() }
@@ -167,6 +247,34 @@ struct AuditTests {
             twice.failover(1, 2, checkpoint: 5, completedAt: twice.base + .seconds(9)), twice.failover(2, 3, checkpoint: 6),
         ])
         #expect(try twice.kinds() == ["reused-checkpoint-id"])
+    }
+
+    @Test("a committed checkpoint that later vanished from the store is missing, whatever the takeovers saw")
+    func vanishedCheckpoint() async throws {
+        let fixture = try AuditedStore()
+        defer { fixture.directory.remove() }
+        try await fixture.writeClean(failovers: [])
+        // A lost write: the newest checkpoint's metadata is gone.
+        try await fixture.store.unfencedWrite { try $0.delete(.checkpoints, CheckpointRecords.checkpointKey(fixture.job, 6)) }
+        #expect(try fixture.kinds() == ["missing-checkpoint"])
+    }
+
+    @Test("a leader that kept checkpoints it should have subsumed retains a set that is not the latest completed")
+    func retainedNotLatest() async throws {
+        let fixture = try AuditedStore()
+        defer { fixture.directory.remove() }
+        try await fixture.writeClean(subsume: false)
+        #expect(try fixture.kinds() == ["retained-not-latest"])
+        // Without the config's retain only the newest is required: the same history passes.
+        #expect(try fixture.kinds(retain: nil) == [])
+    }
+
+    @Test("a task restored from an older checkpoint than the latest committed is flagged")
+    func restoreNotLatest() async throws {
+        let fixture = try AuditedStore()
+        defer { fixture.directory.remove() }
+        try await fixture.writeClean(restoreFrom: 2)
+        #expect(try fixture.kinds() == ["restore-not-latest"])
     }
 
     @Test("a corrupt store is refused with the file named")
@@ -198,6 +306,17 @@ struct ChaosPlanTests {
         #expect(first != ChaosPlan(seed: 43, kinds: kinds, count: 20, interval: interval))
         #expect(first.faults.allSatisfy { interval.contains($0.delay) && kinds.contains($0.kind) })
         #expect(Set(first.faults.map(\.kind)).count == 3)
+    }
+
+    @Test("a plan of at least as many faults as kinds draws every kind, whatever the seed")
+    func coverage() throws {
+        let kinds = FaultKind.allCases
+        for seed in UInt64(0)..<200 {
+            let plan = ChaosPlan(seed: seed, kinds: kinds, count: kinds.count, interval: .seconds(1)...Duration.seconds(1))
+            #expect(Set(plan.faults.map(\.kind)) == Set(kinds), "seed \(seed)")
+        }
+        let two = ChaosPlan(seed: 3, kinds: [.kill, .stop], count: 7, interval: .seconds(1)...Duration.seconds(1))
+        #expect(Set(two.faults.map(\.kind)) == [.kill, .stop] && two.faults.count == 7)
     }
 
     @Test("bad fault lists and intervals are refused")

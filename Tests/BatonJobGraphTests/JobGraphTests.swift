@@ -148,4 +148,29 @@ struct JobGraphTests {
         #expect(splitGroups.totalSlots == 6)
         #expect(splitGroups.groups[0].slotProfile == ResourceProfile(cpuMillis: 750))
     }
+
+    @Test("restart-individual is refused where a restarted task's input would not rewind: keyed state or an exactly-once sink after an exchange")
+    func restartIndividualNeedsRewindableInputs() throws {
+        func job(_ downstream: [OperatorSpec]) -> JobGraphBuilder {
+            var builder = JobGraphBuilder(id: "ri", configuration: JobConfiguration(failover: .restartIndividual))
+            builder.addVertex("source", operators: [.sequence()], parallelism: 2)
+            builder.addVertex("sink", operators: downstream, parallelism: 2)
+            builder.connect("source", to: "sink", .hash, key: "key")
+            return builder
+        }
+        for downstream: [OperatorSpec] in [[.count(), .discard()], [.fileSink("/o")], [.map("double"), .tumblingWindow(.seconds(1)), .print()]] {
+            let error = failure { try job(downstream).build() }
+            #expect(error?.code == .notExactlyOnce, "\(downstream)")
+            #expect(error?.message.contains("vertex 'sink'") == true && error?.message.contains("failover: region") == true, "\(error?.message ?? "")")
+        }
+        // Stateless consumers, an at-least-once sink, or state inside the source's own chain are fine.
+        #expect(failure { try job([.map("double"), .fileSink("/o", exactlyOnce: false)]).build() } == nil)
+        var chained = JobGraphBuilder(id: "chained", configuration: JobConfiguration(failover: .restartIndividual))
+        chained.addVertex("all", operators: [.sequence(), .count(), .fileSink("/o")], parallelism: 2)
+        #expect(failure { try chained.build() } == nil)
+        // The same job with region failover is exactly-once, and accepted.
+        var region = job([.count(), .fileSink("/o")])
+        region.configuration.failover = .region
+        #expect(failure { try region.build() } == nil)
+    }
 }

@@ -47,7 +47,7 @@ struct CheckpointRecordsTests {
             for id in UInt64(1)...3 {
                 try await store.write(fencedBy: epoch) { writer in
                     try CheckpointRecords.writeCounter(writer, job: "job", next: id + 1)
-                    try CheckpointRecords.writeCompleted(writer, checkpoint(id), subsumed: id > 2 ? [id - 2] : [])
+                    try CheckpointRecords.writeCompleted(writer, checkpoint(id), subsumed: id > 2 ? [id - 2] : [], epoch: epoch, committedAt: Self.now)
                 }
             }
             let (next, completed) = try await store.read { try CheckpointRecords.read($0, job: "job") }
@@ -83,7 +83,7 @@ struct CheckpointRecordsTests {
             // Meanwhile another master took over.
             _ = try await win(store, "m2")
             let refusal = await #expect(throws: HAStoreError.self) {
-                try await store.write(fencedBy: old) { try CheckpointRecords.writeCompleted($0, completed, subsumed: subsumed) }
+                try await store.write(fencedBy: old) { try CheckpointRecords.writeCompleted($0, completed, subsumed: subsumed, epoch: old, committedAt: Self.now) }
             }
             #expect(refusal?.code == .fenced)
             let after = coordinator.completionFailed(1, reason: refusal?.message ?? "fenced")

@@ -10,48 +10,119 @@ extension ProcessTests {
     /// `baton chaos` and `baton audit` against real groups.
     @Suite("chaos and audit with real processes")
     struct ChaosProcessTests {
-        func chaosSpec(_ output: String) -> String {
-            CheckpointProcessTests().keyedCountSpec(id: "chaos-count", records: nil, rate: 2_000, output: output, interval: "300ms")
+        /// The repository's shipped chaos job.
+        static let shippedJob = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("examples/jobs/chaos-keyed-count.yaml").path
+
+        struct Run {
+            var status: Int32
+            var output: String
+            var object: [String: Any]
+            var summary: [String: Any] { object["summary"] as? [String: Any] ?? [:] }
+            var violations: [[String: Any]] { object["violations"] as? [[String: Any]] ?? [] }
+            var kinds: Set<String> { Set(violations.compactMap { $0["kind"] as? String }) }
+            var report: String { object["reportDirectory"] as? String ?? "" }
+            var faultKinds: Set<String> { Set((object["faults"] as? [[String: Any]] ?? []).compactMap { $0["kind"] as? String }) }
         }
 
-        @Test("a short chaos run with every kind of fault passes, and the audit agrees", arguments: ["sqlite", "lmdb"])
-        func shortChaosRun(_ backend: String) throws {
-            let group = try GroupHarness(backend: backend, masters: 3, taskExecutors: 2, slots: 2)
-            defer { group.stop() }
-            let spec = try group.jobSpec(chaosSpec(group.directory.file("out")), name: "chaos.yaml")
-            let report = group.directory.file("report")
-            let run = try BatonProcess.run(
-                ["chaos", "--config", group.configPath, "--job", spec, "--kills", "6", "--interval", "500ms-1s", "--seed", "11", "--report", report, "--json"],
-                timeout: .seconds(240))
-            #expect(run.status == 0, "\(run.output)")
-            let json = try #require(run.output.split(separator: "\n").last { $0.hasPrefix("{") })
-            let object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
-            let summary = try #require(object["summary"] as? [String: Any])
-            #expect(summary["faults"] as? Int == 6)
-            #expect(summary["taskRestartsFromMasterFaults"] as? Int == 0)
-            #expect(summary["duplicates"] as? Int == 0 && summary["gaps"] as? Int == 0)
-            #expect((summary["recordsCommitted"] as? Int ?? 0) > 0)
-            #expect((object["violations"] as? [Any])?.isEmpty == true)
-            for file in ["report.json", "seed", "group.log"] { #expect(FileManager.default.fileExists(atPath: "\(report)/\(file)"), "\(file)") }
-            let audit = try BatonProcess.run(["audit", "--config", group.configPath, "--json"])
-            #expect(audit.status == 0, "\(audit.output)")
-            #expect(audit.output.contains("\"failovers\""))
+        func chaos(_ config: String, _ arguments: [String], timeout: Duration = .seconds(240)) throws -> Run {
+            let run = try BatonProcess.run(["chaos", "--config", config, "--job", Self.shippedJob, "--json"] + arguments, timeout: timeout)
+            let json = run.output.split(separator: "\n").last { $0.hasPrefix("{") }.map(String.init) ?? "{}"
+            let object = (try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]) ?? [:]
+            return Run(status: run.status, output: run.output, object: object)
         }
 
-        @Test("a leader that restarts tasks on failover is caught by chaos and by the audit")
-        func restartOnFailoverIsCaught() throws {
-            let group = try GroupHarness(backend: "sqlite", masters: 3, taskExecutors: 2, slots: 2)
-            defer { group.stop() }
-            let spec = try group.jobSpec(chaosSpec(group.directory.file("out")), name: "chaos.yaml")
-            let run = try BatonProcess.run(
-                ["chaos", "--config", group.configPath, "--job", spec, "--kills", "2", "--faults", "kill", "--interval", "500ms", "--seed", "5",
-                 "--report", group.directory.file("report")],
-                timeout: .seconds(180), environment: ["BATON_TEST_RESTART_ON_FAILOVER": "1"])
+        @Test("two chaos runs in a row on one config both pass, each in its own folder, every listed kind of fault injected", arguments: ["sqlite", "lmdb"])
+        func twoRunsInARow(_ backend: String) throws {
+            let directory = try TemporaryDirectory("baton-chaos-test")
+            defer { directory.remove() }
+            let config = try directory.write(TestConfigs.group(backend: backend, masters: 3, taskExecutors: 2, slots: 2), to: "ha.yaml")
+            let first = try chaos(config, ["--kills", "5", "--interval", "300ms-700ms", "--seed", "11"])
+            #expect(first.status == 0, "\(first.output)")
+            #expect(first.faultKinds == ["kill", "stop", "standby-kill", "te-kill", "store-stall"], "\(first.output)")
+            let second = try chaos(config, ["--kills", "3", "--faults", "kill,stop", "--interval", "300ms-700ms", "--seed", "11"])
+            #expect(second.status == 0, "\(second.output)")
+            for run in [first, second] {
+                #expect(run.violations.isEmpty, "\(run.output)")
+                #expect((run.summary["recordsCommitted"] as? Int ?? 0) > 0, "\(run.output)")
+                #expect(run.summary["taskRestartsFromMasterFaults"] as? Int == 0)
+                #expect(run.summary["duplicates"] as? Int == 0 && run.summary["gaps"] as? Int == 0 && run.summary["unexpected"] as? Int == 0)
+                for file in ["report.json", "seed", "group.log", "chaos.yaml"] {
+                    #expect(FileManager.default.fileExists(atPath: "\(run.report)/\(file)"), "\(file)")
+                }
+            }
+            #expect(first.report != second.report && first.report.hasPrefix(directory.path) && second.report.hasPrefix(directory.path))
+            // The audit of the run's store and output after the fact agrees, and catches a lost commit.
+            let audit = ["audit", "--config", "\(first.report)/chaos.yaml", "--job", Self.shippedJob, "--sink", "\(first.report)/output/count", "--json"]
+            let clean = try BatonProcess.run(audit)
+            #expect(clean.status == 0, "\(clean.output)")
+            #expect(clean.output.contains("\"failovers\"") && clean.output.contains("\"outputs\""))
+            let committed = try FileManager.default.contentsOfDirectory(atPath: "\(first.report)/output/count").filter { $0.hasPrefix("part-") }.sorted()
+            try FileManager.default.removeItem(atPath: "\(first.report)/output/count/\(try #require(committed.first))")
+            let lost = try BatonProcess.run(audit)
+            #expect(lost.status == 1 && lost.output.contains("missing-output"), "\(lost.output)")
+        }
+
+        @Test("a leader that restarts every task on failover is caught by chaos, naming the tasks, and by the audit of its store")
+        func restartAllIsCaught() throws {
+            let directory = try TemporaryDirectory("baton-chaos-test")
+            defer { directory.remove() }
+            let config = try directory.write(TestConfigs.group(backend: "sqlite", masters: 3, taskExecutors: 2, slots: 2), to: "ha.yaml")
+            let run = try chaos(config, ["--kills", "2", "--faults", "kill", "--interval", "500ms", "--seed", "5", "--takeover", "restart-all"])
             #expect(run.status == 1, "\(run.output)")
-            #expect(run.output.contains("restart-by-master-failover"), "\(run.output)")
-            let audit = try BatonProcess.run(["audit", "--config", group.configPath])
+            #expect(run.kinds.contains("restart-by-master-failover"), "\(run.output)")
+            #expect(run.output.contains("source#0 attempt 0->1"), "\(run.output)")
+            // The output is still exactly once: a full restart from the checkpoint loses nothing.
+            #expect(!run.kinds.contains("missing-output") && !run.kinds.contains("duplicate-output"), "\(run.output)")
+            let audit = try BatonProcess.run(["audit", "--config", "\(run.report)/chaos.yaml"])
             #expect(audit.status == 1, "\(audit.output)")
             #expect(audit.output.contains("restart-by-master-failover"), "\(audit.output)")
+        }
+
+        @Test("a group that cannot elect a new leader fails chaos on liveness: no leader, the job not running, faults not injected")
+        func livenessViolations() throws {
+            let directory = try TemporaryDirectory("baton-chaos-test")
+            defer { directory.remove() }
+            // One master, restarted only after 10 minutes: once it is killed nobody leads.
+            let config = try directory.write(
+                TestConfigs.group(backend: "sqlite", masters: 1, lease: "500ms", renew: "100ms", poll: "50ms", restartDelay: "600s", taskExecutors: 2, slots: 2),
+                to: "ha.yaml")
+            let run = try chaos(config, ["--kills", "2", "--faults", "standby-kill,kill", "--interval", "300ms", "--seed", "1"], timeout: .seconds(300))
+            #expect(run.status == 1, "\(run.output)")
+            for kind in ["fault-not-injected", "no-leader", "job-not-running", "restart-count-unknown", "job-not-finished", "output-unchecked"] {
+                #expect(run.kinds.contains(kind), "\(kind): \(run.output)")
+            }
+        }
+
+        @Test("chaos refuses, with exit 2, a job whose output it cannot predict, and a report folder that is not empty")
+        func refusals() throws {
+            let directory = try TemporaryDirectory("baton-chaos-test")
+            defer { directory.remove() }
+            let config = try directory.write(TestConfigs.group(backend: "sqlite", masters: 1, taskExecutors: 1), to: "ha.yaml")
+            let words = try directory.write(
+                """
+                vertices:
+                  - id: words
+                    parallelism: 1
+                    operators: [ { sequence: { keys: 4 } }, tokenize, { file-sink: { path: out } } ]
+                """, to: "words.yaml")
+            let refused = try BatonProcess.run(["chaos", "--config", config, "--job", words])
+            #expect(refused.status == 2 && refused.output.contains("'tokenize'"), "\(refused.output)")
+            try FileManager.default.createDirectory(atPath: directory.file("used"), withIntermediateDirectories: true)
+            _ = try directory.write("left over", to: "used/file")
+            let used = try BatonProcess.run(["chaos", "--config", config, "--job", Self.shippedJob, "--report", directory.file("used")])
+            #expect(used.status == 2 && used.output.contains("not empty"), "\(used.output)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted() == ["ha.yaml", "used", "words.yaml"])
+        }
+
+        @Test("the audit of a path with no store exits 2 and creates nothing")
+        func auditWithoutStore() throws {
+            let directory = try TemporaryDirectory("baton-chaos-test")
+            defer { directory.remove() }
+            let config = try directory.write(TestConfigs.group(backend: "sqlite", masters: 1), to: "ha.yaml")
+            let audit = try BatonProcess.run(["audit", "--config", config])
+            #expect(audit.status == 2 && audit.output.contains("no store"), "\(audit.output)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["ha.yaml"])
         }
     }
 }
