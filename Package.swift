@@ -290,7 +290,7 @@ let package = Package(
             dependencies: [
                 "baton", "baton-store", "BatonCore", "BatonConfig", "BatonElection", "BatonHAStore", "BatonHAStoreSelection",
                 "BatonMemberLocks", "BatonStatus", "BatonTestKit", "BatonProcessControl", "BatonRPC", "BatonWire", "BatonMasterService",
-                .product(name: "Logging", package: "swift-log"),
+                "BatonGroup", "BatonJobMaster", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
     ]

@@ -64,6 +64,10 @@ public final class MemberLock: Sendable {
 
     deinit { close(fd) }
 
+    /// Whether the file this lock is held on is still the one at `path` (false once it was
+    /// deleted or replaced: then another process may lock the new file, and probes see that one).
+    public var isCurrent: Bool { MemberLocks.sameFile(fd, path) }
+
     /// Takes the lock of `info.member` and writes `info` into it. Retries for up to `patience`
     /// (another member may hold it for a moment while it checks whether this member is alive).
     ///

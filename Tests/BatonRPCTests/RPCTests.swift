@@ -170,7 +170,7 @@ struct RPCTests {
                 for await _ in connection.messages {}
                 return ContinuousClock.now - started
             }
-            #expect(ended >= .milliseconds(350) && ended < .seconds(8), "closed after \(ended)")
+            #expect(ended >= .milliseconds(350) && ended < .seconds(3), "closed after \(ended)")
             #expect(harness.recorder.contains("heartbeat timeout"))
         }
     }
