@@ -58,7 +58,7 @@ public struct AuditHistory: Sendable {
     }
 }
 
-/// What `baton audit` prints (DESIGN section 7): every term, every failover with its timeline
+/// What `baton audit` prints (the README's `baton audit`, docs/checks.md): every term, every failover with its timeline
 /// and counts, checkpoint continuity per job, and the violations of the invariants found.
 public struct AuditReport: Codable, Sendable, Hashable {
     public struct Term: Codable, Sendable, Hashable {

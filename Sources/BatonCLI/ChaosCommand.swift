@@ -34,7 +34,7 @@ struct ChaosCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The report folder, which must not exist or be empty (default: chaos-<seed>-<time>-<random> beside the config).")
     var report: String?
     @OptionGroup var takeover: TakeoverOption
-    @Flag(name: .long, help: "Print one JSON object (keys as in DESIGN section 7).")
+    @Flag(name: .long, help: "Print one JSON object (keys as in the README).")
     var json = false
     @Option(name: .customLong("hold-store-lock"), help: .hidden)
     var holdStoreLock: String?

@@ -6,7 +6,7 @@ struct StatusCommand: AsyncParsableCommand {
         commandName: "status", abstract: "Show the leader, its epoch, and every master's role and pid.")
 
     @OptionGroup var config: ConfigOption
-    @Flag(name: .long, help: "Print one JSON object (keys as in DESIGN section 7).")
+    @Flag(name: .long, help: "Print one JSON object (keys as in the README).")
     var json = false
 
     func run() async throws {

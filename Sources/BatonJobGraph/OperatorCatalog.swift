@@ -1,5 +1,5 @@
 /// The operators a job spec may name, with the parameters each accepts. The built-ins are those
-/// of DESIGN section 6; a program that registers custom operators adds them here.
+/// of the README's "Job specs"; a program that registers custom operators adds them here.
 public struct OperatorCatalog: Sendable {
     public struct Entry: Hashable, Sendable {
         public var name: String

@@ -4,7 +4,7 @@ public import BatonJobGraph
 
 /// A new leader's reconciliation, as a pure state machine: what the recovered ExecutionGraphs
 /// expect the task executors to hold, against what the task executors report when they
-/// register at the new epoch (DESIGN section 4).
+/// register at the new epoch (the README's "Master failover").
 ///
 /// Per reported attempt: expected and alive -> adopted (it keeps its attempt and its process);
 /// reported finished -> recorded; reported failed -> the job's failover strategy; reported but

@@ -12,7 +12,7 @@ import BatonWireMapping
 import Foundation
 import Logging
 
-/// How a new leader takes over (DESIGN section 4): it rebuilds every job's JobMaster from the
+/// How a new leader takes over (the README's "Master failover"): it rebuilds every job's JobMaster from the
 /// store (the JobGraph, the ExecutionGraph replayed from its change records, the checkpoint
 /// counter and the retained checkpoints), counts the slots their running attempts hold as taken
 /// when their task executors register again, and reconciles what the task executors report with

@@ -10,7 +10,7 @@ import Foundation
 import Logging
 
 /// What `baton status` reports: the leader as the store records it, and every master as its
-/// member lock shows it (alive or down, with its pid). JSON keys are a contract (DESIGN section 7).
+/// member lock shows it (alive or down, with its pid). JSON keys are a contract (the README's `baton status`).
 public struct GroupStatus: Codable, Sendable, Hashable {
     public struct Leader: Codable, Sendable, Hashable {
         public var id: String
