@@ -1,9 +1,12 @@
 import BatonConfig
 import BatonCore
+import BatonMemberLocks
 import BatonProcessControl
 import BatonStatus
 import BatonTestKit
+import BatonWire
 import Foundation
+import Synchronization
 import Testing
 
 extension ProcessTests {
@@ -92,6 +95,53 @@ extension ProcessTests {
             for kind in ["fault-not-injected", "no-leader", "job-not-running", "restart-count-unknown", "job-not-finished", "output-unchecked"] {
                 #expect(run.kinds.contains(kind), "\(kind): \(run.output)")
             }
+        }
+
+        @Test("a task executor frozen through a leader kill keeps reconciliation from finishing in its window: reconciliation-timeout")
+        func reconciliationTimeout() async throws {
+            let directory = try TemporaryDirectory("baton-chaos-test")
+            defer { directory.remove() }
+            // Heartbeats time out after 10 s: the frozen task executor is not declared lost before the kill.
+            let config = try directory.write(
+                TestConfigs.group(backend: "sqlite", masters: 3, taskExecutors: 2, slots: 2, heartbeatTimeout: "10s"), to: "ha.yaml")
+            let report = directory.file("report")
+            let chaos = try BatonProcess(
+                executable: BatonProcess.executable("baton"),
+                arguments: ["chaos", "--config", config, "--job", Self.shippedJob, "--kills", "1", "--faults", "kill", "--interval", "3s", "--seed", "2",
+                            "--report", report, "--json"],
+                logPath: directory.file("chaos.log"))
+            defer { chaos.stop(timeout: .seconds(5)) }
+            // Once the job runs, watch the leader's member lock as a standby does: the instant the
+            // chaos kill ends the leader, freeze a task executor that holds tasks, so that it cannot
+            // report to the new leader. Thaw it a few seconds later.
+            var watcher: MemberLockWatcher?
+            defer { watcher?.stop() }
+            let frozen = Mutex<Int32?>(nil)
+            let deadline = ContinuousClock.now + .seconds(60)
+            while watcher == nil, ContinuousClock.now < deadline, chaos.isRunning {
+                if let configuration = try? HAConfiguration.load(path: "\(report)/chaos.yaml"), let status = try? await GroupStatus.readLive(configuration),
+                    let leader = status.leader, let job = status.jobs.first, (job.lastCheckpoint.id ?? 0) >= 1,
+                    job.vertices.flatMap(\.subtasks).allSatisfy({ $0.state == "RUNNING" }),
+                    let host = job.vertices.first?.subtasks.first?.taskExecutor, let pid = status.taskExecutors.first(where: { $0.id == host })?.pid
+                {
+                    let watching = MemberLockWatcher(directory: MemberLockDirectory(storePath: configuration.store.path)) { _ in
+                        kill(pid, SIGSTOP)
+                        frozen.withLock { $0 = pid }
+                    }
+                    watching.watch(MemberID(rawValue: leader.id))
+                    watcher = watching
+                }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            _ = try #require(watcher, "the job never ran: \(chaos.log)")
+            while frozen.withLock({ $0 }) == nil, ContinuousClock.now < deadline, chaos.isRunning { try await Task.sleep(for: .milliseconds(20)) }
+            let pid = try #require(frozen.withLock { $0 }, "the leader was never killed: \(chaos.log)")
+            watcher?.stop()
+            try await Task.sleep(for: .seconds(3))
+            kill(pid, SIGCONT)
+            #expect(chaos.wait(timeout: .seconds(240)), "chaos did not end")
+            #expect(chaos.exitStatus == 1, "\(chaos.log)")
+            #expect(chaos.log.contains("reconciliation-timeout"), "\(chaos.log)")
         }
 
         @Test("chaos refuses, with exit 2, a job whose output it cannot predict, and a report folder that is not empty")
