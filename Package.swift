@@ -290,7 +290,7 @@ let package = Package(
             dependencies: [
                 "baton", "baton-store", "BatonCore", "BatonConfig", "BatonElection", "BatonHAStore", "BatonHAStoreSelection",
                 "BatonMemberLocks", "BatonStatus", "BatonTestKit", "BatonProcessControl", "BatonRPC", "BatonWire", "BatonMasterService",
-                "BatonGroup", "BatonJobMaster", .product(name: "Logging", package: "swift-log"),
+                "BatonGroup", "BatonJobMaster", "BatonCheckpointing", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
     ]

@@ -1,7 +1,7 @@
 public import BatonCheckpointing
 public import BatonCore
 public import BatonElection
-public import BatonExecutionGraph
+import BatonExecutionGraph
 public import BatonHAStore
 public import BatonJobGraph
 public import BatonMasterService

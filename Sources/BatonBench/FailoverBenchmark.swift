@@ -1,5 +1,5 @@
 public import BatonConfig
-public import BatonCore
+import BatonCore
 import BatonElection
 import BatonHAStore
 import BatonHAStoreSelection

@@ -1,5 +1,5 @@
-public import BatonCheckpointing
-public import BatonCore
+import BatonCheckpointing
+import BatonCore
 import BatonConfig
 import BatonDataPlane
 import BatonElection

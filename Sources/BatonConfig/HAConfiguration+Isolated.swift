@@ -1,4 +1,4 @@
-public import BatonCore
+import BatonCore
 import Foundation
 
 #if canImport(Glibc)

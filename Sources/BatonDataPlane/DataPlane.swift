@@ -1,6 +1,6 @@
 public import BatonCore
 import BatonJobGraph
-public import BatonOperators
+import BatonOperators
 public import BatonRPC
 import BatonWire
 import Foundation

@@ -1,4 +1,4 @@
-public import BatonCore
+import BatonCore
 public import BatonJobGraph
 
 /// The compact binary forms of an ExecutionGraph: a snapshot of every attempt, and change

@@ -1,3 +1,4 @@
+import BatonCheckpointing
 import BatonConfig
 import BatonCore
 import BatonHAStore
