@@ -1,6 +1,8 @@
 // swift-tools-version:6.1
 // Baton: a dataflow runtime whose master is highly available.
 // Targets are grouped by layer; imports only point down (see README, "Repository organization").
+// Baton is Linux-only: member locks are open-file-description locks (F_OFD_SETLKW) and process
+// checks read /proc.
 import PackageDescription
 
 let swiftSettings: [SwiftSetting] = [
@@ -11,7 +13,6 @@ let swiftSettings: [SwiftSetting] = [
 
 let package = Package(
     name: "Baton",
-    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "baton", targets: ["baton"])
     ],
