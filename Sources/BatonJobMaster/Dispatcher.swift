@@ -75,14 +75,15 @@ public struct Dispatcher: Sendable {
 
     /// Hands an event to one job's JobMaster and tags its actions; adds `jobEnded` (and, in
     /// per-job mode, `shutDown`) when the job reaches a terminal state. Unknown jobs are ignored.
+    /// The JobMaster is changed where it is stored (never copied out and back: a copy would cost
+    /// a job's whole execution table on every report).
     public mutating func route(_ id: JobID, _ event: (inout JobMaster) -> [JobMaster.Action]) -> [Action] {
-        guard var master = masters[id] else { return [] }
-        let wasTerminal = master.state.isTerminal
-        let actions = event(&master).map { Action.job(id, $0) }
-        masters[id] = master
-        guard !wasTerminal, master.state.isTerminal else { return actions }
-        var ended = actions + [.jobEnded(id, master.state)]
-        if mode == .perJob { ended.append(.shutDown(master.state)) }
+        guard let wasTerminal = masters[id]?.state.isTerminal else { return [] }
+        let actions = event(&masters[id]!).map { Action.job(id, $0) }
+        let state = masters[id]!.state
+        guard !wasTerminal, state.isTerminal else { return actions }
+        var ended = actions + [.jobEnded(id, state)]
+        if mode == .perJob { ended.append(.shutDown(state)) }
         return ended
     }
 }
