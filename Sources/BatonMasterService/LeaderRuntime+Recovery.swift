@@ -41,7 +41,8 @@ extension LeaderRuntime {
         } catch {
             // Leading without the jobs would cancel every task they run: let another master try.
             logger.critical("the jobs in the store cannot be read: this master ends", metadata: [LogKey.error: "\(error)"])
-            exit(70)
+            _ = endTerm(LeaderRuntimeFailure(message: "the jobs in the store cannot be read", underlying: error))
+            return []
         }
         guard !loaded.isEmpty else { return [] }
         var steps: [Step] = []

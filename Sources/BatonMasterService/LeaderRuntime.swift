@@ -103,7 +103,21 @@ actor LeaderRuntime {
     /// Ends the runtime (the term ended).
     nonisolated func stop() { continuation.finish() }
 
-    func run() async {
+    /// The failure that ended this runtime, if one did (the store cannot be read or written).
+    private(set) var failure: LeaderRuntimeFailure?
+
+    /// Stops acting as leader because of `failure` (as a fenced leader stops), so that `run` ends
+    /// with it; returns the problem to report to the caller.
+    func endTerm(_ failure: LeaderRuntimeFailure) -> String {
+        self.failure = failure
+        fenced = true
+        continuation.finish()
+        return failure.description
+    }
+
+    /// Runs the term until it ends. Throws when the store failed: the master process must end,
+    /// so that its member lock hands the leadership over at once (the group restarts it).
+    func run() async throws(LeaderRuntimeFailure) {
         logger.info("leader runtime started")
         await withDiscardingTaskGroup { group in
             // Take over what the previous leaders left before serving anyone.
@@ -123,6 +137,7 @@ actor LeaderRuntime {
         for waiter in savepointRequests.values { waiter.resume(returning: .failure(RuntimeFailure(message: "this master is no longer the leader"))) }
         savepointRequests.removeAll()
         logger.info("leader runtime stopped")
+        if let failure { throw failure }
     }
 
     private func answerStopped(_ input: Input) {
@@ -561,7 +576,7 @@ actor LeaderRuntime {
                 }
             }
             logger.critical("a store write keeps failing: this master ends so that another takes over", metadata: [LogKey.error: "\(error)"])
-            exit(70)
+            return endTerm(LeaderRuntimeFailure(message: "a store write keeps failing", underlying: error))
         }
     }
 
@@ -599,4 +614,15 @@ actor LeaderRuntime {
 
 extension Dispatcher.DispatcherError {
     var text: String { message }
+}
+
+/// The store failed under a leader: its term ends, and so does its master process.
+public struct LeaderRuntimeFailure: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public var underlying: String
+    public init(message: String, underlying: any Error) {
+        self.message = message
+        self.underlying = "\(underlying)"
+    }
+    public var description: String { "\(message): \(underlying)" }
 }

@@ -40,6 +40,8 @@ public actor MasterService: Service {
         case tick
         case holderDied(MemberID, DispatchSemaphore)
         case shutdown
+        /// The leader runtime ended on a store failure: this master ends with it.
+        case runtimeFailed(LeaderRuntimeFailure)
     }
 
     public let identity: LeaderIdentity
@@ -87,6 +89,7 @@ public actor MasterService: Service {
 
     public func run() async throws {
         let (inputs, continuation) = AsyncStream<Input>.makeStream()
+        var failure: LeaderRuntimeFailure?
         let watcher = MemberLockWatcher(directory: MemberLockDirectory(storePath: store.path)) { member in
             // Called on the watcher's thread while it holds `member`'s lock: wait until the loop has
             // acted on it (campaigned), so the lock is released only afterwards.
@@ -119,7 +122,11 @@ public actor MasterService: Service {
                     }
                 }
                 group.addTask { try? await server.run { connection in await self.serve(connection) } }
-                group.addTask { for await runtime in self.runtimes { await runtime.run() } }
+                group.addTask {
+                    for await runtime in self.runtimes {
+                        do throws(LeaderRuntimeFailure) { try await runtime.run() } catch { continuation.yield(.runtimeFailed(error)) }
+                    }
+                }
                 await self.carryOut(self.election.start(now: self.time.monotonicNow()), watcher: watcher)
                 for await input in inputs {
                     switch input {
@@ -132,6 +139,9 @@ public actor MasterService: Service {
                         done.signal()
                     case .shutdown:
                         await self.carryOut(self.election.resign(now: self.time.monotonicNow()), watcher: watcher)
+                        continuation.finish()
+                    case .runtimeFailed(let error):
+                        failure = error
                         continuation.finish()
                     }
                 }
@@ -146,6 +156,10 @@ public actor MasterService: Service {
         }
         // Release a watcher thread that may still wait for the loop.
         for await input in inputs { if case .holderDied(_, let done) = input { done.signal() } }
+        if let failure {
+            logger.critical("master candidate ends: its store failed while it led", metadata: [LogKey.error: "\(failure)"])
+            throw failure
+        }
         logger.info("master candidate stopped")
     }
 

@@ -183,5 +183,17 @@ extension ProcessTests {
             // The benchmark wrote only inside its own temporary folder.
             #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["ha.yaml"])
         }
+
+        @Test("a leader that cannot read the jobs in its store ends its process with an error, so that another master takes over")
+        func unreadableJobsEndTheMaster() async throws {
+            let group = try GroupHarness(backend: "sqlite", masters: 1)
+            defer { group.stop() }
+            let store = try HAStoreSelection.open(group.configuration.store, access: .readWrite)
+            try await store.unfencedWrite { try $0.put(.jobs, JobKeys.job("broken"), bytes: Array("not a job record".utf8)) }
+            let master = try group.startMaster("m1")
+            #expect(master.wait(timeout: .seconds(30)), "the master did not end:\n\(group.logs)")
+            #expect(master.exitStatus == 1, "\(master.log)")
+            #expect(master.log.contains("the jobs in the store cannot be read"), "\(master.log)")
+        }
     }
 }
