@@ -281,18 +281,19 @@ public struct JobMaster: Sendable {
         if current == .canceling && (newState == .failed || newState == .finished) {
             // It ended before the cancellation reached it: for the restart or the cancellation
             // under way, it is stopped, and its failure is not a new one.
-            var actions = record(try? graph.transition(attempt, to: newState == .failed ? .failed : .canceled))
+            var actions: [Action] = [.persist(mustTransition(attempt, to: newState == .failed ? .failed : .canceled))]
             actions += afterTaskStopped(now: now)
             return actions
         }
         if newState == .failed {
             guard !current.isTerminal else { return [] }
-            var actions = record(try? graph.transition(attempt, to: .failed))
+            var actions: [Action] = [.persist(mustTransition(attempt, to: .failed))]
             actions += handleFailure(vertex, cause: .taskFailed(failure ?? "unknown failure"), now: now)
             return actions
         }
-        guard current.canTransition(to: newState), let change = try? graph.transition(attempt, to: newState) else { return [] }
-        var actions: [Action] = [.persist(change)]
+        // A report this attempt's state cannot take (a repeated or late report) changes nothing.
+        guard current.canTransition(to: newState) else { return [] }
+        var actions: [Action] = [.persist(mustTransition(attempt, to: newState))]
         switch newState {
         case .initializing, .running:
             if state == .running || state == .restarting {
@@ -324,9 +325,9 @@ public struct JobMaster: Sendable {
             let attempt = graph.attemptID(vertex)
             switch execution.state {
             case .canceling:
-                actions += record(try? graph.transition(attempt, to: .canceled))
+                actions.append(.persist(mustTransition(attempt, to: .canceled)))
             case .deploying, .initializing, .running:
-                actions += record(try? graph.transition(attempt, to: .failed))
+                actions.append(.persist(mustTransition(attempt, to: .failed)))
                 failed.append((vertex, .taskExecutorLost(taskExecutor)))
             case .finished where hasUnfinishedBlockingConsumers(vertex):
                 failed.append((vertex, .partitionLost(ResultPartitionID(result: blockingOutput(of: vertex)!, partition: Int(vertex.subtask)))))
@@ -371,7 +372,7 @@ public struct JobMaster: Sendable {
             guard let vertex = slot.waiting.first(where: { graph.execution($0).state == .scheduled }) else { return actions }
             let reason = "no slot within \(DurationText.format(options.slotRequestTimeout))"
                 + (slot.lastShortage.map { ": \($0)" } ?? "")
-            actions += record(try? graph.transition(graph.attemptID(vertex), to: .failed))
+            actions.append(.persist(mustTransition(graph.attemptID(vertex), to: .failed)))
             actions += handleFailure(vertex, cause: .taskFailed(reason), now: now)
             return actions
         }
@@ -412,7 +413,7 @@ public struct JobMaster: Sendable {
     private mutating func schedule(_ vertices: [ExecutionVertexID], now: MonotonicInstant) -> [Action] {
         var actions: [Action] = []
         for vertex in vertices where graph.execution(vertex).state == .created {
-            actions += record(try? graph.transition(graph.attemptID(vertex), to: .scheduled))
+            actions.append(.persist(mustTransition(graph.attemptID(vertex), to: .scheduled)))
             actions += placeInSlot(vertex)
         }
         return actions
@@ -449,7 +450,9 @@ public struct JobMaster: Sendable {
     private mutating func deploy(_ vertex: ExecutionVertexID, on allocation: SlotAllocation) -> [Action] {
         let location = TaskLocation(taskExecutor: allocation.taskExecutor, allocation: allocation.id)
         let attempt = graph.attemptID(vertex)
-        guard let change = try? graph.transition(attempt, to: .deploying, location: location) else { return [] }
+        // A task that left SCHEDULED while it waited for its slot (cancelled) is not deployed.
+        guard graph.execution(vertex).state == .scheduled else { return [] }
+        let change = mustTransition(attempt, to: .deploying, location: location)
         let jobVertex = graph.jobVertices[Int(vertex.jobVertex)]
         return [
             .persist(change),
@@ -504,11 +507,12 @@ public struct JobMaster: Sendable {
         case .scheduled:
             let key = slotKey(vertex)
             slots[key]?.waiting.removeAll { $0 == vertex }
-            return record(try? graph.transition(attempt, to: .canceled))
+            return [.persist(mustTransition(attempt, to: .canceled))]
         case .deploying, .initializing, .running:
-            guard let location = execution.location, let change = try? graph.transition(attempt, to: .canceling) else { return [] }
+            guard let location = execution.location else { preconditionFailure("JobMaster \(jobGraph.id): \(attempt) is \(execution.state) without a location") }
+            let change = mustTransition(attempt, to: .canceling)
             if lostTaskExecutors.contains(location.taskExecutor) {
-                return [.persist(change)] + record(try? graph.transition(attempt, to: .canceled))
+                return [.persist(change), .persist(mustTransition(attempt, to: .canceled))]
             }
             return [.persist(change), .cancelTask(attempt, location)]
         default:
@@ -550,7 +554,11 @@ public struct JobMaster: Sendable {
         for vertex in tasks.sorted() {
             restarted.append(vertex)
             guard graph.execution(vertex).state.isTerminal else { continue }
-            actions += record(try? graph.resetForNewAttempt(vertex))
+            do {
+                actions.append(.persist(try graph.resetForNewAttempt(vertex)))
+            } catch {
+                preconditionFailure("JobMaster \(jobGraph.id): \(error)")
+            }
             restarts += 1
         }
         if state == .restarting { actions += setState(.running, reason: nil) }
@@ -613,7 +621,13 @@ public struct JobMaster: Sendable {
         return [.jobStateChanged(next, reason: reason)]
     }
 
-    private func record(_ change: ExecutionGraphChange?) -> [Action] {
-        change.map { [.persist($0)] } ?? []
+    /// A transition the caller's checks make valid (the attempt is current and its state allows
+    /// it): a refusal here is a bug in the JobMaster, never a race, and stops the process.
+    private mutating func mustTransition(_ attempt: ExecutionAttemptID, to state: ExecutionState, location: TaskLocation? = nil) -> ExecutionGraphChange {
+        do {
+            return try graph.transition(attempt, to: state, location: location)
+        } catch {
+            preconditionFailure("JobMaster \(jobGraph.id): \(error)")
+        }
     }
 }
