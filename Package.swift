@@ -74,6 +74,10 @@ let package = Package(
             name: "BatonHAStoreSelection",
             dependencies: ["BatonCore", "BatonConfig", "BatonHAStore", "BatonHAStoreSQLite", "BatonHAStoreLMDB"],
             swiftSettings: swiftSettings),
+        .target(
+            name: "BatonStoreRecords",
+            dependencies: ["BatonCore", "BatonHAStore", "BatonJobGraph", "BatonExecutionGraph", "BatonCheckpointing", "BatonFiles"],
+            swiftSettings: swiftSettings),
         .target(name: "BatonMemberLocks", dependencies: ["BatonCore"], swiftSettings: swiftSettings),
         .target(name: "BatonProcessControl", swiftSettings: swiftSettings),
         .target(name: "BatonOperators", dependencies: ["BatonCore", "BatonJobGraph", "BatonFiles"], swiftSettings: swiftSettings),
@@ -105,7 +109,7 @@ let package = Package(
         .target(
             name: "BatonMasterService",
             dependencies: [
-                "BatonCheckpointing", "BatonFiles",
+                "BatonCheckpointing", "BatonFiles", "BatonStoreRecords",
                 "BatonCore", "BatonElection", "BatonHAStore", "BatonMemberLocks", "BatonConfig", "BatonJobGraph",
                 "BatonExecutionGraph", "BatonJobMaster", "BatonResourceManager", "BatonRPC", "BatonWire", "BatonWireMapping", "BatonClient",
                 .product(name: "Logging", package: "swift-log"),
@@ -166,23 +170,26 @@ let package = Package(
         .target(
             name: "BatonBench",
             dependencies: [
+                "BatonStoreRecords",
                 "BatonCore", "BatonConfig", "BatonElection", "BatonHAStore", "BatonHAStoreSelection",
                 "BatonMemberLocks", "BatonStatus", "BatonProcessControl", "BatonJobGraph", "BatonExecutionGraph",
                 "BatonScheduling", "BatonResourceManager", "BatonJobMaster", "BatonCheckpointing", "BatonDataPlane", "BatonFiles",
-                "BatonMasterService", "BatonOperators", "BatonRPC", "BatonTaskRuntime", "BatonWire", .product(name: "Logging", package: "swift-log"),
+                "BatonOperators", "BatonRPC", "BatonTaskRuntime", "BatonWire", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
         .target(
             name: "BatonChaos",
             dependencies: [
+                "BatonStoreRecords",
                 "BatonAudit", "BatonClient", "BatonConfig", "BatonCore", "BatonElection", "BatonHAStore", "BatonOperators", "BatonHAStoreSelection", "BatonJobGraph", "BatonJobMaster",
-                "BatonMasterService", "BatonProcessControl", "BatonStatus", "BatonWire", .product(name: "Logging", package: "swift-log"),
+                "BatonProcessControl", "BatonStatus", "BatonWire", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
         .target(
             name: "BatonAudit",
             dependencies: [
-                "BatonCore", "BatonElection", "BatonExecutionGraph", "BatonHAStore", "BatonJobGraph", "BatonMasterService",
+                "BatonStoreRecords",
+                "BatonCore", "BatonElection", "BatonExecutionGraph", "BatonHAStore", "BatonJobGraph",
                 "BatonCheckpointing", "BatonOperators",
             ],
             swiftSettings: swiftSettings),
@@ -272,6 +279,7 @@ let package = Package(
         .testTarget(
             name: "BatonMasterServiceTests",
             dependencies: [
+                "BatonStoreRecords",
                 "BatonCore", "BatonElection", "BatonExecutionGraph", "BatonHAStore", "BatonHAStoreSQLite", "BatonMasterService",
                 "BatonCheckpointing", "BatonProcessControl",
             ],
@@ -279,6 +287,7 @@ let package = Package(
         .testTarget(
             name: "BatonAuditTests",
             dependencies: [
+                "BatonStoreRecords",
                 "BatonAudit", "BatonChaos", "BatonCore", "BatonElection", "BatonExecutionGraph", "BatonHAStore", "BatonHAStoreSQLite", "BatonJobGraph",
                 "BatonMasterService", "BatonCheckpointing", "BatonProcessControl",
             ],
@@ -289,6 +298,7 @@ let package = Package(
         .testTarget(
             name: "BatonProcessTests",
             dependencies: [
+                "BatonStoreRecords",
                 "baton", "baton-store", "BatonCore", "BatonConfig", "BatonElection", "BatonHAStore", "BatonHAStoreSelection",
                 "BatonMemberLocks", "BatonStatus", "BatonTestKit", "BatonProcessControl", "BatonRPC", "BatonWire", "BatonMasterService",
                 "BatonGroup", "BatonJobMaster", "BatonCheckpointing", .product(name: "Logging", package: "swift-log"),

@@ -4,7 +4,7 @@ public import BatonElection
 import BatonExecutionGraph
 public import BatonHAStore
 public import BatonJobGraph
-public import BatonMasterService
+public import BatonStoreRecords
 public import BatonOperators
 
 /// Everything the audit reads from a store: the leadership record and the term journal, the

@@ -5,7 +5,7 @@ import BatonHAStore
 import BatonHAStoreSelection
 public import BatonJobMaster
 import BatonJobGraph
-import BatonMasterService
+import BatonStoreRecords
 import BatonMemberLocks
 import BatonOperators
 import BatonProcessControl

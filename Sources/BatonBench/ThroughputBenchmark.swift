@@ -8,7 +8,7 @@ import BatonFiles
 import BatonHAStore
 import BatonHAStoreSelection
 import BatonJobGraph
-import BatonMasterService
+import BatonStoreRecords
 import BatonOperators
 import BatonProcessControl
 import BatonRPC

@@ -6,7 +6,7 @@ import BatonElection
 import BatonHAStore
 import BatonHAStoreSelection
 public import BatonJobGraph
-import BatonMasterService
+import BatonStoreRecords
 public import BatonJobMaster
 public import BatonOperators
 import BatonProcessControl

@@ -1,3 +1,4 @@
+import BatonStoreRecords
 import BatonCheckpointing
 import BatonConfig
 import BatonCore

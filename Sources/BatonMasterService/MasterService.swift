@@ -1,3 +1,4 @@
+import BatonStoreRecords
 import BatonCheckpointing
 public import BatonConfig
 public import BatonCore

@@ -7,7 +7,7 @@ import BatonExecutionGraph
 import BatonHAStore
 import BatonHAStoreSQLite
 import BatonJobGraph
-import BatonMasterService
+import BatonStoreRecords
 import BatonProcessControl
 import Foundation
 import Testing

@@ -4,7 +4,7 @@ import BatonElection
 import BatonExecutionGraph
 import BatonHAStore
 import BatonHAStoreSQLite
-import BatonMasterService
+import BatonStoreRecords
 import BatonProcessControl
 import Testing
 

@@ -2,7 +2,7 @@ import BatonConfig
 import BatonCore
 import BatonHAStore
 import BatonHAStoreSelection
-import BatonMasterService
+import BatonStoreRecords
 import BatonProcessControl
 import BatonStatus
 import BatonTestKit
