@@ -241,13 +241,13 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "BatonJobMasterTests",
-            dependencies: [
+            dependencies: ["BatonTestKit", 
                 "BatonCore", "BatonJobGraph", "BatonExecutionGraph", "BatonScheduling", "BatonResourceManager",
                 "BatonJobMaster", "BatonSimulation", "BatonConfig", "BatonBench",
             ],
-            swiftSettings: swiftSettings),
+            exclude: ["ReconciliationScenarios"], swiftSettings: swiftSettings),
         .testTarget(
-            name: "BatonElectionTests", dependencies: ["BatonCore", "BatonElection"],
+            name: "BatonElectionTests", dependencies: ["BatonTestKit", "BatonCore", "BatonElection"],
             exclude: ["Scenarios"], swiftSettings: swiftSettings),
         .testTarget(
             name: "BatonHAStoreTests",

@@ -1,95 +1,83 @@
 import BatonCore
 import BatonElection
 import Foundation
+import BatonTestKit
 import Testing
 
 /// Data-driven tests of the election instance, in the style of etcd-io/raft's interaction tests:
 /// each file in `Scenarios/` is a list of inputs (`> command`) with the actions expected after
-/// each. Run with `BATON_REWRITE_SCENARIOS=1` to write the actual output into the files (then
-/// review the diff).
+/// each (`ScenarioFile`). Run with `BATON_REWRITE_SCENARIOS=1` to write the actual output into the
+/// files (then review the diff).
 @Suite("election scenarios")
 struct ElectionScenarioTests {
     static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Scenarios")
-
-    static var files: [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []).filter { $0.hasSuffix(".txt") }.sorted()
-    }
+    static var files: [String] { ScenarioFile.files(in: directory) }
 
     @Test("scenario", arguments: files)
     func scenario(_ file: String) throws {
         let path = Self.directory.appendingPathComponent(file).path
-        let text = try String(contentsOfFile: path, encoding: .utf8)
-        let (expected, actual) = try ScenarioRunner.run(text)
-        if ProcessInfo.processInfo.environment["BATON_REWRITE_SCENARIOS"] == "1" {
+        let expected = try String(contentsOfFile: path, encoding: .utf8)
+        let actual = try ScenarioRunner.run(expected)
+        if ScenarioFile.rewriting {
             try actual.write(toFile: path, atomically: true, encoding: .utf8)
             return
         }
-        #expect(actual == expected, "scenario \(file) differs:\n\(ScenarioRunner.diff(expected, actual))")
+        #expect(actual == expected, "scenario \(file) differs:\n\(ScenarioFile.diff(expected, actual))")
     }
 
     @Test("there are scenarios to run")
     func scenariosExist() { #expect(Self.files.count >= 6) }
 }
 
-/// Runs one scenario text and returns (the text as given, the text with actual outputs).
+/// Runs one election scenario and returns the text with the actual outputs.
 enum ScenarioRunner {
-    struct Failure: Error, CustomStringConvertible { var description: String }
+    typealias Failure = ScenarioFile.Failure
 
-    static func run(_ text: String) throws -> (String, String) {
+    static func run(_ text: String) throws -> String {
         var election: LeaderElection?
         var me: MemberID = "m1"
         var configuration = LeaderElection.Configuration(
             leaseDuration: .seconds(2), renewInterval: .milliseconds(500), pollInterval: .milliseconds(500))
-        var output: [String] = []
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) {
-            if line.hasPrefix("#") || line.hasPrefix("config ") || line.isEmpty {
-                output.append(line)
-                if line.hasPrefix("config ") {
-                    let fields = try parseFields(line.dropFirst(7))
-                    if let lease = fields["lease"] { configuration.leaseDuration = try duration(lease) }
-                    if let renew = fields["renew"] { configuration.renewInterval = try duration(renew) }
-                    if let poll = fields["poll"] { configuration.pollInterval = try duration(poll) }
-                    if let name = fields["me"] { me = MemberID(rawValue: name)! }
+        return try ScenarioFile.run(
+            text, settings: ["config"],
+            setting: { _, fields in
+                if let lease = fields["lease"] { configuration.leaseDuration = try duration(lease) }
+                if let renew = fields["renew"] { configuration.renewInterval = try duration(renew) }
+                if let poll = fields["poll"] { configuration.pollInterval = try duration(poll) }
+                if let name = fields["me"] { me = MemberID(rawValue: name)! }
+            },
+            command: { command, fields in
+                let now = MonotonicInstant(nanoseconds: UInt64(try ScenarioFile.int(fields["at"] ?? "0")) * 1_000_000)
+                if election == nil {
+                    election = LeaderElection(
+                        identity: LeaderIdentity(member: me, incarnation: Incarnation(rawValue: 1), address: "addr-\(me)", pid: 1),
+                        configuration: configuration)
                 }
-                continue
-            }
-            guard line.hasPrefix("> ") else { continue }  // expected output of the previous command
-            output.append(line)
-            let words = line.dropFirst(2).split(separator: " ", maxSplits: 1).map(String.init)
-            let command = words[0]
-            let fields = try parseFields(words.count > 1 ? Substring(words[1]) : "")
-            let now = MonotonicInstant(nanoseconds: UInt64(try int(fields["at"] ?? "0")) * 1_000_000)
-            if election == nil {
-                election = LeaderElection(
-                    identity: LeaderIdentity(member: me, incarnation: Incarnation(rawValue: 1), address: "addr-\(me)", pid: 1),
-                    configuration: configuration)
-            }
-            var actions: [LeaderElection.Action]
-            switch command {
-            case "start": actions = election!.start(now: now)
-            case "tick": actions = election!.tick(now: now)
-            case "observed": actions = election!.observed(try record(fields), now: now)
-            case "read-failed": actions = election!.readFailed(now: now)
-            case "died": actions = election!.holderProcessDied(MemberID(rawValue: fields["member"]!)!, now: now)
-            case "won":
-                var record = try record(fields)!
-                record.holder = election!.identity
-                actions = election!.campaignCompleted(.won(record), now: now)
-            case "lost": actions = election!.campaignCompleted(.lost(current: try record(fields)), now: now)
-            case "campaign-failed": actions = election!.campaignCompleted(.failed, now: now)
-            case "renewed": actions = election!.renewCompleted(.renewed, epoch: Epoch(UInt64(try int(fields["epoch"]!))), now: now)
-            case "renew-failed": actions = election!.renewCompleted(.failed, epoch: Epoch(UInt64(try int(fields["epoch"]!))), now: now)
-            case "renew-fenced":
-                actions = election!.renewCompleted(
-                    .fenced(current: Epoch(UInt64(try int(fields["current"]!)))), epoch: Epoch(UInt64(try int(fields["epoch"]!))),
-                    now: now)
-            case "resign": actions = election!.resign(now: now)
-            default: throw Failure(description: "unknown command \(command)")
-            }
-            output += actions.map(render)
-            output.append("  role \(render(election!.role))")
-        }
-        return (text, output.joined(separator: "\n"))
+                var actions: [LeaderElection.Action]
+                switch command {
+                case "start": actions = election!.start(now: now)
+                case "tick": actions = election!.tick(now: now)
+                case "observed": actions = election!.observed(try record(fields), now: now)
+                case "read-failed": actions = election!.readFailed(now: now)
+                case "died": actions = election!.holderProcessDied(MemberID(rawValue: fields["member"]!)!, now: now)
+                case "won":
+                    var record = try record(fields)!
+                    record.holder = election!.identity
+                    actions = election!.campaignCompleted(.won(record), now: now)
+                case "lost": actions = election!.campaignCompleted(.lost(current: try record(fields)), now: now)
+                case "campaign-failed": actions = election!.campaignCompleted(.failed, now: now)
+                case "renewed": actions = election!.renewCompleted(.renewed, epoch: Epoch(UInt64(try ScenarioFile.int(fields["epoch"]))), now: now)
+                case "renew-failed":
+                    actions = election!.renewCompleted(.failed, epoch: Epoch(UInt64(try ScenarioFile.int(fields["epoch"]))), now: now)
+                case "renew-fenced":
+                    actions = election!.renewCompleted(
+                        .fenced(current: Epoch(UInt64(try ScenarioFile.int(fields["current"])))),
+                        epoch: Epoch(UInt64(try ScenarioFile.int(fields["epoch"]))), now: now)
+                case "resign": actions = election!.resign(now: now)
+                default: throw Failure("unknown command \(command)")
+                }
+                return actions.map(render) + ["  role \(render(election!.role))"]
+            })
     }
 
     static func render(_ action: LeaderElection.Action) -> String {
@@ -117,7 +105,7 @@ enum ScenarioRunner {
     /// `none`, `epoch=E vacant`, or `epoch=E holder=M[#incarnation] renewals=R`.
     static func record(_ fields: [String: String]) throws -> LeadershipRecord? {
         if fields["none"] != nil { return nil }
-        let epoch = Epoch(UInt64(try int(fields["epoch"] ?? "0")))
+        let epoch = Epoch(UInt64(try ScenarioFile.int(fields["epoch"] ?? "0")))
         var holder: LeaderIdentity?
         if let spec = fields["holder"] {
             let parts = spec.split(separator: "#")
@@ -127,38 +115,15 @@ enum ScenarioRunner {
         }
         let now = WallTime(millisecondsSince1970: 0)
         return LeadershipRecord(
-            epoch: epoch, holder: holder, renewals: UInt64(try int(fields["renewals"] ?? "0")), termStartedAt: now, renewedAt: now,
+            epoch: epoch, holder: holder, renewals: UInt64(try ScenarioFile.int(fields["renewals"] ?? "0")), termStartedAt: now, renewedAt: now,
             leaseMillis: 2000)
     }
 
-    static func parseFields(_ text: Substring) throws -> [String: String] {
-        var fields: [String: String] = [:]
-        for word in text.split(separator: " ") {
-            let parts = word.split(separator: "=", maxSplits: 1).map(String.init)
-            fields[parts[0]] = parts.count > 1 ? parts[1] : ""
-        }
-        return fields
-    }
 
-    static func int(_ text: String) throws -> Int {
-        guard let value = Int(text) else { throw Failure(description: "'\(text)' is not a number") }
-        return value
-    }
 
     static func duration(_ text: String) throws -> Duration {
-        guard let value = DurationText.parse(text) else { throw Failure(description: "'\(text)' is not a duration") }
+        guard let value = DurationText.parse(text) else { throw Failure( "'\(text)' is not a duration") }
         return value
     }
 
-    static func diff(_ expected: String, _ actual: String) -> String {
-        let left = expected.split(separator: "\n", omittingEmptySubsequences: false)
-        let right = actual.split(separator: "\n", omittingEmptySubsequences: false)
-        var lines: [String] = []
-        for index in 0..<max(left.count, right.count) {
-            let a = index < left.count ? String(left[index]) : "<none>"
-            let b = index < right.count ? String(right[index]) : "<none>"
-            if a != b { lines.append("line \(index + 1):\n  expected: \(a)\n  actual:   \(b)") }
-        }
-        return lines.prefix(10).joined(separator: "\n")
-    }
 }
