@@ -43,6 +43,8 @@ let package = Package(
             name: "BatonCheckpointing", dependencies: ["BatonCore", "BatonJobGraph", "BatonExecutionGraph"],
             swiftSettings: swiftSettings),
         .target(
+            name: "BatonTaskSlots", dependencies: ["BatonCore", "BatonJobGraph", "BatonExecutionGraph"], swiftSettings: swiftSettings),
+        .target(
             name: "BatonJobMaster",
             dependencies: ["BatonCore", "BatonJobGraph", "BatonExecutionGraph", "BatonScheduling", "BatonResourceManager"],
             swiftSettings: swiftSettings),
@@ -129,6 +131,7 @@ let package = Package(
         .target(
             name: "BatonTaskExecutor",
             dependencies: [
+                "BatonTaskSlots",
                 "BatonCore", "BatonConfig", "BatonHAStore", "BatonMemberLocks", "BatonRPC", "BatonWire", "BatonWireMapping",
                 "BatonDataPlane", "BatonOperators", "BatonTaskRuntime", "BatonExecutionGraph", "BatonClient",
                 .product(name: "Logging", package: "swift-log"),
@@ -239,6 +242,9 @@ let package = Package(
         .testTarget(
             name: "BatonResourceManagerTests", dependencies: ["BatonCore", "BatonJobGraph", "BatonResourceManager"],
             swiftSettings: swiftSettings),
+        .testTarget(
+            name: "BatonTaskSlotsTests", dependencies: ["BatonTestKit", "BatonCore", "BatonJobGraph", "BatonExecutionGraph", "BatonTaskSlots"],
+            exclude: ["Scenarios"], swiftSettings: swiftSettings),
         .testTarget(
             name: "BatonJobMasterTests",
             dependencies: ["BatonTestKit", 

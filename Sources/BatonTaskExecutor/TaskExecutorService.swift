@@ -8,6 +8,7 @@ import BatonExecutionGraph
 public import BatonHAStore
 import BatonRPC
 import BatonTaskRuntime
+import BatonTaskSlots
 import BatonWire
 import BatonWireMapping
 public import Logging
@@ -18,8 +19,10 @@ public import ServiceLifecycle
 /// deploys, and reports their states, buffering them while there is no leader. Its tasks keep
 /// running when the leader is lost.
 ///
-/// Commands are admitted by `TaskExecutorFencing`: only from the leader it registered with, at
-/// that leader's epoch; anything from an older epoch is refused with a reply saying why.
+/// A shell: every decision (which commands are admitted, what a command does to the tasks, what
+/// is reported, what is kept for the next leader, how soon to look for one) is `TaskSlotTable`'s;
+/// this actor owns the connections, the running tasks and the outbox, and carries out the
+/// table's actions.
 public actor TaskExecutorService: Service {
     public let id: Identifier
     private let configuration: HAConfiguration
@@ -28,16 +31,11 @@ public actor TaskExecutorService: Service {
     private let logger: Logger
     private let incarnation: Incarnation
     private let rpc: RPCConfiguration
-    private var fencing = TaskExecutorFencing()
+    private let time: any TimeSource
+    private var table: TaskSlotTable
     private var connection: RPCConnection?
-    /// When the last leader was lost (the task executor looks for the next one quickly after).
-    private var lostLeaderAt = ContinuousClock.now
-    private var tasks: [TaskSpec.AttemptKey: TaskRecord] = [:]
-    /// The last reports of tasks that ended, kept for the next registration: a report sent to a
-    /// leader that died before reading it is not lost with it.
-    private var ended: [TaskSpec.AttemptKey: WireTaskReport] = [:]
-    private var endedOrder: [TaskSpec.AttemptKey] = []
-    private static let endedKept = 10_000
+    /// What the shell holds for each running task (its spec, its cancellation, its inputs and control).
+    private var running: [TaskSpec.AttemptKey: TaskRecord] = [:]
     /// Reports (task states, checkpoint acknowledgements) waiting to be sent to the leader, in
     /// order (kept while there is none).
     private let outbox = Mailbox<WireEnvelope.OneOf_Body>(capacity: 100_000)
@@ -47,8 +45,6 @@ public actor TaskExecutorService: Service {
 
     struct TaskRecord {
         var spec: TaskSpec
-        var state: ExecutionState
-        var failure: String?
         /// Ends the task (cancellation).
         let stop: AsyncStream<Void>.Continuation
         let stopSignal: AsyncStream<Void>
@@ -58,16 +54,16 @@ public actor TaskExecutorService: Service {
         /// Checkpoint triggers and completion notices for the running task.
         let control = Mailbox<TaskControl>(capacity: 64)
 
-        init(spec: TaskSpec, state: ExecutionState) {
+        init(spec: TaskSpec) {
             self.spec = spec
-            self.state = state
             (stopSignal, stop) = AsyncStream<Void>.makeStream()
             (updateStream, updates) = AsyncStream<InputChannelSpec>.makeStream()
         }
     }
 
     public init(
-        id: Identifier, configuration: HAConfiguration, store: HAStore, logger: Logger, incarnation: Incarnation
+        id: Identifier, configuration: HAConfiguration, store: HAStore, logger: Logger, incarnation: Incarnation,
+        time: any TimeSource = SystemTimeSource()
     ) throws {
         guard let settings = configuration.taskExecutors.first(where: { $0.id == id }) else {
             throw TaskExecutorError("no task executor '\(id)' in \(configuration.file)")
@@ -80,6 +76,8 @@ public actor TaskExecutorService: Service {
         logger[metadataKey: LogKey.taskExecutor] = "\(id)"
         self.logger = logger
         self.incarnation = incarnation
+        self.time = time
+        table = TaskSlotTable(taskExecutor: id)
         rpc = RPCConfiguration(configuration.rpc)
         (startStream, starts) = AsyncStream<TaskSpec>.makeStream()
     }
@@ -113,15 +111,12 @@ public actor TaskExecutorService: Service {
 
     private func leaderLoop() async {
         let retrieval = LeaderRetrieval(store: store)
-        // While there is no leader to talk to, look again soon: a new leader is elected within
-        // milliseconds of a crash, and every millisecond here delays the takeover.
-        func retryDelay() -> Duration { ContinuousClock.now - lostLeaderAt < .seconds(3) ? .milliseconds(10) : .milliseconds(100) }
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            guard let leader = try? await retrieval.currentLeader() else {
-                try? await Task.sleep(for: retryDelay())
+            guard let leader = try? await retrieval.currentLeader(), table.shouldConnect(toLeaderAt: leader.epoch) else {
+                try? await Task.sleep(for: table.retryDelay(now: time.monotonicNow()))
                 continue
             }
-            fencing.observed(epoch: leader.epoch)
+            table.observed(epoch: leader.epoch)
             guard let colon = leader.address.lastIndex(of: ":"), let port = Int(leader.address[leader.address.index(after: colon)...]) else {
                 try? await Task.sleep(for: .milliseconds(500))
                 continue
@@ -137,7 +132,7 @@ public actor TaskExecutorService: Service {
                 logger.debug("leader connection ended", metadata: ["baton.error": "\(error)", LogKey.epoch: "\(leader.epoch)"])
             }
             disconnected()
-            try? await Task.sleep(for: retryDelay())
+            try? await Task.sleep(for: table.retryDelay(now: time.monotonicNow()))
         }
     }
 
@@ -149,7 +144,7 @@ public actor TaskExecutorService: Service {
             $0.total = WireResourceProfile(settings.resources)
             $0.defaultSlots = UInt32(settings.slots)
             $0.incarnation = incarnation.rawValue
-            $0.tasks = registrationReports()
+            $0.tasks = table.registrationReports.map(WireTaskReport.init)
         }
         let reply = try await connection.request(register, timeout: .seconds(10))
         guard case .registered = reply.body else {
@@ -195,129 +190,110 @@ public actor TaskExecutorService: Service {
     }
 
     private func registered(_ connection: RPCConnection, epoch: Epoch) -> Bool {
-        guard fencing.registered(epoch: epoch) else { return false }
+        guard table.registered(epoch: epoch) else { return false }
         self.connection = connection
         return true
     }
 
-    private func observed(epoch: Epoch) { fencing.observed(epoch: epoch) }
+    private func observed(epoch: Epoch) { table.observed(epoch: epoch) }
 
     private func disconnected() {
-        if connection != nil {
-            logger.notice("lost the leader: tasks keep running, reports are buffered")
-            lostLeaderAt = .now
-        }
+        if table.disconnected(now: time.monotonicNow()) { logger.notice("lost the leader: tasks keep running, reports are buffered") }
         connection = nil
-        fencing.disconnected()
-    }
-
-    private func registrationReports() -> [WireTaskReport] {
-        let live = tasks.values.map { record in
-            WireTaskReport.with {
-                $0.attempt = WireAttempt(record.spec.attempt)
-                $0.state = record.state.wire
-                $0.failure = record.failure ?? ""
-                $0.allocation = record.spec.allocation
-            }
-        }
-        return live + endedOrder.compactMap { ended[$0] }
-    }
-
-    private func remember(_ report: WireTaskReport, of key: TaskSpec.AttemptKey) {
-        if ended.updateValue(report, forKey: key) == nil { endedOrder.append(key) }
-        if endedOrder.count > Self.endedKept { ended[endedOrder.removeFirst()] = nil }
     }
 
     // MARK: commands
 
     private func handle(_ message: WireEnvelope, on connection: RPCConnection) async {
-        func refuse(_ reason: String) async {
-            logger.warning("refused a command", metadata: [LogKey.epoch: "\(message.epoch)", LogKey.reason: "\(reason)"])
-            var reply = WireEnvelope()
-            reply.failure = .with { $0.message = reason }
-            try? await connection.reply(to: message, with: reply)
-        }
-        if case .decision(let reason) = admission(message) {
-            await refuse(reason)
+        let epoch = Epoch(message.epoch)
+        var deployment: TaskSpec?
+        let command: TaskSlotTable.Command
+        do {
+            func job(_ text: String) throws -> JobID {
+                guard let job = Identifier(rawValue: text) else { throw TaskExecutorError("a command names an invalid job id '\(text)'") }
+                return job
+            }
+            switch message.body {
+            case .deployTask(let deploy):
+                let spec: TaskSpec
+                do { spec = try TaskSpec(wire: deploy) } catch { throw TaskExecutorError("invalid deployment: \(error)") }
+                deployment = spec
+                command = .deploy(TaskAttempt(spec.attempt), allocation: spec.allocation)
+            case .cancelTask(let cancel): command = .cancel(try TaskAttempt(wire: cancel.attempt))
+            case .updatePartitionInfo(let update): command = .updatePartitionInfo(consumer: try TaskAttempt(wire: update.consumer))
+            case .releasePartitions(let release): command = .releasePartitions(try job(release.job))
+            case .triggerCheckpoint(let trigger): command = .triggerCheckpoint(try TaskAttempt(wire: trigger.attempt), checkpoint: trigger.checkpointID)
+            case .endSourceInput(let end): command = .endInput(try TaskAttempt(wire: end.attempt))
+            case .notifyCheckpointComplete(let notice): command = .notifyCheckpointComplete(try job(notice.job), checkpoint: notice.checkpointID)
+            default: return
+            }
+        } catch {
+            await carryOut([.refuse("\(error)")], for: message, on: connection)
             return
         }
-        switch message.body {
-        case .deployTask(let deploy):
-            do {
-                let spec = try TaskSpec(wire: deploy)
-                if tasks[spec.attempt] == nil {
-                    tasks[spec.attempt] = TaskRecord(spec: spec, state: .deploying)
-                    starts.yield(spec)
-                }
+        await carryOut(table.command(command, epoch: epoch), for: message, on: connection, deployment: deployment)
+    }
+
+    /// Carries out the table's actions for one command, in order.
+    private func carryOut(
+        _ actions: [TaskSlotTable.Action], for message: WireEnvelope, on connection: RPCConnection, deployment: TaskSpec? = nil
+    ) async {
+        for action in actions {
+            switch action {
+            case .refuse(let reason):
+                logger.warning("refused a command", metadata: [LogKey.epoch: "\(message.epoch)", LogKey.reason: "\(reason)"])
+                try? await connection.reply(to: message, with: WireEnvelope.with { $0.failure = .with { $0.message = reason } })
+            case .acknowledge:
                 try? await connection.reply(to: message, with: WireEnvelope.with { $0.ack = WireAck() })
-            } catch {
-                await refuse("invalid deployment: \(error)")
-            }
-        case .cancelTask(let cancel):
-            if let key = cancel.attempt.key {
-                if let record = tasks[key] {
-                    record.stop.finish()
-                } else {
-                    // Unknown here: report it canceled so the leader can move on.
-                    await send(.taskStateChanged(.with {
-                        $0.report = .with {
-                            $0.attempt = cancel.attempt
-                            $0.state = .canceled
-                        }
-                    }))
-                }
-            }
-            try? await connection.reply(to: message, with: WireEnvelope.with { $0.ack = WireAck() })
-        case .updatePartitionInfo(let update):
-            if let key = update.consumer.key, let record = tasks[key], let location = update.channel.location {
-                // The deployment named the subpartition this task reads from that producer.
-                let known = record.spec.inputs.first { $0.result == Int(update.result) }?.channels.first {
-                    $0.partition.producerSubtask == Int(update.channel.producerSubtask)
-                }
-                record.updates.yield(
-                    InputChannelSpec(
-                        partition: PartitionID(
-                            job: key.job, result: Int(update.result), producerSubtask: Int(update.channel.producerSubtask),
-                            producerAttempt: Int(update.channel.producerAttempt)),
-                        subpartition: known?.subpartition ?? key.subtask, location: location))
-            }
-            try? await connection.reply(to: message, with: WireEnvelope.with { $0.ack = WireAck() })
-        case .releasePartitions(let release):
-            if let job = Identifier(rawValue: release.job) { await dataPlane?.registry.release(job: job) }
-            try? await connection.reply(to: message, with: WireEnvelope.with { $0.ack = WireAck() })
-        case .triggerCheckpoint(let trigger):
-            if let key = trigger.attempt.key, let record = tasks[key], record.state == .running {
-                record.control.force(.triggerCheckpoint(CheckpointTrigger(wire: trigger)))
-            } else {
+            case .startTask:
+                guard let spec = deployment else { continue }
+                running[spec.attempt] = TaskRecord(spec: spec)
+                starts.yield(spec)
+            case .stopTask(let attempt):
+                running[attempt.key]?.stop.finish()
+            case .forward(let attempts):
+                for attempt in attempts { deliver(message, to: attempt.key) }
+            case .releasePartitions(let job):
+                await dataPlane?.registry.release(job: job)
+            case .report(let report):
+                await send(.taskStateChanged(.with { $0.report = WireTaskReport(report) }))
+            case .declineCheckpoint(let attempt, let checkpoint, let reason):
                 await send(.declineCheckpoint(.with {
-                    $0.attempt = trigger.attempt
-                    $0.checkpointID = trigger.checkpointID
-                    $0.reason = "task executor \(id) runs no such task"
+                    $0.attempt = WireAttempt(attempt.key)
+                    $0.checkpointID = checkpoint
+                    $0.reason = reason
                 }))
+            case .closeTask(let attempt):
+                if let record = running.removeValue(forKey: attempt.key) {
+                    record.stop.finish()
+                    record.updates.finish()
+                    record.control.finish()
+                }
             }
-            try? await connection.reply(to: message, with: WireEnvelope.with { $0.ack = WireAck() })
-        case .endSourceInput(let end):
-            if let key = end.attempt.key, let record = tasks[key] { record.control.force(.endInput) }
-            try? await connection.reply(to: message, with: WireEnvelope.with { $0.ack = WireAck() })
-        case .notifyCheckpointComplete(let notice):
-            for record in tasks.values where record.spec.attempt.job.rawValue == notice.job {
-                record.control.force(.checkpointCompleted(notice.checkpointID))
-            }
-            try? await connection.reply(to: message, with: WireEnvelope.with { $0.ack = WireAck() })
-        default:
-            break
         }
     }
 
-    private enum Admission { case ok, decision(String) }
-
-    private func admission(_ message: WireEnvelope) -> Admission {
+    /// Hands a command's payload to one running task.
+    private func deliver(_ message: WireEnvelope, to key: TaskSpec.AttemptKey) {
+        guard let record = running[key] else { return }
         switch message.body {
-        case .deployTask, .cancelTask, .updatePartitionInfo, .releasePartitions, .triggerCheckpoint, .notifyCheckpointComplete, .endSourceInput:
-            if case .refuse(let reason) = fencing.admit(commandEpoch: Epoch(message.epoch)) { return .decision(reason) }
-            return .ok
+        case .triggerCheckpoint(let trigger): record.control.force(.triggerCheckpoint(CheckpointTrigger(wire: trigger)))
+        case .endSourceInput: record.control.force(.endInput)
+        case .notifyCheckpointComplete(let notice): record.control.force(.checkpointCompleted(notice.checkpointID))
+        case .updatePartitionInfo(let update):
+            guard let location = update.channel.location else { return }
+            // The deployment named the subpartition this task reads from that producer.
+            let known = record.spec.inputs.first { $0.result == Int(update.result) }?.channels.first {
+                $0.partition.producerSubtask == Int(update.channel.producerSubtask)
+            }
+            record.updates.yield(
+                InputChannelSpec(
+                    partition: PartitionID(
+                        job: key.job, result: Int(update.result), producerSubtask: Int(update.channel.producerSubtask),
+                        producerAttempt: Int(update.channel.producerAttempt)),
+                    subpartition: known?.subpartition ?? key.subtask, location: location))
         default:
-            return .ok
+            break
         }
     }
 
@@ -325,7 +301,7 @@ public actor TaskExecutorService: Service {
 
     private func runTask(_ spec: TaskSpec, _ plane: DataPlane) async {
         let key = spec.attempt
-        guard let record = tasks[key] else { return }
+        guard let record = running[key] else { return }
         logger.debug("task starting", metadata: ["baton.task": "\(key)"])
         let stopSignal = record.stopSignal
         let updates = record.updateStream
@@ -349,60 +325,66 @@ public actor TaskExecutorService: Service {
     }
 
     private func taskEvent(_ key: TaskSpec.AttemptKey, _ event: TaskEvent) async {
-        guard tasks[key] != nil else { return }
         switch event {
         case .checkpointAcknowledged(let id, let handle):
+            guard running[key] != nil else { return }
             await send(.acknowledgeCheckpoint(.with {
                 $0.attempt = WireAttempt(key)
                 $0.checkpointID = id
                 $0.state = WireStateHandle(handle)
             }))
-            return
         case .checkpointDeclined(let id, let reason):
+            guard running[key] != nil else { return }
             await send(.declineCheckpoint(.with {
                 $0.attempt = WireAttempt(key)
                 $0.checkpointID = id
                 $0.reason = reason
             }))
-            return
         default:
-            break
-        }
-        guard let state = event.state else { return }
-        tasks[key]!.state = state
-        tasks[key]!.failure = event.failure
-        await report(key)
-        if state.isTerminal {
-            if let record = tasks[key] {
-                remember(WireTaskReport.with {
-                    $0.attempt = WireAttempt(key)
-                    $0.state = state.wire
-                    $0.failure = record.failure ?? ""
-                    $0.allocation = record.spec.allocation
-                }, of: key)
+            guard let state = event.state else { return }
+            for action in table.taskChanged(TaskAttempt(key), to: state, failure: event.failure) {
+                switch action {
+                case .report(let report): await send(.taskStateChanged(.with { $0.report = WireTaskReport(report) }))
+                case .closeTask:
+                    if let record = running.removeValue(forKey: key) {
+                        record.stop.finish()
+                        record.updates.finish()
+                        record.control.finish()
+                    }
+                default: preconditionFailure("a task's state change yields reports and its close only: \(action)")
+                }
             }
-            tasks[key]?.stop.finish()
-            tasks[key]?.updates.finish()
-            tasks[key]?.control.finish()
-            tasks[key] = nil
         }
-    }
-
-    private func report(_ key: TaskSpec.AttemptKey) async {
-        guard let record = tasks[key] else { return }
-        await send(.taskStateChanged(.with {
-            $0.report = .with {
-                $0.attempt = WireAttempt(key)
-                $0.state = record.state.wire
-                $0.failure = record.failure ?? ""
-                $0.allocation = record.spec.allocation
-            }
-        }))
     }
 
     /// Queues a report for the leader, in order; it waits in the outbox while there is none.
     private func send(_ body: WireEnvelope.OneOf_Body) async {
         await outbox.put(body)
+    }
+}
+
+extension TaskAttempt {
+    init(_ key: TaskSpec.AttemptKey) {
+        self.init(job: key.job, attempt: ExecutionAttemptID(vertex: ExecutionVertexID(jobVertex: key.jobVertex, subtask: key.subtask), attempt: Int32(key.attempt)))
+    }
+
+    init(wire: WireAttempt) throws {
+        guard let key = wire.key else { throw TaskExecutorError("a command names an attempt of no job") }
+        self.init(key)
+    }
+
+    var key: TaskSpec.AttemptKey {
+        TaskSpec.AttemptKey(job: job, jobVertex: Int(attempt.vertex.jobVertex), subtask: Int(attempt.vertex.subtask), attempt: Int(attempt.attempt))
+    }
+}
+
+extension WireTaskReport {
+    init(_ report: TaskReport) {
+        self.init()
+        attempt = WireAttempt(report.attempt.key)
+        state = report.state.wire
+        failure = report.failure ?? ""
+        allocation = report.allocation
     }
 }
 
