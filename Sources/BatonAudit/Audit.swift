@@ -276,12 +276,14 @@ public enum Audit {
         }
         let known = Set(completed.map(\.id))
         for restore in job.history.restores {
-            let latest = completed.filter { $0.committedAt < restore.at }.last?.id
-            if !known.contains(restore.checkpoint) || (latest.map { restore.checkpoint < $0 } ?? false) {
+            // Before the job's first checkpoint a restore comes from where the job started (a
+            // savepoint, whose id is below the job's first checkpoint id): nothing to compare.
+            guard let latest = completed.filter({ $0.committedAt < restore.at }).last?.id else { continue }
+            if restore.checkpoint < latest || (restore.checkpoint > latest && !known.contains(restore.checkpoint)) {
                 flag(
                     "restore-not-latest",
                     "job \(job.id): task \(restore.attempt) restored at epoch \(restore.epoch) from checkpoint \(restore.checkpoint); "
-                        + "the latest completed then was \(latest.map(String.init) ?? "none")")
+                        + "the latest completed then was \(latest)")
             }
         }
     }

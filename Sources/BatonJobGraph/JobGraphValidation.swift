@@ -16,6 +16,7 @@ public struct JobGraphError: Error, Hashable, Sendable, CustomStringConvertible 
         public static let cycle = Code("cycle")
         public static let resourcesNeverFit = Code("resourcesNeverFit")
         public static let notExactlyOnce = Code("notExactlyOnce")
+        public static let badParameter = Code("badParameter")
         public var description: String { value }
     }
 
@@ -45,6 +46,11 @@ extension JobGraph {
             }
             guard vertex.parallelism >= 1 else {
                 throw JobGraphError(.badParallelism, "vertex '\(vertex.id)' has parallelism \(vertex.parallelism); it must be at least 1")
+            }
+            for operation in vertex.operators where operation.name == "file-sink" {
+                if let value = operation.parameters["exactly-once"], value != "true", value != "false" {
+                    throw JobGraphError(.badParameter, "vertex '\(vertex.id)': file-sink exactly-once is '\(value)'; it must be true or false")
+                }
             }
             guard vertex.maxParallelism >= vertex.parallelism, vertex.maxParallelism <= JobVertex.maxParallelismLimit else {
                 throw JobGraphError(

@@ -463,11 +463,6 @@ actor LeaderRuntime {
             }
         }
         if let restore = checkpointing[job]?.restoreState(for: vertex, jobVertex: jobVertex.id) {
-            // The audit's evidence of which checkpoint each restore used, durable before the deployment goes out.
-            let (attempt, epoch, wall) = (deployment.attempt, self.epoch, time.wallNow())
-            guard await write({ try CheckpointRecords.writeRestore($0, job: job, checkpoint: restore.checkpoint, attempt: attempt, epoch: epoch, at: wall) })
-                == nil
-            else { return [] }
             deploy.restore = .with {
                 $0.checkpointID = restore.checkpoint
                 $0.state = WireStateHandle(restore.state)
@@ -526,16 +521,29 @@ actor LeaderRuntime {
 
     // MARK: persistence
 
+    /// Writes execution changes in one fenced transaction, with, for every attempt about to be
+    /// deployed to restore from a checkpoint, the audit's record of which checkpoint it restores
+    /// (so that record is durable before the deployment goes out, at no extra commit).
     private func persist(_ changes: [(JobID, ExecutionGraphChange)]) async {
         var entries: [([UInt8], [UInt8])] = []
+        var restores: [(job: JobID, checkpoint: UInt64, attempt: ExecutionAttemptID)] = []
         for (job, change) in changes {
             let sequence = sequences[job, default: 0]
             sequences[job] = sequence + 1
             entries.append((JobKeys.change(job, sequence), ChangeRecord.value(epoch: epoch, change)))
+            if case .state(let attempt, .deploying, _) = change, let master = dispatcher.job(job),
+                let restore = checkpointing[job]?.restoreState(
+                    for: attempt.vertex, jobVertex: master.graph.jobVertices[Int(attempt.vertex.jobVertex)].id)
+            {
+                restores.append((job, restore.checkpoint, attempt))
+            }
         }
-        let batch = entries
+        let (batch, restored, epoch, wall) = (entries, restores, self.epoch, time.wallNow())
         await write { writer in
             for (key, value) in batch { try writer.put(.executionGraphs, key, bytes: value) }
+            for restore in restored {
+                try CheckpointRecords.writeRestore(writer, job: restore.job, checkpoint: restore.checkpoint, attempt: restore.attempt, epoch: epoch, at: wall)
+            }
         }
     }
 

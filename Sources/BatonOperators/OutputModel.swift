@@ -48,9 +48,15 @@ public struct OutputModel: Sendable {
     /// records in the order it sent them); `lanesKnown` is false after a rebalance edge.
     private typealias Lane = [[Record]]
 
+    /// The most source records a model replays (each one is held in memory).
+    public static let recordLimit: Int64 = 50_000_000
+
     public init(graph: JobGraph, sourceEnds: SourceEnds) throws(OutputModelError) {
         guard let order = graph.topologicalOrder else { throw OutputModelError("the job has a cycle") }
         var outputs: [JobVertexID: (lanes: [Lane], known: Bool)] = [:]
+        /// Whether a vertex's lanes merge several producers' records (arrival order unknown),
+        /// decided from the graph alone.
+        var merged: [JobVertexID: Bool] = [:]
         var sinks: [String: Sink] = [:]
         var sinkOrder: [String] = []
         for id in order {
@@ -60,6 +66,7 @@ public struct OutputModel: Sendable {
             var known = true
             var operators = vertex.operators[...]
             var emitOnlyAtEnd = false
+            var mergedInput = false
             if inputs.isEmpty {
                 guard let first = operators.popFirst(), first.name == "sequence" else {
                     throw OutputModelError("vertex '\(id)' starts with '\(vertex.operators[0].name)'; only sequence sources can be modelled")
@@ -72,6 +79,7 @@ public struct OutputModel: Sendable {
                 }
                 (lanes, known) = Self.route(producer.lanes, known: producer.known, edge: edge, from: source, to: vertex)
                 emitOnlyAtEnd = edge.resultType == .blocking
+                mergedInput = edge.pattern == .forward ? merged[source.id] ?? false : source.parallelism > 1 || (merged[source.id] ?? false)
             }
             for spec in operators {
                 switch spec.name {
@@ -87,6 +95,11 @@ public struct OutputModel: Sendable {
                     guard known else {
                         throw OutputModelError("vertex '\(id)': '\(spec.name)' after a rebalance edge depends on which subtask got which record")
                     }
+                    if spec.name == "sum", !emitOnlyAtEnd, mergedInput {
+                        throw OutputModelError(
+                            "vertex '\(id)': a running sum over records merged from several producers depends on their arrival order")
+                    }
+                    mergedInput = false  // one ordered stream of updates per key from here
                     lanes = try lanes.map { lane throws(OutputModelError) in
                         try Self.aggregate(lane, sum: spec.name == "sum", emitOnlyAtEnd: emitOnlyAtEnd, vertex: id)
                     }
@@ -105,6 +118,7 @@ public struct OutputModel: Sendable {
                 }
             }
             outputs[id] = (lanes, known)
+            merged[id] = mergedInput
         }
         self.sinks = sinkOrder.map { sinks[$0]! }
     }
@@ -119,13 +133,19 @@ public struct OutputModel: Sendable {
         let from = try number("from") ?? 0
         let keys = try number("keys") ?? 16
         let to = try number("to")
+        guard keys >= 1 else { throw OutputModelError("vertex '\(vertex.id)': sequence keys must be at least 1") }
         let parallelism = Int64(vertex.parallelism)
+        var total: Int64 = 0
         return try (0..<vertex.parallelism).map { subtask throws(OutputModelError) in
             guard let end = ends[vertex.id, subtask] ?? to else {
                 throw OutputModelError(
                     "source '\(vertex.id)' subtask \(subtask) has no end position (no range was recorded, and the sequence has no 'to')")
             }
             let offset = ((Int64(subtask) - from) % parallelism + parallelism) % parallelism
+            total += max(0, (end - from - offset + parallelism - 1) / parallelism)
+            guard total <= Self.recordLimit else {
+                throw OutputModelError("source '\(vertex.id)' emitted more than \(Self.recordLimit) records: too many to model record by record")
+            }
             var records: [Record] = []
             var next = from + offset
             while next < end {

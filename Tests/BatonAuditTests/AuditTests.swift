@@ -67,7 +67,7 @@ struct AuditedStore {
     func writeClean(
         changes: [(UInt64, ExecutionGraphChange)]? = nil, terms: [TermRecord]? = nil, failovers: [ReconciliationRecord]? = nil,
         counter: UInt64 = 7, renewals: [Int64] = [500], takeoverAt: Int64 = 1000, subsume: Bool = true,
-        restoreFrom: UInt64 = 3, lateCheckpointOfEpoch1At: Int64? = nil
+        restoreFrom: UInt64 = 3, lateCheckpointOfEpoch1At: Int64? = nil, savepointRestore: UInt64? = nil
     ) async throws {
         var builder = JobGraphBuilder(id: job)
         builder.addVertex("source", operators: [.sequence(keys: 2)], parallelism: 2)
@@ -99,6 +99,15 @@ struct AuditedStore {
             }
         } else {
             let first = try await campaign("m1", .vacant(epoch: .none), at: 0)
+            if let savepoint = savepointRestore {
+                // The job started from a savepoint: its first deployments restore from it.
+                let startedAt = at(50)
+                try await store.write(fencedBy: first) { writer in
+                    for subtask in 0..<2 {
+                        try CheckpointRecords.writeRestore(writer, job: job, checkpoint: savepoint, attempt: Self.attempt(subtask), epoch: first, at: startedAt)
+                    }
+                }
+            }
             try await store.unfencedWrite { writer in
                 try writer.put(.jobs, JobKeys.job(job), JobRecord(graph: graph, state: "RUNNING", submittedAt: base, restarts: 1, failure: nil))
             }
@@ -267,6 +276,14 @@ struct AuditTests {
         #expect(try fixture.kinds() == ["retained-not-latest"])
         // Without the config's retain only the newest is required: the same history passes.
         #expect(try fixture.kinds(retain: nil) == [])
+    }
+
+    @Test("a job started from a savepoint restores from it before its first checkpoint: no violation")
+    func savepointRestoreIsSilent() async throws {
+        let fixture = try AuditedStore()
+        defer { fixture.directory.remove() }
+        try await fixture.writeClean(savepointRestore: 0)
+        #expect(try fixture.kinds() == [])
     }
 
     @Test("a task restored from an older checkpoint than the latest committed is flagged")

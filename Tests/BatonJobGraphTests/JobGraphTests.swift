@@ -173,4 +173,17 @@ struct JobGraphTests {
         region.configuration.failover = .region
         #expect(failure { try region.build() } == nil)
     }
+
+    @Test("a file sink's exactly-once is true or false, nothing else (every reader agrees on what it means)")
+    func exactlyOnceIsABoolean() throws {
+        for value in ["True", "yes", "1", ""] {
+            var builder = JobGraphBuilder(id: "eo")
+            builder.addVertex("s", operators: [.sequence(), OperatorSpec("file-sink", ["path": "/o", "exactly-once": value])], parallelism: 1)
+            let error = failure { try builder.build() }
+            #expect(error?.code == .badParameter && error?.message.contains("true or false") == true, "\(value)")
+        }
+        var builder = JobGraphBuilder(id: "eo")
+        builder.addVertex("s", operators: [.sequence(), .fileSink("/o", exactlyOnce: false)], parallelism: 1)
+        #expect(failure { try builder.build() } == nil)
+    }
 }

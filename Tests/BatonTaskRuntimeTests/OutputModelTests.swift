@@ -105,6 +105,15 @@ struct OutputModelTests {
         #expect(try kinds() == ["no-output", "missing-output"])
     }
 
+    @Test("a job whose model expects no line passes with nothing committed: no-output needs expected output")
+    func nothingExpectedNothingCommitted() async throws {
+        let directory = folder()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var job = JobGraphBuilder(id: "empty")
+        job.addVertex("s", operators: [.sequence(from: 0, to: 10, keys: 2), .filter("value-odd"), .filter("value-even"), .fileSink("\(directory)/out")], parallelism: 1)
+        #expect(try OutputAudit.check(graph: try job.build(), sourceRanges: "\(directory)/none").violations.isEmpty)
+    }
+
     @Test("a source that records a later end than it emitted (records lost on the way) shows as missing output")
     func lostTailIsMissing() async throws {
         let directory = folder()
@@ -157,6 +166,19 @@ struct OutputModelTests {
         job.addVertex("c", operators: [.sum(), .fileSink("/o")], parallelism: 1)
         job.connect("s", to: "c", .hash, key: "key")
         #expect(throws: OutputModelError.self) { _ = try OutputModel(graph: try job.build(), sourceEnds: .init()) }
+        // Decided from the graph alone, before any record: a running sum behind a hash edge from
+        // two producers is refused even when no record was emitted yet.
+        #expect(throws: OutputModelError.self) { _ = try OutputModel(graph: try job.build(), sourceEnds: .atStart(of: try job.build())) }
+        // A count first regroups the records per key: a running sum after it is predictable.
+        var regrouped = JobGraphBuilder(id: "regrouped")
+        regrouped.addVertex("s", operators: [.sequence(from: 0, to: 100, keys: 3)], parallelism: 2)
+        regrouped.addVertex("c", operators: [.count(), .sum(), .fileSink("/o")], parallelism: 1)
+        regrouped.connect("s", to: "c", .hash, key: "key")
+        #expect(try OutputModel(graph: try regrouped.build(), sourceEnds: .init()).sinks[0].expected.values.reduce(0, +) == 100)
+        // A sequence over no keys is refused, not a crash.
+        var noKeys = JobGraphBuilder(id: "nokeys")
+        noKeys.addVertex("s", operators: [OperatorSpec("sequence", ["to": "5", "keys": "0"]), .fileSink("/o")], parallelism: 1)
+        #expect(throws: OutputModelError.self) { _ = try OutputModel(graph: try noKeys.build(), sourceEnds: .init()) }
         // An unbounded source with no recorded range has no end.
         var open = JobGraphBuilder(id: "open")
         open.addVertex("s", operators: [.sequence(), .fileSink("/o")], parallelism: 1)
