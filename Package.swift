@@ -111,7 +111,7 @@ let package = Package(
         .target(
             name: "BatonMasterService",
             dependencies: [
-                "BatonCheckpointing", "BatonFiles", "BatonStoreRecords",
+                "BatonCheckpointing", "BatonFiles", "BatonStoreRecords", "BatonOperators",
                 "BatonCore", "BatonElection", "BatonHAStore", "BatonMemberLocks", "BatonConfig", "BatonJobGraph",
                 "BatonExecutionGraph", "BatonJobMaster", "BatonResourceManager", "BatonRPC", "BatonWire", "BatonWireMapping", "BatonClient",
                 .product(name: "Logging", package: "swift-log"),
@@ -307,7 +307,7 @@ let package = Package(
                 "BatonStoreRecords",
                 "baton", "baton-store", "BatonCore", "BatonConfig", "BatonElection", "BatonHAStore", "BatonHAStoreSelection",
                 "BatonMemberLocks", "BatonStatus", "BatonTestKit", "BatonProcessControl", "BatonRPC", "BatonWire", "BatonMasterService",
-                "BatonGroup", "BatonJobMaster", "BatonCheckpointing", .product(name: "Logging", package: "swift-log"),
+                "BatonGroup", "BatonJobMaster", "BatonCheckpointing", "BatonChaos", "BatonOperators", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
     ]

@@ -104,7 +104,7 @@ public struct AuditReport: Codable, Sendable, Hashable {
         /// restore-not-latest, reused-checkpoint-id. A sink's output (`OutputAudit`):
         /// no-output, missing-output, duplicate-output, unexpected-output. Chaos adds no-leader,
         /// reconciliation-timeout, job-not-running, job-not-finished, restart-count-unknown,
-        /// fault-not-injected, output-unchecked.
+        /// no-task-failover, fault-not-injected, output-unchecked.
         public var kind: String
         public var message: String
         public var description: String { "\(kind): \(message)" }

@@ -24,7 +24,7 @@ struct SubmitCommand: AsyncParsableCommand {
         let graph: JobGraph
         do {
             graph = try JobSpec.load(path: job)
-        } catch let error as ConfigError where error.keyPath == "failover" {
+        } catch let error as ConfigError where error.code == .notExactlyOnce {
             // A job the leader would refuse (not exactly-once): refused, exit 1.
             throw CommandFailure.failed("the job was refused: \(error)")
         }

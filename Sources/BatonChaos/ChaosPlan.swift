@@ -56,8 +56,8 @@ public struct ChaosPlan: Sendable, Hashable {
 
     /// Parses `2s-5s` (or one duration).
     public static func interval(_ text: String) -> ClosedRange<Duration>? {
-        let parts = text.split(separator: "-", maxSplits: 1).map(String.init)
-        guard let low = DurationText.parse(parts[0]) else { return nil }
+        let parts = text.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        guard let first = parts.first, let low = DurationText.parse(first) else { return nil }
         let high = parts.count == 2 ? DurationText.parse(parts[1]) : low
         guard let high, high >= low, low >= .zero else { return nil }
         return low...high

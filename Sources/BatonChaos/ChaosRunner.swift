@@ -59,20 +59,34 @@ public struct ChaosReport: Codable, Sendable, Hashable {
     public var reportDirectory: String
 }
 
-/// How long chaos waits before a missing outcome is a liveness violation.
+/// How long chaos waits before a missing outcome is a liveness violation, from the run's config
+/// and the job's restart strategy.
 public struct ChaosBounds: Sendable, Hashable {
     /// A new leader after a leader fault: five leases.
     public var leader: Duration
-    /// Reconciliation done after a leader fault: the leader bound plus the reconciliation window.
+    /// Reconciliation done after a leader fault: the leader bound plus the reconciliation window and a lease.
     public var reconciled: Duration
-    /// Every subtask RUNNING again after any fault, and the job FINISHED after its input ended.
+    /// Every subtask RUNNING again after any fault, the job FINISHED after its input ended: the
+    /// reconciled bound plus what a task failover may take (the heartbeat timeout that detects a
+    /// lost task executor, the job's restart delay), ten leases and 5 s.
     public var running: Duration
+    /// The group whole again before the next fault (every member back, every task executor
+    /// registered, the job running): the running bound plus `group.restartDelay`.
+    public var whole: Duration
 
-    public init(_ configuration: HAConfiguration) {
+    public init(_ configuration: HAConfiguration, job: JobGraph) {
         let lease = configuration.election.leaseDuration
         leader = lease * 5
         reconciled = leader + configuration.reconciliationWindow + lease
-        running = reconciled + lease * 10 + .seconds(5)
+        let restartDelay: Duration =
+            switch job.configuration.restart {
+            case .none: .zero
+            case .fixedDelay(_, let delay): delay
+            case .exponentialBackoff(_, let max, _, _): max
+            case .failureRate(_, _, let delay): delay
+            }
+        running = reconciled + configuration.rpc.heartbeatTimeout + restartDelay + lease * 10 + .seconds(5)
+        whole = running + configuration.group.restartDelay
     }
 }
 
@@ -137,7 +151,7 @@ public struct ChaosRunner: Sendable {
         let configPath = "\(reportDirectory)/chaos.yaml"
         try configuration.isolatedCopy(directory: reportDirectory).write(toFile: configPath, atomically: true, encoding: .utf8)
         let chaos = try HAConfiguration.load(path: configPath)
-        let bounds = ChaosBounds(chaos)
+        let bounds = ChaosBounds(chaos, job: graph)
         let job = graph.id.rawValue
         let group = try ChildProcess(
             executable: executable,
@@ -168,14 +182,27 @@ public struct ChaosRunner: Sendable {
         for (index, planned) in plan.faults.enumerated() {
             try await Task.sleep(for: planned.delay)
             let name = "fault \(index + 1) (\(planned.kind.rawValue))"
-            guard let before = try? await GroupStatus.readLive(chaos), let state = before.jobs.first(where: { $0.id == job }) else {
-                flag("fault-not-injected", "\(name): the group's status could not be read, so the fault was not injected")
+            // Every fault hits a whole group: every member back (a killed one is restarted after
+            // group.restartDelay), every task executor registered, the job running.
+            guard let before = await waitFor(chaos, bounds.whole, { status in
+                    guard let leader = status.leader, leader.alive, status.masters.allSatisfy({ $0.role != "down" }),
+                        status.taskExecutors.allSatisfy({ $0.registeredEpoch == leader.epoch }),
+                        let current = status.jobs.first(where: { $0.id == job }), current.state == "RUNNING"
+                    else { return false }
+                    return current.vertices.flatMap(\.subtasks).allSatisfy { $0.state == "RUNNING" }
+                }), let state = before.jobs.first(where: { $0.id == job })
+            else {
+                flag("fault-not-injected", "\(name): the group was not whole again within \(DurationText.format(bounds.whole)), so the fault was not injected")
                 continue
             }
             let injectedAt = (ContinuousClock.now - started).milliseconds
             var fault = try await inject(planned, before: before, job: job, configuration: chaos, configPath: configPath, bounds: bounds)
             fault.atMillis = injectedAt
-            if fault.outcome != "ok" { flag(fault.outcome.hasPrefix("no new leader") ? "no-leader" : "fault-not-injected", "\(name): \(fault.outcome)") }
+            if fault.outcome != "ok" {
+                let kind =
+                    fault.outcome.hasPrefix("no new leader") ? "no-leader" : fault.outcome.hasPrefix("no task failover") ? "no-task-failover" : "fault-not-injected"
+                flag(kind, "\(name): \(fault.outcome)")
+            }
             if planned.kind == .kill || planned.kind == .stop, fault.toEpoch != nil, fault.reconcileMillis == nil {
                 flag("reconciliation-timeout", "\(name): reconciliation at epoch \(fault.toEpoch!) did not finish within \(DurationText.format(bounds.reconciled))")
             }
@@ -290,8 +317,11 @@ public struct ChaosRunner: Sendable {
             let busy = Set(before.jobs.first { $0.id == job }?.vertices.flatMap(\.subtasks).compactMap(\.taskExecutor) ?? [])
             let executors = before.taskExecutors.filter { busy.contains($0.id) }.compactMap { executor in executor.pid.map { (executor.id, $0) } }
             guard killOne(of: executors, pick: planned.pick, fault: &fault, none: "no task executor to hit") else { return fault }
-            _ = await waitFor(configuration, .seconds(30)) { status in
+            // Its tasks must fail over (and be counted) before the job counts as running again.
+            if await waitFor(configuration, bounds.running, { status in
                 (status.jobs.first { $0.id == job }?.restarts ?? 0) > (before.jobs.first { $0.id == job }?.restarts ?? 0)
+            }) == nil {
+                fault.outcome = "no task failover within \(DurationText.format(bounds.running)) after the task executor was killed"
             }
         case .storeStall:
             fault.target = "store"

@@ -2,7 +2,7 @@
 /// (`store.backend`, `masters[1].rpc`), the line when known, and what is wrong.
 public struct ConfigError: Error, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        private enum Value: String, Hashable, Sendable { case unreadable, syntax, unknownKey, missingKey, badValue }
+        private enum Value: String, Hashable, Sendable { case unreadable, syntax, unknownKey, missingKey, badValue, notExactlyOnce }
         private let value: Value
         private init(_ value: Value) { self.value = value }
         /// The file could not be read.
@@ -15,6 +15,8 @@ public struct ConfigError: Error, Sendable, CustomStringConvertible {
         public static let missingKey = Code(.missingKey)
         /// A value of the wrong type or out of range, or values that contradict each other.
         public static let badValue = Code(.badValue)
+        /// A valid job that would not be exactly-once as written (the leader refuses it).
+        public static let notExactlyOnce = Code(.notExactlyOnce)
         public var description: String { value.rawValue }
     }
 

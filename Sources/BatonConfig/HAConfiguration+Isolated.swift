@@ -23,9 +23,11 @@ extension HAConfiguration {
         var random = SystemRandomNumberGenerator()
         let secret = (0..<4).map { _ in String(random.next() as UInt64, radix: 16) }.joined()
         func duration(_ value: Duration) -> String { DurationText.format(value) }
+        var ports = FreePort.Allocator()
         var lines = [
             "cluster: \(cluster)",
-            "store: { backend: \(backend.rawValue), path: \"\(storePath)\" }",
+            "store: { backend: \(backend.rawValue), path: \"\(storePath)\""
+                + (backend == .lmdb ? ", mapSize: \(store.mapSizeBytes)" : backend == .sqlite ? ", busyTimeout: \(duration(store.busyTimeout))" : "") + " }",
             "election: { lease: \(duration(election.leaseDuration)), renew: \(duration(election.renewInterval)), poll: \(duration(election.pollInterval)) }",
             "group: { restartDelay: \(duration(restartDelay ?? group.restartDelay)) }",
             "rpc: { secret: \(secret), heartbeat: \(duration(rpc.heartbeatInterval)), heartbeatTimeout: \(duration(rpc.heartbeatTimeout)), "
@@ -36,7 +38,7 @@ extension HAConfiguration {
             "masters:",
         ]
         for master in masters {
-            lines.append("  - { id: \(master.id), rpc: \"127.0.0.1:\(FreePort.next())\", rest: \"127.0.0.1:\(FreePort.next())\" }")
+            lines.append("  - { id: \(master.id), rpc: \"127.0.0.1:\(ports.next())\", rest: \"127.0.0.1:\(ports.next())\" }")
         }
         let executors: [(id: String, slots: Int, resources: ResourceProfile?)] =
             taskExecutors.map { count in (0..<count).map { ("te\($0 + 1)", slotsPerTaskExecutor, nil) } }
@@ -47,7 +49,7 @@ extension HAConfiguration {
         if !executors.isEmpty { lines.append("taskexecutors:") }
         for executor in executors {
             let resources = executor.resources.map { ", resources: \(Self.yaml($0))" } ?? ""
-            lines.append("  - { id: \(executor.id), slots: \(executor.slots), data: \"127.0.0.1:\(FreePort.next())\"\(resources) }")
+            lines.append("  - { id: \(executor.id), slots: \(executor.slots), data: \"127.0.0.1:\(ports.next())\"\(resources) }")
         }
         return lines.joined(separator: "\n") + "\n"
     }
@@ -68,17 +70,35 @@ extension HAConfiguration {
 
 /// Free TCP ports on loopback.
 public enum FreePort {
-    /// A TCP port on loopback that nothing listens on now (the kernel's choice of an ephemeral port).
+    /// A TCP port on loopback that nothing listens on now (the kernel's choice of an ephemeral
+    /// port). The port is free when this returns; a process that binds it later may still race
+    /// another for it.
     public static func next() -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        return Int(UInt16(bigEndian: address.sin_port))
+        while true {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            precondition(fd >= 0, "cannot open a socket to find a free port: errno \(errno)")
+            defer { close(fd) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            address.sin_port = 0
+            let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let named = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+            let port = Int(UInt16(bigEndian: address.sin_port))
+            if bound == 0, named == 0, port != 0 { return port }
+        }
+    }
+
+    /// Free ports, none given twice (for the addresses of one config).
+    public struct Allocator {
+        private var given: Set<Int> = []
+        public init() {}
+        public mutating func next() -> Int {
+            while true {
+                let port = FreePort.next()
+                if given.insert(port).inserted { return port }
+            }
+        }
     }
 }

@@ -104,8 +104,9 @@ public enum JobSpec {
         do {
             try graph.validate()
         } catch {
-            throw ConfigError(.badValue, file: file, keyPath: error.code == .cycle ? "edges" : error.code == .notExactlyOnce ? "failover" : "", line: nil,
-                error.message)
+            throw ConfigError(
+                error.code == .notExactlyOnce ? .notExactlyOnce : .badValue, file: file,
+                keyPath: error.code == .cycle ? "edges" : error.code == .notExactlyOnce ? "failover" : "", line: nil, error.message)
         }
         return graph
     }

@@ -7,6 +7,8 @@ import BatonExecutionGraph
 import BatonHAStore
 import BatonJobGraph
 import BatonJobMaster
+import BatonFiles
+import BatonOperators
 import BatonRPC
 import BatonResourceManager
 import BatonWire
@@ -216,7 +218,8 @@ actor LeaderRuntime {
                 submittedAt[graph.id] = time.wallNow()
                 savepoints[graph.id] = savepoint?.directory
                 let checkpoints = startCheckpointing(graph, savepoint: savepoint)
-                return [.saveJob(graph.id), .reply { reply.resume(returning: .success(graph.id)) }] + checkpoints + actions.map(Step.dispatch)
+                return [.removeSourceRanges(graph.id), .saveJob(graph.id), .reply { reply.resume(returning: .success(graph.id)) }] + checkpoints
+                    + actions.map(Step.dispatch)
             } catch {
                 reply.resume(returning: .failure(RuntimeFailure(message: error.message)))
                 return []
@@ -317,6 +320,8 @@ actor LeaderRuntime {
         case saveJournal
         /// Tell every running source of the job to end its input.
         case endInput(JobID)
+        /// A new run of the job: forget the source ranges an earlier run with this id left.
+        case removeSourceRanges(JobID)
     }
 
     func carryOut(_ steps: [Step], timers: inout DiscardingTaskGroup) async {
@@ -338,6 +343,8 @@ actor LeaderRuntime {
                 queue += await perform(action, timers: &timers)
             case .saveJob(let job):
                 await saveJob(job)
+            case .removeSourceRanges(let job):
+                DurableFiles.removeTree(SourceRanges.directory(checkpoints: configuration.checkpoints.directory, job: job.rawValue))
             case .reply(let reply):
                 reply()
             case .checkpoint(let job, let action):

@@ -8,6 +8,7 @@ public enum TestConfigs {
         backend: String, masters: Int = 3, lease: String = "1s", renew: String = "200ms", poll: String = "100ms",
         restartDelay: String = "100ms", taskExecutors: Int = 0, slots: Int = 4, heartbeatTimeout: String = "2s"
     ) -> String {
+        var ports = FreePort.Allocator()
         var lines = [
             "cluster: test",
             "store: { backend: \(backend), path: data/ha.\(backend) }",
@@ -17,12 +18,12 @@ public enum TestConfigs {
             "masters:",
         ]
         for index in 1...masters {
-            lines.append("  - { id: m\(index), rpc: \"127.0.0.1:\(FreePort.next())\", rest: \"127.0.0.1:\(FreePort.next())\" }")
+            lines.append("  - { id: m\(index), rpc: \"127.0.0.1:\(ports.next())\", rest: \"127.0.0.1:\(ports.next())\" }")
         }
         if taskExecutors > 0 {
             lines.append("taskexecutors:")
             for index in 1...taskExecutors {
-                lines.append("  - { id: te\(index), slots: \(slots), data: \"127.0.0.1:\(FreePort.next())\" }")
+                lines.append("  - { id: te\(index), slots: \(slots), data: \"127.0.0.1:\(ports.next())\" }")
             }
         }
         return lines.joined(separator: "\n") + "\n"

@@ -341,6 +341,7 @@ struct ChaosPlanTests {
         #expect(ChaosPlan.kinds("kill,explode") == nil)
         #expect(ChaosPlan.interval("5s-2s") == nil)
         #expect(ChaosPlan.interval("soon") == nil)
+        #expect(ChaosPlan.interval("") == nil && ChaosPlan.interval("-") == nil && ChaosPlan.interval("1s-") == nil)
         #expect(ChaosPlan.interval("1s") == Duration.seconds(1)...Duration.seconds(1))
         #expect(FaultKind.teKill.isMasterFault == false && FaultKind.storeStall.isMasterFault)
     }

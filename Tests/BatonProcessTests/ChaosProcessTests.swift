@@ -1,4 +1,5 @@
 import BatonConfig
+import BatonChaos
 import BatonCore
 import BatonMemberLocks
 import BatonProcessControl
@@ -90,7 +91,13 @@ extension ProcessTests {
             let config = try directory.write(
                 TestConfigs.group(backend: "sqlite", masters: 1, lease: "500ms", renew: "100ms", poll: "50ms", restartDelay: "600s", taskExecutors: 2, slots: 2),
                 to: "ha.yaml")
-            let run = try chaos(config, ["--kills", "2", "--faults", "standby-kill,kill", "--interval", "300ms", "--seed", "1"], timeout: .seconds(300))
+            // A seed whose plan hits the (missing) standby first, then kills the only master.
+            let seed = try #require((UInt64(0)..<100).first { seed in
+                ChaosPlan(seed: seed, kinds: [.standbyKill, .kill], count: 2, interval: .milliseconds(300)...Duration.milliseconds(300)).faults.map(\.kind)
+                    == [.standbyKill, .kill]
+            })
+            let run = try chaos(
+                config, ["--kills", "2", "--faults", "standby-kill,kill", "--interval", "300ms", "--seed", "\(seed)"], timeout: .seconds(300))
             #expect(run.status == 1, "\(run.output)")
             for kind in ["fault-not-injected", "no-leader", "job-not-running", "restart-count-unknown", "job-not-finished", "output-unchecked"] {
                 #expect(run.kinds.contains(kind), "\(kind): \(run.output)")

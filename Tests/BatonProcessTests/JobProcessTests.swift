@@ -1,5 +1,6 @@
 import BatonConfig
 import BatonCore
+import BatonOperators
 import BatonElection
 import BatonHAStore
 import BatonHAStoreSelection
@@ -131,6 +132,27 @@ extension ProcessTests {
             #expect((output["records"] as? Int ?? 0) >= 50_000 && output["records"] as? Int == output["expectedRecords"] as? Int, "\(output)")
         }
 
+        @Test("a new run of a job forgets the source ranges an earlier run with its id left, so its output audit judges this run")
+        func newRunForgetsOldSourceRanges() async throws {
+            let group = try GroupHarness(backend: "sqlite", masters: 1, taskExecutors: 1, slots: 2)
+            defer { group.stop() }
+            let spec = try group.jobSpec(
+                CheckpointProcessTests().keyedCountSpec(id: "again", records: 3_000, rate: 100_000, output: group.directory.file("again-out")),
+                name: "again.yaml")
+            // What an earlier run (since wiped from the store) left: a later attempt with another end.
+            var state = BinaryWriter(capacity: 9)
+            state.write(signed: 99_999)
+            try SourceRanges.write(
+                SourceRange(vertex: "source", subtask: 0, attempt: 7, start: state.bytes, end: state.bytes, ending: .inputEnded),
+                to: SourceRanges.directory(checkpoints: group.configuration.checkpoints.directory, job: "again"))
+            try group.startGroup()
+            _ = try #require(await group.waitLive { $0.taskExecutors.allSatisfy { $0.registeredEpoch != nil } }, "\(group.logs)")
+            let submit = try BatonProcess.run(["submit", "--config", group.configPath, spec, "--wait"], timeout: .seconds(60))
+            #expect(submit.status == 0, "\(submit.output)")
+            let audit = try BatonProcess.run(["audit", "--config", group.configPath, "--job", spec])
+            #expect(audit.status == 0, "\(audit.output)")
+        }
+
         @Test("restart-individual into the exactly-once sink is refused: submit exits 1, a per-job group exits 2, both naming the vertex and the fix")
         func restartIndividualRefused() throws {
             let directory = try TemporaryDirectory("baton-refusal-test")
@@ -141,6 +163,12 @@ extension ProcessTests {
                     of: "failover: region", with: "failover: restart-individual"), to: "ri.yaml")
             let submit = try BatonProcess.run(["submit", "--config", config, spec])
             #expect(submit.status == 1 && submit.output.contains("vertex 'count'") && submit.output.contains("failover: region"), "\(submit.output)")
+            // A failover strategy that does not exist is a spec error, exit 2, not a refusal.
+            let bogus = try directory.write(try String(contentsOfFile: spec, encoding: .utf8).replacingOccurrences(
+                of: "failover: restart-individual", with: "failover: bogus"), to: "bogus.yaml")
+            let badSpec = try BatonProcess.run(["submit", "--config", config, bogus])
+            #expect(badSpec.status == 2, "\(badSpec.output)")
+            try FileManager.default.removeItem(atPath: bogus)
             let perJob = try BatonProcess.run(["group", "--config", config, "--job", spec])
             #expect(perJob.status == 2 && perJob.output.contains("restart-individual"), "\(perJob.output)")
             #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted() == ["ha.yaml", "ri.yaml"])
