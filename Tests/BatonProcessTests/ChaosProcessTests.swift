@@ -151,6 +151,23 @@ extension ProcessTests {
             #expect(chaos.log.contains("reconciliation-timeout"), "\(chaos.log)")
         }
 
+        @Test("a task executor killed under a job that may not restart: no task failover, and the job does not run again")
+        func noTaskFailover() throws {
+            let directory = try TemporaryDirectory("baton-chaos-test")
+            defer { directory.remove() }
+            let config = try directory.write(
+                TestConfigs.group(backend: "sqlite", masters: 2, lease: "500ms", renew: "100ms", poll: "50ms", taskExecutors: 2, slots: 2), to: "ha.yaml")
+            let job = try directory.write(
+                try String(contentsOfFile: Self.shippedJob, encoding: .utf8).replacingOccurrences(
+                    of: "restart: { strategy: fixed-delay, attempts: 1000, delay: 200ms }", with: "restart: { strategy: none }"),
+                to: "no-restart.yaml")
+            let run = try BatonProcess.run(
+                ["chaos", "--config", config, "--job", job, "--kills", "1", "--faults", "te-kill", "--interval", "300ms", "--seed", "3", "--json"],
+                timeout: .seconds(240))
+            #expect(run.status == 1, "\(run.output)")
+            #expect(run.output.contains("no-task-failover") && run.output.contains("job-not-running"), "\(run.output)")
+        }
+
         @Test("chaos refuses, with exit 2, a job whose output it cannot predict, and a report folder that is not empty")
         func refusals() throws {
             let directory = try TemporaryDirectory("baton-chaos-test")
