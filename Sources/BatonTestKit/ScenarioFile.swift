@@ -18,6 +18,18 @@ public enum ScenarioFile {
     /// Whether tests should write actual outputs into the files instead of comparing.
     public static var rewriting: Bool { ProcessInfo.processInfo.environment["BATON_REWRITE_SCENARIOS"] == "1" }
 
+    /// Runs the scenario `file` of `directory` with `run` and returns the text expected and the
+    /// text produced; when rewriting, writes the produced text into the file (and returns it as
+    /// both).
+    public static func outcome(of file: String, in directory: URL, run: (String) throws -> String) throws -> (expected: String, actual: String) {
+        let path = directory.appendingPathComponent(file).path
+        let expected = try String(contentsOfFile: path, encoding: .utf8)
+        let actual = try run(expected)
+        guard rewriting else { return (expected, actual) }
+        try actual.write(toFile: path, atomically: true, encoding: .utf8)
+        return (actual, actual)
+    }
+
     /// Runs `text`. Comments and blank lines pass through; a line whose first word is one of
     /// `settings` goes to `setting` (word and fields) and passes through; `> name fields` goes to
     /// `command`, whose output lines replace whatever followed the command in the file. Returns

@@ -15,13 +15,7 @@ struct ElectionScenarioTests {
 
     @Test("scenario", arguments: files)
     func scenario(_ file: String) throws {
-        let path = Self.directory.appendingPathComponent(file).path
-        let expected = try String(contentsOfFile: path, encoding: .utf8)
-        let actual = try ScenarioRunner.run(expected)
-        if ScenarioFile.rewriting {
-            try actual.write(toFile: path, atomically: true, encoding: .utf8)
-            return
-        }
+        let (expected, actual) = try ScenarioFile.outcome(of: file, in: Self.directory, run: ScenarioRunner.run)
         #expect(actual == expected, "scenario \(file) differs:\n\(ScenarioFile.diff(expected, actual))")
     }
 

@@ -17,13 +17,7 @@ struct TaskSlotTableScenarioTests {
 
     @Test("scenario", arguments: files)
     func scenario(_ file: String) throws {
-        let path = Self.directory.appendingPathComponent(file).path
-        let expected = try String(contentsOfFile: path, encoding: .utf8)
-        let actual = try Self.run(expected)
-        if ScenarioFile.rewriting {
-            try actual.write(toFile: path, atomically: true, encoding: .utf8)
-            return
-        }
+        let (expected, actual) = try ScenarioFile.outcome(of: file, in: Self.directory, run: Self.run)
         #expect(actual == expected, "scenario \(file) differs:\n\(ScenarioFile.diff(expected, actual))")
     }
 
