@@ -244,36 +244,40 @@ final class CheckpointDriver: Sendable {
     }
 
     func run() async {
-        await carryOut(coordinator { $0.start() })
-        while let input = try? await inputs.take() {
-            switch input {
-            case .event(let index, let event):
-                let spec = specs[index]
-                let attempt = ExecutionAttemptID(vertex: ExecutionVertexID(jobVertex: spec.attempt.jobVertex, subtask: spec.attempt.subtask), attempt: 0)
-                switch event {
-                case .running: state.withLock { _ = $0.running.insert(index) }
-                case .finished, .canceled: state.withLock { _ = $0.running.remove(index) }
-                case .failed(let message): state.withLock { $0.failure = $0.failure ?? message; $0.running.remove(index) }
-                case .checkpointAcknowledged(let id, let handle):
-                    let (wall, now) = (time.wallNow(), time.monotonicNow())
-                    await carryOut(coordinator { $0.acknowledge(attempt, checkpoint: id, state: handle, wall: wall, now: now) })
-                    continue
-                case .checkpointDeclined(let id, let reason):
-                    await carryOut(coordinator { $0.decline(attempt, checkpoint: id, reason: reason) })
-                    continue
-                case .initializing: continue
+        // Timers are child tasks of this group: they end with the run.
+        await withDiscardingTaskGroup { timers in
+            await carryOut(coordinator { $0.start() }, timers: &timers)
+            while let input = try? await inputs.take() {
+                switch input {
+                case .event(let index, let event):
+                    let spec = specs[index]
+                    let attempt = ExecutionAttemptID(vertex: ExecutionVertexID(jobVertex: spec.attempt.jobVertex, subtask: spec.attempt.subtask), attempt: 0)
+                    switch event {
+                    case .running: state.withLock { _ = $0.running.insert(index) }
+                    case .finished, .canceled: state.withLock { _ = $0.running.remove(index) }
+                    case .failed(let message): state.withLock { $0.failure = $0.failure ?? message; $0.running.remove(index) }
+                    case .checkpointAcknowledged(let id, let handle):
+                        let (wall, now) = (time.wallNow(), time.monotonicNow())
+                        await carryOut(coordinator { $0.acknowledge(attempt, checkpoint: id, state: handle, wall: wall, now: now) }, timers: &timers)
+                        continue
+                    case .checkpointDeclined(let id, let reason):
+                        await carryOut(coordinator { $0.decline(attempt, checkpoint: id, reason: reason) }, timers: &timers)
+                        continue
+                    case .initializing: continue
+                    }
+                    let tasks = self.tasks
+                    await carryOut(coordinator { $0.tasksChanged(tasks) }, timers: &timers)
+                case .timer(let timer):
+                    let (tasks, wall, now) = (self.tasks, time.wallNow(), time.monotonicNow())
+                    await carryOut(coordinator { $0.timerFired(timer, tasks: tasks, wall: wall, now: now) }, timers: &timers)
                 }
-                let tasks = self.tasks
-                await carryOut(coordinator { $0.tasksChanged(tasks) })
-            case .timer(let timer):
-                let (tasks, wall, now) = (self.tasks, time.wallNow(), time.monotonicNow())
-                await carryOut(coordinator { $0.timerFired(timer, tasks: tasks, wall: wall, now: now) })
             }
+            _ = coordinator { $0.stop(reason: "the benchmark ended") }
+            timers.cancelAll()
         }
-        _ = coordinator { $0.stop(reason: "the benchmark ended") }
     }
 
-    private func carryOut(_ actions: [CheckpointCoordinator.Action]) async {
+    private func carryOut(_ actions: [CheckpointCoordinator.Action], timers: inout DiscardingTaskGroup) async {
         var queue = actions[...]
         while let action = queue.popFirst() {
             switch action {
@@ -289,7 +293,7 @@ final class CheckpointDriver: Sendable {
                 }
             case .startTimer(let timer, let after):
                 let inputs = self.inputs
-                Task {
+                timers.addTask {
                     try? await Task.sleep(for: after)
                     inputs.force(.timer(timer))
                 }

@@ -182,7 +182,7 @@ extension LeaderRuntime {
             let hosts = Set(master.graph.allVertices.compactMap { master.graph.execution($0).location?.taskExecutor })
             for host in hosts.sorted() { await command(envelope, to: host) }
         case .discard(let directory):
-            Task.detached { DurableFiles.removeTree(directory) }
+            timers.addTask { DurableFiles.removeTree(directory) }
         case .aborted(let id, let reason):
             metadata["baton.checkpoint"] = "\(id)"
             metadata[LogKey.reason] = "\(reason)"
