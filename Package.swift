@@ -78,7 +78,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(
             name: "BatonStoreRecords",
-            dependencies: ["BatonCore", "BatonHAStore", "BatonJobGraph", "BatonExecutionGraph", "BatonCheckpointing", "BatonFiles"],
+            dependencies: ["BatonCore", "BatonHAStore", "BatonJobGraph", "BatonExecutionGraph", "BatonCheckpointing", "BatonFiles", "BatonJobMaster"],
             swiftSettings: swiftSettings),
         .target(name: "BatonMemberLocks", dependencies: ["BatonCore"], swiftSettings: swiftSettings),
         .target(name: "BatonProcessControl", swiftSettings: swiftSettings),
@@ -293,6 +293,7 @@ let package = Package(
         .testTarget(
             name: "BatonAuditTests",
             dependencies: [
+                "BatonJobMaster",
                 "BatonStoreRecords",
                 "BatonAudit", "BatonChaos", "BatonCore", "BatonElection", "BatonExecutionGraph", "BatonHAStore", "BatonHAStoreSQLite", "BatonJobGraph",
                 "BatonMasterService", "BatonCheckpointing", "BatonProcessControl",

@@ -237,7 +237,7 @@ public enum Audit {
                 if let latest, mark.id < latest.id {
                     flag("missing-checkpoint", "job \(job.id): the leader of epoch \(failover.toEpoch) found checkpoint \(mark.id); epoch \(latest.epoch) had \(latest.id)")
                 }
-                latest = (mark.id, mark.completedAt, failover.toEpoch)
+                latest = (mark.id, mark.completedAt, failover.toEpoch.rawValue)
             }
             if let latest, (ids.last ?? 0) < latest.id {
                 flag("missing-checkpoint", "job \(job.id): checkpoint \(latest.id) completed, the store now keeps \(ids.last.map { "\($0)" } ?? "none") as the latest")
@@ -293,10 +293,10 @@ public enum Audit {
     ) -> AuditReport {
         let termsByEpoch = Dictionary(terms.map { ($0.epoch.rawValue, $0) }, uniquingKeysWith: { first, _ in first })
         let shownTerms = terms.filter { $0.epoch >= (since ?? .none) }
-        let failovers = history.failovers.filter { $0.toEpoch >= (since?.rawValue ?? 0) }.sorted { $0.toEpoch < $1.toEpoch }.map { record in
-            let previous = record.fromEpoch.flatMap { termsByEpoch[$0] }
+        let failovers = history.failovers.filter { $0.toEpoch >= (since ?? .none) }.sorted { $0.toEpoch < $1.toEpoch }.map { record in
+            let previous = record.fromEpoch.flatMap { termsByEpoch[$0.rawValue] }
             return AuditReport.Failover(
-                fromEpoch: record.fromEpoch, toEpoch: record.toEpoch, leader: record.leader, termEndedAt: record.previousTermEndedAt?.iso8601,
+                fromEpoch: record.fromEpoch?.rawValue, toEpoch: record.toEpoch.rawValue, leader: record.leader, termEndedAt: record.previousTermEndedAt?.iso8601,
                 electedAt: record.electedAt.iso8601, reconciledAt: record.reconciledAt?.iso8601, nextCheckpointAt: record.nextCheckpointAt?.iso8601,
                 detectMillis: previous?.lastRenewedAt.map { Double(record.electedAt.millis(since: $0)) }, reconcileMillis: record.reconcileMillis,
                 nextCheckpointMillis: record.nextCheckpointMillis, adopted: record.adopted, finished: record.finished, restarted: record.restarted,

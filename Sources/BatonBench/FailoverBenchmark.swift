@@ -95,7 +95,7 @@ public struct FailoverBenchmark: Sendable {
                 if lastEpoch == 0 {
                     return try !store.readBlocking { try CheckpointRecords.read($0, job: Self.job) }.completed.isEmpty
                 }
-                let key = ReconciliationRecord.key(epoch: record.epoch.rawValue)
+                let key = ReconciliationRecord.key(epoch: record.epoch)
                 return try store.readBlocking { try $0.value(ReconciliationRecord.self, .reconciliations, key) }?.nextCheckpointAt != nil
             }
             guard ready, let store, let before = try store.readLeadershipBlocking(), let holder = before.holder else {
@@ -113,7 +113,7 @@ public struct FailoverBenchmark: Sendable {
                     epoch = record.epoch
                 }
                 if electedAt != nil {
-                    let key = ReconciliationRecord.key(epoch: epoch.rawValue)
+                    let key = ReconciliationRecord.key(epoch: epoch)
                     let entry = try? store.readBlocking { try $0.value(ReconciliationRecord.self, .reconciliations, key) }
                     if reconciledAt == nil, entry?.reconciledAt != nil { reconciledAt = time.monotonicNow() }
                     if entry?.nextCheckpointAt != nil { checkpointAt = time.monotonicNow() }

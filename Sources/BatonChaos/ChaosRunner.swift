@@ -303,7 +303,7 @@ public struct ChaosRunner: Sendable {
             }
             fault.detectMillis = (ContinuousClock.now - start).milliseconds
             fault.toEpoch = epoch
-            let key = ReconciliationRecord.key(epoch: epoch)
+            let key = ReconciliationRecord.key(epoch: Epoch(epoch))
             if await waitForStore(configuration, bounds.reconciled - (ContinuousClock.now - start), { store in
                 guard let record = try store.readBlocking({ try $0.value(ReconciliationRecord.self, .reconciliations, key) }) else { return false }
                 return record.reconciledAt != nil && !record.windowClosed

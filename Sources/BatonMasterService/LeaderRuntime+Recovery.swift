@@ -51,7 +51,7 @@ extension LeaderRuntime {
         var highestAllocation: UInt64 = 0
         for job in loaded {
             let id = job.record.graph.id
-            let state = JobState(rawValue: job.record.state) ?? .running
+            let state = job.record.state
             let master = JobMaster(recovering: job.record.graph, graph: job.graph, state: state, failureReason: job.record.failure)
             if !state.isTerminal { expected[id] = master.liveAttempts.map { ($0.attempt, $0.location) } }
             for vertex in job.graph.allVertices {
@@ -67,13 +67,13 @@ extension LeaderRuntime {
         }
         resources.reserveAllocationIDs(through: highestAllocation)
         var known: Set<Identifier> = []
-        for job in loaded where !(JobState(rawValue: job.record.state)?.isTerminal ?? false) {
+        for job in loaded where !job.record.state.isTerminal {
             for vertex in job.graph.allVertices { if let location = job.graph.execution(vertex).location { known.insert(location.taskExecutor) } }
         }
         let tracker = Reconciliation(expected: expected, known: known)
         reconciliation = tracker
         journal = ReconciliationRecord(
-            fromEpoch: terms.previous?.epoch.rawValue, toEpoch: epoch.rawValue, leader: identity.member.rawValue,
+            fromEpoch: terms.previous?.epoch, toEpoch: epoch, leader: identity.member.rawValue,
             previousTermEndedAt: terms.previous?.endedAt, previousTermEnd: terms.previous?.endReason.map { "\($0)" },
             electedAt: terms.current?.startedAt ?? time.wallNow(), loadedAt: time.wallNow(), jobs: loaded.count, adopted: 0, finished: 0,
             restarted: 0, cancelled: 0, windowClosed: false,
@@ -193,7 +193,7 @@ extension LeaderRuntime {
         logger.info(
             "reconciliation done",
             metadata: [
-                "baton.previousEpoch": "\(record.fromEpoch ?? 0)", "baton.millis": "\(record.reconcileMillis ?? 0)",
+                "baton.previousEpoch": "\(record.fromEpoch ?? .none)", "baton.millis": "\(record.reconcileMillis ?? 0)",
                 "baton.adopted": "\(record.adopted)", "baton.finished": "\(record.finished)", "baton.restarted": "\(record.restarted)",
                 "baton.cancelled": "\(record.cancelled)", "baton.windowClosed": "\(record.windowClosed)",
             ])

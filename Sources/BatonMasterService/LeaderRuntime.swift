@@ -557,7 +557,7 @@ actor LeaderRuntime {
     private func saveJob(_ job: JobID) async {
         guard let master = dispatcher.job(job) else { return }
         let record = JobRecord(
-            graph: master.jobGraph, state: master.state.rawValue, submittedAt: submittedAt[job] ?? time.wallNow(), restarts: master.restarts,
+            graph: master.jobGraph, state: master.state, submittedAt: submittedAt[job] ?? time.wallNow(), restarts: master.restarts,
             failure: master.failureReason, savepoint: savepoints[job])
         await write { writer in try writer.put(.jobs, JobKeys.job(job), record) }
     }

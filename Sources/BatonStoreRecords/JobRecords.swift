@@ -2,18 +2,20 @@ public import BatonCore
 public import BatonHAStore
 public import BatonExecutionGraph
 public import BatonJobGraph
+public import BatonJobMaster
 
 /// A submitted job as the HA store keeps it (namespace `jobs`, key: the job id).
 public struct JobRecord: Codable, Sendable, Hashable {
     public var graph: JobGraph
-    public var state: String
+    /// The job's state when last written (a value that is no JobState does not decode).
+    public var state: JobState
     public var submittedAt: WallTime
     public var restarts: Int
     public var failure: String?
     /// The savepoint folder the job started from, if any.
     public var savepoint: String?
 
-    public init(graph: JobGraph, state: String, submittedAt: WallTime, restarts: Int, failure: String?, savepoint: String? = nil) {
+    public init(graph: JobGraph, state: JobState, submittedAt: WallTime, restarts: Int, failure: String?, savepoint: String? = nil) {
         self.graph = graph
         self.state = state
         self.submittedAt = submittedAt
@@ -77,8 +79,8 @@ extension JobKeys {
 /// One failover in the reconciliation journal (namespace `reconciliations`, key: the new epoch
 /// then a sequence, 8 bytes big-endian each): what the new leader found and did, and when.
 public struct ReconciliationRecord: Codable, Sendable, Hashable {
-    public var fromEpoch: UInt64?
-    public var toEpoch: UInt64
+    public var fromEpoch: Epoch?
+    public var toEpoch: Epoch
     public var leader: String
     /// When the previous term ended, and why (as its successor journaled it).
     public var previousTermEndedAt: WallTime?
@@ -102,7 +104,7 @@ public struct ReconciliationRecord: Codable, Sendable, Hashable {
     /// Per job, the latest completed checkpoint the new leader found (id and completion time).
     public var checkpointsAtTakeover: [String: CheckpointMark]?
 
-    public static func key(epoch: UInt64) -> [UInt8] { StoreKey.uint64(epoch) + StoreKey.uint64(0) }
+    public static func key(epoch: Epoch) -> [UInt8] { StoreKey.uint64(epoch.rawValue) + StoreKey.uint64(0) }
 
     public struct CheckpointMark: Codable, Sendable, Hashable {
         public var id: UInt64
@@ -114,7 +116,7 @@ public struct ReconciliationRecord: Codable, Sendable, Hashable {
     }
 
     public init(
-        fromEpoch: UInt64?, toEpoch: UInt64, leader: String, previousTermEndedAt: WallTime?, previousTermEnd: String?, electedAt: WallTime,
+        fromEpoch: Epoch?, toEpoch: Epoch, leader: String, previousTermEndedAt: WallTime?, previousTermEnd: String?, electedAt: WallTime,
         loadedAt: WallTime, reconciledAt: WallTime? = nil, nextCheckpointAt: WallTime? = nil, reconcileMillis: Double? = nil,
         nextCheckpointMillis: Double? = nil, jobs: Int, adopted: Int, finished: Int, restarted: Int, cancelled: Int, windowClosed: Bool,
         checkpointsAtTakeover: [String: CheckpointMark]? = nil

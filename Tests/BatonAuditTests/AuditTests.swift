@@ -7,6 +7,7 @@ import BatonExecutionGraph
 import BatonHAStore
 import BatonHAStoreSQLite
 import BatonJobGraph
+import BatonJobMaster
 import BatonStoreRecords
 import BatonProcessControl
 import Foundation
@@ -44,7 +45,7 @@ struct AuditedStore {
 
     func failover(_ from: UInt64, _ to: UInt64, checkpoint: UInt64?, completedAt: WallTime? = nil, restarted: Int = 0) -> ReconciliationRecord {
         ReconciliationRecord(
-            fromEpoch: from, toEpoch: to, leader: "m2", previousTermEndedAt: base, previousTermEnd: "holderDied", electedAt: base,
+            fromEpoch: Epoch(from), toEpoch: Epoch(to), leader: "m2", previousTermEndedAt: base, previousTermEnd: "holderDied", electedAt: base,
             loadedAt: base, reconciledAt: base + .milliseconds(15), reconcileMillis: 15, jobs: 1, adopted: 2, finished: 0, restarted: restarted,
             cancelled: 0, windowClosed: false,
             checkpointsAtTakeover: checkpoint.map { [job.rawValue: .init(id: $0, completedAt: completedAt ?? completedTime($0))] })
@@ -109,7 +110,7 @@ struct AuditedStore {
                 }
             }
             try await store.unfencedWrite { writer in
-                try writer.put(.jobs, JobKeys.job(job), JobRecord(graph: graph, state: "RUNNING", submittedAt: base, restarts: 1, failure: nil))
+                try writer.put(.jobs, JobKeys.job(job), JobRecord(graph: graph, state: .running, submittedAt: base, restarts: 1, failure: nil))
             }
             for id in UInt64(1)...3 { try await commit(id, epoch: first, at: Int64(id) * 100) }
             for renewal in renewals { try await store.renew(epoch: first, now: at(renewal)) }
@@ -129,7 +130,7 @@ struct AuditedStore {
         }
         try await store.unfencedWrite { writer in
             if terms != nil {
-                try writer.put(.jobs, JobKeys.job(job), JobRecord(graph: graph, state: "RUNNING", submittedAt: base, restarts: 1, failure: nil))
+                try writer.put(.jobs, JobKeys.job(job), JobRecord(graph: graph, state: .running, submittedAt: base, restarts: 1, failure: nil))
                 try CheckpointRecords.writeCounter(writer, job: job, next: counter)
             }
             for (index, (epoch, change)) in history.enumerated() {
@@ -292,6 +293,20 @@ struct AuditTests {
         defer { fixture.directory.remove() }
         try await fixture.writeClean(restoreFrom: 2)
         #expect(try fixture.kinds() == ["restore-not-latest"])
+    }
+
+    @Test("a job record whose state is no job state is an error naming it, never read as some default")
+    func unreadableJobState() async throws {
+        let fixture = try AuditedStore()
+        defer { fixture.directory.remove() }
+        try await fixture.writeClean()
+        var builder = JobGraphBuilder(id: "odd")
+        builder.addVertex("source", operators: [.sequence(keys: 2)], parallelism: 1)
+        let record = JobRecord(graph: try builder.build(), state: .running, submittedAt: fixture.base, restarts: 0, failure: nil)
+        let bytes = Array(String(decoding: try RecordCodec.encode(record), as: UTF8.self).replacingOccurrences(of: "\"RUNNING\"", with: "\"SLEEPING\"").utf8)
+        try await fixture.store.unfencedWrite { try $0.put(.jobs, JobKeys.job("odd"), bytes: bytes) }
+        let error = #expect(throws: HAStoreError.self) { _ = try AuditHistory.read(fixture.store) }
+        #expect(error?.description.contains("jobs") == true, "\(error.map { "\($0)" } ?? "")")
     }
 
     @Test("a corrupt store is refused with the file named")
