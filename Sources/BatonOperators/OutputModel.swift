@@ -196,6 +196,8 @@ public struct OutputModel: Sendable {
         }
         return try keyOrder.map { key throws(OutputModelError) in
             let feeds = perKey[key]!
+            // The graph-level rule refuses merged running sums before any record; this is its
+            // check on the data, so a gap in that rule can never turn into a false violation.
             if sum, !emitOnlyAtEnd, feeds.count > 1 {
                 throw OutputModelError("vertex '\(vertex)': the running sum of key '\(key)' is fed by several producers; its totals depend on arrival order")
             }
