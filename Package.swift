@@ -48,6 +48,10 @@ let package = Package(
             name: "BatonJobMaster",
             dependencies: ["BatonCore", "BatonJobGraph", "BatonExecutionGraph", "BatonScheduling", "BatonResourceManager"],
             swiftSettings: swiftSettings),
+        .target(
+            name: "BatonJobManager",
+            dependencies: ["BatonCore", "BatonJobGraph", "BatonExecutionGraph", "BatonResourceManager", "BatonJobMaster", "BatonCheckpointing"],
+            swiftSettings: swiftSettings),
 
         // MARK: layer 2: adapters (C libraries, the HA store, configuration, OS locks)
 
@@ -78,7 +82,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(
             name: "BatonStoreRecords",
-            dependencies: ["BatonCore", "BatonHAStore", "BatonJobGraph", "BatonExecutionGraph", "BatonCheckpointing", "BatonFiles", "BatonJobMaster"],
+            dependencies: ["BatonCore", "BatonHAStore", "BatonJobGraph", "BatonExecutionGraph", "BatonCheckpointing", "BatonFiles", "BatonJobMaster", "BatonJobManager"],
             swiftSettings: swiftSettings),
         .target(name: "BatonMemberLocks", dependencies: ["BatonCore"], swiftSettings: swiftSettings),
         .target(name: "BatonProcessControl", swiftSettings: swiftSettings),
@@ -113,7 +117,7 @@ let package = Package(
             dependencies: [
                 "BatonCheckpointing", "BatonFiles", "BatonStoreRecords", "BatonOperators",
                 "BatonCore", "BatonElection", "BatonHAStore", "BatonMemberLocks", "BatonConfig", "BatonJobGraph",
-                "BatonExecutionGraph", "BatonJobMaster", "BatonResourceManager", "BatonRPC", "BatonWire", "BatonWireMapping", "BatonClient",
+                "BatonExecutionGraph", "BatonJobMaster", "BatonJobManager", "BatonResourceManager", "BatonRPC", "BatonWire", "BatonWireMapping", "BatonClient",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -126,6 +130,7 @@ let package = Package(
             name: "BatonWireMapping",
             dependencies: [
                 "BatonCore", "BatonWire", "BatonJobGraph", "BatonExecutionGraph", "BatonDataPlane", "BatonTaskRuntime", "BatonCheckpointing",
+                "BatonJobManager",
             ],
             swiftSettings: swiftSettings),
         .target(
@@ -173,7 +178,7 @@ let package = Package(
         .target(
             name: "BatonBench",
             dependencies: [
-                "BatonStoreRecords",
+                "BatonStoreRecords", "BatonJobManager",
                 "BatonCore", "BatonConfig", "BatonElection", "BatonHAStore", "BatonHAStoreSelection",
                 "BatonMemberLocks", "BatonStatus", "BatonProcessControl", "BatonJobGraph", "BatonExecutionGraph",
                 "BatonScheduling", "BatonResourceManager", "BatonJobMaster", "BatonCheckpointing", "BatonDataPlane", "BatonFiles",
@@ -183,7 +188,7 @@ let package = Package(
         .target(
             name: "BatonChaos",
             dependencies: [
-                "BatonStoreRecords",
+                "BatonStoreRecords", "BatonJobManager",
                 "BatonAudit", "BatonClient", "BatonConfig", "BatonCore", "BatonElection", "BatonHAStore", "BatonOperators", "BatonHAStoreSelection", "BatonJobGraph", "BatonJobMaster",
                 "BatonProcessControl", "BatonStatus", "BatonWire", .product(name: "Logging", package: "swift-log"),
             ],
@@ -191,7 +196,7 @@ let package = Package(
         .target(
             name: "BatonAudit",
             dependencies: [
-                "BatonStoreRecords",
+                "BatonStoreRecords", "BatonJobManager",
                 "BatonCore", "BatonElection", "BatonExecutionGraph", "BatonHAStore", "BatonJobGraph",
                 "BatonCheckpointing", "BatonOperators",
             ],
@@ -285,7 +290,7 @@ let package = Package(
         .testTarget(
             name: "BatonMasterServiceTests",
             dependencies: [
-                "BatonStoreRecords",
+                "BatonStoreRecords", "BatonJobManager",
                 "BatonCore", "BatonElection", "BatonExecutionGraph", "BatonHAStore", "BatonHAStoreSQLite", "BatonMasterService",
                 "BatonCheckpointing", "BatonProcessControl",
             ],
@@ -305,7 +310,7 @@ let package = Package(
         .testTarget(
             name: "BatonProcessTests",
             dependencies: [
-                "BatonStoreRecords",
+                "BatonStoreRecords", "BatonJobManager",
                 "baton", "baton-store", "BatonCore", "BatonConfig", "BatonElection", "BatonHAStore", "BatonHAStoreSelection",
                 "BatonMemberLocks", "BatonStatus", "BatonTestKit", "BatonProcessControl", "BatonRPC", "BatonWire", "BatonMasterService",
                 "BatonGroup", "BatonJobMaster", "BatonCheckpointing", "BatonChaos", "BatonOperators", .product(name: "Logging", package: "swift-log"),

@@ -4,6 +4,7 @@ public import BatonElection
 import BatonExecutionGraph
 public import BatonHAStore
 public import BatonJobGraph
+public import BatonJobManager
 public import BatonStoreRecords
 public import BatonOperators
 

@@ -5,6 +5,7 @@ import BatonHAStore
 import BatonHAStoreSelection
 public import BatonJobMaster
 import BatonJobGraph
+import BatonJobManager
 import BatonStoreRecords
 import BatonMemberLocks
 import BatonOperators

@@ -6,6 +6,7 @@ import BatonElection
 import BatonHAStore
 import BatonHAStoreSelection
 public import BatonJobGraph
+import BatonJobManager
 import BatonStoreRecords
 public import BatonJobMaster
 public import BatonOperators

@@ -5,6 +5,9 @@ public import BatonCore
 public import BatonElection
 public import BatonHAStore
 public import BatonJobMaster
+import BatonExecutionGraph
+import BatonJobManager
+import BatonWireMapping
 import BatonJobGraph
 import BatonClient
 import BatonMemberLocks
@@ -195,18 +198,28 @@ public actor MasterService: Service {
                 }
             case .taskStateChanged(let changed):
                 // Reports count only for the term the task executor registered with.
-                if let (id, registeredWith) = executor, message.epoch == registeredWith.epoch.rawValue {
-                    registeredWith.post(.report(changed.report, from: id))
+                if let (id, registeredWith) = executor, message.epoch == registeredWith.epoch.rawValue,
+                    let report = TaskReport(wire: changed.report)
+                {
+                    registeredWith.post(.event(.reported(report, from: id)))
                 }
                 continue
             case .acknowledgeCheckpoint(let acknowledgement):
-                if let (_, registeredWith) = executor, message.epoch == registeredWith.epoch.rawValue {
-                    registeredWith.post(.acknowledgeCheckpoint(acknowledgement))
+                if let (_, registeredWith) = executor, message.epoch == registeredWith.epoch.rawValue,
+                    let job = Identifier(rawValue: acknowledgement.attempt.job)
+                {
+                    registeredWith.post(
+                        .event(
+                            .checkpointAcknowledged(
+                                job, acknowledgement.attempt.executionAttempt, checkpoint: acknowledgement.checkpointID, state: acknowledgement.state.handle)))
                 }
                 continue
             case .declineCheckpoint(let decline):
-                if let (_, registeredWith) = executor, message.epoch == registeredWith.epoch.rawValue {
-                    registeredWith.post(.declineCheckpoint(decline))
+                if let (_, registeredWith) = executor, message.epoch == registeredWith.epoch.rawValue,
+                    let job = Identifier(rawValue: decline.attempt.job)
+                {
+                    registeredWith.post(
+                        .event(.checkpointDeclined(job, decline.attempt.executionAttempt, checkpoint: decline.checkpointID, reason: decline.reason)))
                 }
                 continue
             case .triggerSavepoint(let request):
@@ -214,13 +227,12 @@ public actor MasterService: Service {
                     reply.notLeader = await notLeader()
                     break
                 }
-                let result = await withCheckedContinuation { runtime.post(.savepoint(job, $0)) }
-                switch result {
-                case .success(let path): reply.savepointCompleted = .with {
+                switch await runtime.request({ .triggerSavepoint(job, $0) }) {
+                case .savepoint(let path): reply.savepointCompleted = .with {
                     $0.job = job.rawValue
                     $0.path = path
                 }
-                case .failure(let failure): reply.failure = .with { $0.message = failure.message }
+                case let other: reply.answer(other)
                 }
             case .submitJob(let submit):
                 guard let runtime else {
@@ -238,10 +250,10 @@ public actor MasterService: Service {
                             break
                         }
                     }
-                    let result = await withCheckedContinuation { runtime.post(.submit(graph, savepoint: savepoint, $0)) }
-                    switch result {
-                    case .success(let job): reply.jobAccepted = .with { $0.job = job.rawValue }
-                    case .failure(let failure): reply.failure = .with { $0.message = failure.message }
+                    let start = savepoint
+                    switch await runtime.request({ .submit(graph, savepoint: start, $0) }) {
+                    case .submitted(let job): reply.jobAccepted = .with { $0.job = job.rawValue }
+                    case let other: reply.answer(other)
                     }
                 } catch {
                     reply.failure = .with { $0.message = "the job graph could not be read: \(error)" }
@@ -251,30 +263,19 @@ public actor MasterService: Service {
                     reply.notLeader = await notLeader()
                     break
                 }
-                switch await withCheckedContinuation({ runtime.post(.stop(job, $0)) }) {
-                case .success: reply.ack = WireAck()
-                case .failure(let failure): reply.failure = .with { $0.message = failure.message }
-                }
+                reply.answer(await runtime.request { .endInput(job, $0) })
             case .cancelJob(let cancel):
                 guard let runtime, let job = Identifier(rawValue: cancel.job) else {
                     reply.notLeader = await notLeader()
                     break
                 }
-                let result = await withCheckedContinuation { runtime.post(.cancel(job, $0)) }
-                switch result {
-                case .success: reply.ack = WireAck()
-                case .failure(let failure): reply.failure = .with { $0.message = failure.message }
-                }
+                reply.answer(await runtime.request { .cancel(job, $0) })
             case .awaitJob(let request):
                 guard let runtime, let job = Identifier(rawValue: request.job) else {
                     reply.notLeader = await notLeader()
                     break
                 }
-                let result = await withCheckedContinuation { runtime.post(.awaitJob(job, $0)) }
-                switch result {
-                case .success(let outcome): reply.jobOutcome = outcome
-                case .failure(let failure): reply.failure = .with { $0.message = failure.message }
-                }
+                reply.answer(await runtime.request { .awaitJob(job, $0) })
             case .statusRequest:
                 guard let runtime else {
                     reply.notLeader = await notLeader()
@@ -416,6 +417,24 @@ public actor MasterService: Service {
                 "leadership revoked: no longer acting as leader",
                 metadata: [LogKey.epoch: "\(epoch)", LogKey.reason: "\(reason)", "baton.held": "\(held)"])
             return []
+        }
+    }
+}
+
+extension WireEnvelope {
+    /// The reply to a client's request, from the JobManager's answer.
+    fileprivate mutating func answer(_ reply: JobManager.Reply) {
+        switch reply {
+        case .submitted(let job): jobAccepted = .with { $0.job = job.rawValue }
+        case .done: ack = WireAck()
+        case .outcome(let outcome):
+            jobOutcome = .with {
+                $0.job = outcome.job.rawValue
+                $0.state = outcome.state.rawValue
+                $0.failure = outcome.failure ?? ""
+            }
+        case .savepoint(let path): savepointCompleted = .with { $0.path = path }
+        case .refused(let message): failure = .with { $0.message = message }
         }
     }
 }

@@ -2,28 +2,8 @@ public import BatonCore
 public import BatonHAStore
 public import BatonExecutionGraph
 public import BatonJobGraph
-public import BatonJobMaster
-
-/// A submitted job as the HA store keeps it (namespace `jobs`, key: the job id).
-public struct JobRecord: Codable, Sendable, Hashable {
-    public var graph: JobGraph
-    /// The job's state when last written (a value that is no JobState does not decode).
-    public var state: JobState
-    public var submittedAt: WallTime
-    public var restarts: Int
-    public var failure: String?
-    /// The savepoint folder the job started from, if any.
-    public var savepoint: String?
-
-    public init(graph: JobGraph, state: JobState, submittedAt: WallTime, restarts: Int, failure: String?, savepoint: String? = nil) {
-        self.graph = graph
-        self.state = state
-        self.submittedAt = submittedAt
-        self.restarts = restarts
-        self.failure = failure
-        self.savepoint = savepoint
-    }
-}
+import BatonJobMaster
+public import BatonJobManager
 
 /// Keys of the job and execution-graph namespaces.
 public enum JobKeys {
@@ -76,68 +56,53 @@ extension JobKeys {
     }
 }
 
-/// One failover in the reconciliation journal (namespace `reconciliations`, key: the new epoch
-/// then a sequence, 8 bytes big-endian each): what the new leader found and did, and when.
-public struct ReconciliationRecord: Codable, Sendable, Hashable {
-    public var fromEpoch: Epoch?
-    public var toEpoch: Epoch
-    public var leader: String
-    /// When the previous term ended, and why (as its successor journaled it).
-    public var previousTermEndedAt: WallTime?
-    public var previousTermEnd: String?
-    /// When this term began.
-    public var electedAt: WallTime
-    /// When the runtime had loaded the jobs (the start of reconciliation).
-    public var loadedAt: WallTime
-    public var reconciledAt: WallTime?
-    public var nextCheckpointAt: WallTime?
-    /// From the start of the term to reconciliation done, and to the next completed checkpoint.
-    public var reconcileMillis: Double?
-    public var nextCheckpointMillis: Double?
-    public var jobs: Int
-    public var adopted: Int
-    public var finished: Int
-    public var restarted: Int
-    public var cancelled: Int
-    /// Whether the window closed before every expected attempt was reported.
-    public var windowClosed: Bool
-    /// Per job, the latest completed checkpoint the new leader found (id and completion time).
-    public var checkpointsAtTakeover: [String: CheckpointMark]?
-
+extension ReconciliationRecord {
+    /// The journal key of a term: its epoch, then a sequence (0), 8 bytes big-endian each.
     public static func key(epoch: Epoch) -> [UInt8] { StoreKey.uint64(epoch.rawValue) + StoreKey.uint64(0) }
+}
 
-    public struct CheckpointMark: Codable, Sendable, Hashable {
-        public var id: UInt64
-        public var completedAt: WallTime
-        public init(id: UInt64, completedAt: WallTime) {
-            self.id = id
-            self.completedAt = completedAt
+extension JobManager.StoreWrite {
+    /// Writes this change in the caller's transaction, stamped with the writing term's `epoch`.
+    public func apply(to writer: StoreWriter, epoch: Epoch) throws {
+        switch self {
+        case .job(let record):
+            try writer.put(.jobs, JobKeys.job(record.graph.id), record)
+        case .change(let job, let sequence, let change):
+            try writer.put(.executionGraphs, JobKeys.change(job, sequence), bytes: ChangeRecord.value(epoch: epoch, change))
+        case .restore(let job, let checkpoint, let attempt, let time):
+            try CheckpointRecords.writeRestore(writer, job: job, checkpoint: checkpoint, attempt: attempt, epoch: epoch, at: time)
+        case .checkpointCounter(let job, let next):
+            try CheckpointRecords.writeCounter(writer, job: job, next: next)
+        case .checkpointCompleted(let checkpoint, let subsumed, let committedAt):
+            try CheckpointRecords.writeCompleted(writer, checkpoint, subsumed: subsumed, epoch: epoch, committedAt: committedAt)
+        case .journal(let record):
+            try writer.put(.reconciliations, ReconciliationRecord.key(epoch: record.toEpoch), record)
         }
     }
+}
 
-    public init(
-        fromEpoch: Epoch?, toEpoch: Epoch, leader: String, previousTermEndedAt: WallTime?, previousTermEnd: String?, electedAt: WallTime,
-        loadedAt: WallTime, reconciledAt: WallTime? = nil, nextCheckpointAt: WallTime? = nil, reconcileMillis: Double? = nil,
-        nextCheckpointMillis: Double? = nil, jobs: Int, adopted: Int, finished: Int, restarted: Int, cancelled: Int, windowClosed: Bool,
-        checkpointsAtTakeover: [String: CheckpointMark]? = nil
-    ) {
-        self.fromEpoch = fromEpoch
-        self.toEpoch = toEpoch
-        self.leader = leader
-        self.previousTermEndedAt = previousTermEndedAt
-        self.previousTermEnd = previousTermEnd
-        self.electedAt = electedAt
-        self.loadedAt = loadedAt
-        self.reconciledAt = reconciledAt
-        self.nextCheckpointAt = nextCheckpointAt
-        self.reconcileMillis = reconcileMillis
-        self.nextCheckpointMillis = nextCheckpointMillis
-        self.jobs = jobs
-        self.adopted = adopted
-        self.finished = finished
-        self.restarted = restarted
-        self.cancelled = cancelled
-        self.windowClosed = windowClosed
-        self.checkpointsAtTakeover = checkpointsAtTakeover
+extension JobManager.RecoveredJob {
+    /// Every job of the store, with its graph replayed from the change records (the savepoint a
+    /// job started from is not read here: it is a file).
+    public static func loadAll(_ reader: StoreReader) throws -> [JobManager.RecoveredJob] {
+        var jobs: [JobManager.RecoveredJob] = []
+        for record in try reader.values(JobRecord.self, .jobs) {
+            let id = record.graph.id
+            var graph = ExecutionGraph(jobGraph: record.graph)
+            var next: UInt64 = 0
+            for record in try ChangeRecord.all(of: id, in: reader) {
+                do {
+                    try graph.apply(record.change)
+                } catch {
+                    throw HAStoreError(.invalidValue, path: reader.path, "change \(record.sequence) of job \(id) does not apply: \(error)")
+                }
+                next = record.sequence + 1
+            }
+            let checkpoints = try CheckpointRecords.read(reader, job: id)
+            jobs.append(
+                JobManager.RecoveredJob(
+                    record: record, graph: graph, nextSequence: next, nextCheckpointID: checkpoints.nextID, completed: checkpoints.completed))
+        }
+        return jobs
     }
 }

@@ -378,16 +378,6 @@ extension TaskAttempt {
     }
 }
 
-extension WireTaskReport {
-    init(_ report: TaskReport) {
-        self.init()
-        attempt = WireAttempt(report.attempt.key)
-        state = report.state.wire
-        failure = report.failure ?? ""
-        allocation = report.allocation
-    }
-}
-
 public struct TaskExecutorError: Error, Sendable, CustomStringConvertible {
     public var message: String
     public init(_ message: String) { self.message = message }

@@ -2,38 +2,6 @@ public import BatonCore
 public import BatonExecutionGraph
 public import BatonJobGraph
 
-/// One task attempt as a task executor knows it: its job and its execution attempt.
-public struct TaskAttempt: Hashable, Comparable, Sendable, CustomStringConvertible {
-    public var job: JobID
-    public var attempt: ExecutionAttemptID
-
-    public init(job: JobID, attempt: ExecutionAttemptID) {
-        self.job = job
-        self.attempt = attempt
-    }
-
-    public static func < (lhs: TaskAttempt, rhs: TaskAttempt) -> Bool {
-        (lhs.job.rawValue, lhs.attempt.vertex, lhs.attempt.attempt) < (rhs.job.rawValue, rhs.attempt.vertex, rhs.attempt.attempt)
-    }
-
-    public var description: String { "\(job)/\(attempt)" }
-}
-
-/// What a task executor tells the leader about one of its attempts.
-public struct TaskReport: Hashable, Sendable {
-    public var attempt: TaskAttempt
-    public var state: ExecutionState
-    public var failure: String?
-    public var allocation: UInt64
-
-    public init(attempt: TaskAttempt, state: ExecutionState, failure: String? = nil, allocation: UInt64) {
-        self.attempt = attempt
-        self.state = state
-        self.failure = failure
-        self.allocation = allocation
-    }
-}
-
 /// A task executor's decisions, as a pure instance (Flink's TaskSlotTable, with the fencing of
 /// `TaskExecutorFencing`): which leader's commands it admits, which tasks it holds and in which
 /// state, what it reports, what it keeps of ended tasks for the next leader, and how soon it

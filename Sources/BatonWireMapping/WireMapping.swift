@@ -3,6 +3,7 @@ public import BatonCore
 public import BatonDataPlane
 public import BatonExecutionGraph
 public import BatonJobGraph
+public import BatonJobManager
 public import BatonTaskRuntime
 public import BatonWire
 import Foundation
@@ -166,5 +167,111 @@ extension CheckpointTrigger {
         self.init(
             id: trigger.checkpointID, timestamp: WallTime(millisecondsSince1970: Int64(clamping: trigger.timestampMillis)),
             directory: trigger.directory, isSavepoint: trigger.savepoint)
+    }
+}
+
+extension WireInputChannel {
+    public init(_ channel: InputChannelDescriptor) {
+        self.init()
+        producerSubtask = UInt32(channel.producerSubtask)
+        producerAttempt = UInt32(channel.producerAttempt)
+        if let location = channel.location {
+            taskExecutor = location.taskExecutor.rawValue
+            dataAddress = location.dataAddress
+            known = true
+        }
+    }
+}
+
+extension WireDeployTask {
+    public init(_ descriptor: TaskDeploymentDescriptor) {
+        self.init()
+        attempt = WireAttempt(job: descriptor.job, descriptor.attempt)
+        allocation = descriptor.allocation
+        vertexID = descriptor.vertexID.rawValue
+        parallelism = UInt32(descriptor.parallelism)
+        maxParallelism = UInt32(descriptor.maxParallelism)
+        operators = descriptor.operators.map { operation in .with { $0.name = operation.name; $0.parameters = operation.parameters } }
+        inputs = descriptor.inputs.map { gate in
+            .with {
+                $0.result = UInt32(gate.result)
+                $0.blocking = gate.blocking
+                $0.pointwise = gate.pointwise
+                $0.channels = gate.channels.map(WireInputChannel.init)
+            }
+        }
+        outputs = descriptor.outputs.map { output in
+            .with {
+                $0.result = UInt32(output.result)
+                $0.blocking = output.blocking
+                $0.pattern = output.pattern.rawValue
+                $0.key = output.key ?? ""
+                $0.consumerParallelism = UInt32(output.consumerParallelism)
+                $0.consumerMaxParallelism = UInt32(output.consumerMaxParallelism)
+            }
+        }
+        if let restore = descriptor.restore {
+            self.restore = .with {
+                $0.checkpointID = restore.checkpoint
+                $0.state = WireStateHandle(restore.state)
+            }
+        }
+    }
+}
+
+extension WireEnvelope {
+    /// A leader's command to a task executor, stamped with the leader's epoch.
+    public init(_ command: JobManager.Command, epoch: Epoch) {
+        self.init()
+        self.epoch = epoch.rawValue
+        switch command {
+        case .deploy(let descriptor):
+            deployTask = WireDeployTask(descriptor)
+        case .cancel(let job, let attempt):
+            cancelTask = .with { $0.attempt = WireAttempt(job: job, attempt) }
+        case .updatePartition(let job, let consumer, let result, let channel):
+            updatePartitionInfo = .with {
+                $0.consumer = WireAttempt(job: job, consumer)
+                $0.result = UInt32(result)
+                $0.channel = WireInputChannel(channel)
+            }
+        case .releasePartitions(let job):
+            releasePartitions = .with { $0.job = job.rawValue }
+        case .triggerCheckpoint(let job, let source, let id, let timestamp, let directory, let isSavepoint):
+            triggerCheckpoint = .with {
+                $0.attempt = WireAttempt(job: job, source)
+                $0.checkpointID = id
+                $0.timestampMillis = UInt64(max(0, timestamp.millisecondsSince1970))
+                $0.directory = directory
+                $0.savepoint = isSavepoint
+            }
+        case .notifyCheckpointComplete(let job, let checkpoint):
+            notifyCheckpointComplete = .with {
+                $0.job = job.rawValue
+                $0.checkpointID = checkpoint
+            }
+        case .endInput(let job, let attempt):
+            endSourceInput = .with { $0.attempt = WireAttempt(job: job, attempt) }
+        }
+    }
+}
+
+extension WireTaskReport {
+    public init(_ report: TaskReport) {
+        self.init()
+        attempt = WireAttempt(job: report.attempt.job, report.attempt.attempt)
+        state = report.state.wire
+        failure = report.failure ?? ""
+        allocation = report.allocation
+    }
+}
+
+extension TaskReport {
+    /// A report from the wire; nil when it names no valid job.
+    public init?(wire report: WireTaskReport) {
+        guard let job = Identifier(rawValue: report.attempt.job) else { return nil }
+        self.init(
+            attempt: TaskAttempt(job: job, attempt: report.attempt.executionAttempt), state: ExecutionState(wire: report.state),
+            failure: report.failure.isEmpty ? nil : report.failure, allocation: report.allocation)
     }
 }

@@ -8,6 +8,7 @@ import BatonHAStore
 import BatonHAStoreSQLite
 import BatonJobGraph
 import BatonJobMaster
+import BatonJobManager
 import BatonStoreRecords
 import BatonProcessControl
 import Foundation

@@ -2,6 +2,7 @@ import BatonConfig
 import BatonCore
 import BatonHAStore
 import BatonHAStoreSelection
+import BatonJobManager
 import BatonStoreRecords
 import BatonProcessControl
 import BatonStatus

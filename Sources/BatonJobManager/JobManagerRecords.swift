@@ -1,0 +1,88 @@
+public import BatonCore
+public import BatonJobGraph
+public import BatonJobMaster
+
+/// A submitted job as the HA store keeps it (namespace `jobs`, key: the job id).
+public struct JobRecord: Codable, Sendable, Hashable {
+    public var graph: JobGraph
+    /// The job's state when last written (a value that is no JobState does not decode).
+    public var state: JobState
+    public var submittedAt: WallTime
+    public var restarts: Int
+    public var failure: String?
+    /// The savepoint folder the job started from, if any.
+    public var savepoint: String?
+
+    public init(graph: JobGraph, state: JobState, submittedAt: WallTime, restarts: Int, failure: String?, savepoint: String? = nil) {
+        self.graph = graph
+        self.state = state
+        self.submittedAt = submittedAt
+        self.restarts = restarts
+        self.failure = failure
+        self.savepoint = savepoint
+    }
+}
+
+/// One failover in the reconciliation journal (namespace `reconciliations`, key: the new epoch
+/// then a sequence, 8 bytes big-endian each): what the new leader found and did, and when.
+public struct ReconciliationRecord: Codable, Sendable, Hashable {
+    public var fromEpoch: Epoch?
+    public var toEpoch: Epoch
+    public var leader: String
+    /// When the previous term ended, and why (as its successor journaled it).
+    public var previousTermEndedAt: WallTime?
+    public var previousTermEnd: String?
+    /// When this term began.
+    public var electedAt: WallTime
+    /// When the runtime had loaded the jobs (the start of reconciliation).
+    public var loadedAt: WallTime
+    public var reconciledAt: WallTime?
+    public var nextCheckpointAt: WallTime?
+    /// From the start of the term to reconciliation done, and to the next completed checkpoint.
+    public var reconcileMillis: Double?
+    public var nextCheckpointMillis: Double?
+    public var jobs: Int
+    public var adopted: Int
+    public var finished: Int
+    public var restarted: Int
+    public var cancelled: Int
+    /// Whether the window closed before every expected attempt was reported.
+    public var windowClosed: Bool
+    /// Per job, the latest completed checkpoint the new leader found (id and completion time).
+    public var checkpointsAtTakeover: [String: CheckpointMark]?
+
+    public struct CheckpointMark: Codable, Sendable, Hashable {
+        public var id: UInt64
+        public var completedAt: WallTime
+        public init(id: UInt64, completedAt: WallTime) {
+            self.id = id
+            self.completedAt = completedAt
+        }
+    }
+
+    public init(
+        fromEpoch: Epoch?, toEpoch: Epoch, leader: String, previousTermEndedAt: WallTime?, previousTermEnd: String?, electedAt: WallTime,
+        loadedAt: WallTime, reconciledAt: WallTime? = nil, nextCheckpointAt: WallTime? = nil, reconcileMillis: Double? = nil,
+        nextCheckpointMillis: Double? = nil, jobs: Int, adopted: Int, finished: Int, restarted: Int, cancelled: Int, windowClosed: Bool,
+        checkpointsAtTakeover: [String: CheckpointMark]? = nil
+    ) {
+        self.fromEpoch = fromEpoch
+        self.toEpoch = toEpoch
+        self.leader = leader
+        self.previousTermEndedAt = previousTermEndedAt
+        self.previousTermEnd = previousTermEnd
+        self.electedAt = electedAt
+        self.loadedAt = loadedAt
+        self.reconciledAt = reconciledAt
+        self.nextCheckpointAt = nextCheckpointAt
+        self.reconcileMillis = reconcileMillis
+        self.nextCheckpointMillis = nextCheckpointMillis
+        self.jobs = jobs
+        self.adopted = adopted
+        self.finished = finished
+        self.restarted = restarted
+        self.cancelled = cancelled
+        self.windowClosed = windowClosed
+        self.checkpointsAtTakeover = checkpointsAtTakeover
+    }
+}
