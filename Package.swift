@@ -154,7 +154,8 @@ let package = Package(
             name: "BatonSimulation",
             dependencies: [
                 "BatonCore", "BatonElection", "BatonJobGraph", "BatonExecutionGraph", "BatonScheduling",
-                "BatonResourceManager", "BatonJobMaster",
+                "BatonResourceManager", "BatonJobMaster", "BatonJobManager", "BatonTaskSlots", "BatonCheckpointing",
+                "BatonStoreRecords", "BatonAudit",
             ],
             swiftSettings: swiftSettings),
 

@@ -25,6 +25,12 @@ public struct ChangeRecord: Hashable, Sendable {
     public var epoch: Epoch
     public var change: ExecutionGraphChange
 
+    public init(sequence: UInt64, epoch: Epoch, change: ExecutionGraphChange) {
+        self.sequence = sequence
+        self.epoch = epoch
+        self.change = change
+    }
+
     public static func value(epoch: Epoch, _ change: ExecutionGraphChange) -> [UInt8] {
         StoreKey.uint64(epoch.rawValue) + ExecutionGraphCodec.encode(change)
     }

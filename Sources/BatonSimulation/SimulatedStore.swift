@@ -1,0 +1,165 @@
+public import BatonAudit
+public import BatonCheckpointing
+public import BatonCore
+public import BatonElection
+public import BatonExecutionGraph
+public import BatonJobGraph
+public import BatonJobManager
+public import BatonStoreRecords
+
+/// The HA store of a simulated cluster, in memory: the leadership record and the term journal
+/// (changed by the real `LeadershipRules`), and what leaders write (`JobManager.StoreWrite`s,
+/// fenced by the real `LeadershipRules.checkFence`). A write is atomic and, once accepted, durable.
+/// It gives a new leader its `Takeover` and the audit its `AuditHistory`, as a real store does.
+public struct SimulatedStore: Sendable {
+    public private(set) var leadership: LeadershipRecord?
+    public private(set) var terms: [Epoch: TermRecord] = [:]
+    private var jobs: [JobID: JobRecord] = [:]
+    private var jobOrder: [JobID] = []
+    private var changes: [JobID: [ChangeRecord]] = [:]
+    private var counters: [JobID: UInt64] = [:]
+    private var retained: [JobID: [UInt64: CompletedCheckpoint]] = [:]
+    private var histories: [JobID: CheckpointHistory] = [:]
+    private var journal: [Epoch: ReconciliationRecord] = [:]
+    /// Fenced writes refused (a stale leader's), and accepted.
+    public private(set) var refusedWrites = 0
+    public private(set) var acceptedWrites = 0
+
+    public init() {}
+
+    // MARK: leadership
+
+    mutating func campaign(
+        by identity: LeaderIdentity, expecting expectation: CampaignExpectation, leaseMillis: Int64, now: WallTime
+    ) -> LeadershipRules.CampaignOutcome {
+        let outcome = LeadershipRules.campaign(
+            by: identity, expecting: expectation, current: leadership, openTerm: leadership.flatMap { terms[$0.epoch] }, leaseMillis: leaseMillis,
+            now: now)
+        if case .won(let victory) = outcome {
+            leadership = victory.record
+            if let closed = victory.closedTerm { terms[closed.epoch] = closed }
+            terms[victory.openedTerm.epoch] = victory.openedTerm
+        }
+        return outcome
+    }
+
+    mutating func renew(epoch: Epoch, now: WallTime) -> Result<LeadershipRecord, FencedWrite> {
+        do {
+            let renewed = try LeadershipRules.renew(epoch: epoch, current: leadership, now: now)
+            leadership = renewed
+            return .success(renewed)
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    mutating func relinquish(epoch: Epoch, reason: TermEndReason, now: WallTime) -> Bool {
+        guard let (vacant, closed) = try? LeadershipRules.relinquish(epoch: epoch, reason: reason, current: leadership, openTerm: terms[epoch], now: now)
+        else { return false }
+        leadership = vacant
+        if let closed { terms[closed.epoch] = closed }
+        return true
+    }
+
+    // MARK: what leaders write
+
+    /// Applies a leader's writes in one transaction fenced by `epoch`; false (nothing written) when
+    /// `epoch` is not the current, held term.
+    public mutating func write(_ writes: [JobManager.StoreWrite], fencedBy epoch: Epoch) -> Bool {
+        guard (try? LeadershipRules.checkFence(epoch: epoch, current: leadership)) != nil else {
+            refusedWrites += 1
+            return false
+        }
+        acceptedWrites += 1
+        for write in writes {
+            switch write {
+            case .job(let record):
+                let id = record.graph.id
+                if jobs.updateValue(record, forKey: id) == nil { jobOrder.append(id) }
+            case .change(let job, let sequence, let change):
+                changes[job, default: []].append(ChangeRecord(sequence: sequence, epoch: epoch, change: change))
+            case .restore(let job, let checkpoint, let attempt, let time):
+                histories[job, default: .init()].restores.append(.init(checkpoint: checkpoint, at: time, epoch: epoch, attempt: attempt))
+            case .checkpointCounter(let job, let next):
+                counters[job] = next
+            case .checkpointCompleted(let checkpoint, let subsumed, let committedAt):
+                retained[checkpoint.job, default: [:]][checkpoint.id] = checkpoint
+                for id in subsumed { retained[checkpoint.job]?[id] = nil }
+                histories[checkpoint.job, default: .init()].completed.append(.init(id: checkpoint.id, committedAt: committedAt, epoch: epoch))
+            case .journal(let record):
+                journal[record.toEpoch] = record
+            }
+        }
+        return true
+    }
+
+    /// A store that does not fence (a checker test's fault): the write lands whatever the epoch.
+    mutating func writeUnfenced(_ writes: [JobManager.StoreWrite], epoch: Epoch) -> Bool {
+        let current = leadership
+        leadership = current.map { record in
+            var forged = record
+            forged.epoch = epoch
+            return forged
+        }
+        let accepted = write(writes, fencedBy: epoch)
+        leadership = current
+        return accepted
+    }
+
+    /// Loses a completed checkpoint's metadata (a checker test's fault: a write that was lost).
+    mutating func forget(_ checkpoint: CompletedCheckpoint) { retained[checkpoint.job]?[checkpoint.id] = nil }
+
+    public func hasJob(_ id: JobID) -> Bool { jobs[id] != nil }
+
+    /// What a leader of `epoch` takes over: every job with its graph replayed from its change
+    /// records (which must apply: a record that does not is returned as the problem).
+    public func takeover(for epoch: Epoch) -> Result<JobManager.Takeover, SimulationFailure> {
+        var recovered: [JobManager.RecoveredJob] = []
+        for id in jobOrder {
+            let record = jobs[id]!
+            var graph = ExecutionGraph(jobGraph: record.graph)
+            var next: UInt64 = 0
+            for change in changes[id] ?? [] {
+                guard change.sequence == next else {
+                    return .failure(SimulationFailure("job \(id): change \(change.sequence) follows \(next) (a gap or a repeat)"))
+                }
+                do {
+                    try graph.apply(change.change)
+                } catch {
+                    return .failure(SimulationFailure("job \(id): change \(change.sequence) does not apply: \(error)"))
+                }
+                next += 1
+            }
+            let completed = (retained[id] ?? [:]).values.sorted { $0.id < $1.id }
+            recovered.append(
+                JobManager.RecoveredJob(record: record, graph: graph, nextSequence: next, nextCheckpointID: counters[id] ?? 1, completed: completed))
+        }
+        let current = terms[epoch]
+        let previous = current?.previousEpoch.flatMap { terms[$0] }
+        return .success(
+            JobManager.Takeover(
+                jobs: recovered, electedAt: current?.startedAt, previousEpoch: previous?.epoch, previousTermEndedAt: previous?.endedAt,
+                previousTermEnd: previous?.endReason.map { "\($0)" }))
+    }
+
+    /// The store's contents as `baton audit` reads them.
+    public var auditHistory: AuditHistory {
+        AuditHistory(
+            leadership: leadership, terms: terms.keys.sorted().map { terms[$0]! }, failovers: journal.keys.sorted().map { journal[$0]! },
+            jobs: jobOrder.map { id in
+                AuditHistory.Job(
+                    id: id, changes: changes[id] ?? [], nextCheckpointID: counters[id] ?? 1,
+                    retained: (retained[id] ?? [:]).values.sorted { $0.id < $1.id }, history: histories[id] ?? .init())
+            })
+    }
+
+    /// The latest completed checkpoint of a job the store retains.
+    public func latestCheckpoint(of job: JobID) -> CompletedCheckpoint? { retained[job]?.values.max { $0.id < $1.id } }
+}
+
+/// A simulation that cannot go on (the store's records do not rebuild a job).
+public struct SimulationFailure: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
