@@ -205,7 +205,7 @@ let package = Package(
         .target(
             name: "BatonCLI",
             dependencies: [
-                "BatonChaos",
+                "BatonChaos", "BatonSimulation",
                 "BatonAudit",
                 "BatonCore", "BatonConfig", "BatonHAStore", "BatonHAStoreSelection", "BatonMasterService",
                 "BatonGroup", "BatonStatus", "BatonBench", "BatonMemberLocks", "BatonElection", "BatonClient",
@@ -258,6 +258,13 @@ let package = Package(
                 "BatonJobMaster", "BatonSimulation", "BatonConfig", "BatonBench",
             ],
             exclude: ["ReconciliationScenarios"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "BatonJobManagerTests",
+            dependencies: [
+                "BatonCore", "BatonElection", "BatonJobGraph", "BatonExecutionGraph", "BatonResourceManager", "BatonJobMaster",
+                "BatonCheckpointing", "BatonJobManager", "BatonSimulation",
+            ],
+            swiftSettings: swiftSettings),
         .testTarget(
             name: "BatonElectionTests", dependencies: ["BatonTestKit", "BatonCore", "BatonElection"],
             exclude: ["Scenarios"], swiftSettings: swiftSettings),

@@ -128,6 +128,13 @@ public enum Audit {
     /// Clocks of one machine: a term may be recorded as ending this long after its successor began.
     static let clockTolerance: Int64 = 50
 
+    /// The invariant each store-history check guards (docs/checks.md).
+    public static let invariants: [String: String] = [
+        "empty-history": "-", "overlapping-terms": "I1", "epoch-not-increasing": "I1", "stale-write": "I1",
+        "restart-by-master-failover": "I2", "missing-checkpoint": "I3", "retained-not-latest": "I3", "restore-not-latest": "I3",
+        "reused-checkpoint-id": "I3",
+    ]
+
     /// - Parameters:
     ///   - retain: `checkpoints.retain` of the config (nil: the retained set is only checked to
     ///     hold the latest completed checkpoint).

@@ -355,11 +355,36 @@ public struct JobManager: Sendable {
         steps += resourceSteps(resources.register(offer, adopting: held))
         reconciliation?.registered(id)
         for report in registration.tasks { steps += heldAttempt(report, on: id) }
+        steps += attemptsGone(from: registration)
         // Deployments that waited for this task executor to come back.
         for (job, deployment) in deferredDeployments.removeValue(forKey: id) ?? [] {
             steps.append(.dispatch(.job(job, .deploy(deployment))))
         }
         return steps + reconciliationProgress()
+    }
+
+    /// A task executor reports every attempt it holds when it registers: an attempt the jobs
+    /// place on it that it does not report is gone (the task executor restarted, or a deployment
+    /// was lost with a connection), and fails, so that its job's failover strategy restarts it.
+    /// While a takeover is being reconciled, the reconciliation window decides instead.
+    private mutating func attemptsGone(from registration: Registration) -> [Step] {
+        guard reconciliation?.isDone ?? true else { return [] }
+        let id = registration.resources.id
+        let reported = Set(registration.tasks.map(\.attempt))
+        var steps: [Step] = []
+        let current = now
+        for job in dispatcher.submissionOrder {
+            guard let master = dispatcher.job(job) else { continue }
+            let gone = master.liveAttempts.filter { $0.location.taskExecutor == id && !reported.contains(TaskAttempt(job: job, attempt: $0.attempt)) }
+            guard !gone.isEmpty else { continue }
+            for attempt in gone.map(\.attempt) {
+                steps += dispatcher.route(job) { master in
+                    master.taskStateChanged(attempt, to: .failed, failure: "task executor \(id) registered again without it", now: current)
+                }.map(Step.dispatch)
+            }
+            steps += checkpointTasksChanged(job)
+        }
+        return steps
     }
 
     private mutating func submit(_ graph: JobGraph, savepoint: CompletedCheckpoint?, _ request: RequestID) -> [Step] {

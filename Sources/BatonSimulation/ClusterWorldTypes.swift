@@ -1,9 +1,9 @@
-public import BatonCheckpointing
+import BatonCheckpointing
 public import BatonCore
 public import BatonElection
-public import BatonExecutionGraph
+import BatonExecutionGraph
 public import BatonJobGraph
-public import BatonJobManager
+import BatonJobManager
 public import BatonJobMaster
 public import BatonResourceManager
 import BatonTaskSlots

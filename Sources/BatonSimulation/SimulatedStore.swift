@@ -2,10 +2,10 @@ public import BatonAudit
 public import BatonCheckpointing
 public import BatonCore
 public import BatonElection
-public import BatonExecutionGraph
+import BatonExecutionGraph
 public import BatonJobGraph
 public import BatonJobManager
-public import BatonStoreRecords
+import BatonStoreRecords
 
 /// The HA store of a simulated cluster, in memory: the leadership record and the term journal
 /// (changed by the real `LeadershipRules`), and what leaders write (`JobManager.StoreWrite`s,
@@ -29,7 +29,7 @@ public struct SimulatedStore: Sendable {
 
     // MARK: leadership
 
-    mutating func campaign(
+    public mutating func campaign(
         by identity: LeaderIdentity, expecting expectation: CampaignExpectation, leaseMillis: Int64, now: WallTime
     ) -> LeadershipRules.CampaignOutcome {
         let outcome = LeadershipRules.campaign(

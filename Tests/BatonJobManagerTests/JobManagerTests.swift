@@ -1,0 +1,244 @@
+import BatonCheckpointing
+import BatonCore
+import BatonElection
+import BatonExecutionGraph
+import BatonJobGraph
+import BatonJobManager
+import BatonJobMaster
+import BatonResourceManager
+import BatonSimulation
+import Testing
+
+/// One term of a JobManager driven by hand: every event's batches are kept, writes go to a
+/// simulated store fenced by the term's epoch, and task executors are played by the test.
+struct Term {
+    var manager: JobManager
+    var batches: [JobManager.Ready] = []
+    var time: UInt64 = 1_000_000_000
+    var store: SimulatedStore
+
+    static let settings = JobManager.Settings(
+        mode: .session, takeover: .reconcile, reconciliationWindow: .seconds(3), checkpointInterval: .milliseconds(100),
+        checkpointTimeout: .seconds(10), retainedCheckpoints: 2, checkpointDirectory: "/checkpoints", savepointDirectory: "/savepoints")
+
+    /// A new term over `store`: it wins the election and takes over what the store holds.
+    init(store: SimulatedStore = SimulatedStore(), member: MemberID = "m1", takeover: TakeoverPolicy = .reconcile) {
+        var store = store
+        let identity = LeaderIdentity(member: member, incarnation: Incarnation(rawValue: 1), address: "-", pid: 1)
+        // The previous holder died: its successor campaigns on its death.
+        let expectation: CampaignExpectation = store.leadership?.holder.map { .holderDead(member: $0.member) } ?? .vacant(epoch: .none)
+        guard case .won(let victory) = store.campaign(by: identity, expecting: expectation, leaseMillis: 1_000, now: WallTime(millisecondsSince1970: 1_000))
+        else { fatalError("the test's term must win the election") }
+        var settings = Self.settings
+        settings.takeover = takeover
+        manager = JobManager(epoch: victory.record.epoch, leader: member, settings: settings)
+        self.store = store
+        let takeover = try! store.takeover(for: victory.record.epoch).get()
+        handle(.takeOver(takeover))
+    }
+
+    /// Handles an event; its writes must be accepted by the store.
+    @discardableResult
+    mutating func handle(_ event: JobManager.Event) -> [JobManager.Ready] {
+        time += 1_000_000
+        let ready = manager.handle(event, now: MonotonicInstant(nanoseconds: time), wall: WallTime(millisecondsSince1970: Int64(time / 1_000_000)))
+        for batch in ready where !batch.writes.isEmpty {
+            precondition(store.write(batch.writes, fencedBy: manager.epoch), "a write of the current term was refused")
+        }
+        batches += ready
+        return ready
+    }
+
+    static func executor(_ id: Identifier, slots: Int = 4) -> TaskExecutorResources {
+        TaskExecutorResources(id: id, total: ResourceProfile(cpuMillis: Int64(slots) * 1000, taskHeapBytes: Int64(slots) << 30), defaultSlots: slots)
+    }
+
+    @discardableResult
+    mutating func register(_ id: Identifier, tasks: [TaskReport] = []) -> [JobManager.Ready] {
+        handle(.registered(.init(resources: Self.executor(id), dataAddress: "\(id):1", tasks: tasks)))
+    }
+
+    static func sends(_ batches: [JobManager.Ready]) -> [(command: JobManager.Command, to: Identifier)] {
+        batches.flatMap(\.effects).compactMap { if case .send(let command, let to) = $0 { (command, to) } else { nil } }
+    }
+
+    static func deployments(_ batches: [JobManager.Ready]) -> [(TaskDeploymentDescriptor, Identifier)] {
+        sends(batches).compactMap { if case .deploy(let descriptor) = $0.command { (descriptor, $0.to) } else { nil } }
+    }
+
+    /// The task executors run every deployment in `batches` to RUNNING and report it.
+    mutating func run(_ batches: [JobManager.Ready]) {
+        for (descriptor, executor) in Self.deployments(batches) {
+            for state in [ExecutionState.initializing, .running] {
+                handle(.reported(TaskReport(attempt: TaskAttempt(job: descriptor.job, attempt: descriptor.attempt), state: state, allocation: descriptor.allocation), from: executor))
+            }
+        }
+    }
+
+    /// What the task executors report when they register with a new leader: every attempt of the
+    /// previous term's graph that runs on `executor`.
+    func running(on executor: Identifier, job: JobID) -> [TaskReport] {
+        guard let master = manager.dispatcher.job(job) else { return [] }
+        return master.liveAttempts.filter { $0.location.taskExecutor == executor }.map {
+            TaskReport(attempt: TaskAttempt(job: job, attempt: $0.attempt), state: .running, allocation: $0.location.allocation)
+        }
+    }
+
+    static func lanes(_ id: JobID = "lanes", parallelism: Int = 2) -> JobGraph {
+        var builder = JobGraphBuilder(
+            id: id, configuration: JobConfiguration(scheduling: .eager, failover: .region, restart: .fixedDelay(attempts: 10, delay: .milliseconds(10))))
+        builder.addVertex("a", operators: [.sequence()], parallelism: parallelism)
+        builder.addVertex("b", operators: [.map("identity")], parallelism: parallelism)
+        builder.addVertex("c", operators: [.discard()], parallelism: parallelism)
+        builder.connect("a", to: "b", .forward)
+        builder.connect("b", to: "c", .forward)
+        return try! builder.build()
+    }
+
+    /// A job running on te1 and te2, with every task RUNNING.
+    static func runningJob(_ graph: JobGraph = lanes()) -> Term {
+        var term = Term()
+        term.register("te1")
+        term.register("te2")
+        term.run(term.handle(.submit(graph, savepoint: nil, JobManager.RequestID(rawValue: 1))))
+        return term
+    }
+}
+
+@Suite("JobManager: the leader's decisions")
+struct JobManagerTests {
+    @Test("every command goes out only after the changes it depends on are durable, and change records are numbered without gaps")
+    func durableBeforeSent() {
+        let term = Term.runningJob()
+        var written: Set<ExecutionAttemptID> = []
+        var sequences: [UInt64] = []
+        var deployed = 0
+        for batch in term.batches {
+            for write in batch.writes {
+                if case .change(_, let sequence, let change) = write {
+                    sequences.append(sequence)
+                    if case .state(let attempt, .deploying, _) = change { written.insert(attempt) }
+                }
+            }
+            for case .send(.deploy(let descriptor), _) in batch.effects {
+                deployed += 1
+                #expect(written.contains(descriptor.attempt), "\(descriptor.attempt) was sent before its DEPLOYING change was written")
+            }
+        }
+        #expect(deployed == 6)
+        #expect(sequences == Array(0..<UInt64(sequences.count)))
+        #expect(term.manager.dispatcher.job("lanes")?.state == .running)
+    }
+
+    @Test("the reply to a submission comes after the job's record is written")
+    func submissionRepliedAfterItsRecord() {
+        var term = Term()
+        term.register("te1")
+        let batches = term.handle(.submit(Term.lanes(), savepoint: nil, JobManager.RequestID(rawValue: 7)))
+        let replied = batches.firstIndex { $0.effects.contains(.reply(JobManager.RequestID(rawValue: 7), .submitted("lanes"))) }
+        let recorded = batches.firstIndex { $0.writes.contains { if case .job = $0 { true } else { false } } }
+        #expect(replied != nil && recorded != nil && recorded! <= replied!)
+    }
+
+    @Test("a task executor that registers again without its attempts gets them failed and redeployed")
+    func reRegistrationWithoutAttempts() {
+        var term = Term.runningJob()
+        let before = term.running(on: "te1", job: "lanes")
+        #expect(!before.isEmpty)
+        // te1 restarted (its old connection's loss not noticed yet): it holds nothing.
+        var batches = term.register("te1")
+        // The restart strategy's delay, then the new attempts.
+        for case .startTimer(let timer, _) in batches.flatMap(\.effects) { batches += term.handle(.timerFired(timer)) }
+        let redeployed = Term.deployments(batches).map(\.0.attempt)
+        #expect(Set(redeployed.map(\.vertex)) == Set(before.map(\.attempt.attempt.vertex)))
+        #expect(redeployed.allSatisfy { $0.attempt == 1 })
+    }
+
+    @Test("a task executor that registers again with its attempts keeps them running")
+    func reRegistrationWithAttempts() {
+        var term = Term.runningJob()
+        let held = term.running(on: "te1", job: "lanes")
+        let batches = term.register("te1", tasks: held)
+        #expect(Term.deployments(batches).isEmpty)
+        #expect(term.manager.dispatcher.job("lanes")?.restarts == 0)
+    }
+
+    @Test("reports from a task executor that is not registered change nothing")
+    func reportsFromUnregistered() {
+        var term = Term.runningJob()
+        let attempt = term.running(on: "te1", job: "lanes")[0]
+        let batches = term.handle(.reported(TaskReport(attempt: attempt.attempt, state: .failed, failure: "x", allocation: attempt.allocation), from: "te9"))
+        #expect(batches.isEmpty)
+        #expect(term.manager.dispatcher.job("lanes")?.restarts == 0)
+    }
+
+    @Test("a new term adopts every running attempt, restarts none, and journals the takeover")
+    func takeoverAdopts() {
+        let first = Term.runningJob()
+        var second = Term(store: first.store, member: "m2")
+        var batches: [JobManager.Ready] = []
+        for executor in ["te1", "te2"] as [Identifier] { batches += second.register(executor, tasks: first.running(on: executor, job: "lanes")) }
+        #expect(Term.deployments(batches).isEmpty)
+        let journals = second.batches.flatMap(\.writes).compactMap { if case .journal(let record) = $0 { record } else { nil } }
+        #expect(journals.last?.adopted == 6)
+        #expect(journals.last?.restarted == 0)
+        #expect(journals.last?.fromEpoch == first.manager.epoch)
+        #expect(second.manager.dispatcher.job("lanes")?.state == .running)
+    }
+
+    @Test("with --takeover restart-all a new term restarts every task (the checker-testing fault)")
+    func takeoverRestartAll() {
+        let first = Term.runningJob()
+        var second = Term(store: first.store, member: "m2", takeover: .restartAll)
+        var batches: [JobManager.Ready] = []
+        for executor in ["te1", "te2"] as [Identifier] { batches += second.register(executor, tasks: first.running(on: executor, job: "lanes")) }
+        let cancels = Term.sends(batches).filter { if case .cancel = $0.command { true } else { false } }
+        #expect(cancels.count == 6)
+    }
+
+    @Test("when the window closes, the attempts of a task executor that did not come back restart on one that did")
+    func windowCloses() {
+        // Six lanes need six slots: four on te1, two on te2.
+        let first = Term.runningJob(Term.lanes(parallelism: 6))
+        #expect(!first.running(on: "te2", job: "lanes").isEmpty)
+        var second = Term(store: first.store, member: "m2")
+        // te1 comes back with room for te2's lanes too.
+        second.handle(.registered(.init(resources: Term.executor("te1", slots: 8), dataAddress: "te1:1", tasks: first.running(on: "te1", job: "lanes"))))
+        var batches = second.handle(.timerFired(.reconciliationWindow))
+        for case .startTimer(let timer, _) in batches.flatMap(\.effects) { batches += second.handle(.timerFired(timer)) }
+        let journals = second.batches.flatMap(\.writes).compactMap { if case .journal(let record) = $0 { record } else { nil } }
+        #expect(journals.last?.windowClosed == true)
+        let redeployed = Term.deployments(batches)
+        #expect(!redeployed.isEmpty)
+        #expect(redeployed.allSatisfy { $0.1 == "te1" && $0.0.attempt.attempt == 1 })
+        #expect(Set(redeployed.map(\.0.attempt.vertex)) == Set(first.running(on: "te2", job: "lanes").map(\.attempt.attempt.vertex)))
+    }
+
+    @Test("a checkpoint's counter is written before its trigger, and its metadata before any task hears it completed")
+    func checkpointWritesComeFirst() {
+        var term = Term.runningJob()
+        var batches: [JobManager.Ready] = []
+        let timers = term.batches.flatMap(\.effects).compactMap { effect -> JobManager.Timer? in
+            if case .startTimer(let timer, _) = effect, case .checkpoint = timer { timer } else { nil }
+        }
+        for timer in timers { batches += term.handle(.timerFired(timer)) }
+        guard let triggerBatch = batches.firstIndex(where: { $0.effects.contains { if case .send(.triggerCheckpoint, _) = $0 { true } else { false } } })
+        else {
+            Issue.record("no checkpoint was triggered")
+            return
+        }
+        #expect(batches[...triggerBatch].flatMap(\.writes).contains { if case .checkpointCounter = $0 { true } else { false } })
+        guard case .send(.triggerCheckpoint(_, _, let id, _, _, _), _)? = batches[triggerBatch].effects.first(where: { if case .send(.triggerCheckpoint, _) = $0 { true } else { false } })
+        else { return }
+        var acknowledged: [JobManager.Ready] = []
+        let master = term.manager.dispatcher.job("lanes")!
+        for vertex in master.graph.allVertices {
+            acknowledged += term.handle(
+                .checkpointAcknowledged("lanes", master.graph.attemptID(vertex), checkpoint: id, state: StateHandle(path: "/s/\(vertex)", size: 1, checksum: 0)))
+        }
+        let committed = acknowledged.firstIndex { $0.writes.contains { if case .checkpointCompleted = $0 { true } else { false } } }
+        let notified = acknowledged.firstIndex { $0.effects.contains { if case .send(.notifyCheckpointComplete, _) = $0 { true } else { false } } }
+        #expect(committed != nil && notified != nil && committed! <= notified!)
+        #expect(term.manager.latestCheckpoint(of: "lanes")?.id == id)
+    }
+}
