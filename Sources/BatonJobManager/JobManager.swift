@@ -352,10 +352,11 @@ public struct JobManager: Sendable {
                 return []
             }
         }
+        // Before its slots are offered (which places new attempts on it): what it lost.
+        steps += attemptsGone(from: registration)
         steps += resourceSteps(resources.register(offer, adopting: held))
         reconciliation?.registered(id)
         for report in registration.tasks { steps += heldAttempt(report, on: id) }
-        steps += attemptsGone(from: registration)
         // Deployments that waited for this task executor to come back.
         for (job, deployment) in deferredDeployments.removeValue(forKey: id) ?? [] {
             steps.append(.dispatch(.job(job, .deploy(deployment))))

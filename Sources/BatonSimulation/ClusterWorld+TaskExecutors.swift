@@ -17,11 +17,12 @@ extension ClusterWorld {
         case .leaderTimer(let index, let epoch, let timer):
             guard masters[index].leader?.epoch == epoch else { return }
             leaderInput(index, .event(.timerFired(timer)))
-        case .toLeader(let index, let connection, let executor, let message):
-            guard openConnections.contains(connection) else { return }
+        case .toLeader(let index, let connection, let executor, let message, let buffered):
+            guard buffered || openConnections.contains(connection) else { return }
             if masters[index].paused {
-                // The process reads its socket when it wakes.
-                queue.push(event, at: masters[index].pausedUntil)
+                // It sits in the socket's buffer: the process reads it when it wakes, even if
+                // the peer has closed the connection meanwhile.
+                queue.push(.toLeader(index, connection: connection, from: executor, message, buffered: true), at: masters[index].pausedUntil)
                 return
             }
             received(message, by: index, on: connection, from: executor)
@@ -29,6 +30,11 @@ extension ClusterWorld {
             guard openConnections.contains(connection), executors[executor].connection?.id == connection else { return }
             received(message, at: executor)
         case .leaderNoticesLoss(let index, let connection, let executor):
+            if masters[index].alive, masters[index].paused {
+                // After what the socket still holds.
+                queue.push(event, at: masters[index].pausedUntil)
+                return
+            }
             leaderInput(index, .lost(executor, connection: connection))
         case .executorNoticesLoss(let executor, let connection):
             guard executors[executor].alive, executors[executor].connection?.id == connection else { return }
@@ -83,7 +89,7 @@ extension ClusterWorld {
             }
         case .loseTaskExecutor(let id, let returnAfter):
             guard let executor = executors.firstIndex(where: { $0.resources.id == id }), executors[executor].alive else { return }
-            crashTaskExecutor(executor, returnAfter: returnAfter.map { Self.nanos($0) })
+            crashTaskExecutor(executor, returnAfter: returnAfter.map { Self.nanos($0) }, returns: returnAfter != nil)
         case .cancel(let job):
             request({ .cancel(job, $0) }, job: job)
         }
@@ -153,12 +159,13 @@ extension ClusterWorld {
         close(link.id, executor: executor, master: link.master, noticeAfter: Self.nanos(configuration.heartbeatTimeout))
     }
 
-    mutating func crashTaskExecutor(_ executor: Int, returnAfter: UInt64? = nil) {
+    mutating func crashTaskExecutor(_ executor: Int, returnAfter: UInt64? = nil, returns: Bool = true) {
         log("task executor \(executors[executor].resources.id) killed")
         executors[executor].alive = false
         executors[executor].tasks = [:]
         if let link = executors[executor].connection { close(link.id, executor: executor, master: link.master, noticeAfter: 0) }
         executors[executor].connection = nil
+        guard returns else { return }
         let back = returnAfter ?? Self.ms(draw(configuration.restartDelayMillis))
         queue.push(.restartTaskExecutor(executor), at: now + back)
     }

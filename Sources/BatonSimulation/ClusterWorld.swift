@@ -132,10 +132,14 @@ struct ClusterWorld {
             masters[index].paused = false
             masters[index].runningSince = now
             log("\(masters[index].id) resumed")
+            // The leader's runtime and its election are two tasks of the process: which one
+            // runs first after the pause is a race, drawn from the seed. When the runtime wins,
+            // it works through its backlog until the election's next tick.
+            let runtimeFirst = masters[index].leader != nil && draw(0...1) == 0
             let replies = masters[index].bufferedReplies
             masters[index].bufferedReplies = []
+            if runtimeFirst { masters[index].awaitingTick = true } else { masters[index].tickWaiting = true }
             for reply in replies { deliver(reply, to: index) }
-            masters[index].tickWaiting = true
             drive(index)
             offerLocks()
         case .recheckLocks:
@@ -163,9 +167,15 @@ struct ClusterWorld {
         }
         guard counts.total < configuration.randomFaults else { return }
         var kinds = configuration.faultKinds
-        // The first faults go through every kind once, in a seeded order; then any kind.
+        // The first faults go through every kind once, in a seeded order; then the leader's
+        // faults (what a master failover is about) come as often as all the others together.
         let fresh = kinds.filter { counts.byKind[$0, default: 0] == 0 }
-        if !fresh.isEmpty { kinds = fresh }
+        if !fresh.isEmpty {
+            kinds = fresh
+        } else {
+            let leaderFaults = kinds.filter { $0 == .leaderCrash || $0 == .leaderPause }
+            if !leaderFaults.isEmpty, draw(0...1) == 0 { kinds = leaderFaults }
+        }
         let kind = kinds[draw(0...(kinds.count - 1))]
         inject(kind)
     }
@@ -299,6 +309,7 @@ struct ClusterWorld {
             }
             if masters[index].tickWaiting {
                 masters[index].tickWaiting = false
+                masters[index].awaitingTick = false
                 masters[index].pending = masters[index].election!.tick(now: instant)
                 if !masters[index].pending.isEmpty { continue }
             }
@@ -321,7 +332,7 @@ struct ClusterWorld {
         case .watchHolder: offerLocks()
         case .leadershipGranted(let epoch):
             log("\(masters[index].id) leads epoch \(epoch)")
-            startLeading(index, epoch: epoch)
+            if configuration.leadersRunJobManager { startLeading(index, epoch: epoch) }
         case .leadershipRevoked(let epoch, let reason):
             log("\(masters[index].id) stops leading epoch \(epoch): \(reason)")
             stopLeading(index)
@@ -446,7 +457,9 @@ struct ClusterWorld {
     /// One acting leader at most, and it holds the store's current epoch (I1); a leader exists
     /// soon after a candidate could lead (liveness).
     mutating func checkLeadership() {
-        let acting = masters.indices.filter { masters[$0].alive && !masters[$0].paused && masters[$0].election?.leaderEpoch != nil }
+        let acting = masters.indices.filter {
+            masters[$0].alive && !masters[$0].paused && !masters[$0].awaitingTick && masters[$0].election?.leaderEpoch != nil
+        }
         if acting.count > 1 {
             violation("I1", "two-leaders", "two running leaders: \(acting.map { "\(masters[$0].id)@\(masters[$0].election!.leaderEpoch!)" })")
         }

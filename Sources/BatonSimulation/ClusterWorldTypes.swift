@@ -53,6 +53,8 @@ public struct ClusterConfiguration: Sendable {
     public var taskDuration: @Sendable (JobVertexID, Int) -> Duration? = { _, _ in nil }
     /// Records a running source emits per millisecond.
     public var recordsPerMillisecond: Int64 = 10
+    /// Whether each leader runs a JobManager (off: the election alone).
+    public var leadersRunJobManager = true
     /// Whether to keep a line per notable event (a replay keeps them; a sweep of seeds does not).
     public var keepsHistory = true
 
@@ -196,7 +198,7 @@ enum WorldEvent {
     /// A leader's timer (for the term of `epoch`).
     case leaderTimer(Int, epoch: Epoch, JobManager.Timer)
     /// A message arrives on a connection.
-    case toLeader(Int, connection: UInt64, from: Int, ToLeader)
+    case toLeader(Int, connection: UInt64, from: Int, ToLeader, buffered: Bool = false)
     case toTaskExecutor(Int, connection: UInt64, ToTaskExecutor)
     /// An end of a connection notices that it broke.
     case leaderNoticesLoss(Int, connection: UInt64, executor: Int)
@@ -231,6 +233,9 @@ struct SimulatedMaster {
     var runningSince: UInt64?
     var lastReport: [MemberID: UInt64] = [:]
     var pausedUntil: UInt64 = 0
+    /// Resumed with its runtime first: its election has not ticked since (it does not know yet
+    /// that its lease ran out, as a real process right after SIGCONT).
+    var awaitingTick = false
     var leader: LeaderShell?
 }
 

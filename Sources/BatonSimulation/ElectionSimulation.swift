@@ -65,6 +65,7 @@ public struct ElectionSimulation: Sendable {
         cluster.pauseMillis = configuration.pauseMillis
         cluster.killPercent = configuration.killPercent
         cluster.electionFaults = true
+        cluster.leadersRunJobManager = false
         var world = ClusterWorld(cluster)
         world.run()
         return Report(
