@@ -118,7 +118,8 @@ public struct ResourceManager: Sendable {
         executors.first { $0.resources.id == taskExecutor }?.free
     }
 
-    /// Adds (or re-adds) a task executor; pending requests that now fit are allocated.
+    /// Adds (or re-adds) a task executor; pending requests that now fit are allocated, the others
+    /// are pending again with what is short now.
     public mutating func register(_ resources: TaskExecutorResources) -> [Action] {
         scanStart.removeAll()
         let used = allocations.values.filter { $0.taskExecutor == resources.id }.reduce(ResourceProfile.zero) { $0 + $1.profile }
@@ -127,7 +128,9 @@ public struct ResourceManager: Sendable {
         } else {
             executors.append(Executor(resources: resources, free: resources.total - used))
         }
-        return servePending()
+        // What is short changed for the requests it cannot serve: say so again.
+        let served = servePending()
+        return served + pendingRequests.map { .pending(shortage(for: $0)) }
     }
 
     /// Adds (or re-adds) a task executor that a previous leader placed tasks on, counting the

@@ -101,6 +101,12 @@ extension ClusterWorld {
         let epoch = masters[index].leader!.epoch
         switch effect {
         case .send(let command, let target):
+            if case .deploy(let descriptor) = command {
+                deployments.append(
+                    SimulatedDeployment(
+                        millis: millis, job: descriptor.job, vertex: descriptor.vertexID, subtask: Int(descriptor.attempt.vertex.subtask),
+                        attempt: descriptor.attempt.attempt, taskExecutor: target))
+            }
             guard let executor = executors.firstIndex(where: { $0.resources.id == target }),
                 let connection = masters[index].leader!.connections[executor]
             else { return }
@@ -109,7 +115,14 @@ extension ClusterWorld {
             let job = masters[index].leader!.requests.removeValue(forKey: request)
             switch reply {
             case .submitted(let id): log("job \(id) submitted")
-            case .refused(let reason): log("request for \(job.map { "\($0)" } ?? "?") refused: \(reason)")
+            case .refused(let reason):
+                // A refused submission is not retried.
+                if let job, submissions.contains(where: { $0.0.id == job }) {
+                    submissions.removeAll { $0.0.id == job }
+                    log("submission of \(job) refused: \(reason)")
+                } else {
+                    log("request for \(job.map { "\($0)" } ?? "?") refused: \(reason)")
+                }
             default: break
             }
         case .startTimer(let timer, let after):

@@ -67,6 +67,10 @@ extension ClusterWorld {
             barrier(checkpoint, from: producer, reaches: attempt, at: executor)
         case .scheduled(let fault):
             injectScheduled(fault)
+        case .taskFails(let executor, let incarnation, let attempt):
+            guard executors[executor].alive, executors[executor].incarnation == incarnation, executors[executor].tasks[attempt]?.state == .running
+            else { return }
+            fail(attempt, at: executor, reason: "random failure")
         default:
             break
         }
@@ -82,9 +86,7 @@ extension ClusterWorld {
                 where attempt.job == job && task.descriptor.vertexID == vertexID && Int(attempt.attempt.vertex.subtask) == subtask
                     && !task.state.isTerminal
                 {
-                    log("\(attempt) fails: \(reason)")
-                    stopTask(attempt, at: executor)
-                    carryOut(executors[executor].table.taskChanged(attempt, to: .failed, failure: reason), at: executor, payload: nil)
+                    fail(attempt, at: executor, reason: reason)
                 }
             }
         case .loseTaskExecutor(let id, let returnAfter):
@@ -93,6 +95,12 @@ extension ClusterWorld {
         case .cancel(let job):
             request({ .cancel(job, $0) }, job: job)
         }
+    }
+
+    mutating func fail(_ attempt: TaskAttempt, at executor: Int, reason: String) {
+        log("\(attempt.job) task \(attempt.attempt) fails: \(reason)")
+        stopTask(attempt, at: executor)
+        carryOut(executors[executor].table.taskChanged(attempt, to: .failed, failure: reason), at: executor, payload: nil)
     }
 
     // MARK: connections
@@ -252,10 +260,6 @@ extension ClusterWorld {
             case .startTask(let attempt):
                 guard case .deploy(let descriptor) = payload else { continue }
                 executors[executor].tasks[attempt] = SimulatedTask(descriptor: descriptor, state: .deploying)
-                deployments.append(
-                    SimulatedDeployment(
-                        millis: millis, job: attempt.job, vertex: descriptor.vertexID, subtask: Int(attempt.attempt.vertex.subtask),
-                        attempt: attempt.attempt.attempt, taskExecutor: executors[executor].resources.id))
                 queue.push(.taskStep(executor, incarnation: incarnation, attempt, .initializing), at: now + Self.ms(draw(configuration.taskStepMillis)))
             case .stopTask(let attempt):
                 queue.push(.taskStep(executor, incarnation: incarnation, attempt, .canceled), at: now + Self.ms(draw(configuration.taskStepMillis)))
@@ -335,8 +339,16 @@ extension ClusterWorld {
         case .initializing:
             queue.push(.taskStep(executor, incarnation: incarnation, attempt, .running), at: now + Self.ms(draw(configuration.taskStepMillis)))
         case .running:
-            if let duration = configuration.taskDuration(task.descriptor.vertexID, Int(attempt.attempt.vertex.subtask)) {
-                queue.push(.taskStep(executor, incarnation: incarnation, attempt, .finished), at: now + Self.nanos(duration))
+            let duration = configuration.taskDuration(task.descriptor.vertexID, Int(attempt.attempt.vertex.subtask)).map(Self.nanos)
+            if let duration { queue.push(.taskStep(executor, incarnation: incarnation, attempt, .finished), at: now + duration) }
+            if configuration.randomTaskFailurePercentPerSecond > 0 {
+                // Exponentially distributed time to failure.
+                let rate = configuration.randomTaskFailurePercentPerSecond / 100
+                let uniform = Double.random(in: Double.ulpOfOne..<1, using: &random)
+                let failAfter = UInt64(-Glibc.log(uniform) / rate * 1e9)
+                if duration.map({ failAfter < $0 }) ?? true {
+                    queue.push(.taskFails(executor, incarnation: incarnation, attempt), at: now + failAfter)
+                }
             }
         default:
             break
@@ -463,3 +475,7 @@ extension TaskSlotTable.Command {
         }
     }
 }
+
+#if canImport(Glibc)
+import Glibc
+#endif

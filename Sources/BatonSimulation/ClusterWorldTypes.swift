@@ -51,6 +51,8 @@ public struct ClusterConfiguration: Sendable {
     public var taskStepMillis: ClosedRange<Int> = 1...5
     /// How long a task runs before it finishes; nil: until it is canceled (streaming).
     public var taskDuration: @Sendable (JobVertexID, Int) -> Duration? = { _, _ in nil }
+    /// Chance, in percent per second, that a running task fails on its own.
+    public var randomTaskFailurePercentPerSecond: Double = 0
     /// Records a running source emits per millisecond.
     public var recordsPerMillisecond: Int64 = 10
     /// Whether each leader runs a JobManager (off: the election alone).
@@ -208,6 +210,8 @@ enum WorldEvent {
     case restartTaskExecutor(Int)
     /// A checkpoint barrier from producer subtask `producer` reaches a consumer task.
     case barrier(Int, incarnation: UInt64, TaskAttempt, checkpoint: UInt64, producer: Int)
+    /// A running task fails on its own.
+    case taskFails(Int, incarnation: UInt64, TaskAttempt)
     /// The heartbeat timeout of a connection to a master that may be paused.
     case heartbeatCheck(Int, connection: UInt64, master: Int)
 }
