@@ -304,7 +304,7 @@ public enum Audit {
         let failovers = history.failovers.filter { $0.toEpoch >= (since ?? .none) }.sorted { $0.toEpoch < $1.toEpoch }.map { record in
             let previous = record.fromEpoch.flatMap { termsByEpoch[$0.rawValue] }
             return AuditReport.Failover(
-                fromEpoch: record.fromEpoch?.rawValue, toEpoch: record.toEpoch.rawValue, leader: record.leader, termEndedAt: record.previousTermEndedAt?.iso8601,
+                fromEpoch: record.fromEpoch?.rawValue, toEpoch: record.toEpoch.rawValue, leader: record.leader.rawValue, termEndedAt: record.previousTermEndedAt?.iso8601,
                 electedAt: record.electedAt.iso8601, reconciledAt: record.reconciledAt?.iso8601, nextCheckpointAt: record.nextCheckpointAt?.iso8601,
                 detectMillis: previous?.lastRenewedAt.map { Double(record.electedAt.millis(since: $0)) }, reconcileMillis: record.reconcileMillis,
                 nextCheckpointMillis: record.nextCheckpointMillis, adopted: record.adopted, finished: record.finished, restarted: record.restarted,

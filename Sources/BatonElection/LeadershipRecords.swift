@@ -56,6 +56,18 @@ public enum TermEndReason: String, Codable, Hashable, Sendable, CaseIterable {
     case leaseExpired = "lease-expired"
     /// The holder's process died: its member lock was released (kill -9, crash).
     case holderDied = "holder-died"
+
+    /// Reads the raw value, or the case's name (how reconciliation journals written before the
+    /// field was typed spell it); anything else is an error naming the value.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let text = try container.decode(String.self)
+        guard let reason = TermEndReason(rawValue: text) ?? TermEndReason.allCases.first(where: { "\($0)" == text }) else {
+            throw DecodingError.dataCorruptedError(
+                in: container, debugDescription: "'\(text)' is not a term end reason (\(TermEndReason.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        self = reason
+    }
 }
 
 /// One entry of the term journal.

@@ -1,5 +1,6 @@
 public import BatonCheckpointing
 public import BatonCore
+public import BatonElection
 public import BatonExecutionGraph
 import BatonJobGraph
 import BatonResourceManager
@@ -45,11 +46,11 @@ extension JobManager {
         /// The previous term, as its record says.
         public var previousEpoch: Epoch?
         public var previousTermEndedAt: WallTime?
-        public var previousTermEnd: String?
+        public var previousTermEnd: TermEndReason?
 
         public init(
             jobs: [RecoveredJob], electedAt: WallTime? = nil, previousEpoch: Epoch? = nil, previousTermEndedAt: WallTime? = nil,
-            previousTermEnd: String? = nil
+            previousTermEnd: TermEndReason? = nil
         ) {
             self.jobs = jobs
             self.electedAt = electedAt
@@ -90,7 +91,7 @@ extension JobManager {
         let tracker = Reconciliation(expected: expected, known: known)
         reconciliation = tracker
         journal = ReconciliationRecord(
-            fromEpoch: takeover.previousEpoch, toEpoch: epoch, leader: leader.rawValue, previousTermEndedAt: takeover.previousTermEndedAt,
+            fromEpoch: takeover.previousEpoch, toEpoch: epoch, leader: leader, previousTermEndedAt: takeover.previousTermEndedAt,
             previousTermEnd: takeover.previousTermEnd, electedAt: takeover.electedAt ?? wall, loadedAt: wall, jobs: loaded.count, adopted: 0,
             finished: 0, restarted: 0, cancelled: 0, windowClosed: false,
             checkpointsAtTakeover: Dictionary(

@@ -1,4 +1,5 @@
 public import BatonCore
+public import BatonElection
 public import BatonJobGraph
 public import BatonJobMaster
 
@@ -28,10 +29,10 @@ public struct JobRecord: Codable, Sendable, Hashable {
 public struct ReconciliationRecord: Codable, Sendable, Hashable {
     public var fromEpoch: Epoch?
     public var toEpoch: Epoch
-    public var leader: String
+    public var leader: MemberID
     /// When the previous term ended, and why (as its successor journaled it).
     public var previousTermEndedAt: WallTime?
-    public var previousTermEnd: String?
+    public var previousTermEnd: TermEndReason?
     /// When this term began.
     public var electedAt: WallTime
     /// When the runtime had loaded the jobs (the start of reconciliation).
@@ -61,7 +62,7 @@ public struct ReconciliationRecord: Codable, Sendable, Hashable {
     }
 
     public init(
-        fromEpoch: Epoch?, toEpoch: Epoch, leader: String, previousTermEndedAt: WallTime?, previousTermEnd: String?, electedAt: WallTime,
+        fromEpoch: Epoch?, toEpoch: Epoch, leader: MemberID, previousTermEndedAt: WallTime?, previousTermEnd: TermEndReason?, electedAt: WallTime,
         loadedAt: WallTime, reconciledAt: WallTime? = nil, nextCheckpointAt: WallTime? = nil, reconcileMillis: Double? = nil,
         nextCheckpointMillis: Double? = nil, jobs: Int, adopted: Int, finished: Int, restarted: Int, cancelled: Int, windowClosed: Bool,
         checkpointsAtTakeover: [String: CheckpointMark]? = nil

@@ -221,7 +221,7 @@ actor LeaderRuntime {
                 let previous = try current?.previousEpoch.flatMap { try reader.value(TermRecord.self, .terms, StoreKey.uint64($0.rawValue)) }
                 return JobManager.Takeover(
                     jobs: try JobManager.RecoveredJob.loadAll(reader), electedAt: current?.startedAt, previousEpoch: previous?.epoch,
-                    previousTermEndedAt: previous?.endedAt, previousTermEnd: previous?.endReason.map { "\($0)" })
+                    previousTermEndedAt: previous?.endedAt, previousTermEnd: previous?.endReason)
             }
             // A job that has no checkpoint of its own yet restores from the savepoint it started from.
             for index in takeover.jobs.indices where takeover.jobs[index].completed.isEmpty && !takeover.jobs[index].record.state.isTerminal {

@@ -139,7 +139,7 @@ public struct SimulatedStore: Sendable {
         return .success(
             JobManager.Takeover(
                 jobs: recovered, electedAt: current?.startedAt, previousEpoch: previous?.epoch, previousTermEndedAt: previous?.endedAt,
-                previousTermEnd: previous?.endReason.map { "\($0)" }))
+                previousTermEnd: previous?.endReason))
     }
 
     /// The store's contents as `baton audit` reads them.

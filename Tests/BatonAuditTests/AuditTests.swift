@@ -46,7 +46,7 @@ struct AuditedStore {
 
     func failover(_ from: UInt64, _ to: UInt64, checkpoint: UInt64?, completedAt: WallTime? = nil, restarted: Int = 0) -> ReconciliationRecord {
         ReconciliationRecord(
-            fromEpoch: Epoch(from), toEpoch: Epoch(to), leader: "m2", previousTermEndedAt: base, previousTermEnd: "holderDied", electedAt: base,
+            fromEpoch: Epoch(from), toEpoch: Epoch(to), leader: "m2", previousTermEndedAt: base, previousTermEnd: .holderDied, electedAt: base,
             loadedAt: base, reconciledAt: base + .milliseconds(15), reconcileMillis: 15, jobs: 1, adopted: 2, finished: 0, restarted: restarted,
             cancelled: 0, windowClosed: false,
             checkpointsAtTakeover: checkpoint.map { [job.rawValue: .init(id: $0, completedAt: completedAt ?? completedTime($0))] })
