@@ -291,9 +291,13 @@ extension ClusterWorld {
                         gate.channels.contains { $0.producerSubtask == producer && $0.producerAttempt == attempt.attempt.attempt }
                     }
                     guard fed else { continue }
+                    // Barriers travel in band with the records: on one channel, in order.
+                    let channel = ChannelKey(producer: attempt, consumer: consumer)
+                    let arrival = max(now + Self.ms(draw(configuration.networkLatencyMillis)) + 1, barrierArrivals[channel] ?? 0)
+                    barrierArrivals[channel] = arrival
                     queue.push(
                         .barrier(consumerExecutor, incarnation: executors[consumerExecutor].incarnation, consumer, checkpoint: id, producer: producer),
-                        at: now + Self.ms(draw(configuration.networkLatencyMillis)) + 1)
+                        at: arrival)
                 }
             }
         case .notifyCheckpointComplete(_, let id):
@@ -405,7 +409,7 @@ extension ClusterWorld {
         let key = SinkOutputs.Key(job: attempt.job, sink: Int(attempt.attempt.vertex.subtask))
         let producers = task.descriptor.inputs.flatMap { $0.channels.map(\.producerSubtask) }
         let complete = task.pending.filter { $0.checkpoint <= id && $0.positions.count == producers.count }
-        guard let last = complete.last else { return }
+        guard let last = complete.max(by: { $0.checkpoint < $1.checkpoint }) else { return }
         if last.checkpoint > sinks.committedThrough[key, default: 0] {
             for producer in producers.sorted() {
                 let from = task.pendingStart[producer] ?? 0
@@ -452,6 +456,12 @@ enum SinkState {
         }
         return ranges
     }
+}
+
+/// One data channel: from a producer attempt to a consumer attempt.
+struct ChannelKey: Hashable {
+    var producer: TaskAttempt
+    var consumer: TaskAttempt
 }
 
 struct BarrierKey: Hashable {

@@ -53,6 +53,8 @@ struct ClusterWorld {
     var openConnections: Set<UInt64> = []
     /// Where each source attempt was at each checkpoint's barrier.
     var barrierPositions: [BarrierKey: Int64] = [:]
+    /// When the last barrier sent on each data channel arrives (barriers keep their order).
+    var barrierArrivals: [ChannelKey: UInt64] = [:]
     /// Terms that took over jobs from an earlier one.
     var failovers = 0
     var shutDown: JobState?

@@ -281,17 +281,7 @@ public actor TaskExecutorService: Service {
         case .endSourceInput: record.control.force(.endInput)
         case .notifyCheckpointComplete(let notice): record.control.force(.checkpointCompleted(notice.checkpointID))
         case .updatePartitionInfo(let update):
-            guard let location = update.channel.location else { return }
-            // The deployment named the subpartition this task reads from that producer.
-            let known = record.spec.inputs.first { $0.result == Int(update.result) }?.channels.first {
-                $0.partition.producerSubtask == Int(update.channel.producerSubtask)
-            }
-            record.updates.yield(
-                InputChannelSpec(
-                    partition: PartitionID(
-                        job: key.job, result: Int(update.result), producerSubtask: Int(update.channel.producerSubtask),
-                        producerAttempt: Int(update.channel.producerAttempt)),
-                    subpartition: known?.subpartition ?? key.subtask, location: location))
+            if let channel = record.spec.channelUpdate(result: Int(update.result), channel: update.channel.descriptor) { record.updates.yield(channel) }
         default:
             break
         }

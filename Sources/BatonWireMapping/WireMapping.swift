@@ -109,46 +109,94 @@ public struct WireMappingError: Error, Sendable, CustomStringConvertible {
 }
 
 extension WireInputChannel {
-    /// The channel's location, when known (`data_address` is `host:port`).
-    public var location: InputChannelSpec.Location? {
-        guard known, let executor = Identifier(rawValue: taskExecutor), let colon = dataAddress.lastIndex(of: ":"),
-            let port = Int(dataAddress[dataAddress.index(after: colon)...])
-        else { return nil }
-        return InputChannelSpec.Location(taskExecutor: executor, host: String(dataAddress[..<colon]), port: port)
+    /// The channel as a deployment names it (its location only when known and well formed).
+    public var descriptor: InputChannelDescriptor {
+        InputChannelDescriptor(
+            producerSubtask: Int(producerSubtask), producerAttempt: Int32(producerAttempt),
+            location: known ? Identifier(rawValue: taskExecutor).map { .init(taskExecutor: $0, dataAddress: dataAddress) } : nil)
+    }
+
+    /// Where to connect for the channel, when known (`data_address` is `host:port`).
+    public var location: InputChannelSpec.Location? { descriptor.location?.address }
+}
+
+extension TaskDeploymentDescriptor {
+    /// The deployment a DeployTask message carries.
+    public init(wire deploy: WireDeployTask) throws {
+        guard let job = Identifier(rawValue: deploy.attempt.job), let vertexID = Identifier(rawValue: deploy.vertexID) else {
+            throw WireMappingError(message: "a deployment names an invalid job or vertex")
+        }
+        let outputs = try deploy.outputs.map { output -> ResultPartition in
+            guard let pattern = DistributionPattern(rawValue: output.pattern) else {
+                throw WireMappingError(message: "a deployment names an unknown pattern '\(output.pattern)'")
+            }
+            return ResultPartition(
+                result: Int(output.result), blocking: output.blocking, pattern: pattern, key: output.key.isEmpty ? nil : output.key,
+                consumerParallelism: Int(output.consumerParallelism), consumerMaxParallelism: Int(output.consumerMaxParallelism))
+        }
+        let inputs = deploy.inputs.map { gate in
+            InputGate(
+                result: Int(gate.result), blocking: gate.blocking, pointwise: gate.pointwise,
+                channels: gate.channels.map(\.descriptor))
+        }
+        self.init(
+            job: job, attempt: deploy.attempt.executionAttempt, allocation: deploy.allocation, vertexID: vertexID,
+            parallelism: Int(deploy.parallelism), maxParallelism: Int(deploy.maxParallelism),
+            operators: deploy.operators.map { OperatorSpec($0.name, $0.parameters) }, inputs: inputs, outputs: outputs,
+            restore: deploy.hasRestore ? (deploy.restore.checkpointID, deploy.restore.state.handle) : nil)
+    }
+}
+
+extension InputChannelDescriptor.Location {
+    /// Where to connect: `data_address` is `host:port`; nil when it is not.
+    public var address: InputChannelSpec.Location? {
+        guard let colon = dataAddress.lastIndex(of: ":"), let port = Int(dataAddress[dataAddress.index(after: colon)...]) else { return nil }
+        return InputChannelSpec.Location(taskExecutor: taskExecutor, host: String(dataAddress[..<colon]), port: port)
     }
 }
 
 extension TaskSpec {
-    /// The task a DeployTask describes.
-    public init(wire deploy: WireDeployTask) throws {
-        guard let attempt = deploy.attempt.key, let vertexID = Identifier(rawValue: deploy.vertexID) else {
-            throw WireMappingError(message: "a deployment names an invalid job or vertex")
-        }
-        let inputs = deploy.inputs.map { gate in
+    /// The task a deployment describes.
+    public init(_ descriptor: TaskDeploymentDescriptor) {
+        let attempt = TaskSpec.AttemptKey(
+            job: descriptor.job, jobVertex: Int(descriptor.attempt.vertex.jobVertex), subtask: Int(descriptor.attempt.vertex.subtask),
+            attempt: Int(descriptor.attempt.attempt))
+        let inputs = descriptor.inputs.map { gate in
             TaskSpec.Input(
-                result: Int(gate.result), blocking: gate.blocking,
+                result: gate.result, blocking: gate.blocking,
                 channels: gate.channels.map { channel in
                     InputChannelSpec(
                         partition: PartitionID(
-                            job: attempt.job, result: Int(gate.result), producerSubtask: Int(channel.producerSubtask),
+                            job: descriptor.job, result: gate.result, producerSubtask: channel.producerSubtask,
                             producerAttempt: Int(channel.producerAttempt)),
-                        subpartition: gate.pointwise ? 0 : attempt.subtask, location: channel.location)
+                        subpartition: gate.pointwise ? 0 : attempt.subtask, location: channel.location?.address)
                 })
         }
-        let outputs = try deploy.outputs.map { output -> OutputSpec in
-            guard let pattern = DistributionPattern(rawValue: output.pattern) else {
-                throw WireMappingError(message: "a deployment names an unknown pattern '\(output.pattern)'")
-            }
-            return OutputSpec(
-                result: Int(output.result), blocking: output.blocking, pattern: pattern, key: output.key.isEmpty ? nil : output.key,
-                consumerParallelism: Int(output.consumerParallelism), consumerMaxParallelism: Int(output.consumerMaxParallelism))
-        }
         self.init(
-            attempt: attempt, allocation: deploy.allocation, vertexID: vertexID, parallelism: Int(deploy.parallelism),
-            maxParallelism: Int(deploy.maxParallelism), operators: deploy.operators.map { OperatorSpec($0.name, $0.parameters) },
-            inputs: inputs, outputs: outputs,
-            restore: deploy.hasRestore ? TaskRestore(checkpoint: deploy.restore.checkpointID, state: deploy.restore.state.handle) : nil)
+            attempt: attempt, allocation: descriptor.allocation, vertexID: descriptor.vertexID, parallelism: descriptor.parallelism,
+            maxParallelism: descriptor.maxParallelism, operators: descriptor.operators, inputs: inputs,
+            outputs: descriptor.outputs.map { output in
+                OutputSpec(
+                    result: output.result, blocking: output.blocking, pattern: output.pattern, key: output.key,
+                    consumerParallelism: output.consumerParallelism, consumerMaxParallelism: output.consumerMaxParallelism)
+            },
+            restore: descriptor.restore.map { TaskRestore(checkpoint: $0.checkpoint, state: $0.state) })
     }
+
+    /// The channel to read once a producer this task did not know the location of is deployed
+    /// (an UpdatePartitionInfo); nil when the location cannot be used.
+    public func channelUpdate(result: Int, channel: InputChannelDescriptor) -> InputChannelSpec? {
+        guard let location = channel.location?.address else { return nil }
+        // The deployment named the subpartition this task reads from that producer.
+        let known = inputs.first { $0.result == result }?.channels.first { $0.partition.producerSubtask == channel.producerSubtask }
+        return InputChannelSpec(
+            partition: PartitionID(
+                job: attempt.job, result: result, producerSubtask: channel.producerSubtask, producerAttempt: Int(channel.producerAttempt)),
+            subpartition: known?.subpartition ?? attempt.subtask, location: location)
+    }
+
+    /// The task a DeployTask message describes.
+    public init(wire deploy: WireDeployTask) throws { self.init(try TaskDeploymentDescriptor(wire: deploy)) }
 }
 
 extension WireStateHandle {

@@ -1,0 +1,217 @@
+import BatonCheckpointing
+import BatonConfig
+import BatonCore
+import BatonDataPlane
+import BatonElection
+import BatonExecutionGraph
+import BatonFiles
+import BatonHAStore
+import BatonHAStoreSelection
+import BatonJobGraph
+import BatonJobManager
+import BatonJobMaster
+import BatonOperators
+import BatonRPC
+import BatonResourceManager
+import BatonStoreRecords
+import BatonTaskRuntime
+import BatonWireMapping
+import Foundation
+import Synchronization
+
+/// The benchmark's cluster in one process, as Flink's MiniCluster: the real `JobManager` (its
+/// batches' writes committed fenced to a real SQLite store, then its effects carried out), and
+/// task executors that are real data planes serving on loopback, running the real task runtime.
+/// It carries out the JobManager's batches as `LeaderRuntime` does, in process instead of over
+/// connections: it decides nothing.
+final class MiniCluster: Sendable {
+    struct TaskExecutor: Sendable {
+        var id: Identifier
+        var plane: DataPlane
+        var server: RPCServer
+        var slots: Int
+        var port: Int { server.localPort }
+    }
+
+    private struct Running: Sendable {
+        var host: Identifier
+        var control: Mailbox<TaskControl>
+        var spec: TaskSpec
+        var updates: AsyncStream<InputChannelSpec>.Continuation
+    }
+
+    private struct State: Sendable {
+        var manager: JobManager
+        var tasks: [TaskAttempt: Running] = [:]
+        /// When each checkpoint was triggered, and each completed one's trigger-to-commit time.
+        var triggered: [UInt64: MonotonicInstant] = [:]
+        var durations: [Double] = []
+        var failure: String?
+        var ended: JobState?
+    }
+
+    private let executors: [TaskExecutor]
+    private let store: HAStore
+    private let epoch: Epoch
+    private let state: Mutex<State>
+    private let inputs = Mailbox<JobManager.Event>(capacity: 1 << 20)
+    private let time = SystemTimeSource()
+    private let options: TaskRunner.Options
+    private let checkpoints: String
+
+    init(executors: [TaskExecutor], storePath: String, checkpoints: String, interval: Duration, options: TaskRunner.Options) async throws {
+        self.executors = executors
+        self.options = options
+        self.checkpoints = checkpoints
+        store = try HAStoreSelection.open(.init(backend: .sqlite, path: storePath), access: .readWrite, time: time)
+        let identity = LeaderIdentity(member: "bench", incarnation: Incarnation(rawValue: 1), address: "-", pid: getpid())
+        guard
+            case .won(let victory) = try await store.campaign(
+                as: identity, expecting: .vacant(epoch: .none), leaseMillis: 600_000, now: time.wallNow())
+        else { throw BenchmarkFailure(message: "the benchmark could not win a term in its own store") }
+        epoch = victory.record.epoch
+        let settings = JobManager.Settings(
+            mode: .session, takeover: .reconcile, reconciliationWindow: .seconds(3), checkpointInterval: interval, checkpointTimeout: .seconds(60),
+            retainedCheckpoints: 3, checkpointDirectory: checkpoints, savepointDirectory: checkpoints + "/savepoints")
+        state = Mutex(State(manager: JobManager(epoch: epoch, leader: "bench", settings: settings)))
+    }
+
+    var failure: String? { state.withLock { $0.failure } }
+    var checkpointDurations: [Double] { state.withLock { $0.durations } }
+
+    /// Runs `graph` until it ends; throws unless it finished.
+    func run(_ graph: JobGraph) async throws {
+        await withThrowingTaskGroup(of: Void.self) { group in
+            for executor in executors { group.addTask { try await executor.plane.serve(executor.server) } }
+            await withTaskGroup(of: Void.self) { work in
+                await handle(.takeOver(JobManager.Takeover(jobs: [])), &work)
+                for executor in executors {
+                    let resources = TaskExecutorResources(
+                        id: executor.id, total: ResourceProfile(cpuMillis: Int64(executor.slots) * 1000, taskHeapBytes: Int64(executor.slots) << 30),
+                        defaultSlots: executor.slots)
+                    await handle(.registered(.init(resources: resources, dataAddress: "127.0.0.1:\(executor.port)", tasks: [])), &work)
+                }
+                await handle(.submit(graph, savepoint: nil, JobManager.RequestID(rawValue: 1)), &work)
+                while state.withLock({ $0.ended == nil && $0.failure == nil }), let event = try? await inputs.take() {
+                    await handle(event, &work)
+                }
+                for running in state.withLock({ Array($0.tasks.values) }) {
+                    running.control.finish()
+                    running.updates.finish()
+                }
+                work.cancelAll()
+            }
+            for executor in executors { executor.server.close() }
+            group.cancelAll()
+        }
+        if let failure { throw BenchmarkFailure(message: failure) }
+        let ended = state.withLock { $0.ended }
+        guard ended == .finished else { throw BenchmarkFailure(message: "the job ended \(ended.map { "\($0)" } ?? "without an outcome")") }
+    }
+
+    // MARK: carrying out
+
+    private func handle(_ event: JobManager.Event, _ work: inout TaskGroup<Void>) async {
+        let (now, wall) = (time.monotonicNow(), time.wallNow())
+        let batches = state.withLock { $0.manager.handle(event, now: now, wall: wall) }
+        for batch in batches {
+            if !batch.writes.isEmpty {
+                let (writes, epoch) = (batch.writes, self.epoch)
+                do {
+                    try await store.write(fencedBy: epoch) { writer in for write in writes { try write.apply(to: writer, epoch: epoch) } }
+                } catch {
+                    state.withLock { $0.failure = $0.failure ?? "a store write failed: \(error)" }
+                    return
+                }
+            }
+            for effect in batch.effects { carryOut(effect, &work) }
+        }
+    }
+
+    private func carryOut(_ effect: JobManager.Effect, _ work: inout TaskGroup<Void>) {
+        switch effect {
+        case .send(let command, let target):
+            deliver(command, to: target, &work)
+        case .reply(_, .refused(let reason)):
+            state.withLock { $0.failure = $0.failure ?? "the job was refused: \(reason)" }
+        case .reply:
+            break
+        case .startTimer(let timer, let after):
+            let inputs = self.inputs
+            work.addTask {
+                guard (try? await Task.sleep(for: after)) != nil else { return }
+                inputs.force(.timerFired(timer))
+            }
+        case .writeSavepointFile(let job, let savepoint):
+            inputs.force(.savepointFileWritten(job, checkpoint: savepoint.id, failure: "the benchmark takes no savepoints"))
+        case .discardCheckpoint(let directory):
+            work.addTask { DurableFiles.removeTree(directory) }
+        case .removeSourceRanges(let job):
+            DurableFiles.removeTree(SourceRanges.directory(checkpoints: checkpoints, job: job.rawValue))
+        case .notice(.checkpointCompleted(_, let checkpoint)):
+            // After the batch that committed its metadata.
+            let committed = time.monotonicNow()
+            state.withLock { state in
+                if let triggered = state.triggered.removeValue(forKey: checkpoint.id) { state.durations.append(committed.since(triggered).milliseconds) }
+            }
+        case .notice(.checkpointAborted(_, let id, _)):
+            state.withLock { _ = $0.triggered.removeValue(forKey: id) }
+        case .notice(.jobEnded(_, let ended)):
+            state.withLock { $0.ended = ended }
+        case .notice:
+            break
+        }
+    }
+
+    /// A command to one of the in-process task executors.
+    private func deliver(_ command: JobManager.Command, to target: Identifier, _ work: inout TaskGroup<Void>) {
+        switch command {
+        case .deploy(let descriptor):
+            guard let executor = executors.first(where: { $0.id == target }) else { return }
+            let spec = TaskSpec(descriptor)
+            let attempt = TaskAttempt(job: descriptor.job, attempt: descriptor.attempt)
+            let control = Mailbox<TaskControl>(capacity: 64)
+            let (updates, continuation) = AsyncStream<InputChannelSpec>.makeStream()
+            state.withLock { $0.tasks[attempt] = Running(host: target, control: control, spec: spec, updates: continuation) }
+            let (options, inputs) = (self.options, self.inputs)
+            work.addTask {
+                await TaskRunner.run(spec, dataPlane: executor.plane, channelUpdates: updates, control: control, options: options) { event in
+                    if let state = event.state {
+                        inputs.force(
+                            .reported(TaskReport(attempt: attempt, state: state, failure: event.failure, allocation: descriptor.allocation), from: target))
+                    } else if case .checkpointAcknowledged(let id, let handle) = event {
+                        inputs.force(.checkpointAcknowledged(attempt.job, attempt.attempt, checkpoint: id, state: handle))
+                    } else if case .checkpointDeclined(let id, let reason) = event {
+                        inputs.force(.checkpointDeclined(attempt.job, attempt.attempt, checkpoint: id, reason: reason))
+                    }
+                }
+            }
+        case .cancel(let job, let attempt):
+            state.withLock { $0.failure = $0.failure ?? "the benchmark's task \(job)/\(attempt) was cancelled" }
+        case .updatePartition(let job, let consumer, let result, let channel):
+            state.withLock { state in
+                guard let running = state.tasks[TaskAttempt(job: job, attempt: consumer)],
+                    let update = running.spec.channelUpdate(result: result, channel: channel)
+                else { return }
+                running.updates.yield(update)
+            }
+        case .releasePartitions(let job):
+            guard let executor = executors.first(where: { $0.id == target }) else { return }
+            let registry = executor.plane.registry
+            work.addTask { await registry.release(job: job) }
+        case .triggerCheckpoint(let job, let source, let id, let timestamp, let directory, let isSavepoint):
+            let now = time.monotonicNow()
+            state.withLock { state in
+                if state.triggered[id] == nil { state.triggered[id] = now }
+                _ = state.tasks[TaskAttempt(job: job, attempt: source)]?.control.force(
+                    .triggerCheckpoint(CheckpointTrigger(id: id, timestamp: timestamp, directory: directory, isSavepoint: isSavepoint)))
+            }
+        case .notifyCheckpointComplete(let job, let id):
+            state.withLock { state in
+                for running in state.tasks.filter({ $0.key.job == job && $0.value.host == target }).values { _ = running.control.force(.checkpointCompleted(id)) }
+            }
+        case .endInput(let job, let attempt):
+            state.withLock { _ = $0.tasks[TaskAttempt(job: job, attempt: attempt)]?.control.force(.endInput) }
+        }
+    }
+}
