@@ -300,7 +300,8 @@ let package = Package(
             dependencies: [
                 "BatonStoreRecords", "BatonJobManager",
                 "BatonCore", "BatonElection", "BatonExecutionGraph", "BatonHAStore", "BatonHAStoreSQLite", "BatonMasterService",
-                "BatonCheckpointing", "BatonProcessControl",
+                "BatonCheckpointing", "BatonProcessControl", "BatonTestKit", "BatonConfig", "BatonHAStoreSelection", "BatonJobGraph",
+                "BatonJobMaster", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
         .testTarget(

@@ -40,6 +40,8 @@ actor LeaderRuntime {
     let configuration: HAConfiguration
     let logger: Logger
     let time: any TimeSource
+    /// The clock timers and retries sleep on.
+    let clock: any Clock<Duration>
     private var manager: JobManager
     private var connections: [Identifier: RPCConnection] = [:]
     private var requests: [JobManager.RequestID: CheckedContinuation<JobManager.Reply, Never>] = [:]
@@ -52,8 +54,9 @@ actor LeaderRuntime {
 
     init(
         epoch: Epoch, identity: LeaderIdentity, store: HAStore, configuration: HAConfiguration, mode: Dispatcher.Mode,
-        takeover: TakeoverPolicy, logger: Logger, time: any TimeSource
+        takeover: TakeoverPolicy, logger: Logger, time: any TimeSource, clock: any Clock<Duration>
     ) {
+        self.clock = clock
         self.epoch = epoch
         self.identity = identity
         self.store = store
@@ -173,9 +176,9 @@ actor LeaderRuntime {
         case .reply(let request, let reply):
             requests.removeValue(forKey: request)?.resume(returning: reply)
         case .startTimer(let timer, let after):
-            let continuation = self.continuation
+            let (continuation, clock) = (self.continuation, self.clock)
             timers.addTask {
-                guard (try? await Task.sleep(for: after)) != nil else { return }
+                guard (try? await clock.sleep(for: after)) != nil else { return }
                 continuation.yield(.event(.timerFired(timer)))
             }
         case .writeSavepointFile(let job, let savepoint):
@@ -251,7 +254,7 @@ actor LeaderRuntime {
             // what the next leader reads. Retry a passing problem, then end the process (the
             // group restarts it; its member lock hands the leadership over at once).
             for delay in [Duration.milliseconds(10), .milliseconds(100), .milliseconds(500)] {
-                try? await Task.sleep(for: delay)
+                try? await clock.sleep(for: delay)
                 do {
                     try await store.write(fencedBy: epoch, body)
                     return

@@ -53,6 +53,8 @@ public actor MasterService: Service {
     private let store: HAStore
     private let logger: Logger
     private let time: any TimeSource
+    /// The clock ticks and the leader's timers sleep on.
+    private let clock: any Clock<Duration>
     private let options: Options
     private var election: LeaderElection
     private var leadingSince: MonotonicInstant?
@@ -64,8 +66,9 @@ public actor MasterService: Service {
 
     public init(
         identity: LeaderIdentity, configuration: HAConfiguration, store: HAStore, logger: Logger,
-        time: any TimeSource = SystemTimeSource(), options: Options = Options()
+        time: any TimeSource = SystemTimeSource(), clock: any Clock<Duration> = ContinuousClock(), options: Options = Options()
     ) {
+        self.clock = clock
         self.identity = identity
         self.configuration = configuration
         self.store = store
@@ -114,14 +117,14 @@ public actor MasterService: Service {
                 LogKey.store: "\(store.path)", LogKey.backend: "\(store.backendName)",
                 LogKey.pid: "\(identity.pid)",
             ])
-        let tick = options.tickInterval
+        let (tick, clock) = (options.tickInterval, clock)
         // Nonisolated async calls (the store's methods) then run on the store thread too, inline.
         await withTaskExecutorPreference(store.executor) {
         await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask {
                     while !Task.isCancelled {
-                        try? await Task.sleep(for: tick)
+                        try? await clock.sleep(for: tick)
                         continuation.yield(.tick)
                     }
                 }
@@ -403,7 +406,7 @@ public actor MasterService: Service {
                 metadata: [LogKey.epoch: "\(epoch)", "baton.address": "\(identity.address)"])
             let runtime = LeaderRuntime(
                 epoch: epoch, identity: identity, store: store, configuration: configuration, mode: options.mode, takeover: options.takeover,
-                logger: logger, time: time)
+                logger: logger, time: time, clock: clock)
             self.runtime = runtime
             runtimeStarts.yield(runtime)
             return []

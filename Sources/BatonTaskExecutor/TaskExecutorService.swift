@@ -32,6 +32,8 @@ public actor TaskExecutorService: Service {
     private let incarnation: Incarnation
     private let rpc: RPCConfiguration
     private let time: any TimeSource
+    /// The clock the reconnection backoff sleeps on.
+    private let clock: any Clock<Duration>
     private var table: TaskSlotTable
     private var connection: RPCConnection?
     /// What the shell holds for each running task (its spec, its cancellation, its inputs and control).
@@ -63,8 +65,9 @@ public actor TaskExecutorService: Service {
 
     public init(
         id: Identifier, configuration: HAConfiguration, store: HAStore, logger: Logger, incarnation: Incarnation,
-        time: any TimeSource = SystemTimeSource()
+        time: any TimeSource = SystemTimeSource(), clock: any Clock<Duration> = ContinuousClock()
     ) throws {
+        self.clock = clock
         guard let settings = configuration.taskExecutors.first(where: { $0.id == id }) else {
             throw TaskExecutorError("no task executor '\(id)' in \(configuration.file)")
         }
@@ -113,12 +116,12 @@ public actor TaskExecutorService: Service {
         let retrieval = LeaderRetrieval(store: store)
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             guard let leader = try? await retrieval.currentLeader(), table.shouldConnect(toLeaderAt: leader.epoch) else {
-                try? await Task.sleep(for: table.retryDelay(now: time.monotonicNow()))
+                try? await clock.sleep(for: table.retryDelay(now: time.monotonicNow()))
                 continue
             }
             table.observed(epoch: leader.epoch)
             guard let colon = leader.address.lastIndex(of: ":"), let port = Int(leader.address[leader.address.index(after: colon)...]) else {
-                try? await Task.sleep(for: .milliseconds(500))
+                try? await clock.sleep(for: .milliseconds(500))
                 continue
             }
             do {
@@ -132,7 +135,7 @@ public actor TaskExecutorService: Service {
                 logger.debug("leader connection ended", metadata: ["baton.error": "\(error)", LogKey.epoch: "\(leader.epoch)"])
             }
             disconnected()
-            try? await Task.sleep(for: table.retryDelay(now: time.monotonicNow()))
+            try? await clock.sleep(for: table.retryDelay(now: time.monotonicNow()))
         }
     }
 
@@ -174,7 +177,7 @@ public actor TaskExecutorService: Service {
             // Leave this leader when the store names a newer one.
             group.addTask {
                 while !Task.isCancelled {
-                    try await Task.sleep(for: .milliseconds(50))
+                    try await self.clock.sleep(for: .milliseconds(50))
                     if let current = try? await retrieval.currentLeader(), current.epoch != epoch {
                         await self.observed(epoch: current.epoch)
                         connection.close()
