@@ -128,12 +128,12 @@ public struct ElectionBenchmark: Sendable {
         for kill in 1...max(kills, 0) {
             // Every master up, and a live leader.
             let ready = try await waitUntil(timeout: .seconds(30), time: time) {
-                guard members.allSatisfy({ if case .alive = MemberLocks.probe($0, in: locks) { true } else { false } }) else {
+                guard members.allSatisfy({ if case .alive = MemberLocks.probe($0.identifier, in: locks) { true } else { false } }) else {
                     return false
                 }
                 if store == nil { store = try? HAStoreSelection.open(benchConfiguration.store, access: .readOnly, time: time) }
                 guard let record = try store?.readLeadershipBlocking(), let holder = record.holder,
-                    case .alive(let info) = MemberLocks.probe(holder.member, in: locks), info?.incarnation == holder.incarnation
+                    case .alive(let info) = MemberLocks.probe(holder.member.identifier, in: locks), info?.incarnation == holder.incarnation
                 else { return false }
                 return true
             }

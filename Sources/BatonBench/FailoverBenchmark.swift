@@ -87,10 +87,10 @@ public struct FailoverBenchmark: Sendable {
         for kill in 1...max(kills, 1) {
             // Every master up; the job running with a checkpoint completed under the current leader.
             let ready = await waitUntil(timeout: .seconds(60)) {
-                guard bench.masters.allSatisfy({ if case .alive = MemberLocks.probe($0.id, in: locks) { true } else { false } }) else { return false }
+                guard bench.masters.allSatisfy({ if case .alive = MemberLocks.probe($0.id.identifier, in: locks) { true } else { false } }) else { return false }
                 if store == nil { store = try? HAStoreSelection.open(bench.store, access: .readOnly, time: time) }
                 guard let store, let record = try store.readLeadershipBlocking(), let holder = record.holder,
-                    case .alive(let info) = MemberLocks.probe(holder.member, in: locks), info?.incarnation == holder.incarnation,
+                    case .alive(let info) = MemberLocks.probe(holder.member.identifier, in: locks), info?.incarnation == holder.incarnation,
                     record.epoch.rawValue >= lastEpoch
                 else { return false }
                 if lastEpoch == 0 {

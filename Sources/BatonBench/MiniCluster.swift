@@ -26,7 +26,7 @@ import Synchronization
 /// connections: it decides nothing.
 final class MiniCluster: Sendable {
     struct TaskExecutor: Sendable {
-        var id: Identifier
+        var id: ResourceID
         var plane: DataPlane
         var server: RPCServer
         var slots: Int
@@ -34,7 +34,7 @@ final class MiniCluster: Sendable {
     }
 
     private struct Running: Sendable {
-        var host: Identifier
+        var host: ResourceID
         var control: Mailbox<TaskControl>
         var spec: TaskSpec
         var updates: AsyncStream<InputChannelSpec>.Continuation
@@ -164,7 +164,7 @@ final class MiniCluster: Sendable {
     }
 
     /// A command to one of the in-process task executors.
-    private func deliver(_ command: JobManager.Command, to target: Identifier, _ work: inout TaskGroup<Void>) {
+    private func deliver(_ command: JobManager.Command, to target: ResourceID, _ work: inout TaskGroup<Void>) {
         switch command {
         case .deploy(let descriptor):
             guard let executor = executors.first(where: { $0.id == target }) else { return }

@@ -38,16 +38,16 @@ public struct ScheduleBenchmark: Sendable {
     /// The job of `subtasks` subtasks (a multiple of 10).
     public static func job(subtasks: Int) -> JobGraph {
         let parallelism = max(1, subtasks / vertices)
-        var builder = JobGraphBuilder(id: Identifier(rawValue: "bench-\(subtasks)")!, configuration: JobConfiguration(scheduling: .eager, failover: .region))
+        var builder = JobGraphBuilder(id: JobID(rawValue: "bench-\(subtasks)")!, configuration: JobConfiguration(scheduling: .eager, failover: .region))
         for index in 0..<vertices {
             builder.addVertex(
-                Identifier(rawValue: "v\(index)")!, operators: [index == 0 ? .sequence() : .count()], parallelism: parallelism,
+                JobVertexID(rawValue: "v\(index)")!, operators: [index == 0 ? .sequence() : .count()], parallelism: parallelism,
                 maxParallelism: JobVertex.maxParallelismLimit)
         }
         for index in 1..<vertices {
             let pattern: DistributionPattern = index % 2 == 1 ? .forward : .hash
             builder.connect(
-                Identifier(rawValue: "v\(index - 1)")!, to: Identifier(rawValue: "v\(index)")!, pattern,
+                JobVertexID(rawValue: "v\(index - 1)")!, to: JobVertexID(rawValue: "v\(index)")!, pattern,
                 key: pattern == .hash ? "key" : nil)
         }
         return try! builder.build()
@@ -78,7 +78,7 @@ public struct ScheduleBenchmark: Sendable {
             for index in 0..<executors {
                 _ = manager.register(
                     TaskExecutorResources(
-                        id: Identifier(rawValue: "te\(index)")!, total: ResourceProfile(cpuMillis: 64_000, taskHeapBytes: 64 << 30),
+                        id: ResourceID(rawValue: "te\(index)")!, total: ResourceProfile(cpuMillis: 64_000, taskHeapBytes: 64 << 30),
                         defaultSlots: 64))
             }
             return requests.flatMap { request in

@@ -84,7 +84,7 @@ public struct ThroughputBenchmark: Sendable {
         let slots = (parallelism + taskExecutors - 1) / taskExecutors
         var executors: [MiniCluster.TaskExecutor] = []
         for index in 0..<taskExecutors {
-            let id = Identifier(rawValue: "te\(index + 1)")!
+            let id = ResourceID(rawValue: "te\(index + 1)")!
             let server = try await RPCServer.bind(
                 host: "127.0.0.1", port: 0, identity: RPCPeer(id: id.rawValue, role: .taskExecutor), configuration: configuration, logger: logger)
             executors.append(

@@ -44,8 +44,8 @@ struct GroupCommand: AsyncParsableCommand {
                 restart: !noRestart, restartDelay: configuration.group.restartDelay,
                 stopPhases: {
                     let leader = (try? GroupStatus.read(configurationCopy))?.leader.flatMap { Identifier(rawValue: $0.id) }
-                    let standbys = configurationCopy.masters.map(\.id).filter { $0 != leader }
-                    return [standbys, leader.map { [$0] } ?? [], configurationCopy.taskExecutors.map(\.id)]
+                    let standbys = configurationCopy.masters.map(\.id.identifier).filter { $0 != leader }
+                    return [standbys, leader.map { [$0] } ?? [], configurationCopy.taskExecutors.map(\.id.identifier)]
                 }),
             logger: logger)
         logger.info(

@@ -32,8 +32,8 @@ struct MasterCommand: AsyncParsableCommand {
     func run() async throws {
         let configuration = try config.load()
         let takeoverPolicy = try takeover.policy()
-        guard let memberID = Identifier(rawValue: id), let master = configuration.master(memberID) else {
-            throw MemberStartup.unknownID(id, kind: "master", plural: "masters", in: configuration, known: configuration.masters.map(\.id))
+        guard let memberID = MemberID(rawValue: id), let master = configuration.master(memberID) else {
+            throw MemberStartup.unknownID(id, kind: "master", plural: "masters", in: configuration, known: configuration.masters.map(\.id.rawValue))
         }
         _ = try logging.bootstrap()
         let logger = Logger(label: "baton.master")
@@ -43,7 +43,7 @@ struct MasterCommand: AsyncParsableCommand {
                 metadata: [LogKey.member: "\(memberID)"])
         }
         let time = SystemTimeSource()
-        let lock = try MemberStartup.lock(memberID, address: master.rpc.description, role: "master", in: configuration, time: time)
+        let lock = try MemberStartup.lock(memberID.identifier, address: master.rpc.description, role: "master", in: configuration, time: time)
         let identity = LeaderIdentity(
             member: memberID, incarnation: lock.info.incarnation, address: lock.info.address, pid: lock.info.pid)
         let store = try HAStoreSelection.open(configuration.store, access: .readWrite, time: time)

@@ -10,9 +10,9 @@ import Glibc
 /// What every member process (master, task executor) does first.
 enum MemberStartup {
     /// The usage error for an `--id` the config does not list.
-    static func unknownID(_ id: String, kind: String, plural: String, in configuration: HAConfiguration, known: [Identifier]) -> CommandFailure {
+    static func unknownID(_ id: String, kind: String, plural: String, in configuration: HAConfiguration, known: [String]) -> CommandFailure {
         CommandFailure.usage(
-            "--id: no \(kind) '\(id)' in \(configuration.file) (\(plural): \(known.map(\.rawValue).joined(separator: ", ")))")
+            "--id: no \(kind) '\(id)' in \(configuration.file) (\(plural): \(known.joined(separator: ", ")))")
     }
 
     /// Takes the member's lock for this process, with a fresh incarnation, and writes who it is.

@@ -26,13 +26,13 @@ struct TaskExecutorCommand: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try config.load()
-        guard let executorID = Identifier(rawValue: id), let settings = configuration.taskExecutors.first(where: { $0.id == executorID }) else {
+        guard let executorID = ResourceID(rawValue: id), let settings = configuration.taskExecutors.first(where: { $0.id == executorID }) else {
             throw MemberStartup.unknownID(
-                id, kind: "task executor", plural: "task executors", in: configuration, known: configuration.taskExecutors.map(\.id))
+                id, kind: "task executor", plural: "task executors", in: configuration, known: configuration.taskExecutors.map(\.id.rawValue))
         }
         _ = try logging.bootstrap()
         let logger = Logger(label: "baton.taskexecutor")
-        let lock = try MemberStartup.lock(executorID, address: settings.data.description, role: "taskexecutor", in: configuration, time: SystemTimeSource())
+        let lock = try MemberStartup.lock(executorID.identifier, address: settings.data.description, role: "taskexecutor", in: configuration, time: SystemTimeSource())
         let store = try await openStoreWhenItExists(configuration, logger: logger)
         let service = try TaskExecutorService(
             id: executorID, configuration: configuration, store: store, logger: logger, incarnation: lock.info.incarnation)

@@ -130,11 +130,11 @@ public enum CompletedCheckpointCodec {
         var reader = BinaryReader(bytes)
         let version = try reader.readByte()
         guard version == format else { throw BinaryDecodingError(offset: 0, problem: "checkpoint metadata format \(version) is not \(format)") }
-        func identifier(_ text: String, _ what: String) throws -> Identifier {
-            guard let id = Identifier(rawValue: text) else { throw BinaryDecodingError(offset: reader.offset, problem: "'\(text)' is not a valid \(what)") }
+        func identifier<Kind>(_ text: String, _ what: String) throws -> TypedIdentifier<Kind> {
+            guard let id = TypedIdentifier<Kind>(rawValue: text) else { throw BinaryDecodingError(offset: reader.offset, problem: "'\(text)' is not a valid \(what)") }
             return id
         }
-        let job = try identifier(try reader.readString(), "job id")
+        let job: JobID = try identifier(try reader.readString(), "job id")
         let id = try reader.readUInt64()
         let isSavepoint = try reader.readBool()
         let triggeredAt = WallTime(millisecondsSince1970: try reader.readInt64())
@@ -150,7 +150,7 @@ public enum CompletedCheckpointCodec {
         }
         for _ in 0..<vertexCount {
             let index = try small(try reader.readUInt64(), "vertex index")
-            let vertexID = try identifier(try reader.readString(), "vertex id")
+            let vertexID: JobVertexID = try identifier(try reader.readString(), "vertex id")
             vertices.append(.init(index: index, id: vertexID, parallelism: try small(try reader.readUInt64(), "parallelism")))
         }
         let stateCount = try reader.readUInt64()

@@ -68,7 +68,7 @@ public struct HAConfiguration: Sendable, Hashable, CustomStringConvertible {
     }
 
     public struct TaskExecutorConfiguration: Sendable, Hashable {
-        public var id: Identifier
+        public var id: ResourceID
         /// Default slots: the task executor's resources cut into this many equal shares.
         public var slots: Int
         /// The data-plane address.
@@ -198,7 +198,7 @@ extension HAConfiguration {
         for value in try mastersValue.sequence() {
             let mapping = try value.mapping(allowing: ["id", "rpc", "rest"])
             let idValue = try mapping.required("id")
-            let id = try idValue.identifier()
+            let id: MemberID = try idValue.identifier()
             if masters.contains(where: { $0.id == id }) { throw idValue.error("master id '\(id)' is used twice") }
             let rpcValue = try mapping.required("rpc")
             let restValue = try mapping.required("rest")
@@ -214,8 +214,8 @@ extension HAConfiguration {
             for value in try executorsValue.sequence() {
                 let mapping = try value.mapping(allowing: ["id", "slots", "data", "resources"])
                 let idValue = try mapping.required("id")
-                let id = try idValue.identifier()
-                if taskExecutors.contains(where: { $0.id == id }) || masters.contains(where: { $0.id == id }) {
+                let id: ResourceID = try idValue.identifier()
+                if taskExecutors.contains(where: { $0.id == id }) || masters.contains(where: { $0.id.rawValue == id.rawValue }) {
                     throw idValue.error("id '\(id)' is used twice")
                 }
                 let dataValue = try mapping.required("data")

@@ -45,7 +45,7 @@ public enum JobSpec {
         let id: JobID
         if let value = top["id"] {
             id = try value.identifier()
-        } else if let derived = Identifier(rawValue: defaultID) {
+        } else if let derived = JobID(rawValue: defaultID) {
             id = derived
         } else {
             throw root.error("the file name '\(defaultID)' is not a valid job id: give one with the key 'id'")
@@ -115,7 +115,7 @@ public enum JobSpec {
         let mapping = try value.mapping(allowing: [
             "id", "name", "parallelism", "maxParallelism", "slotSharingGroup", "resources", "operators",
         ])
-        let id = try mapping.required("id").identifier()
+        let id: JobVertexID = try mapping.required("id").identifier()
         let parallelismValue = try mapping.required("parallelism")
         let parallelism = try parallelismValue.int(in: 1...JobVertex.maxParallelismLimit)
         var maxParallelism: Int?
@@ -174,7 +174,7 @@ public enum JobSpec {
         let mapping = try value.mapping(allowing: ["from", "to", "pattern", "key", "result"])
         func vertex(_ key: String) throws -> JobVertex {
             let idValue = try mapping.required(key)
-            let id = try idValue.identifier()
+            let id: JobVertexID = try idValue.identifier()
             guard let vertex = vertices.first(where: { $0.id == id }) else {
                 throw idValue.error("no vertex '\(id)' (vertices: \(vertices.map(\.id.rawValue).joined(separator: ", ")))")
             }

@@ -179,6 +179,9 @@ public struct YAMLValue {
         return identifier
     }
 
+    /// The value as an id of one kind (a job's, a vertex's, a master's, ...).
+    public func identifier<Kind>(_ kind: Kind.Type = Kind.self) throws -> TypedIdentifier<Kind> { TypedIdentifier(try identifier()) }
+
     public func endpoint() throws -> Endpoint {
         let text = try string()
         guard let endpoint = Endpoint(text) else {

@@ -52,8 +52,42 @@ public struct Identifier: RawRepresentable, Hashable, Comparable, Codable, Senda
     }
 }
 
+/// What kind of thing an id names. Each kind is an id type of its own (`TypedIdentifier<Kind>`),
+/// so that a job id does not type-check where a task executor's is expected.
+public protocol IdentifierKind: Sendable {}
+
+/// An `Identifier` of one kind: written, read, compared and encoded as its text.
+public struct TypedIdentifier<Kind: IdentifierKind>: RawRepresentable, Hashable, Comparable, Codable, Sendable, CustomStringConvertible,
+    ExpressibleByStringLiteral
+{
+    public let identifier: Identifier
+
+    public init(_ identifier: Identifier) { self.identifier = identifier }
+
+    /// Nil when `rawValue` is not a valid identifier.
+    public init?(rawValue: String) {
+        guard let identifier = Identifier(rawValue: rawValue) else { return nil }
+        self.identifier = identifier
+    }
+
+    /// For literals in code and tests; a literal that is not a valid identifier is a programmer error.
+    public init(stringLiteral value: String) { identifier = Identifier(stringLiteral: value) }
+
+    public var rawValue: String { identifier.rawValue }
+    public var description: String { identifier.rawValue }
+    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.identifier < rhs.identifier }
+
+    public init(from decoder: any Decoder) throws { identifier = try Identifier(from: decoder) }
+    public func encode(to encoder: any Encoder) throws { try identifier.encode(to: encoder) }
+}
+
+public enum MemberKind: IdentifierKind {}
 /// The id of a master candidate (`masters[].id` in the config).
-public typealias MemberID = Identifier
+public typealias MemberID = TypedIdentifier<MemberKind>
+
+public enum ResourceKind: IdentifierKind {}
+/// The id of a task executor (`taskexecutors[].id` in the config; Flink's ResourceID).
+public typealias ResourceID = TypedIdentifier<ResourceKind>
 
 /// One lifetime of one process: a random 64-bit value drawn when the process starts.
 ///

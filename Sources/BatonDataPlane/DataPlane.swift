@@ -14,7 +14,7 @@ public import Logging
 /// credit once a batch has entered its task's input mailbox. A slow consumer therefore slows its
 /// producer, and nothing is dropped.
 public struct DataPlane: ChannelOpener {
-    public let taskExecutor: Identifier
+    public let taskExecutor: ResourceID
     public let registry: PartitionRegistry
     public let configuration: RPCConfiguration
     public let logger: Logger
@@ -24,7 +24,7 @@ public struct DataPlane: ChannelOpener {
     public let patience: Duration
 
     public init(
-        taskExecutor: Identifier, registry: PartitionRegistry, configuration: RPCConfiguration, logger: Logger, initialCredit: Int = 4,
+        taskExecutor: ResourceID, registry: PartitionRegistry, configuration: RPCConfiguration, logger: Logger, initialCredit: Int = 4,
         patience: Duration = .seconds(30)
     ) {
         self.taskExecutor = taskExecutor
@@ -115,7 +115,7 @@ public struct DataPlane: ChannelOpener {
     private func serve(_ connection: RPCConnection) async {
         var messages = connection.messages.makeAsyncIterator()
         guard let first = await messages.next(), case .partitionRequest(let request) = first.body,
-            let job = Identifier(rawValue: request.producer.job)
+            let job = JobID(rawValue: request.producer.job)
         else { return }
         let id = PartitionID(
             job: job, result: Int(request.result), producerSubtask: Int(request.producer.subtask), producerAttempt: Int(request.producer.attempt))

@@ -10,10 +10,10 @@ public struct InputChannelSpec: Hashable, Sendable {
     public var location: Location?
 
     public struct Location: Hashable, Sendable {
-        public var taskExecutor: Identifier
+        public var taskExecutor: ResourceID
         public var host: String
         public var port: Int
-        public init(taskExecutor: Identifier, host: String, port: Int) {
+        public init(taskExecutor: ResourceID, host: String, port: Int) {
             self.taskExecutor = taskExecutor
             self.host = host
             self.port = port

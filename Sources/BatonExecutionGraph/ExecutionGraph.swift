@@ -33,10 +33,10 @@ public struct ExecutionAttemptID: Hashable, Sendable, CustomStringConvertible {
 
 /// Where an attempt runs: the task executor and the slot allocated to it.
 public struct TaskLocation: Hashable, Sendable, CustomStringConvertible {
-    public var taskExecutor: Identifier
+    public var taskExecutor: ResourceID
     public var allocation: UInt64
 
-    public init(taskExecutor: Identifier, allocation: UInt64) {
+    public init(taskExecutor: ResourceID, allocation: UInt64) {
         self.taskExecutor = taskExecutor
         self.allocation = allocation
     }

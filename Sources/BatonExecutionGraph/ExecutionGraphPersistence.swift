@@ -13,8 +13,8 @@ public enum ExecutionGraphCodec {
         var writer = BinaryWriter(capacity: graph.vertexCount * 4 + 64)
         writer.write(snapshotFormat)
         writer.write(UInt64(graph.vertexCount))
-        var names: [Identifier: Int] = [:]
-        var table: [Identifier] = []
+        var names: [ResourceID: Int] = [:]
+        var table: [ResourceID] = []
         for execution in graph.executionsInOrder {
             if let location = execution.location, names[location.taskExecutor] == nil {
                 names[location.taskExecutor] = table.count
@@ -121,8 +121,8 @@ public enum ExecutionGraphCodec {
         return change
     }
 
-    private static func identifier(_ text: String) throws -> Identifier {
-        guard let id = Identifier(rawValue: text) else { throw ExecutionGraphError(message: "'\(text)' is not a valid id") }
+    private static func identifier(_ text: String) throws -> ResourceID {
+        guard let id = ResourceID(rawValue: text) else { throw ExecutionGraphError(message: "'\(text)' is not a valid id") }
         return id
     }
 }

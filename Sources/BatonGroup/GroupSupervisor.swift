@@ -77,12 +77,12 @@ public actor GroupSupervisor: Service {
         let masters = configuration.masters.map { master in
             var arguments = ["master", "--config", configuration.file, "--id", master.id.rawValue, "--mode", mode] + masterArguments
             if let logLevel { arguments += ["--log-level", logLevel] }
-            return Member(id: master.id, arguments: arguments)
+            return Member(id: master.id.identifier, arguments: arguments)
         }
         let executors = configuration.taskExecutors.map { executor in
             var arguments = ["taskexecutor", "--config", configuration.file, "--id", executor.id.rawValue]
             if let logLevel { arguments += ["--log-level", logLevel] }
-            return Member(id: executor.id, arguments: arguments)
+            return Member(id: executor.id.identifier, arguments: arguments)
         }
         return masters + executors
     }

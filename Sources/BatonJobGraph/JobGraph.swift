@@ -1,11 +1,14 @@
 public import BatonCore
 
+public enum JobKind: IdentifierKind {}
 /// A job's id: 1 to 64 file-safe characters, given by the submitter or generated.
-public typealias JobID = Identifier
+public typealias JobID = TypedIdentifier<JobKind>
+public enum JobVertexKind: IdentifierKind {}
 /// A vertex's id within its job (`source`, `count`).
-public typealias JobVertexID = Identifier
+public typealias JobVertexID = TypedIdentifier<JobVertexKind>
+public enum SlotSharingGroupKind: IdentifierKind {}
 /// The name of a slot sharing group.
-public typealias SlotSharingGroupID = Identifier
+public typealias SlotSharingGroupID = TypedIdentifier<SlotSharingGroupKind>
 
 /// One operator of a vertex's chain, named as in the operator catalog (`sequence`, `map`,
 /// `file-sink`), with its parameters as text (each operator reads and checks its own).

@@ -84,7 +84,7 @@ extension JobManager {
                 job.record.graph, savepoint: savepoint, nextID: job.nextCheckpointID, completed: job.completed, ended: state.isTerminal)
         }
         resources.reserveAllocationIDs(through: highestAllocation)
-        var known: Set<Identifier> = []
+        var known: Set<ResourceID> = []
         for job in loaded where !job.record.state.isTerminal {
             for vertex in job.graph.allVertices { if let location = job.graph.execution(vertex).location { known.insert(location.taskExecutor) } }
         }
@@ -106,7 +106,7 @@ extension JobManager {
     }
 
     /// One attempt a registering task executor holds.
-    mutating func heldAttempt(_ report: TaskReport, on executor: Identifier) -> [Step] {
+    mutating func heldAttempt(_ report: TaskReport, on executor: ResourceID) -> [Step] {
         let (job, attempt, state) = (report.attempt.job, report.attempt.attempt, report.state)
         let isCurrent =
             dispatcher.job(job).map { master in

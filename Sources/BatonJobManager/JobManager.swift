@@ -97,9 +97,9 @@ public struct JobManager: Sendable {
         /// The term starts: what the store holds (first event of every term).
         case takeOver(Takeover)
         case registered(Registration)
-        case reported(TaskReport, from: Identifier)
+        case reported(TaskReport, from: ResourceID)
         /// The connection a task executor registered on closed (or its heartbeats stopped).
-        case taskExecutorLost(Identifier)
+        case taskExecutorLost(ResourceID)
         case submit(JobGraph, savepoint: CompletedCheckpoint?, RequestID)
         case cancel(JobID, RequestID)
         /// Answered when the job reaches a terminal state.
@@ -156,18 +156,18 @@ public struct JobManager: Sendable {
 
     /// What happened, for the shell's log (leader changes and failovers at info).
     public enum Notice: Hashable, Sendable {
-        case taskExecutorRegistered(Identifier, slots: Int, tasks: Int)
-        case taskExecutorLost(Identifier)
-        case taskExecutorNotBack(Identifier)
-        case deploymentToUnregistered(Identifier, JobID)
+        case taskExecutorRegistered(ResourceID, slots: Int, tasks: Int)
+        case taskExecutorLost(ResourceID)
+        case taskExecutorNotBack(ResourceID)
+        case deploymentToUnregistered(ResourceID, JobID)
         case jobSubmitted(JobID, name: String, savepoint: String?)
         case jobStateChanged(JobID, JobState, reason: String?)
         case jobEnded(JobID, JobState)
         case perJobClusterEnded(JobState)
         case endingInput(JobID)
-        case takingOver(jobs: Int, expectedAttempts: Int, taskExecutors: [Identifier], previousEpoch: Epoch?)
+        case takingOver(jobs: Int, expectedAttempts: Int, taskExecutors: [ResourceID], previousEpoch: Epoch?)
         case reconciled(ReconciliationRecord)
-        case cancellingUnknownAttempt(Identifier, JobID, ExecutionAttemptID)
+        case cancellingUnknownAttempt(ResourceID, JobID, ExecutionAttemptID)
         case checkpointTriggered(JobID, UInt64, isSavepoint: Bool)
         case checkpointAborted(JobID, UInt64, reason: String)
         case checkpointCompleted(JobID, CompletedCheckpoint)
@@ -175,7 +175,7 @@ public struct JobManager: Sendable {
     }
 
     public enum Effect: Hashable, Sendable {
-        case send(Command, to: Identifier)
+        case send(Command, to: ResourceID)
         case reply(RequestID, Reply)
         case startTimer(Timer, after: Duration)
         /// Write a savepoint's `_metadata` file; then feed `savepointFileWritten`.
@@ -199,7 +199,7 @@ public struct JobManager: Sendable {
     public let settings: Settings
     public internal(set) var dispatcher: Dispatcher
     public internal(set) var resources = ResourceManager()
-    public internal(set) var taskExecutors: [Identifier: RegisteredTaskExecutor] = [:]
+    public internal(set) var taskExecutors: [ResourceID: RegisteredTaskExecutor] = [:]
     /// The reconciliation of this term (nil when there was nothing to take over).
     public internal(set) var reconciliation: Reconciliation?
     /// This term's entry of the reconciliation journal, while it is being filled in.
@@ -208,7 +208,7 @@ public struct JobManager: Sendable {
     public internal(set) var checkpointing: [JobID: CheckpointCoordinator] = [:]
     /// Deployments to task executors that have not registered with this term yet (during
     /// reconciliation), sent when they do.
-    var deferredDeployments: [Identifier: [(JobID, JobMaster.Deployment)]] = [:]
+    var deferredDeployments: [ResourceID: [(JobID, JobMaster.Deployment)]] = [:]
     var awaiting: [JobID: [RequestID]] = [:]
     var sequences: [JobID: UInt64] = [:]
     var savepoints: [JobID: String] = [:]
@@ -415,7 +415,7 @@ public struct JobManager: Sendable {
     }
 
     /// Every job's attempts on a task executor that is gone (lost, or not back in the window).
-    private mutating func taskExecutorGone(_ id: Identifier) -> [Step] {
+    private mutating func taskExecutorGone(_ id: ResourceID) -> [Step] {
         var steps: [Step] = []
         let current = now
         for job in dispatcher.submissionOrder {

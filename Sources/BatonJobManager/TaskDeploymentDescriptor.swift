@@ -89,10 +89,10 @@ public struct InputChannelDescriptor: Hashable, Sendable {
     public var location: Location?
 
     public struct Location: Hashable, Sendable {
-        public var taskExecutor: Identifier
+        public var taskExecutor: ResourceID
         /// `host:port` of the producer's data plane.
         public var dataAddress: String
-        public init(taskExecutor: Identifier, dataAddress: String) {
+        public init(taskExecutor: ResourceID, dataAddress: String) {
             self.taskExecutor = taskExecutor
             self.dataAddress = dataAddress
         }

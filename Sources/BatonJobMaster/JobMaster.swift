@@ -88,7 +88,7 @@ public struct JobMaster: Sendable {
     private var slotOfRequest: [UInt64: SlotKey] = [:]
     private var nextRequest: UInt64 = 1
     private var nextTimer: UInt64 = 1
-    private var lostTaskExecutors: Set<Identifier> = []
+    private var lostTaskExecutors: Set<ResourceID> = []
     private var pendingRestart: PendingRestart?
 
     /// A JobMaster for `jobGraph` (valid), with its configured strategies unless others are given.
@@ -138,7 +138,7 @@ public struct JobMaster: Sendable {
 
     /// The shared slots this JobMaster holds on `taskExecutor` (after a recovery: what the
     /// ResourceManager must count as taken when that task executor registers again).
-    public func allocations(on taskExecutor: Identifier) -> [SlotAllocation] {
+    public func allocations(on taskExecutor: ResourceID) -> [SlotAllocation] {
         slots.values.compactMap(\.allocation).filter { $0.taskExecutor == taskExecutor }.sorted { $0.id < $1.id }
     }
 
@@ -314,7 +314,7 @@ public struct JobMaster: Sendable {
     }
 
     /// A task executor is gone: its tasks failed, and the blocking results it held are lost.
-    public mutating func taskExecutorLost(_ taskExecutor: Identifier, now: MonotonicInstant) -> [Action] {
+    public mutating func taskExecutorLost(_ taskExecutor: ResourceID, now: MonotonicInstant) -> [Action] {
         lostTaskExecutors.insert(taskExecutor)
         var actions: [Action] = []
         for (key, slot) in slots where slot.allocation?.taskExecutor == taskExecutor { slots[key]!.allocation = nil }
@@ -341,7 +341,7 @@ public struct JobMaster: Sendable {
     }
 
     /// A task executor registered (again): it is no longer taken for lost.
-    public mutating func taskExecutorRegistered(_ taskExecutor: Identifier) {
+    public mutating func taskExecutorRegistered(_ taskExecutor: ResourceID) {
         lostTaskExecutors.remove(taskExecutor)
     }
 

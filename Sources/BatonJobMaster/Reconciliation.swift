@@ -32,12 +32,12 @@ public struct Reconciliation: Sendable {
     private var expected: [JobID: [ExecutionAttemptID: TaskLocation]]
     /// Every task executor the running jobs name (also those that only hold finished tasks'
     /// results): one that does not come back is lost.
-    private let known: Set<Identifier>
-    private var registered: Set<Identifier> = []
+    private let known: Set<ResourceID>
+    private var registered: Set<ResourceID> = []
     public private(set) var summary = Summary()
     public private(set) var windowClosed = false
 
-    public init(expected: [JobID: [(attempt: ExecutionAttemptID, location: TaskLocation)]], known: Set<Identifier> = []) {
+    public init(expected: [JobID: [(attempt: ExecutionAttemptID, location: TaskLocation)]], known: Set<ResourceID> = []) {
         self.expected = expected.mapValues { Dictionary($0.map { ($0.attempt, $0.location) }, uniquingKeysWith: { first, _ in first }) }
         self.expected = self.expected.filter { !$0.value.isEmpty }
         self.known = known
@@ -47,12 +47,12 @@ public struct Reconciliation: Sendable {
     public var isDone: Bool { windowClosed || expected.isEmpty }
 
     /// The task executors that hold expected attempts.
-    public var expectedTaskExecutors: Set<Identifier> {
+    public var expectedTaskExecutors: Set<ResourceID> {
         Set(expected.values.flatMap { $0.values.map(\.taskExecutor) })
     }
 
     /// A task executor registered (its reports follow).
-    public mutating func registered(_ taskExecutor: Identifier) {
+    public mutating func registered(_ taskExecutor: ResourceID) {
         registered.insert(taskExecutor)
     }
 
@@ -77,7 +77,7 @@ public struct Reconciliation: Sendable {
 
     /// The window closed: the expected attempts nobody reported, split into those whose task
     /// executor never registered again (lost) and those a registered task executor no longer holds.
-    public mutating func closeWindow() -> (lostTaskExecutors: [Identifier], unreported: [JobID: [ExecutionAttemptID]]) {
+    public mutating func closeWindow() -> (lostTaskExecutors: [ResourceID], unreported: [JobID: [ExecutionAttemptID]]) {
         guard !windowClosed else { return ([], [:]) }
         windowClosed = true
         let lost = expectedTaskExecutors.union(known).subtracting(registered).sorted()

@@ -28,7 +28,7 @@ import Logging
 actor LeaderRuntime {
     enum Input: Sendable {
         case register(WireRegisterTaskExecutor, RPCConnection, CheckedContinuation<Bool, Never>)
-        case disconnected(Identifier, RPCConnection)
+        case disconnected(ResourceID, RPCConnection)
         case event(JobManager.Event)
         case request(@Sendable (JobManager.RequestID) -> JobManager.Event, CheckedContinuation<JobManager.Reply, Never>)
         case status(CheckedContinuation<LeaderStatusReport, Never>)
@@ -43,7 +43,7 @@ actor LeaderRuntime {
     /// The clock timers and retries sleep on.
     let clock: any Clock<Duration>
     private var manager: JobManager
-    private var connections: [Identifier: RPCConnection] = [:]
+    private var connections: [ResourceID: RPCConnection] = [:]
     private var requests: [JobManager.RequestID: CheckedContinuation<JobManager.Reply, Never>] = [:]
     private var nextRequest: UInt64 = 1
     private var ended = false
@@ -128,7 +128,7 @@ actor LeaderRuntime {
     private func accept(_ input: Input, timers: inout DiscardingTaskGroup) async {
         switch input {
         case .register(let registration, let connection, let reply):
-            guard let id = Identifier(rawValue: registration.id) else {
+            guard let id = ResourceID(rawValue: registration.id) else {
                 reply.resume(returning: false)
                 return
             }
@@ -200,7 +200,7 @@ actor LeaderRuntime {
 
     /// Sends a command to a task executor and waits for its acknowledgement; a task executor that
     /// cannot be reached is left to the lost-connection path.
-    private func send(_ envelope: WireEnvelope, to id: Identifier) async {
+    private func send(_ envelope: WireEnvelope, to id: ResourceID) async {
         guard let connection = connections[id] else { return }
         do {
             let reply = try await connection.request(envelope, timeout: .seconds(10))

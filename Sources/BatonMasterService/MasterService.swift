@@ -177,13 +177,13 @@ public actor MasterService: Service {
     /// Serves one connection: task executors register and report, clients submit, cancel, wait
     /// and ask for status. A standby answers with where the leader is.
     private nonisolated func serve(_ connection: RPCConnection) async {
-        var executor: (Identifier, LeaderRuntime)?
+        var executor: (ResourceID, LeaderRuntime)?
         for await message in connection.messages {
             var reply = WireEnvelope()
             let runtime = await currentRuntime()
             switch message.body {
             case .registerTaskExecutor(let registration):
-                guard let runtime, let id = Identifier(rawValue: registration.id) else {
+                guard let runtime, let id = ResourceID(rawValue: registration.id) else {
                     reply.notLeader = await notLeader()
                     break
                 }
@@ -209,7 +209,7 @@ public actor MasterService: Service {
                 continue
             case .acknowledgeCheckpoint(let acknowledgement):
                 if let (_, registeredWith) = executor, message.epoch == registeredWith.epoch.rawValue,
-                    let job = Identifier(rawValue: acknowledgement.attempt.job)
+                    let job = JobID(rawValue: acknowledgement.attempt.job)
                 {
                     registeredWith.post(
                         .event(
@@ -219,14 +219,14 @@ public actor MasterService: Service {
                 continue
             case .declineCheckpoint(let decline):
                 if let (_, registeredWith) = executor, message.epoch == registeredWith.epoch.rawValue,
-                    let job = Identifier(rawValue: decline.attempt.job)
+                    let job = JobID(rawValue: decline.attempt.job)
                 {
                     registeredWith.post(
                         .event(.checkpointDeclined(job, decline.attempt.executionAttempt, checkpoint: decline.checkpointID, reason: decline.reason)))
                 }
                 continue
             case .triggerSavepoint(let request):
-                guard let runtime, let job = Identifier(rawValue: request.job) else {
+                guard let runtime, let job = JobID(rawValue: request.job) else {
                     reply.notLeader = await notLeader()
                     break
                 }
@@ -262,19 +262,19 @@ public actor MasterService: Service {
                     reply.failure = .with { $0.message = "the job graph could not be read: \(error)" }
                 }
             case .stopJob(let stop):
-                guard let runtime, let job = Identifier(rawValue: stop.job) else {
+                guard let runtime, let job = JobID(rawValue: stop.job) else {
                     reply.notLeader = await notLeader()
                     break
                 }
                 reply.answer(await runtime.request { .endInput(job, $0) })
             case .cancelJob(let cancel):
-                guard let runtime, let job = Identifier(rawValue: cancel.job) else {
+                guard let runtime, let job = JobID(rawValue: cancel.job) else {
                     reply.notLeader = await notLeader()
                     break
                 }
                 reply.answer(await runtime.request { .cancel(job, $0) })
             case .awaitJob(let request):
-                guard let runtime, let job = Identifier(rawValue: request.job) else {
+                guard let runtime, let job = JobID(rawValue: request.job) else {
                     reply.notLeader = await notLeader()
                     break
                 }

@@ -9,7 +9,8 @@ import Musl
 
 /// What a member process writes into its lock file, for `baton status` and the other members.
 public struct MemberProcessInfo: Codable, Hashable, Sendable {
-    public var member: MemberID
+    /// The member's id: a master's or a task executor's (unique in a config).
+    public var member: Identifier
     public var pid: Int32
     public var incarnation: Incarnation
     public var address: String
@@ -17,7 +18,7 @@ public struct MemberProcessInfo: Codable, Hashable, Sendable {
     /// `master` or `taskexecutor`.
     public var role: String
 
-    public init(member: MemberID, pid: Int32, incarnation: Incarnation, address: String, startedAt: WallTime, role: String) {
+    public init(member: Identifier, pid: Int32, incarnation: Incarnation, address: String, startedAt: WallTime, role: String) {
         self.member = member
         self.pid = pid
         self.incarnation = incarnation
@@ -33,7 +34,7 @@ public struct MemberLockDirectory: Sendable, Hashable {
 
     public init(storePath: String) { path = storePath + ".members" }
 
-    public func lockPath(for member: MemberID) -> String { "\(path)/\(member.rawValue).lock" }
+    public func lockPath(for member: Identifier) -> String { "\(path)/\(member.rawValue).lock" }
 }
 
 /// An error taking or reading a member lock.
@@ -128,7 +129,7 @@ public enum MemberLocks {
         case alive(MemberProcessInfo?)
     }
 
-    public static func probe(_ member: MemberID, in directory: MemberLockDirectory) -> Probe {
+    public static func probe(_ member: Identifier, in directory: MemberLockDirectory) -> Probe {
         let path = directory.lockPath(for: member)
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return .neverRan }

@@ -82,7 +82,7 @@ public final class MemberLockWatcher: @unchecked Sendable {
         condition.lock()
         threads[member] = pthread_self()
         condition.unlock()
-        let path = directory.lockPath(for: member)
+        let path = directory.lockPath(for: member.identifier)
         var fd: Int32 = -1
         defer { if fd >= 0 { close(fd) } }
         while !state(member).stopped {

@@ -4,11 +4,11 @@ public import BatonJobGraph
 /// What a task executor offers: its total resources, cut into `defaultSlots` equal default slots
 /// for requests that do not specify a profile.
 public struct TaskExecutorResources: Hashable, Sendable {
-    public var id: Identifier
+    public var id: ResourceID
     public var total: ResourceProfile
     public var defaultSlots: Int
 
-    public init(id: Identifier, total: ResourceProfile, defaultSlots: Int) {
+    public init(id: ResourceID, total: ResourceProfile, defaultSlots: Int) {
         precondition(defaultSlots >= 1)
         self.id = id
         self.total = total
@@ -40,10 +40,10 @@ public struct SlotAllocation: Hashable, Sendable {
     public var id: UInt64
     public var request: UInt64
     public var job: JobID
-    public var taskExecutor: Identifier
+    public var taskExecutor: ResourceID
     public var profile: ResourceProfile
 
-    public init(id: UInt64, request: UInt64, job: JobID, taskExecutor: Identifier, profile: ResourceProfile) {
+    public init(id: UInt64, request: UInt64, job: JobID, taskExecutor: ResourceID, profile: ResourceProfile) {
         self.id = id
         self.request = request
         self.job = job
@@ -56,7 +56,7 @@ public struct SlotAllocation: Hashable, Sendable {
 public struct SlotShortage: Hashable, Sendable, CustomStringConvertible {
     public var request: SlotRequest
     /// Per task executor, the dimensions short: (dimension, needed, free).
-    public var taskExecutors: [(id: Identifier, short: [(ResourceProfile.Dimension, Int64, Int64)])]
+    public var taskExecutors: [(id: ResourceID, short: [(ResourceProfile.Dimension, Int64, Int64)])]
     /// Whether no task executor could ever fit it, even idle.
     public var permanent: Bool
 
@@ -114,7 +114,7 @@ public struct ResourceManager: Sendable {
     public var pending: [SlotRequest] { pendingRequests }
     public var activeAllocations: [SlotAllocation] { allocations.values.sorted { $0.id < $1.id } }
 
-    public func freeResources(of taskExecutor: Identifier) -> ResourceProfile? {
+    public func freeResources(of taskExecutor: ResourceID) -> ResourceProfile? {
         executors.first { $0.resources.id == taskExecutor }?.free
     }
 
@@ -180,7 +180,7 @@ public struct ResourceManager: Sendable {
     }
 
     /// Removes a task executor: its allocations are lost.
-    public mutating func taskExecutorLost(_ id: Identifier) -> [Action] {
+    public mutating func taskExecutorLost(_ id: ResourceID) -> [Action] {
         scanStart.removeAll()
         executors.removeAll { $0.resources.id == id }
         let lost = allocations.values.filter { $0.taskExecutor == id }.sorted { $0.id < $1.id }

@@ -7,7 +7,7 @@ public enum FailureCause: Hashable, Sendable, CustomStringConvertible {
     /// The task threw or exited with an error.
     case taskFailed(String)
     /// The task's task executor was lost (heartbeat timeout, closed connection).
-    case taskExecutorLost(Identifier)
+    case taskExecutorLost(ResourceID)
     /// A consumer could not read a blocking partition (its producer's task executor is gone).
     case partitionLost(ResultPartitionID)
 
@@ -24,9 +24,9 @@ public enum FailureCause: Hashable, Sendable, CustomStringConvertible {
 public struct FailoverContext: Sendable {
     public var graph: ExecutionGraph
     /// Task executors known to be gone: blocking partitions they hold are lost.
-    public var lostTaskExecutors: Set<Identifier>
+    public var lostTaskExecutors: Set<ResourceID>
 
-    public init(graph: ExecutionGraph, lostTaskExecutors: Set<Identifier> = []) {
+    public init(graph: ExecutionGraph, lostTaskExecutors: Set<ResourceID> = []) {
         self.graph = graph
         self.lostTaskExecutors = lostTaskExecutors
     }

@@ -69,7 +69,7 @@ public struct ClusterSimulation: Sendable {
     }
 
     /// Takes a task executor away at `time` (its tasks vanish); it starts again after `returnAfter`.
-    public mutating func loseTaskExecutor(_ id: Identifier, at time: Duration, returnAfter: Duration? = nil) {
+    public mutating func loseTaskExecutor(_ id: ResourceID, at time: Duration, returnAfter: Duration? = nil) {
         cluster.scheduledFaults.append(ScheduledFault(.loseTaskExecutor(id, returnAfter: returnAfter), at: time))
     }
 

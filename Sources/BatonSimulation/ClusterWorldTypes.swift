@@ -98,7 +98,7 @@ public enum ScheduledFaultKind: Sendable {
     /// The current attempt of `vertex[subtask]` fails (if it runs then).
     case failTask(JobID, JobVertexID, Int, reason: String)
     /// A task executor goes away with its tasks; it starts again after `returnAfter` (never if nil).
-    case loseTaskExecutor(Identifier, returnAfter: Duration?)
+    case loseTaskExecutor(ResourceID, returnAfter: Duration?)
     case cancel(JobID)
 }
 
@@ -133,7 +133,7 @@ public struct SimulatedDeployment: Hashable, Sendable {
     public var vertex: JobVertexID
     public var subtask: Int
     public var attempt: Int32
-    public var taskExecutor: Identifier
+    public var taskExecutor: ResourceID
 }
 
 struct FaultCounts {

@@ -49,7 +49,7 @@ public enum HASimulation {
         configuration.taskExecutors = (1...3).map { index in
             let slots = Int.random(in: 2...4, using: &random)
             return TaskExecutorResources(
-                id: Identifier(rawValue: "te\(index)")!, total: ResourceProfile(cpuMillis: Int64(slots) * 1000, taskHeapBytes: Int64(slots) << 30),
+                id: ResourceID(rawValue: "te\(index)")!, total: ResourceProfile(cpuMillis: Int64(slots) * 1000, taskHeapBytes: Int64(slots) << 30),
                 defaultSlots: slots)
         }
         let parallelism = Int.random(in: 2...3, using: &random)

@@ -100,11 +100,11 @@ public struct GroupStatus: Codable, Sendable, Hashable {
             exists = false
         }
         let probes = Dictionary(
-            uniqueKeysWithValues: configuration.masters.map { ($0.id, MemberLocks.probe($0.id, in: directory)) })
+            uniqueKeysWithValues: configuration.masters.map { ($0.id, MemberLocks.probe($0.id.identifier, in: directory)) })
         var leader: Leader?
         if let record, let holder = record.holder {
             var alive = false
-            if case .alive(let info) = probes[holder.member] ?? MemberLocks.probe(holder.member, in: directory) {
+            if case .alive(let info) = probes[holder.member] ?? MemberLocks.probe(holder.member.identifier, in: directory) {
                 alive = info?.incarnation == holder.incarnation
             }
             leader = Leader(
@@ -123,7 +123,7 @@ public struct GroupStatus: Codable, Sendable, Hashable {
         }
         let taskExecutors = configuration.taskExecutors.map { settings -> TaskExecutor in
             var pid: Int32?
-            if case .alive(let info) = MemberLocks.probe(settings.id, in: directory) { pid = info?.pid }
+            if case .alive(let info) = MemberLocks.probe(settings.id.identifier, in: directory) { pid = info?.pid }
             let registered = live?.taskExecutors.first { $0.id == settings.id.rawValue }
             return TaskExecutor(
                 id: settings.id.rawValue, pid: pid, slots: settings.slots, freeSlots: registered?.freeSlots,

@@ -24,7 +24,7 @@ public import ServiceLifecycle
 /// this actor owns the connections, the running tasks and the outbox, and carries out the
 /// table's actions.
 public actor TaskExecutorService: Service {
-    public let id: Identifier
+    public let id: ResourceID
     private let configuration: HAConfiguration
     private let settings: HAConfiguration.TaskExecutorConfiguration
     private let store: HAStore
@@ -64,7 +64,7 @@ public actor TaskExecutorService: Service {
     }
 
     public init(
-        id: Identifier, configuration: HAConfiguration, store: HAStore, logger: Logger, incarnation: Incarnation,
+        id: ResourceID, configuration: HAConfiguration, store: HAStore, logger: Logger, incarnation: Incarnation,
         time: any TimeSource = SystemTimeSource(), clock: any Clock<Duration> = ContinuousClock()
     ) throws {
         self.clock = clock
@@ -213,7 +213,7 @@ public actor TaskExecutorService: Service {
         let command: TaskSlotTable.Command
         do {
             func job(_ text: String) throws -> JobID {
-                guard let job = Identifier(rawValue: text) else { throw TaskExecutorError("a command names an invalid job id '\(text)'") }
+                guard let job = JobID(rawValue: text) else { throw TaskExecutorError("a command names an invalid job id '\(text)'") }
                 return job
             }
             switch message.body {

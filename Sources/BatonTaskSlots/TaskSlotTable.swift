@@ -74,7 +74,7 @@ public struct TaskSlotTable: Sendable {
         case closeTask(TaskAttempt)
     }
 
-    public let taskExecutor: Identifier
+    public let taskExecutor: ResourceID
     public let configuration: Configuration
     public private(set) var fencing = TaskExecutorFencing()
     private var tasks: [TaskAttempt: TaskReport] = [:]
@@ -84,7 +84,7 @@ public struct TaskSlotTable: Sendable {
     /// When the last leader was lost (nil: never registered, or registered now).
     private var lostLeaderAt: MonotonicInstant?
 
-    public init(taskExecutor: Identifier, configuration: Configuration = Configuration()) {
+    public init(taskExecutor: ResourceID, configuration: Configuration = Configuration()) {
         self.taskExecutor = taskExecutor
         self.configuration = configuration
     }

@@ -93,7 +93,7 @@ extension WireAttempt {
     }
 
     public var key: TaskSpec.AttemptKey? {
-        guard let job = Identifier(rawValue: job) else { return nil }
+        guard let job = JobID(rawValue: job) else { return nil }
         return TaskSpec.AttemptKey(job: job, jobVertex: Int(jobVertex), subtask: Int(subtask), attempt: Int(attempt))
     }
 
@@ -113,7 +113,7 @@ extension WireInputChannel {
     public var descriptor: InputChannelDescriptor {
         InputChannelDescriptor(
             producerSubtask: Int(producerSubtask), producerAttempt: Int32(producerAttempt),
-            location: known ? Identifier(rawValue: taskExecutor).map { .init(taskExecutor: $0, dataAddress: dataAddress) } : nil)
+            location: known ? ResourceID(rawValue: taskExecutor).map { .init(taskExecutor: $0, dataAddress: dataAddress) } : nil)
     }
 
     /// Where to connect for the channel, when known (`data_address` is `host:port`).
@@ -123,7 +123,7 @@ extension WireInputChannel {
 extension TaskDeploymentDescriptor {
     /// The deployment a DeployTask message carries.
     public init(wire deploy: WireDeployTask) throws {
-        guard let job = Identifier(rawValue: deploy.attempt.job), let vertexID = Identifier(rawValue: deploy.vertexID) else {
+        guard let job = JobID(rawValue: deploy.attempt.job), let vertexID = JobVertexID(rawValue: deploy.vertexID) else {
             throw WireMappingError(message: "a deployment names an invalid job or vertex")
         }
         let outputs = try deploy.outputs.map { output -> ResultPartition in
@@ -317,7 +317,7 @@ extension WireTaskReport {
 extension TaskReport {
     /// A report from the wire; nil when it names no valid job.
     public init?(wire report: WireTaskReport) {
-        guard let job = Identifier(rawValue: report.attempt.job) else { return nil }
+        guard let job = JobID(rawValue: report.attempt.job) else { return nil }
         self.init(
             attempt: TaskAttempt(job: job, attempt: report.attempt.executionAttempt), state: ExecutionState(wire: report.state),
             failure: report.failure.isEmpty ? nil : report.failure, allocation: report.allocation)

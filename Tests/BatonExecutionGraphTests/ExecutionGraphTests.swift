@@ -8,7 +8,7 @@ enum Shapes {
     /// `a(p) -pattern/result-> b(p) -pattern/result-> c(p) ...`
     static func chain(_ links: [(DistributionPattern, ResultPartitionType)], parallelism: Int) -> JobGraph {
         var builder = JobGraphBuilder(id: "chain")
-        let names = (0...links.count).map { Identifier(rawValue: String(UnicodeScalar(UInt8(97 + $0))))! }
+        let names = (0...links.count).map { JobVertexID(rawValue: String(UnicodeScalar(UInt8(97 + $0))))! }
         for (index, name) in names.enumerated() {
             builder.addVertex(name, operators: [index == 0 ? .sequence() : .count()], parallelism: parallelism)
         }
@@ -79,7 +79,7 @@ struct ExecutionGraphTests {
         var random = SeededRandom(seed: 2024)
         var snapshot = ExecutionGraphCodec.snapshot(live)
         var changesSinceSnapshot: [[UInt8]] = []
-        let executors: [Identifier] = ["te1", "te2", "te-3"]
+        let executors: [ResourceID] = ["te1", "te2", "te-3"]
         var applied = 0
         while applied < 5000 {
             let vertex = live.allVertices.randomElement(using: &random)!

@@ -10,11 +10,11 @@ struct JobGraphTests {
         var builder = JobGraphBuilder(id: "chain")
         for (index, p) in parallelism.enumerated() {
             builder.addVertex(
-                Identifier(rawValue: "v\(index)")!, operators: [index == 0 ? .sequence() : .count()], parallelism: p)
+                JobVertexID(rawValue: "v\(index)")!, operators: [index == 0 ? .sequence() : .count()], parallelism: p)
         }
         for (index, pattern) in patterns.enumerated() {
             builder.connect(
-                Identifier(rawValue: "v\(index)")!, to: Identifier(rawValue: "v\(index + 1)")!, pattern,
+                JobVertexID(rawValue: "v\(index)")!, to: JobVertexID(rawValue: "v\(index + 1)")!, pattern,
                 key: pattern == .hash ? "key" : nil)
         }
         return builder

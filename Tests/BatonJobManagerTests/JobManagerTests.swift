@@ -49,20 +49,20 @@ struct Term {
         return ready
     }
 
-    static func executor(_ id: Identifier, slots: Int = 4) -> TaskExecutorResources {
+    static func executor(_ id: ResourceID, slots: Int = 4) -> TaskExecutorResources {
         TaskExecutorResources(id: id, total: ResourceProfile(cpuMillis: Int64(slots) * 1000, taskHeapBytes: Int64(slots) << 30), defaultSlots: slots)
     }
 
     @discardableResult
-    mutating func register(_ id: Identifier, tasks: [TaskReport] = []) -> [JobManager.Ready] {
+    mutating func register(_ id: ResourceID, tasks: [TaskReport] = []) -> [JobManager.Ready] {
         handle(.registered(.init(resources: Self.executor(id), dataAddress: "\(id):1", tasks: tasks)))
     }
 
-    static func sends(_ batches: [JobManager.Ready]) -> [(command: JobManager.Command, to: Identifier)] {
+    static func sends(_ batches: [JobManager.Ready]) -> [(command: JobManager.Command, to: ResourceID)] {
         batches.flatMap(\.effects).compactMap { if case .send(let command, let to) = $0 { (command, to) } else { nil } }
     }
 
-    static func deployments(_ batches: [JobManager.Ready]) -> [(TaskDeploymentDescriptor, Identifier)] {
+    static func deployments(_ batches: [JobManager.Ready]) -> [(TaskDeploymentDescriptor, ResourceID)] {
         sends(batches).compactMap { if case .deploy(let descriptor) = $0.command { (descriptor, $0.to) } else { nil } }
     }
 
@@ -77,7 +77,7 @@ struct Term {
 
     /// What the task executors report when they register with a new leader: every attempt of the
     /// previous term's graph that runs on `executor`.
-    func running(on executor: Identifier, job: JobID) -> [TaskReport] {
+    func running(on executor: ResourceID, job: JobID) -> [TaskReport] {
         guard let master = manager.dispatcher.job(job) else { return [] }
         return master.liveAttempts.filter { $0.location.taskExecutor == executor }.map {
             TaskReport(attempt: TaskAttempt(job: job, attempt: $0.attempt), state: .running, allocation: $0.location.allocation)
@@ -177,7 +177,7 @@ struct JobManagerTests {
         let first = Term.runningJob()
         var second = Term(store: first.store, member: "m2")
         var batches: [JobManager.Ready] = []
-        for executor in ["te1", "te2"] as [Identifier] { batches += second.register(executor, tasks: first.running(on: executor, job: "lanes")) }
+        for executor in ["te1", "te2"] as [ResourceID] { batches += second.register(executor, tasks: first.running(on: executor, job: "lanes")) }
         #expect(Term.deployments(batches).isEmpty)
         let journals = second.batches.flatMap(\.writes).compactMap { if case .journal(let record) = $0 { record } else { nil } }
         #expect(journals.last?.adopted == 6)
@@ -191,7 +191,7 @@ struct JobManagerTests {
         let first = Term.runningJob()
         var second = Term(store: first.store, member: "m2", takeover: .restartAll)
         var batches: [JobManager.Ready] = []
-        for executor in ["te1", "te2"] as [Identifier] { batches += second.register(executor, tasks: first.running(on: executor, job: "lanes")) }
+        for executor in ["te1", "te2"] as [ResourceID] { batches += second.register(executor, tasks: first.running(on: executor, job: "lanes")) }
         let cancels = Term.sends(batches).filter { if case .cancel = $0.command { true } else { false } }
         #expect(cancels.count == 6)
     }

@@ -17,7 +17,7 @@ enum Cluster {
     static func executors(_ count: Int, slots: Int = 4) -> [TaskExecutorResources] {
         (1...count).map {
             TaskExecutorResources(
-                id: Identifier(rawValue: "te\($0)")!,
+                id: ResourceID(rawValue: "te\($0)")!,
                 total: ResourceProfile(cpuMillis: Int64(slots) * 1000, taskHeapBytes: Int64(slots) * gib), defaultSlots: slots)
         }
     }

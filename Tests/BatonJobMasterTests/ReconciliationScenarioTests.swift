@@ -27,7 +27,7 @@ struct ReconciliationScenarioTests {
 
     static func run(_ text: String) throws -> String {
         var expected: [JobID: [(attempt: ExecutionAttemptID, location: TaskLocation)]] = [:]
-        var known: Set<Identifier> = []
+        var known: Set<ResourceID> = []
         var reconciliation: Reconciliation?
         return try ScenarioFile.run(
             text, settings: ["expect", "known"],
@@ -36,7 +36,7 @@ struct ReconciliationScenarioTests {
                     for name in fields.keys { known.insert(try identifier(name)) }
                     return
                 }
-                let job = try identifier(fields["job"])
+                let job: JobID = try identifier(fields["job"])
                 expected[job, default: []].append((try attempt(fields["attempt"]), TaskLocation(taskExecutor: try identifier(fields["on"]), allocation: 1)))
             },
             command: { command, fields in
@@ -69,8 +69,8 @@ struct ReconciliationScenarioTests {
             })
     }
 
-    static func identifier(_ text: String?) throws -> Identifier {
-        guard let text, let id = Identifier(rawValue: text) else { throw ScenarioFile.Failure("'\(text ?? "nothing")' is not an id") }
+    static func identifier<Kind>(_ text: String?) throws -> TypedIdentifier<Kind> {
+        guard let text, let id = TypedIdentifier<Kind>(rawValue: text) else { throw ScenarioFile.Failure("'\(text ?? "nothing")' is not an id") }
         return id
     }
 

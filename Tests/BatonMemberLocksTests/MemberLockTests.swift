@@ -8,7 +8,7 @@ import Testing
 
 @Suite("member locks")
 struct MemberLockTests {
-    func info(_ member: MemberID, pid: Int32 = 4242) -> MemberProcessInfo {
+    func info(_ member: Identifier, pid: Int32 = 4242) -> MemberProcessInfo {
         MemberProcessInfo(
             member: member, pid: pid, incarnation: Incarnation(rawValue: 7), address: "127.0.0.1:1",
             startedAt: WallTime(millisecondsSince1970: 0), role: "master")
@@ -46,7 +46,7 @@ struct MemberLockTests {
         var other: MemberLock? = try MemberLock.acquire(in: locks, info: info("m2"))
         let watcher = MemberLockWatcher(directory: locks, recheckInterval: .milliseconds(20)) { member in
             // While the report runs, the watcher holds the lock: the member shows as alive.
-            let probe = MemberLocks.probe(member, in: locks)
+            let probe = MemberLocks.probe(member.identifier, in: locks)
             reports.withLock { $0.append((member, probe)) }
         }
         defer { watcher.stop() }

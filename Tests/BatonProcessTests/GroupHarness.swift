@@ -51,7 +51,7 @@ final class GroupHarness: @unchecked Sendable {
     /// Kills every member process (by the pids in the member locks) and every process started here.
     func stop() {
         for process in processes { process.stop(timeout: .seconds(5)) }
-        for member in configuration.masters.map(\.id) + configuration.taskExecutors.map(\.id) {
+        for member in configuration.masters.map(\.id.identifier) + configuration.taskExecutors.map(\.id.identifier) {
             if case .alive(let info) = MemberLocks.probe(member, in: locks), let pid = info?.pid {
                 kill(pid, SIGCONT)
                 kill(pid, SIGKILL)

@@ -7,7 +7,7 @@ import Testing
 struct ResourceManagerTests {
     static let mib: Int64 = 1 << 20
 
-    func executor(_ id: Identifier, cpu: Int64, heap: Int64, slots: Int, gpu: Int64 = 0) -> TaskExecutorResources {
+    func executor(_ id: ResourceID, cpu: Int64, heap: Int64, slots: Int, gpu: Int64 = 0) -> TaskExecutorResources {
         TaskExecutorResources(
             id: id, total: ResourceProfile(cpuMillis: cpu, taskHeapBytes: heap * Self.mib, extended: gpu > 0 ? ["gpu": gpu] : [:]),
             defaultSlots: slots)
@@ -84,7 +84,7 @@ struct ResourceManagerTests {
     @Test("matching stays first-fit: a slot freed on an earlier task executor is used first")
     func firstFitAfterRelease() {
         var manager = ResourceManager()
-        for id in ["te1", "te2", "te3"] as [Identifier] { _ = manager.register(executor(id, cpu: 2000, heap: 2048, slots: 2)) }
+        for id in ["te1", "te2", "te3"] as [ResourceID] { _ = manager.register(executor(id, cpu: 2000, heap: 2048, slots: 2)) }
         let slots = (1...6).flatMap { allocated(manager.request(request(UInt64($0), nil))) }
         #expect(slots.map(\.taskExecutor) == ["te1", "te1", "te2", "te2", "te3", "te3"])
         _ = manager.release(slots[1].id)

@@ -101,7 +101,7 @@ struct FailoverStrategyTests {
         let strategy = RegionFailoverStrategy(graph: graph)
         for label in ["a0", "a1", "b0", "b1"] {
             let v = vertex(graph, label)
-            let executor: Identifier = label == "b1" ? "te2" : "te1"
+            let executor: ResourceID = label == "b1" ? "te2" : "te1"
             for state in [ExecutionState.scheduled, .deploying, .initializing, .running, .finished] {
                 try graph.transition(graph.attemptID(v), to: state, location: state == .deploying ? TaskLocation(taskExecutor: executor, allocation: 1) : nil)
             }

@@ -86,7 +86,7 @@ struct HASimulationTests {
 
     @Test("a cluster whose task executors never come back fails the liveness check: the job is not running at the end")
     func livenessFires() {
-        let gone = (1...3).map { ScheduledFault(.loseTaskExecutor(Identifier(rawValue: "te\($0)")!, returnAfter: nil), at: .seconds(4)) }
+        let gone = (1...3).map { ScheduledFault(.loseTaskExecutor(ResourceID(rawValue: "te\($0)")!, returnAfter: nil), at: .seconds(4)) }
         let run = scheduled(gone)
         #expect(run.violations.contains { $0.invariant == "liveness" && $0.kind == "job-not-running" }, "\(run.violations)")
     }

@@ -15,7 +15,7 @@ struct TwoExecutors {
     let configuration = RPCConfiguration(secret: Array("data-plane-secret".utf8), heartbeatInterval: .milliseconds(200), heartbeatTimeout: .seconds(3))
     let logger = Logger(label: "test")
 
-    func dataPlane(_ id: Identifier) -> DataPlane {
+    func dataPlane(_ id: ResourceID) -> DataPlane {
         DataPlane(taskExecutor: id, registry: PartitionRegistry(), configuration: configuration, logger: logger, patience: .seconds(10))
     }
 

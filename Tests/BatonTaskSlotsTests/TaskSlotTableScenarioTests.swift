@@ -63,10 +63,10 @@ struct TaskSlotTableScenarioTests {
         case "deploy": return .deploy(try attempt(fields["attempt"]), allocation: UInt64(try ScenarioFile.int(fields["allocation"] ?? "1")))
         case "cancel": return .cancel(try attempt(fields["attempt"]))
         case "update-partition": return .updatePartitionInfo(consumer: try attempt(fields["attempt"]))
-        case "release": return .releasePartitions(Identifier(rawValue: fields["job"] ?? "")!)
+        case "release": return .releasePartitions(JobID(rawValue: fields["job"] ?? "")!)
         case "trigger": return .triggerCheckpoint(try attempt(fields["attempt"]), checkpoint: UInt64(try ScenarioFile.int(fields["checkpoint"])))
         case "end-input": return .endInput(try attempt(fields["attempt"]))
-        case "notify": return .notifyCheckpointComplete(Identifier(rawValue: fields["job"] ?? "")!, checkpoint: UInt64(try ScenarioFile.int(fields["checkpoint"])))
+        case "notify": return .notifyCheckpointComplete(JobID(rawValue: fields["job"] ?? "")!, checkpoint: UInt64(try ScenarioFile.int(fields["checkpoint"])))
         default: throw ScenarioFile.Failure("unknown command \(name)")
         }
     }
@@ -98,7 +98,7 @@ struct TaskSlotTableScenarioTests {
     static func attempt(_ text: String?) throws -> TaskAttempt {
         let parts = (text ?? "").split(separator: "/", maxSplits: 1)
         let numbers = (parts.last ?? "").split(whereSeparator: { $0 == "#" || $0 == "@" }).compactMap { Int($0) }
-        guard parts.count == 2, numbers.count == 3, let job = Identifier(rawValue: String(parts[0])) else {
+        guard parts.count == 2, numbers.count == 3, let job = JobID(rawValue: String(parts[0])) else {
             throw ScenarioFile.Failure("'\(text ?? "")' is not an attempt like job/0#1@0")
         }
         return TaskAttempt(job: job, attempt: ExecutionAttemptID(vertex: ExecutionVertexID(jobVertex: numbers[0], subtask: numbers[1]), attempt: Int32(numbers[2])))

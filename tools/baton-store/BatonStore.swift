@@ -98,7 +98,7 @@ struct Hammer: AsyncParsableCommand {
 
     func run() async throws {
         let (_, store) = try openStore(config, access: .readWrite)
-        guard let member = Identifier(rawValue: id) else { throw ValidationError("--id must be a valid id") }
+        guard let member = MemberID(rawValue: id) else { throw ValidationError("--id must be a valid id") }
         var random = SeededRandom(seed: seed)
         let identity = LeaderIdentity(member: member, incarnation: .random(using: &random), address: "-", pid: getpid())
         let time = SystemTimeSource()
