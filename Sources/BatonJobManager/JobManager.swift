@@ -367,16 +367,18 @@ public struct JobManager: Sendable {
     /// A task executor reports every attempt it holds when it registers: an attempt the jobs
     /// place on it that it does not report is gone (the task executor restarted, or a deployment
     /// was lost with a connection), and fails, so that its job's failover strategy restarts it.
-    /// While a takeover is being reconciled, the reconciliation window decides instead.
+    /// An attempt a takeover's reconciliation still waits for is left to its window.
     private mutating func attemptsGone(from registration: Registration) -> [Step] {
-        guard reconciliation?.isDone ?? true else { return [] }
         let id = registration.resources.id
         let reported = Set(registration.tasks.map(\.attempt))
         var steps: [Step] = []
         let current = now
         for job in dispatcher.submissionOrder {
             guard let master = dispatcher.job(job) else { continue }
-            let gone = master.liveAttempts.filter { $0.location.taskExecutor == id && !reported.contains(TaskAttempt(job: job, attempt: $0.attempt)) }
+            let gone = master.liveAttempts.filter { live in
+                live.location.taskExecutor == id && !reported.contains(TaskAttempt(job: job, attempt: live.attempt))
+                    && !(reconciliation?.awaits(job: job, attempt: live.attempt) ?? false)
+            }
             guard !gone.isEmpty else { continue }
             for attempt in gone.map(\.attempt) {
                 steps += dispatcher.route(job) { master in
@@ -489,7 +491,10 @@ public struct JobManager: Sendable {
             case .persist(let change):
                 persist(change, of: job, into: &run)
             case .jobStateChanged(let state, let reason):
-                return [.effect(.notice(.jobStateChanged(job, state, reason: reason))), .saveJob(job)]
+                // In the same transaction as the changes made with it (a restart's new attempts
+                // and the job RUNNING again), so that no takeover finds one without the other.
+                carryOut(.saveJob(job), into: &run)
+                return [.effect(.notice(.jobStateChanged(job, state, reason: reason)))]
             }
         case .jobEnded(let job, let state):
             var steps: [Step] = [.effect(.notice(.jobEnded(job, state)))]

@@ -179,6 +179,10 @@ public struct JobMaster: Sendable {
                 pendingRestart = PendingRestart(tasks: stopped)
                 for vertex in stopped.sorted() { actions += cancelTask(vertex) }
                 actions += afterTaskStopped(now: now)
+            } else if state == .restarting {
+                // The restart was made (new attempts recorded) but the job's state was not
+                // written with it: nothing is left to restart, the job runs.
+                actions += setState(.running, reason: nil)
             }
             for vertex in graph.allVertices where graph.execution(vertex).state == .scheduled {
                 actions += placeInSlot(vertex)

@@ -51,6 +51,9 @@ public struct Reconciliation: Sendable {
         Set(expected.values.flatMap { $0.values.map(\.taskExecutor) })
     }
 
+    /// Whether the reconciliation still waits for a report of `attempt`.
+    public func awaits(job: JobID, attempt: ExecutionAttemptID) -> Bool { expected[job]?[attempt] != nil }
+
     /// A task executor registered (its reports follow).
     public mutating func registered(_ taskExecutor: ResourceID) {
         registered.insert(taskExecutor)

@@ -34,6 +34,9 @@ extension ClusterWorld {
         masters[index].leader!.manager = JobManager(epoch: epoch, leader: masters[index].id, settings: settings)
         masters[index].leader!.loading = false
         masters[index].leader!.inputs.insert(.event(.takeOver(takeover)), at: 0)
+        if configuration.keepsHistory {
+            log("\(masters[index].id) loaded " + takeover.jobs.map { "\($0.record.graph.id) \($0.record.state) \($0.graph.stateCounts)" }.joined(separator: "; "))
+        }
         queue.push(.retrySubmissions, at: now)
     }
 
@@ -102,6 +105,7 @@ extension ClusterWorld {
         switch effect {
         case .send(let command, let target):
             if case .deploy(let descriptor) = command {
+                if configuration.keepsHistory { log("\(masters[index].id) deploys \(descriptor.job)/\(descriptor.attempt) to \(target)") }
                 deployments.append(
                     SimulatedDeployment(
                         millis: millis, job: descriptor.job, vertex: descriptor.vertexID, subtask: Int(descriptor.attempt.vertex.subtask),

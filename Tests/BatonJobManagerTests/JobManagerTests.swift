@@ -242,3 +242,92 @@ struct JobManagerTests {
         #expect(term.manager.latestCheckpoint(of: "lanes")?.id == id)
     }
 }
+
+@Suite("JobManager: takeover of a restarting job")
+struct RestartingTakeoverTests {
+    @Test("a job restarting under the previous leader runs again under the next one")
+    func restartingJobRunsAgain() {
+        // Every task runs on te1; te1 is lost: the whole job restarts.
+        var first = Term.runningJob()
+        #expect(first.running(on: "te2", job: "lanes").isEmpty)
+        first.handle(.taskExecutorLost("te1"))
+        #expect(first.manager.dispatcher.job("lanes")?.state == .restarting)
+        // The leader dies before its restart timer fires; te1 comes back with nothing.
+        var second = Term(store: first.store, member: "m2")
+        var batches = second.register("te1")
+        batches += second.register("te2")
+        for _ in 0..<3 {
+            let timers = second.batches.flatMap(\.effects).compactMap { effect -> JobManager.Timer? in
+                if case .startTimer(let timer, _) = effect, case .job = timer { timer } else { nil }
+            }
+            for timer in timers { batches += second.handle(.timerFired(timer)) }
+            second.run(batches)
+            batches = []
+        }
+        let job = second.manager.dispatcher.job("lanes")!
+        #expect(job.state == .running)
+    }
+}
+
+extension RestartingTakeoverTests {
+    @Test("a job restarting across two takeovers with no task executor back runs again once they are")
+    func restartingAcrossTwoTakeovers() {
+        var first = Term.runningJob()
+        let stale = first.running(on: "te1", job: "lanes")
+        first.handle(.taskExecutorLost("te1"))
+        var second = Term(store: first.store, member: "m2")
+        for _ in 0..<2 {
+            let timers = second.batches.flatMap(\.effects).compactMap { effect -> JobManager.Timer? in
+                if case .startTimer(let timer, _) = effect, case .job = timer { timer } else { nil }
+            }
+            for timer in timers { second.handle(.timerFired(timer)) }
+        }
+        var third = Term(store: second.store, member: "m3")
+        // te1 never stopped its tasks: it reports the old attempts running.
+        var batches = third.register("te1", tasks: stale)
+        batches += third.register("te2")
+        for _ in 0..<3 {
+            let timers = third.batches.flatMap(\.effects).compactMap { effect -> JobManager.Timer? in
+                if case .startTimer(let timer, _) = effect, case .job = timer { timer } else { nil }
+            }
+            for timer in timers { batches += third.handle(.timerFired(timer)) }
+            third.run(batches)
+            batches = []
+        }
+        let job = third.manager.dispatcher.job("lanes")!
+        #expect(job.state == .running)
+        #expect(job.graph.stateCounts == [.running: 6])
+    }
+}
+
+extension RestartingTakeoverTests {
+    @Test("a restart's new attempts and the job RUNNING again are written in one transaction")
+    func restartWrittenAtomically() {
+        var term = Term.runningJob()
+        term.handle(.taskExecutorLost("te1"))
+        let timers = term.batches.flatMap(\.effects).compactMap { effect -> JobManager.Timer? in
+            if case .startTimer(let timer, _) = effect, case .job = timer { timer } else { nil }
+        }
+        var batches: [JobManager.Ready] = []
+        for timer in timers { batches += term.handle(.timerFired(timer)) }
+        guard let restart = batches.first(where: { $0.writes.contains { if case .change(_, _, .reset) = $0 { true } else { false } } }) else {
+            Issue.record("no restart was written")
+            return
+        }
+        #expect(restart.writes.contains { if case .job(let record) = $0 { record.state == .running } else { false } })
+    }
+
+    @Test("a task executor that registers again while a takeover is reconciled, without the attempts it had reported, gets them failed")
+    func reRegistrationDuringReconciliation() {
+        // Six lanes: four on te1, two on te2. The new term hears from te1 only, so it keeps reconciling.
+        let first = Term.runningJob(Term.lanes(parallelism: 6))
+        var second = Term(store: first.store, member: "m2")
+        second.register("te1", tasks: first.running(on: "te1", job: "lanes"))
+        #expect(second.manager.reconciliation?.isDone == false)
+        // te1 restarted before its old connection's loss was noticed: it holds nothing now.
+        var batches = second.register("te1")
+        for case .startTimer(.job(let job, let timer), _) in batches.flatMap(\.effects) { batches += second.handle(.timerFired(.job(job, timer))) }
+        let redeployed = Set(Term.deployments(batches).map(\.0.attempt.vertex))
+        #expect(redeployed == Set(first.running(on: "te1", job: "lanes").map(\.attempt.attempt.vertex)))
+    }
+}

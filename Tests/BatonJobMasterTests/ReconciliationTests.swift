@@ -175,3 +175,15 @@ struct ReconciliationTests {
         #expect(resources.pending.count == 1)
     }
 }
+
+@Suite("recovering a restarting job")
+struct RestartingRecoveryTests {
+    @Test("a job recovered as RESTARTING with nothing left to restart (its restart was recorded, its state not) runs")
+    func restartingWithNothingStoppedRuns() throws {
+        let job = try RunningJob()
+        var recovered = JobMaster(recovering: job.master.jobGraph, graph: job.master.graph, state: .restarting, failureReason: nil)
+        let actions = recovered.recover(now: job.now)
+        #expect(recovered.state == .running)
+        #expect(actions.contains { if case .jobStateChanged(.running, _) = $0 { true } else { false } })
+    }
+}
