@@ -178,8 +178,7 @@ public actor TaskExecutorService: Service {
             group.addTask {
                 while !Task.isCancelled {
                     try await self.clock.sleep(for: .milliseconds(50))
-                    if let current = try? await retrieval.currentLeader(), current.epoch != epoch {
-                        await self.observed(epoch: current.epoch)
+                    if let current = try? await retrieval.currentLeader(), await self.storeNamesLeader(at: current.epoch) {
                         connection.close()
                         return
                     }
@@ -198,7 +197,7 @@ public actor TaskExecutorService: Service {
         return true
     }
 
-    private func observed(epoch: Epoch) { table.observed(epoch: epoch) }
+    private func storeNamesLeader(at epoch: Epoch) -> Bool { table.storeNamesLeader(at: epoch) }
 
     private func disconnected() {
         if table.disconnected(now: time.monotonicNow()) { logger.notice("lost the leader: tasks keep running, reports are buffered") }

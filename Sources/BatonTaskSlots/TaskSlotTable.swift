@@ -102,6 +102,14 @@ public struct TaskSlotTable: Sendable {
     /// The store or a peer showed `epoch`.
     public mutating func observed(epoch: Epoch) { fencing.observed(epoch: epoch) }
 
+    /// The store names the leader of `epoch` while this task executor is registered: true when
+    /// that is another term, and the task executor must leave the leader it registered with.
+    public mutating func storeNamesLeader(at epoch: Epoch) -> Bool {
+        guard let registered = fencing.registeredEpoch, epoch != registered else { return false }
+        fencing.observed(epoch: epoch)
+        return true
+    }
+
     /// Registration with the leader of `epoch` completed; false when a newer epoch was seen meanwhile.
     public mutating func registered(epoch: Epoch) -> Bool {
         guard fencing.registered(epoch: epoch) else { return false }

@@ -42,6 +42,7 @@ struct TaskSlotTableScenarioTests {
                     output.append(table!.shouldConnect(toLeaderAt: try epoch()) ? "connect" : "do not connect")
                     table!.observed(epoch: try epoch())
                 case "registered": output.append(table!.registered(epoch: try epoch()) ? "registered" : "registration refused")
+                case "store-names": output.append(table!.storeNamesLeader(at: try epoch()) ? "leave the leader" : "stay")
                 case "disconnected": output.append(table!.disconnected(now: now) ? "leader lost" : "no leader was lost")
                 case "retry": output.append("retry in \(DurationText.format(table!.retryDelay(now: now)))")
                 case "registration": output += table!.registrationReports.map { "reports \(render($0))" }
