@@ -551,7 +551,7 @@ public struct JobManager: Sendable {
             let result = graph.results[resultIndex]
             let edge = master.jobGraph.edges[resultIndex]
             let consumer = master.jobGraph.vertex(edge.target)!
-            return TaskDeploymentDescriptor.ResultPartition(
+            return OutputSpec(
                 result: resultIndex, blocking: result.type == .blocking, pattern: edge.pattern, key: edge.key,
                 consumerParallelism: consumer.parallelism, consumerMaxParallelism: consumer.maxParallelism)
         }

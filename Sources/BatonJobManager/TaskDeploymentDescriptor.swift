@@ -24,25 +24,6 @@ public struct TaskDeploymentDescriptor: Hashable, Sendable {
         }
     }
 
-    /// One output of the task: a result partition and how records spread over its consumers.
-    public struct ResultPartition: Hashable, Sendable {
-        public var result: Int
-        public var blocking: Bool
-        public var pattern: DistributionPattern
-        public var key: String?
-        public var consumerParallelism: Int
-        public var consumerMaxParallelism: Int
-
-        public init(result: Int, blocking: Bool, pattern: DistributionPattern, key: String?, consumerParallelism: Int, consumerMaxParallelism: Int) {
-            self.result = result
-            self.blocking = blocking
-            self.pattern = pattern
-            self.key = key
-            self.consumerParallelism = consumerParallelism
-            self.consumerMaxParallelism = consumerMaxParallelism
-        }
-    }
-
     public var job: JobID
     public var attempt: ExecutionAttemptID
     public var allocation: UInt64
@@ -51,7 +32,7 @@ public struct TaskDeploymentDescriptor: Hashable, Sendable {
     public var maxParallelism: Int
     public var operators: [OperatorSpec]
     public var inputs: [InputGate]
-    public var outputs: [ResultPartition]
+    public var outputs: [OutputSpec]
     /// The checkpoint whose state the task restores, and that state (nil: the task starts afresh).
     public var restore: (checkpoint: UInt64, state: StateHandle)? {
         get { restoreCheckpoint.map { ($0, restoreState!) } }
@@ -65,7 +46,7 @@ public struct TaskDeploymentDescriptor: Hashable, Sendable {
 
     public init(
         job: JobID, attempt: ExecutionAttemptID, allocation: UInt64, vertexID: JobVertexID, parallelism: Int, maxParallelism: Int,
-        operators: [OperatorSpec], inputs: [InputGate], outputs: [ResultPartition], restore: (checkpoint: UInt64, state: StateHandle)?
+        operators: [OperatorSpec], inputs: [InputGate], outputs: [OutputSpec], restore: (checkpoint: UInt64, state: StateHandle)?
     ) {
         self.job = job
         self.attempt = attempt

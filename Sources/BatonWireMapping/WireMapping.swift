@@ -126,11 +126,11 @@ extension TaskDeploymentDescriptor {
         guard let job = JobID(rawValue: deploy.attempt.job), let vertexID = JobVertexID(rawValue: deploy.vertexID) else {
             throw WireMappingError(message: "a deployment names an invalid job or vertex")
         }
-        let outputs = try deploy.outputs.map { output -> ResultPartition in
+        let outputs = try deploy.outputs.map { output -> OutputSpec in
             guard let pattern = DistributionPattern(rawValue: output.pattern) else {
                 throw WireMappingError(message: "a deployment names an unknown pattern '\(output.pattern)'")
             }
-            return ResultPartition(
+            return OutputSpec(
                 result: Int(output.result), blocking: output.blocking, pattern: pattern, key: output.key.isEmpty ? nil : output.key,
                 consumerParallelism: Int(output.consumerParallelism), consumerMaxParallelism: Int(output.consumerMaxParallelism))
         }
@@ -175,11 +175,7 @@ extension TaskSpec {
         self.init(
             attempt: attempt, allocation: descriptor.allocation, vertexID: descriptor.vertexID, parallelism: descriptor.parallelism,
             maxParallelism: descriptor.maxParallelism, operators: descriptor.operators, inputs: inputs,
-            outputs: descriptor.outputs.map { output in
-                OutputSpec(
-                    result: output.result, blocking: output.blocking, pattern: output.pattern, key: output.key,
-                    consumerParallelism: output.consumerParallelism, consumerMaxParallelism: output.consumerMaxParallelism)
-            },
+            outputs: descriptor.outputs,
             restore: descriptor.restore.map { TaskRestore(checkpoint: $0.checkpoint, state: $0.state) })
     }
 
