@@ -107,3 +107,15 @@ public struct Incarnation: RawRepresentable, Hashable, Codable, Sendable, Custom
         return String(repeating: "0", count: 16 - hex.count) + hex
     }
 }
+
+/// A slot allocation's id, handed out by the ResourceManager in increasing order (and kept above
+/// those a previous leader handed out).
+public struct AllocationID: RawRepresentable, Hashable, Comparable, Sendable, CustomStringConvertible, ExpressibleByIntegerLiteral {
+    public var rawValue: UInt64
+    public init(rawValue: UInt64) { self.rawValue = rawValue }
+    public init(integerLiteral value: UInt64) { rawValue = value }
+    /// The id after this one.
+    public var next: AllocationID { AllocationID(rawValue: rawValue + 1) }
+    public static func < (lhs: AllocationID, rhs: AllocationID) -> Bool { lhs.rawValue < rhs.rawValue }
+    public var description: String { "\(rawValue)" }
+}

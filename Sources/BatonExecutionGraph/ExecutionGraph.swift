@@ -34,9 +34,9 @@ public struct ExecutionAttemptID: Hashable, Sendable, CustomStringConvertible {
 /// Where an attempt runs: the task executor and the slot allocated to it.
 public struct TaskLocation: Hashable, Sendable, CustomStringConvertible {
     public var taskExecutor: ResourceID
-    public var allocation: UInt64
+    public var allocation: AllocationID
 
-    public init(taskExecutor: ResourceID, allocation: UInt64) {
+    public init(taskExecutor: ResourceID, allocation: AllocationID) {
         self.taskExecutor = taskExecutor
         self.allocation = allocation
     }

@@ -28,7 +28,7 @@ public enum ExecutionGraphCodec {
             writer.write(execution.state.rawValue)
             if let location = execution.location {
                 writer.write(UInt64(names[location.taskExecutor]! + 1))
-                writer.write(location.allocation)
+                writer.write(location.allocation.rawValue)
             } else {
                 writer.write(UInt64(0))
             }
@@ -57,7 +57,7 @@ public enum ExecutionGraphCodec {
             let name = try reader.readUInt64()
             if name > 0 {
                 guard name <= UInt64(names.count) else { throw ExecutionGraphError(message: "snapshot names an unknown task executor") }
-                location = TaskLocation(taskExecutor: names[Int(name) - 1], allocation: try reader.readUInt64())
+                location = TaskLocation(taskExecutor: names[Int(name) - 1], allocation: AllocationID(rawValue: try reader.readUInt64()))
             }
             executions.append(Execution(attempt: Int32(attempt), state: state, location: location))
         }
@@ -79,7 +79,7 @@ public enum ExecutionGraphCodec {
             writer.write(location != nil)
             if let location {
                 writer.write(location.taskExecutor.rawValue)
-                writer.write(location.allocation)
+                writer.write(location.allocation.rawValue)
             }
         case .reset(let vertex, let attempt):
             writer.write(UInt8(1))
@@ -109,7 +109,7 @@ public enum ExecutionGraphCodec {
             }
             var location: TaskLocation?
             if try reader.readBool() {
-                location = TaskLocation(taskExecutor: try identifier(reader.readString()), allocation: try reader.readUInt64())
+                location = TaskLocation(taskExecutor: try identifier(reader.readString()), allocation: AllocationID(rawValue: try reader.readUInt64()))
             }
             change = .state(ExecutionAttemptID(vertex: vertex, attempt: attempt), state, location)
         case 1:

@@ -23,9 +23,9 @@ public struct TaskReport: Hashable, Sendable {
     public var attempt: TaskAttempt
     public var state: ExecutionState
     public var failure: String?
-    public var allocation: UInt64
+    public var allocation: AllocationID
 
-    public init(attempt: TaskAttempt, state: ExecutionState, failure: String? = nil, allocation: UInt64) {
+    public init(attempt: TaskAttempt, state: ExecutionState, failure: String? = nil, allocation: AllocationID) {
         self.attempt = attempt
         self.state = state
         self.failure = failure

@@ -66,7 +66,7 @@ extension JobManager {
         guard !loaded.isEmpty else { return [] }
         var steps: [Step] = []
         var expected: [JobID: [(attempt: ExecutionAttemptID, location: TaskLocation)]] = [:]
-        var highestAllocation: UInt64 = 0
+        var highestAllocation: AllocationID = 0
         for job in loaded {
             let id = job.record.graph.id
             let state = job.record.state

@@ -405,7 +405,6 @@ public struct JobManager: Sendable {
             let actions = try dispatcher.submit(graph, taskExecutors: offers, now: now)
             submittedAt[graph.id] = wall
             savepoints[graph.id] = savepoint?.directory
-            sequences[graph.id] = 0
             let checkpoints = startCheckpointing(graph, savepoint: savepoint)
             return [
                 .effect(.notice(.jobSubmitted(graph.id, name: graph.name, savepoint: savepoint?.directory))),

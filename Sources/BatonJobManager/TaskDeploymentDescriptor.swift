@@ -26,7 +26,7 @@ public struct TaskDeploymentDescriptor: Hashable, Sendable {
 
     public var job: JobID
     public var attempt: ExecutionAttemptID
-    public var allocation: UInt64
+    public var allocation: AllocationID
     public var vertexID: JobVertexID
     public var parallelism: Int
     public var maxParallelism: Int
@@ -45,7 +45,7 @@ public struct TaskDeploymentDescriptor: Hashable, Sendable {
     private var restoreState: StateHandle?
 
     public init(
-        job: JobID, attempt: ExecutionAttemptID, allocation: UInt64, vertexID: JobVertexID, parallelism: Int, maxParallelism: Int,
+        job: JobID, attempt: ExecutionAttemptID, allocation: AllocationID, vertexID: JobVertexID, parallelism: Int, maxParallelism: Int,
         operators: [OperatorSpec], inputs: [InputGate], outputs: [OutputSpec], restore: (checkpoint: UInt64, state: StateHandle)?
     ) {
         self.job = job

@@ -45,7 +45,7 @@ public struct JobMaster: Sendable {
     public enum Action: Hashable, Sendable {
         case requestSlot(SlotRequest)
         case cancelSlotRequest(UInt64)
-        case releaseSlot(UInt64)
+        case releaseSlot(AllocationID)
         case deploy(Deployment)
         case cancelTask(ExecutionAttemptID, TaskLocation)
         case startTimer(Timer, after: Duration)

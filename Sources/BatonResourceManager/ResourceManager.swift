@@ -37,13 +37,13 @@ public struct SlotRequest: Hashable, Sendable {
 
 /// A slot given to a job: resources carved out of one task executor.
 public struct SlotAllocation: Hashable, Sendable {
-    public var id: UInt64
+    public var id: AllocationID
     public var request: UInt64
     public var job: JobID
     public var taskExecutor: ResourceID
     public var profile: ResourceProfile
 
-    public init(id: UInt64, request: UInt64, job: JobID, taskExecutor: ResourceID, profile: ResourceProfile) {
+    public init(id: AllocationID, request: UInt64, job: JobID, taskExecutor: ResourceID, profile: ResourceProfile) {
         self.id = id
         self.request = request
         self.job = job
@@ -100,9 +100,9 @@ public struct ResourceManager: Sendable {
     }
 
     private var executors: [Executor] = []
-    private var allocations: [UInt64: SlotAllocation] = [:]
+    private var allocations: [AllocationID: SlotAllocation] = [:]
     private var pendingRequests: [SlotRequest] = []
-    private var nextAllocation: UInt64 = 1
+    private var nextAllocation: AllocationID = 1
     /// Per requested profile: where to start looking. Executors before it could not fit that
     /// profile when last tried, and free resources only shrink until something is released, so
     /// first-fit stays first-fit while a burst of equal requests costs O(1) each.
@@ -142,14 +142,14 @@ public struct ResourceManager: Sendable {
             var adopted = allocation
             if adopted.profile == .zero { adopted.profile = resources.defaultSlotProfile }
             allocations[adopted.id] = adopted
-            nextAllocation = max(nextAllocation, adopted.id + 1)
+            nextAllocation = max(nextAllocation, adopted.id.next)
         }
         return register(resources)
     }
 
     /// Keeps new allocation ids above `id` (ids a previous leader handed out).
-    public mutating func reserveAllocationIDs(through id: UInt64) {
-        nextAllocation = max(nextAllocation, id + 1)
+    public mutating func reserveAllocationIDs(through id: AllocationID) {
+        nextAllocation = max(nextAllocation, id.next)
     }
 
     /// Asks for a slot: allocated now, or pending with the reason.
@@ -170,7 +170,7 @@ public struct ResourceManager: Sendable {
     }
 
     /// Returns an allocation's resources; pending requests that now fit are allocated.
-    public mutating func release(_ allocation: UInt64) -> [Action] {
+    public mutating func release(_ allocation: AllocationID) -> [Action] {
         guard let released = allocations.removeValue(forKey: allocation) else { return [] }
         scanStart.removeAll()
         if let index = executors.firstIndex(where: { $0.resources.id == released.taskExecutor }) {
@@ -198,7 +198,7 @@ public struct ResourceManager: Sendable {
             let allocation = SlotAllocation(
                 id: nextAllocation, request: request.id, job: request.job, taskExecutor: executors[index].resources.id,
                 profile: profile)
-            nextAllocation += 1
+            nextAllocation = nextAllocation.next
             allocations[allocation.id] = allocation
             return allocation
         }

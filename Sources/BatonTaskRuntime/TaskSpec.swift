@@ -30,7 +30,7 @@ public struct TaskSpec: Sendable {
     }
 
     public var attempt: AttemptKey
-    public var allocation: UInt64
+    public var allocation: AllocationID
     public var vertexID: JobVertexID
     public var parallelism: Int
     public var maxParallelism: Int
@@ -41,7 +41,7 @@ public struct TaskSpec: Sendable {
     public var restore: TaskRestore?
 
     public init(
-        attempt: AttemptKey, allocation: UInt64, vertexID: JobVertexID, parallelism: Int, maxParallelism: Int, operators: [OperatorSpec],
+        attempt: AttemptKey, allocation: AllocationID, vertexID: JobVertexID, parallelism: Int, maxParallelism: Int, operators: [OperatorSpec],
         inputs: [Input], outputs: [OutputSpec], restore: TaskRestore? = nil
     ) {
         self.restore = restore

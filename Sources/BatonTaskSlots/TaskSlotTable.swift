@@ -44,7 +44,7 @@ public struct TaskSlotTable: Sendable {
 
     /// A leader's command, as far as the decisions go (the shell keeps the payload).
     public enum Command: Hashable, Sendable {
-        case deploy(TaskAttempt, allocation: UInt64)
+        case deploy(TaskAttempt, allocation: AllocationID)
         case cancel(TaskAttempt)
         case updatePartitionInfo(consumer: TaskAttempt)
         case releasePartitions(JobID)

@@ -140,7 +140,7 @@ extension TaskDeploymentDescriptor {
                 channels: gate.channels.map(\.descriptor))
         }
         self.init(
-            job: job, attempt: deploy.attempt.executionAttempt, allocation: deploy.allocation, vertexID: vertexID,
+            job: job, attempt: deploy.attempt.executionAttempt, allocation: AllocationID(rawValue: deploy.allocation), vertexID: vertexID,
             parallelism: Int(deploy.parallelism), maxParallelism: Int(deploy.maxParallelism),
             operators: deploy.operators.map { OperatorSpec($0.name, $0.parameters) }, inputs: inputs, outputs: outputs,
             restore: deploy.hasRestore ? (deploy.restore.checkpointID, deploy.restore.state.handle) : nil)
@@ -231,7 +231,7 @@ extension WireDeployTask {
     public init(_ descriptor: TaskDeploymentDescriptor) {
         self.init()
         attempt = WireAttempt(job: descriptor.job, descriptor.attempt)
-        allocation = descriptor.allocation
+        allocation = descriptor.allocation.rawValue
         vertexID = descriptor.vertexID.rawValue
         parallelism = UInt32(descriptor.parallelism)
         maxParallelism = UInt32(descriptor.maxParallelism)
@@ -306,7 +306,7 @@ extension WireTaskReport {
         attempt = WireAttempt(job: report.attempt.job, report.attempt.attempt)
         state = report.state.wire
         failure = report.failure ?? ""
-        allocation = report.allocation
+        allocation = report.allocation.rawValue
     }
 }
 
@@ -316,6 +316,6 @@ extension TaskReport {
         guard let job = JobID(rawValue: report.attempt.job) else { return nil }
         self.init(
             attempt: TaskAttempt(job: job, attempt: report.attempt.executionAttempt), state: ExecutionState(wire: report.state),
-            failure: report.failure.isEmpty ? nil : report.failure, allocation: report.allocation)
+            failure: report.failure.isEmpty ? nil : report.failure, allocation: AllocationID(rawValue: report.allocation))
     }
 }

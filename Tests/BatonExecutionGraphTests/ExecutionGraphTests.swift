@@ -91,7 +91,7 @@ struct ExecutionGraphTests {
                 let next = ExecutionState.allCases.filter { current.canTransition(to: $0) }
                 guard let state = next.randomElement(using: &random) else { continue }
                 let location = state == .deploying
-                    ? TaskLocation(taskExecutor: executors.randomElement(using: &random)!, allocation: random.next() % 1000) : nil
+                    ? TaskLocation(taskExecutor: executors.randomElement(using: &random)!, allocation: AllocationID(rawValue: random.next() % 1000)) : nil
                 change = try live.transition(live.attemptID(vertex), to: state, location: location)
             }
             applied += 1

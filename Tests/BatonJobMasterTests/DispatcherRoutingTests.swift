@@ -17,12 +17,12 @@ struct DispatcherRoutingTests {
         var dispatcher = Dispatcher(mode: .session)
         var pending = try dispatcher.submit(graph, now: now)
         var deployments: [JobMaster.Deployment] = []
-        var allocation: UInt64 = 0
+        var allocation: AllocationID = 0
         while let action = pending.popLast() {
             guard case .job(let job, let jobAction) = action else { continue }
             switch jobAction {
             case .requestSlot(let request):
-                allocation += 1
+                allocation = allocation.next
                 let slot = SlotAllocation(id: allocation, request: request.id, job: job, taskExecutor: "te1", profile: .zero)
                 pending += dispatcher.route(job) { $0.slotAllocated(slot, now: now) }
             case .deploy(let deployment):

@@ -21,7 +21,7 @@ struct RunningJob {
         for case .requestSlot(let request) in master.start(now: now) { requests.append(request) }
         for (index, request) in requests.enumerated() {
             let allocation = SlotAllocation(
-                id: UInt64(10 + index), request: request.id, job: "job", taskExecutor: index == 0 ? "te1" : "te2", profile: .zero)
+                id: AllocationID(rawValue: UInt64(10 + index)), request: request.id, job: "job", taskExecutor: index == 0 ? "te1" : "te2", profile: .zero)
             _ = master.slotAllocated(allocation, now: now)
         }
         for vertex in master.graph.allVertices {

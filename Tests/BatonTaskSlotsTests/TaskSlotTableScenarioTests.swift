@@ -61,7 +61,7 @@ struct TaskSlotTableScenarioTests {
 
     static func command(_ name: String, _ fields: [String: String]) throws -> TaskSlotTable.Command {
         switch name {
-        case "deploy": return .deploy(try attempt(fields["attempt"]), allocation: UInt64(try ScenarioFile.int(fields["allocation"] ?? "1")))
+        case "deploy": return .deploy(try attempt(fields["attempt"]), allocation: AllocationID(rawValue: UInt64(try ScenarioFile.int(fields["allocation"] ?? "1"))))
         case "cancel": return .cancel(try attempt(fields["attempt"]))
         case "update-partition": return .updatePartitionInfo(consumer: try attempt(fields["attempt"]))
         case "release": return .releasePartitions(JobID(rawValue: fields["job"] ?? "")!)
