@@ -14,12 +14,12 @@ public struct AuditHistory: Sendable {
     public struct Job: Sendable {
         public var id: JobID
         public var changes: [ChangeRecord]
-        public var nextCheckpointID: UInt64
+        public var nextCheckpointID: CheckpointID
         public var retained: [CompletedCheckpoint]
         /// Every checkpoint that completed and every restore, append-only.
         public var history: CheckpointHistory
         public init(
-            id: JobID, changes: [ChangeRecord], nextCheckpointID: UInt64, retained: [CompletedCheckpoint], history: CheckpointHistory = .init()
+            id: JobID, changes: [ChangeRecord], nextCheckpointID: CheckpointID, retained: [CompletedCheckpoint], history: CheckpointHistory = .init()
         ) {
             self.id = id
             self.changes = changes
@@ -94,8 +94,8 @@ public struct AuditReport: Codable, Sendable, Hashable {
 
     public struct JobCheckpoints: Codable, Sendable, Hashable {
         public var job: String
-        public var nextID: UInt64
-        public var retained: [UInt64]
+        public var nextID: CheckpointID
+        public var retained: [CheckpointID]
         public var restarts: Int
     }
 
@@ -229,8 +229,8 @@ public enum Audit {
             if let last = ids.last, job.nextCheckpointID <= last {
                 flag("reused-checkpoint-id", "job \(job.id): the counter is at \(job.nextCheckpointID), checkpoint \(last) already completed")
             }
-            var latest: (id: UInt64, completedAt: WallTime, epoch: UInt64)?
-            var seen: [UInt64: WallTime] = Dictionary(uniqueKeysWithValues: job.retained.map { ($0.id, $0.completedAt) })
+            var latest: (id: CheckpointID, completedAt: WallTime, epoch: UInt64)?
+            var seen: [CheckpointID: WallTime] = Dictionary(uniqueKeysWithValues: job.retained.map { ($0.id, $0.completedAt) })
             for failover in history.failovers.sorted(by: { $0.toEpoch < $1.toEpoch }) {
                 guard let mark = failover.checkpointsAtTakeover?[job.id.rawValue] else {
                     if let latest {
@@ -260,7 +260,7 @@ public enum Audit {
     /// I3 over the append-only history: the retained checkpoints are the latest completed ones,
     /// no completed checkpoint vanished, ids were not reused, and every restore used the latest
     /// checkpoint committed before it.
-    private static func checkHistory(of job: AuditHistory.Job, retained: [UInt64], retain: Int?, flag: (String, String) -> Void) {
+    private static func checkHistory(of job: AuditHistory.Job, retained: [CheckpointID], retain: Int?, flag: (String, String) -> Void) {
         let completed = job.history.completed.sorted { $0.id < $1.id }
         guard let newest = completed.last else { return }
         if job.nextCheckpointID <= newest.id {

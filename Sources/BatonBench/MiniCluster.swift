@@ -44,7 +44,7 @@ final class MiniCluster: Sendable {
         var manager: JobManager
         var tasks: [TaskAttempt: Running] = [:]
         /// When each checkpoint was triggered, and each completed one's trigger-to-commit time.
-        var triggered: [UInt64: MonotonicInstant] = [:]
+        var triggered: [CheckpointID: MonotonicInstant] = [:]
         var durations: [Double] = []
         var failure: String?
         var ended: JobState?

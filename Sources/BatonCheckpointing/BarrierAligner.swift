@@ -1,3 +1,5 @@
+public import BatonCore
+
 /// Barrier alignment of a task with several input channels, as a pure state machine.
 ///
 /// A channel that delivered the barrier of checkpoint n is held (its reader waits, so its later
@@ -9,13 +11,13 @@
 public struct BarrierAligner: Sendable {
     public struct Step: Equatable, Sendable {
         /// The checkpoint whose barrier arrived on every channel: snapshot and forward it now.
-        public var aligned: UInt64?
+        public var aligned: CheckpointID?
         /// A checkpoint whose alignment was given up.
-        public var abandoned: UInt64?
+        public var abandoned: CheckpointID?
         /// The channels whose readers may go on.
         public var release: [Int]
 
-        public init(aligned: UInt64? = nil, abandoned: UInt64? = nil, release: [Int] = []) {
+        public init(aligned: CheckpointID? = nil, abandoned: CheckpointID? = nil, release: [Int] = []) {
             self.aligned = aligned
             self.abandoned = abandoned
             self.release = release
@@ -24,17 +26,17 @@ public struct BarrierAligner: Sendable {
 
     public let channels: Int
     private var ended: Set<Int> = []
-    private var current: UInt64?
-    private var lastAligned: UInt64 = 0
+    private var current: CheckpointID?
+    private var lastAligned: CheckpointID = 0
     private var held: Set<Int> = []
 
     public init(channels: Int) { self.channels = channels }
 
     /// The checkpoint being aligned, if any.
-    public var aligning: UInt64? { current }
+    public var aligning: CheckpointID? { current }
 
     /// Channel `channel` delivered the barrier of checkpoint `id` (its reader now waits).
-    public mutating func barrier(_ id: UInt64, channel: Int) -> Step {
+    public mutating func barrier(_ id: CheckpointID, channel: Int) -> Step {
         if id <= lastAligned || (current.map { id < $0 } ?? false) {
             return Step(release: [channel])
         }

@@ -56,7 +56,7 @@ public struct CheckpointCoordinator: Sendable {
     }
 
     public struct Trigger: Hashable, Sendable {
-        public var id: UInt64
+        public var id: CheckpointID
         public var timestamp: WallTime
         public var directory: String
         public var isSavepoint: Bool
@@ -66,24 +66,24 @@ public struct CheckpointCoordinator: Sendable {
 
     public enum Timer: Hashable, Sendable {
         case trigger(generation: UInt64)
-        case timeout(checkpoint: UInt64)
+        case timeout(checkpoint: CheckpointID)
     }
 
     public enum Action: Hashable, Sendable {
         /// Write the id counter (the next id to use), fenced, before the trigger that follows.
-        case persistCounter(next: UInt64)
+        case persistCounter(next: CheckpointID)
         case trigger(Trigger)
         case startTimer(Timer, after: Duration)
         /// Write the checkpoint's metadata and delete the subsumed ones', in one fenced
         /// transaction; then report `completionPersisted` or `completionFailed`.
-        case persistCompleted(CompletedCheckpoint, subsumed: [UInt64])
+        case persistCompleted(CompletedCheckpoint, subsumed: [CheckpointID])
         /// Write the savepoint's `_metadata` file; then report `savepointWritten` or `completionFailed`.
         case writeSavepoint(CompletedCheckpoint)
         /// Tell every task of the job that the checkpoint completed (sinks commit).
-        case notifyComplete(UInt64)
+        case notifyComplete(CheckpointID)
         /// Remove a checkpoint's folder.
         case discard(directory: String)
-        case aborted(UInt64, reason: String)
+        case aborted(CheckpointID, reason: String)
         case completed(CompletedCheckpoint)
         case savepointFinished(request: UInt64, path: String)
         case savepointFailed(request: UInt64, reason: String)
@@ -102,7 +102,7 @@ public struct CheckpointCoordinator: Sendable {
     public let settings: Settings
     private let vertices: [CompletedCheckpoint.Vertex]
     /// The next checkpoint id (what the durable counter holds).
-    public private(set) var nextID: UInt64
+    public private(set) var nextID: CheckpointID
     /// The retained completed checkpoints, oldest first.
     public private(set) var completed: [CompletedCheckpoint]
     /// What a task restores from: the latest completed checkpoint, or the savepoint the job was
@@ -116,7 +116,7 @@ public struct CheckpointCoordinator: Sendable {
     /// A coordinator that continues from the durable counter `nextID` and the retained
     /// `completed` checkpoints, or from `savepoint` when the job was submitted from one.
     public init(
-        job: JobID, vertices: [CompletedCheckpoint.Vertex], settings: Settings, nextID: UInt64, completed: [CompletedCheckpoint] = [],
+        job: JobID, vertices: [CompletedCheckpoint.Vertex], settings: Settings, nextID: CheckpointID, completed: [CompletedCheckpoint] = [],
         savepoint: CompletedCheckpoint? = nil
     ) {
         self.job = job
@@ -124,16 +124,16 @@ public struct CheckpointCoordinator: Sendable {
         self.settings = settings
         let sorted = completed.sorted { $0.id < $1.id }
         self.completed = sorted
-        let floor = max(sorted.last?.id ?? 0, savepoint?.id ?? 0) + 1
+        let floor = max(sorted.last?.id ?? 0, savepoint?.id ?? 0).next
         self.nextID = max(nextID, floor)
         restorePoint = sorted.last ?? savepoint
     }
 
     public var latestCompleted: CompletedCheckpoint? { completed.last }
-    public var pendingCheckpoint: UInt64? { pending?.trigger.id }
+    public var pendingCheckpoint: CheckpointID? { pending?.trigger.id }
 
     /// The state `vertex` restores from when it is deployed, with the checkpoint's id.
-    public func restoreState(for vertex: ExecutionVertexID, jobVertex id: JobVertexID) -> (checkpoint: UInt64, state: StateHandle)? {
+    public func restoreState(for vertex: ExecutionVertexID, jobVertex id: JobVertexID) -> (checkpoint: CheckpointID, state: StateHandle)? {
         guard let point = restorePoint, let state = point.state(of: id, subtask: Int(vertex.subtask)) else { return nil }
         return (point.id, state)
     }
@@ -185,7 +185,7 @@ public struct CheckpointCoordinator: Sendable {
 
     /// A task acknowledged checkpoint `id` with its state.
     public mutating func acknowledge(
-        _ attempt: ExecutionAttemptID, checkpoint id: UInt64, state: StateHandle, wall: WallTime, now: MonotonicInstant
+        _ attempt: ExecutionAttemptID, checkpoint id: CheckpointID, state: StateHandle, wall: WallTime, now: MonotonicInstant
     ) -> [Action] {
         guard var pending, pending.trigger.id == id, !pending.persisting, pending.expected[attempt.vertex] == attempt.attempt else { return [] }
         pending.acknowledged[attempt.vertex] = state
@@ -205,7 +205,7 @@ public struct CheckpointCoordinator: Sendable {
     }
 
     /// A task could not take checkpoint `id`.
-    public mutating func decline(_ attempt: ExecutionAttemptID, checkpoint id: UInt64, reason: String) -> [Action] {
+    public mutating func decline(_ attempt: ExecutionAttemptID, checkpoint id: CheckpointID, reason: String) -> [Action] {
         guard let pending, pending.trigger.id == id, !pending.persisting, pending.expected[attempt.vertex] == attempt.attempt else { return [] }
         return abort("task \(attempt) declined it: \(reason)")
     }
@@ -223,7 +223,7 @@ public struct CheckpointCoordinator: Sendable {
     }
 
     /// The metadata of checkpoint `id` is durable: it is complete.
-    public mutating func completionPersisted(_ id: UInt64, wall: WallTime, now: MonotonicInstant, tasks: Tasks) -> [Action] {
+    public mutating func completionPersisted(_ id: CheckpointID, wall: WallTime, now: MonotonicInstant, tasks: Tasks) -> [Action] {
         guard let finished = pending, finished.trigger.id == id, finished.persisting, !finished.trigger.isSavepoint else { return [] }
         pending = nil
         let checkpoint = CompletedCheckpoint(
@@ -240,7 +240,7 @@ public struct CheckpointCoordinator: Sendable {
     }
 
     /// The savepoint's `_metadata` file is durable.
-    public mutating func savepointWritten(_ id: UInt64, wall: WallTime, now: MonotonicInstant, tasks: Tasks) -> [Action] {
+    public mutating func savepointWritten(_ id: CheckpointID, wall: WallTime, now: MonotonicInstant, tasks: Tasks) -> [Action] {
         guard let finished = pending, finished.trigger.id == id, finished.persisting, finished.trigger.isSavepoint else { return [] }
         pending = nil
         var actions: [Action] = []
@@ -249,7 +249,7 @@ public struct CheckpointCoordinator: Sendable {
     }
 
     /// Writing checkpoint `id`'s metadata failed: it is not complete, and its files go.
-    public mutating func completionFailed(_ id: UInt64, reason: String) -> [Action] {
+    public mutating func completionFailed(_ id: CheckpointID, reason: String) -> [Action] {
         guard let pending, pending.trigger.id == id else { return [] }
         return abort("its metadata could not be written: \(reason)")
     }
@@ -280,7 +280,7 @@ public struct CheckpointCoordinator: Sendable {
         }
         guard !sources.isEmpty else { return [] }
         let id = nextID
-        nextID += 1
+        nextID = nextID.next
         let directory = savepoint ? "\(settings.savepointDirectory)/savepoint-\(job)-\(id)" : "\(settings.directory)/chk-\(id)"
         let trigger = Trigger(id: id, timestamp: wall, directory: directory, isSavepoint: savepoint, sources: sources)
         pending = Pending(trigger: trigger, started: now, expected: tasks.attempts.mapValues(\.attempt))

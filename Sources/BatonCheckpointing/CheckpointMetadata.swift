@@ -33,7 +33,7 @@ public struct CompletedCheckpoint: Hashable, Sendable {
     }
 
     public var job: JobID
-    public var id: UInt64
+    public var id: CheckpointID
     public var isSavepoint: Bool
     public var triggeredAt: WallTime
     public var completedAt: WallTime
@@ -46,7 +46,7 @@ public struct CompletedCheckpoint: Hashable, Sendable {
     public var states: [ExecutionVertexID: StateHandle]
 
     public init(
-        job: JobID, id: UInt64, isSavepoint: Bool, triggeredAt: WallTime, completedAt: WallTime, duration: Duration, directory: String,
+        job: JobID, id: CheckpointID, isSavepoint: Bool, triggeredAt: WallTime, completedAt: WallTime, duration: Duration, directory: String,
         vertices: [Vertex], states: [ExecutionVertexID: StateHandle]
     ) {
         self.job = job
@@ -102,7 +102,7 @@ public enum CompletedCheckpointCodec {
         var writer = BinaryWriter(capacity: 128 + checkpoint.states.count * 64)
         writer.write(format)
         writer.write(checkpoint.job.rawValue)
-        writer.write(checkpoint.id)
+        writer.write(checkpoint.id.rawValue)
         writer.write(checkpoint.isSavepoint)
         writer.write(signed: checkpoint.triggeredAt.millisecondsSince1970)
         writer.write(signed: checkpoint.completedAt.millisecondsSince1970)
@@ -135,7 +135,7 @@ public enum CompletedCheckpointCodec {
             return id
         }
         let job: JobID = try identifier(try reader.readString(), "job id")
-        let id = try reader.readUInt64()
+        let id = CheckpointID(rawValue: try reader.readUInt64())
         let isSavepoint = try reader.readBool()
         let triggeredAt = WallTime(millisecondsSince1970: try reader.readInt64())
         let completedAt = WallTime(millisecondsSince1970: try reader.readInt64())

@@ -119,3 +119,26 @@ public struct AllocationID: RawRepresentable, Hashable, Comparable, Sendable, Cu
     public static func < (lhs: AllocationID, rhs: AllocationID) -> Bool { lhs.rawValue < rhs.rawValue }
     public var description: String { "\(rawValue)" }
 }
+
+/// A checkpoint's id: from the job's durable counter, so ids strictly increase across leaders.
+/// Written and read as its number.
+public struct CheckpointID: RawRepresentable, Hashable, Strideable, Codable, Sendable, CustomStringConvertible, ExpressibleByIntegerLiteral {
+    public var rawValue: UInt64
+    public init(rawValue: UInt64) { self.rawValue = rawValue }
+    public init(integerLiteral value: UInt64) { rawValue = value }
+    /// The id after this one.
+    public var next: CheckpointID { CheckpointID(rawValue: rawValue + 1) }
+    public static func < (lhs: CheckpointID, rhs: CheckpointID) -> Bool { lhs.rawValue < rhs.rawValue }
+    public var description: String { "\(rawValue)" }
+    /// Ids count: ranges of ids and `id + 1` read as they do for numbers.
+    public func distance(to other: CheckpointID) -> Int64 { Int64(other.rawValue) - Int64(rawValue) }
+    public func advanced(by n: Int64) -> CheckpointID { CheckpointID(rawValue: UInt64(Int64(rawValue) + n)) }
+    public static func + (id: CheckpointID, count: UInt64) -> CheckpointID { CheckpointID(rawValue: id.rawValue + count) }
+    public static func - (id: CheckpointID, count: UInt64) -> CheckpointID { CheckpointID(rawValue: id.rawValue - count) }
+
+    public init(from decoder: any Decoder) throws { rawValue = try decoder.singleValueContainer().decode(UInt64.self) }
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(rawValue)
+    }
+}

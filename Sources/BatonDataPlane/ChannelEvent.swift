@@ -24,7 +24,7 @@ public enum ChannelEventCodec {
         case .barrier(let trigger):
             var writer = BinaryWriter(capacity: 32 + trigger.directory.utf8.count)
             writer.write(barrierTag)
-            writer.write(trigger.id)
+            writer.write(trigger.id.rawValue)
             writer.write(signed: trigger.timestamp.millisecondsSince1970)
             writer.write(trigger.isSavepoint)
             writer.write(trigger.directory)
@@ -50,7 +50,7 @@ public enum ChannelEventCodec {
         switch try reader.readByte() {
         case recordsTag: event = .records(try RecordBatchCodec.read(from: &reader))
         case barrierTag:
-            let id = try reader.readUInt64()
+            let id = CheckpointID(rawValue: try reader.readUInt64())
             let timestamp = WallTime(millisecondsSince1970: try reader.readInt64())
             let isSavepoint = try reader.readBool()
             event = .barrier(CheckpointTrigger(id: id, timestamp: timestamp, directory: try reader.readString(), isSavepoint: isSavepoint))

@@ -50,12 +50,12 @@ public protocol ChannelOpener: Sendable {
 
 /// A checkpoint as a task is told to take it.
 public struct CheckpointTrigger: Hashable, Sendable {
-    public var id: UInt64
+    public var id: CheckpointID
     public var timestamp: WallTime
     /// The folder the task writes its state into.
     public var directory: String
     public var isSavepoint: Bool
-    public init(id: UInt64, timestamp: WallTime, directory: String, isSavepoint: Bool) {
+    public init(id: CheckpointID, timestamp: WallTime, directory: String, isSavepoint: Bool) {
         self.id = id
         self.timestamp = timestamp
         self.directory = directory
@@ -68,7 +68,7 @@ public enum TaskControl: Hashable, Sendable {
     /// Take a checkpoint now (sources; other tasks take it when its barriers aligned).
     case triggerCheckpoint(CheckpointTrigger)
     /// Checkpoint `id` is complete (sinks commit).
-    case checkpointCompleted(UInt64)
+    case checkpointCompleted(CheckpointID)
     /// End the source's input: it produces nothing more, and the task finishes (stop with drain).
     case endInput
 }

@@ -15,7 +15,7 @@ extension JobManager {
     /// checkpoints). Jobs with blocking exchanges take no checkpoints (their stages do not run at
     /// the same time).
     mutating func startCheckpointing(
-        _ graph: JobGraph, savepoint: CompletedCheckpoint?, nextID: UInt64 = 1, completed: [CompletedCheckpoint] = [], ended: Bool = false
+        _ graph: JobGraph, savepoint: CompletedCheckpoint?, nextID: CheckpointID = 1, completed: [CompletedCheckpoint] = [], ended: Bool = false
     ) -> [Step] {
         guard !graph.edges.contains(where: { $0.resultType == .blocking }), let master = dispatcher.job(graph.id) else { return [] }
         let coordinatorSettings = CheckpointCoordinator.Settings(
@@ -34,8 +34,8 @@ extension JobManager {
         var steps: [Step] = []
         // Checkpoints a previous leader triggered but did not complete: their partial state goes.
         let latest = completed.map(\.id).max() ?? 0
-        if nextID > latest + 1 {
-            for id in (latest + 1)..<nextID {
+        if nextID > latest.next {
+            for id in (latest.next.rawValue)..<nextID.rawValue {
                 steps.append(.effect(.discardCheckpoint(directory: "\(coordinatorSettings.directory)/chk-\(id)")))
             }
         }

@@ -19,14 +19,14 @@ extension JobManager {
         public var graph: ExecutionGraph
         /// The sequence number of the next change record.
         public var nextSequence: UInt64
-        public var nextCheckpointID: UInt64
+        public var nextCheckpointID: CheckpointID
         public var completed: [CompletedCheckpoint]
         /// The savepoint the job started from, read from its file, when no checkpoint of its own
         /// completed yet (it restores from it).
         public var savepoint: CompletedCheckpoint?
 
         public init(
-            record: JobRecord, graph: ExecutionGraph, nextSequence: UInt64, nextCheckpointID: UInt64, completed: [CompletedCheckpoint],
+            record: JobRecord, graph: ExecutionGraph, nextSequence: UInt64, nextCheckpointID: CheckpointID, completed: [CompletedCheckpoint],
             savepoint: CompletedCheckpoint? = nil
         ) {
             self.record = record

@@ -108,10 +108,10 @@ public struct JobManager: Sendable {
         case endInput(JobID, RequestID)
         case triggerSavepoint(JobID, RequestID)
         case timerFired(Timer)
-        case checkpointAcknowledged(JobID, ExecutionAttemptID, checkpoint: UInt64, state: StateHandle)
-        case checkpointDeclined(JobID, ExecutionAttemptID, checkpoint: UInt64, reason: String)
+        case checkpointAcknowledged(JobID, ExecutionAttemptID, checkpoint: CheckpointID, state: StateHandle)
+        case checkpointDeclined(JobID, ExecutionAttemptID, checkpoint: CheckpointID, reason: String)
         /// The outcome of a `.writeSavepointFile` effect.
-        case savepointFileWritten(JobID, checkpoint: UInt64, failure: String?)
+        case savepointFileWritten(JobID, checkpoint: CheckpointID, failure: String?)
     }
 
     /// A change to make durable, fenced by the term's epoch.
@@ -120,10 +120,10 @@ public struct JobManager: Sendable {
         /// The change record `sequence` of the job's ExecutionGraph.
         case change(JobID, sequence: UInt64, ExecutionGraphChange)
         /// The audit's record that `attempt` is deployed to restore from `checkpoint`.
-        case restore(JobID, checkpoint: UInt64, attempt: ExecutionAttemptID, at: WallTime)
+        case restore(JobID, checkpoint: CheckpointID, attempt: ExecutionAttemptID, at: WallTime)
         /// The next checkpoint id, written before the trigger goes out.
-        case checkpointCounter(JobID, next: UInt64)
-        case checkpointCompleted(CompletedCheckpoint, subsumed: [UInt64], committedAt: WallTime)
+        case checkpointCounter(JobID, next: CheckpointID)
+        case checkpointCompleted(CompletedCheckpoint, subsumed: [CheckpointID], committedAt: WallTime)
         /// This term's entry of the reconciliation journal.
         case journal(ReconciliationRecord)
     }
@@ -135,8 +135,8 @@ public struct JobManager: Sendable {
         /// A producer the consumer did not know the location of is deployed.
         case updatePartition(JobID, consumer: ExecutionAttemptID, result: Int, channel: InputChannelDescriptor)
         case releasePartitions(JobID)
-        case triggerCheckpoint(JobID, source: ExecutionAttemptID, id: UInt64, timestamp: WallTime, directory: String, isSavepoint: Bool)
-        case notifyCheckpointComplete(JobID, checkpoint: UInt64)
+        case triggerCheckpoint(JobID, source: ExecutionAttemptID, id: CheckpointID, timestamp: WallTime, directory: String, isSavepoint: Bool)
+        case notifyCheckpointComplete(JobID, checkpoint: CheckpointID)
         case endInput(JobID, ExecutionAttemptID)
     }
 
@@ -168,8 +168,8 @@ public struct JobManager: Sendable {
         case takingOver(jobs: Int, expectedAttempts: Int, taskExecutors: [ResourceID], previousEpoch: Epoch?)
         case reconciled(ReconciliationRecord)
         case cancellingUnknownAttempt(ResourceID, JobID, ExecutionAttemptID)
-        case checkpointTriggered(JobID, UInt64, isSavepoint: Bool)
-        case checkpointAborted(JobID, UInt64, reason: String)
+        case checkpointTriggered(JobID, CheckpointID, isSavepoint: Bool)
+        case checkpointAborted(JobID, CheckpointID, reason: String)
         case checkpointCompleted(JobID, CompletedCheckpoint)
         case savepointCompleted(JobID, path: String)
     }

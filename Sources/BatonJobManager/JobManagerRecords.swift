@@ -53,9 +53,9 @@ public struct ReconciliationRecord: Codable, Sendable, Hashable {
     public var checkpointsAtTakeover: [String: CheckpointMark]?
 
     public struct CheckpointMark: Codable, Sendable, Hashable {
-        public var id: UInt64
+        public var id: CheckpointID
         public var completedAt: WallTime
-        public init(id: UInt64, completedAt: WallTime) {
+        public init(id: CheckpointID, completedAt: WallTime) {
             self.id = id
             self.completedAt = completedAt
         }

@@ -34,19 +34,19 @@ public struct TaskDeploymentDescriptor: Hashable, Sendable {
     public var inputs: [InputGate]
     public var outputs: [OutputSpec]
     /// The checkpoint whose state the task restores, and that state (nil: the task starts afresh).
-    public var restore: (checkpoint: UInt64, state: StateHandle)? {
+    public var restore: (checkpoint: CheckpointID, state: StateHandle)? {
         get { restoreCheckpoint.map { ($0, restoreState!) } }
         set {
             restoreCheckpoint = newValue?.checkpoint
             restoreState = newValue?.state
         }
     }
-    private var restoreCheckpoint: UInt64?
+    private var restoreCheckpoint: CheckpointID?
     private var restoreState: StateHandle?
 
     public init(
         job: JobID, attempt: ExecutionAttemptID, allocation: AllocationID, vertexID: JobVertexID, parallelism: Int, maxParallelism: Int,
-        operators: [OperatorSpec], inputs: [InputGate], outputs: [OutputSpec], restore: (checkpoint: UInt64, state: StateHandle)?
+        operators: [OperatorSpec], inputs: [InputGate], outputs: [OutputSpec], restore: (checkpoint: CheckpointID, state: StateHandle)?
     ) {
         self.job = job
         self.attempt = attempt

@@ -344,7 +344,7 @@ actor LeaderRuntime {
                 id: master.id.rawValue, name: master.jobGraph.name, state: master.state.rawValue, restarts: master.restarts,
                 failure: master.failureReason,
                 lastCheckpoint: latest.map {
-                    .init(id: $0.id, time: $0.completedAt.iso8601, sizeBytes: $0.size, durationMillis: $0.duration.milliseconds)
+                    .init(id: $0.id.rawValue, time: $0.completedAt.iso8601, sizeBytes: $0.size, durationMillis: $0.duration.milliseconds)
                 } ?? .init(),
                 vertices: graph.jobVertices.map { jobVertex in
                     LeaderStatusReport.Vertex(

@@ -214,7 +214,7 @@ public actor MasterService: Service {
                     registeredWith.post(
                         .event(
                             .checkpointAcknowledged(
-                                job, acknowledgement.attempt.executionAttempt, checkpoint: acknowledgement.checkpointID, state: acknowledgement.state.handle)))
+                                job, acknowledgement.attempt.executionAttempt, checkpoint: CheckpointID(rawValue: acknowledgement.checkpointID), state: acknowledgement.state.handle)))
                 }
                 continue
             case .declineCheckpoint(let decline):
@@ -222,7 +222,7 @@ public actor MasterService: Service {
                     let job = JobID(rawValue: decline.attempt.job)
                 {
                     registeredWith.post(
-                        .event(.checkpointDeclined(job, decline.attempt.executionAttempt, checkpoint: decline.checkpointID, reason: decline.reason)))
+                        .event(.checkpointDeclined(job, decline.attempt.executionAttempt, checkpoint: CheckpointID(rawValue: decline.checkpointID), reason: decline.reason)))
                 }
                 continue
             case .triggerSavepoint(let request):

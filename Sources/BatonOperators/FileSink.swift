@@ -1,4 +1,4 @@
-import BatonCore
+public import BatonCore
 import BatonFiles
 import Foundation
 
@@ -27,7 +27,7 @@ public struct FileSinkOperator: StreamOperator, @unchecked Sendable {
     /// A pending file and its committed name, as full paths (a job restored from a savepoint
     /// commits them where they were written, even when it writes elsewhere itself).
     struct Staged: Hashable {
-        var checkpoint: UInt64
+        var checkpoint: CheckpointID
         var pendingPath: String
         var committedPath: String
     }
@@ -132,13 +132,13 @@ public struct FileSinkOperator: StreamOperator, @unchecked Sendable {
 
     // MARK: checkpoints
 
-    public mutating func snapshotState(checkpoint: UInt64) throws -> [UInt8] {
+    public mutating func snapshotState(checkpoint: CheckpointID) throws -> [UInt8] {
         try snapshotState(checkpoint: checkpoint, savepointDirectory: nil)
     }
 
     /// A savepoint's state names hard links to the pending files, in the savepoint's folder: the
     /// running job may commit or discard its own names, the savepoint keeps its data.
-    public mutating func snapshotState(checkpoint: UInt64, savepointDirectory: String?) throws -> [UInt8] {
+    public mutating func snapshotState(checkpoint: CheckpointID, savepointDirectory: String?) throws -> [UInt8] {
         guard exactlyOnce else {
             try writeBuffer()
             if descriptor >= 0, wroteSinceSync, fsync(descriptor) != 0 { throw fileError("cannot sync", currentName ?? "") }
@@ -170,14 +170,14 @@ public struct FileSinkOperator: StreamOperator, @unchecked Sendable {
         var writer = BinaryWriter(capacity: 16 + listed.count * 48)
         writer.write(UInt64(listed.count))
         for entry in listed {
-            writer.write(entry.checkpoint)
+            writer.write(entry.checkpoint.rawValue)
             writer.write(entry.pendingPath)
             writer.write(entry.committedPath)
         }
         return writer.bytes
     }
 
-    public mutating func checkpointCompleted(_ id: UInt64) throws {
+    public mutating func checkpointCompleted(_ id: CheckpointID) throws {
         guard exactlyOnce else { return }
         let due = staged.filter { $0.checkpoint <= id }
         guard !due.isEmpty else { return }
@@ -202,7 +202,7 @@ public struct FileSinkOperator: StreamOperator, @unchecked Sendable {
         }
     }
 
-    public mutating func restoreState(_ state: [UInt8]?, checkpoint: UInt64?) throws {
+    public mutating func restoreState(_ state: [UInt8]?, checkpoint: CheckpointID?) throws {
         guard exactlyOnce else { return }
         var restored: [Staged] = []
         if let state {
@@ -211,7 +211,7 @@ public struct FileSinkOperator: StreamOperator, @unchecked Sendable {
                 let count = try reader.readUInt64()
                 guard count <= UInt64(state.count) else { throw BinaryDecodingError(offset: 0, problem: "state claims \(count) files") }
                 for _ in 0..<count {
-                    restored.append(Staged(checkpoint: try reader.readUInt64(), pendingPath: try reader.readString(), committedPath: try reader.readString()))
+                    restored.append(Staged(checkpoint: CheckpointID(rawValue: try reader.readUInt64()), pendingPath: try reader.readString(), committedPath: try reader.readString()))
                 }
             } catch {
                 throw stateError("file-sink", error)
@@ -229,7 +229,7 @@ public struct FileSinkOperator: StreamOperator, @unchecked Sendable {
                 DurableFiles.removeTree(path(name))
             } else if name.hasPrefix(committedPrefix) {
                 let suffix = name.dropFirst(committedPrefix.count)
-                if suffix == "end" || (UInt64(suffix).map { $0 > (checkpoint ?? 0) } ?? false) { DurableFiles.removeTree(path(name)) }
+                if suffix == "end" || (UInt64(suffix).map { CheckpointID(rawValue: $0) > (checkpoint ?? 0) } ?? false) { DurableFiles.removeTree(path(name)) }
             }
         }
         try syncDirectory()

@@ -32,24 +32,24 @@ public struct OperatorError: Error, Sendable, CustomStringConvertible {
 /// restore; a sink stages its output at a checkpoint and commits it once the checkpoint is complete.
 public protocol CheckpointedOperator {
     /// The operator's state as of the barrier of checkpoint `checkpoint`.
-    mutating func snapshotState(checkpoint: UInt64) throws -> [UInt8]
+    mutating func snapshotState(checkpoint: CheckpointID) throws -> [UInt8]
     /// The same for a savepoint written to `savepointDirectory` (nil for a checkpoint): what a
     /// savepoint's state names must stay there, whatever the running job does afterwards.
-    mutating func snapshotState(checkpoint: UInt64, savepointDirectory: String?) throws -> [UInt8]
+    mutating func snapshotState(checkpoint: CheckpointID, savepointDirectory: String?) throws -> [UInt8]
     /// Restores the state of checkpoint `checkpoint` before any record is processed; `state` nil
     /// means an attempt restarted with no completed checkpoint (start afresh, drop leftovers).
-    mutating func restoreState(_ state: [UInt8]?, checkpoint: UInt64?) throws
+    mutating func restoreState(_ state: [UInt8]?, checkpoint: CheckpointID?) throws
     /// Checkpoint `id` is complete: make its output visible (idempotent).
-    mutating func checkpointCompleted(_ id: UInt64) throws
+    mutating func checkpointCompleted(_ id: CheckpointID) throws
 }
 
 extension CheckpointedOperator {
-    public mutating func snapshotState(checkpoint: UInt64) throws -> [UInt8] { [] }
-    public mutating func snapshotState(checkpoint: UInt64, savepointDirectory: String?) throws -> [UInt8] {
+    public mutating func snapshotState(checkpoint: CheckpointID) throws -> [UInt8] { [] }
+    public mutating func snapshotState(checkpoint: CheckpointID, savepointDirectory: String?) throws -> [UInt8] {
         try snapshotState(checkpoint: checkpoint)
     }
-    public mutating func restoreState(_ state: [UInt8]?, checkpoint: UInt64?) throws {}
-    public mutating func checkpointCompleted(_ id: UInt64) throws {}
+    public mutating func restoreState(_ state: [UInt8]?, checkpoint: CheckpointID?) throws {}
+    public mutating func checkpointCompleted(_ id: CheckpointID) throws {}
 }
 
 /// A state that does not decode: the operator names what it could not read.
@@ -166,13 +166,13 @@ public struct SequenceSource: SourceOperator {
         self.rate = rate
     }
 
-    public mutating func snapshotState(checkpoint: UInt64) throws -> [UInt8] {
+    public mutating func snapshotState(checkpoint: CheckpointID) throws -> [UInt8] {
         var writer = BinaryWriter(capacity: 9)
         writer.write(signed: next)
         return writer.bytes
     }
 
-    public mutating func restoreState(_ state: [UInt8]?, checkpoint: UInt64?) throws {
+    public mutating func restoreState(_ state: [UInt8]?, checkpoint: CheckpointID?) throws {
         guard let state else { return }
         next = try Self.position(of: state)
     }
@@ -204,13 +204,13 @@ public struct TextFileSource: SourceOperator {
     var position = 0
     public var rate: Double? { nil }
 
-    public mutating func snapshotState(checkpoint: UInt64) throws -> [UInt8] {
+    public mutating func snapshotState(checkpoint: CheckpointID) throws -> [UInt8] {
         var writer = BinaryWriter(capacity: 9)
         writer.write(position)
         return writer.bytes
     }
 
-    public mutating func restoreState(_ state: [UInt8]?, checkpoint: UInt64?) throws {
+    public mutating func restoreState(_ state: [UInt8]?, checkpoint: CheckpointID?) throws {
         guard let state else { return }
         do {
             var reader = BinaryReader(state)
@@ -311,9 +311,9 @@ public struct AggregateOperator: StreamOperator {
         if !emitOnlyAtEnd { try emit(.keyed(key: key, value: total)) }
     }
 
-    public mutating func snapshotState(checkpoint: UInt64) throws -> [UInt8] { KeyedTotals.encode(totals) }
+    public mutating func snapshotState(checkpoint: CheckpointID) throws -> [UInt8] { KeyedTotals.encode(totals) }
 
-    public mutating func restoreState(_ state: [UInt8]?, checkpoint: UInt64?) throws {
+    public mutating func restoreState(_ state: [UInt8]?, checkpoint: CheckpointID?) throws {
         guard let state else { return }
         do { totals = try KeyedTotals.decode(state) } catch { throw stateError(kind.rawValue, error) }
     }
@@ -351,14 +351,14 @@ public struct TumblingWindowOperator: StreamOperator {
 
     public mutating func finish(emit: (Record) throws -> Void) throws { try flush(emit) }
 
-    public mutating func snapshotState(checkpoint: UInt64) throws -> [UInt8] {
+    public mutating func snapshotState(checkpoint: CheckpointID) throws -> [UInt8] {
         var writer = BinaryWriter(capacity: 16)
         writer.write(signed: windowEnd?.millisecondsSince1970 ?? -1)
         writer.write(bytes: KeyedTotals.encode(current))
         return writer.bytes
     }
 
-    public mutating func restoreState(_ state: [UInt8]?, checkpoint: UInt64?) throws {
+    public mutating func restoreState(_ state: [UInt8]?, checkpoint: CheckpointID?) throws {
         guard let state else { return }
         do {
             var reader = BinaryReader(state)

@@ -383,7 +383,7 @@ extension ClusterWorld {
 
     /// A barrier from one producer reaches a consumer; with every producer's, the consumer
     /// (the job's sink) takes its snapshot and acknowledges.
-    mutating func barrier(_ checkpoint: UInt64, from producer: Int, reaches attempt: TaskAttempt, at executor: Int) {
+    mutating func barrier(_ checkpoint: CheckpointID, from producer: Int, reaches attempt: TaskAttempt, at executor: Int) {
         guard var task = executors[executor].tasks[attempt], task.state == .running else { return }
         let channels = task.descriptor.inputs.flatMap(\.channels)
         guard let channel = channels.first(where: { $0.producerSubtask == producer }),
@@ -404,7 +404,7 @@ extension ClusterWorld {
 
     /// The sink commits what it received up to checkpoint `id` (Flink's two-phase commit: every
     /// pending transaction up to the completed checkpoint).
-    mutating func commitPending(through id: UInt64, of attempt: TaskAttempt, at executor: Int) {
+    mutating func commitPending(through id: CheckpointID, of attempt: TaskAttempt, at executor: Int) {
         guard var task = executors[executor].tasks[attempt] else { return }
         let key = SinkOutputs.Key(job: attempt.job, sink: Int(attempt.attempt.vertex.subtask))
         let producers = task.descriptor.inputs.flatMap { $0.channels.map(\.producerSubtask) }
@@ -424,7 +424,7 @@ extension ClusterWorld {
 
     /// Appends records (from, to] of one producer to a sink's committed output: I4 holds when
     /// they follow exactly what was committed before.
-    mutating func commit(_ key: SinkOutputs.Key, producer: Int, from: Int64, to: Int64, checkpoint: UInt64) {
+    mutating func commit(_ key: SinkOutputs.Key, producer: Int, from: Int64, to: Int64, checkpoint: CheckpointID) {
         let end = sinks.ends[key]?[producer] ?? 0
         if from < end {
             violation("I4", "duplicate-output", "sink \(key.job)#\(key.sink) commits records \(from + 1)...\(min(to, end)) of source \(producer) again (checkpoint \(checkpoint))")
@@ -466,7 +466,7 @@ struct ChannelKey: Hashable {
 
 struct BarrierKey: Hashable {
     var job: JobID
-    var checkpoint: UInt64
+    var checkpoint: CheckpointID
     var producer: Int
     var attempt: Int32
 }

@@ -175,8 +175,8 @@ enum StoreReply {
 enum ToLeader {
     case register(JobManager.Registration)
     case report(TaskReport)
-    case acknowledge(JobID, ExecutionAttemptID, checkpoint: UInt64, state: StateHandle)
-    case decline(JobID, ExecutionAttemptID, checkpoint: UInt64, reason: String)
+    case acknowledge(JobID, ExecutionAttemptID, checkpoint: CheckpointID, state: StateHandle)
+    case decline(JobID, ExecutionAttemptID, checkpoint: CheckpointID, reason: String)
 }
 
 /// What travels from a leader to a task executor.
@@ -209,7 +209,7 @@ enum WorldEvent {
     case taskStep(Int, incarnation: UInt64, TaskAttempt, ExecutionState)
     case restartTaskExecutor(Int)
     /// A checkpoint barrier from producer subtask `producer` reaches a consumer task.
-    case barrier(Int, incarnation: UInt64, TaskAttempt, checkpoint: UInt64, producer: Int)
+    case barrier(Int, incarnation: UInt64, TaskAttempt, checkpoint: CheckpointID, producer: Int)
     /// A running task fails on its own.
     case taskFails(Int, incarnation: UInt64, TaskAttempt)
     /// The heartbeat timeout of a connection to a master that may be paused.
@@ -293,8 +293,8 @@ struct SimulatedTask {
     /// Sinks: per producer subtask, where the data not committed yet starts; the positions at
     /// each barrier not committed yet.
     var pendingStart: [Int: Int64] = [:]
-    var pending: [(checkpoint: UInt64, positions: [Int: Int64])] = []
-    var barriersSeen: Set<UInt64> = []
+    var pending: [(checkpoint: CheckpointID, positions: [Int: Int64])] = []
+    var barriersSeen: Set<CheckpointID> = []
 }
 
 /// The exactly-once sinks' committed output: per job, sink subtask and producer subtask, how far
@@ -304,7 +304,7 @@ struct SinkOutputs {
         var job: JobID
         var sink: Int
     }
-    var committedThrough: [Key: UInt64] = [:]
+    var committedThrough: [Key: CheckpointID] = [:]
     var ends: [Key: [Int: Int64]] = [:]
     var commits = 0
 }

@@ -17,8 +17,8 @@ public struct SimulatedStore: Sendable {
     private var jobs: [JobID: JobRecord] = [:]
     private var jobOrder: [JobID] = []
     private var changes: [JobID: [ChangeRecord]] = [:]
-    private var counters: [JobID: UInt64] = [:]
-    private var retained: [JobID: [UInt64: CompletedCheckpoint]] = [:]
+    private var counters: [JobID: CheckpointID] = [:]
+    private var retained: [JobID: [CheckpointID: CompletedCheckpoint]] = [:]
     private var histories: [JobID: CheckpointHistory] = [:]
     private var journal: [Epoch: ReconciliationRecord] = [:]
     /// Fenced writes refused (a stale leader's), and accepted.

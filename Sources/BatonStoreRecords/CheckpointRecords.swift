@@ -17,37 +17,37 @@ public enum CheckpointRecords {
     static let counterName = StoreKey.text("counter")
 
     public static func counterKey(_ job: JobID) -> [UInt8] { prefix(job) + counterName }
-    public static func checkpointKey(_ job: JobID, _ id: UInt64) -> [UInt8] { prefix(job) + StoreKey.uint64(id) }
+    public static func checkpointKey(_ job: JobID, _ id: CheckpointID) -> [UInt8] { prefix(job) + StoreKey.uint64(id.rawValue) }
     static func prefix(_ job: JobID) -> [UInt8] { StoreKey.text(job.rawValue) + [0] }
 
     /// Records the next checkpoint id (written before the trigger goes out).
-    public static func writeCounter(_ writer: StoreWriter, job: JobID, next: UInt64) throws {
-        try writer.put(.checkpoints, counterKey(job), bytes: StoreKey.uint64(next))
+    public static func writeCounter(_ writer: StoreWriter, job: JobID, next: CheckpointID) throws {
+        try writer.put(.checkpoints, counterKey(job), bytes: StoreKey.uint64(next.rawValue))
     }
 
     /// Records a completed checkpoint, appends it to the job's history with the `epoch` that
     /// commits it and the time of the commit (`committedAt`, taken just before this write), and
     /// forgets the subsumed ones, in the caller's transaction.
     public static func writeCompleted(
-        _ writer: StoreWriter, _ checkpoint: CompletedCheckpoint, subsumed: [UInt64], epoch: Epoch, committedAt: WallTime
+        _ writer: StoreWriter, _ checkpoint: CompletedCheckpoint, subsumed: [CheckpointID], epoch: Epoch, committedAt: WallTime
     ) throws {
         try writer.put(.checkpoints, checkpointKey(checkpoint.job, checkpoint.id), bytes: CompletedCheckpointCodec.encode(checkpoint))
         var entry = BinaryWriter(capacity: 32)
-        entry.write(checkpoint.id)
+        entry.write(checkpoint.id.rawValue)
         entry.write(signed: committedAt.millisecondsSince1970)
         entry.write(epoch.rawValue)
-        try writer.put(.checkpoints, historyPrefix(checkpoint.job) + [UInt8(ascii: "c")] + StoreKey.uint64(checkpoint.id), bytes: entry.bytes)
+        try writer.put(.checkpoints, historyPrefix(checkpoint.job) + [UInt8(ascii: "c")] + StoreKey.uint64(checkpoint.id.rawValue), bytes: entry.bytes)
         for id in subsumed { try writer.delete(.checkpoints, checkpointKey(checkpoint.job, id)) }
     }
 
     /// Records that `attempt` is deployed to restore from `checkpoint` (before the deployment goes out).
     public static func writeRestore(
-        _ writer: StoreWriter, job: JobID, checkpoint: UInt64, attempt: ExecutionAttemptID, epoch: Epoch, at time: WallTime
+        _ writer: StoreWriter, job: JobID, checkpoint: CheckpointID, attempt: ExecutionAttemptID, epoch: Epoch, at time: WallTime
     ) throws {
         let key = historyPrefix(job) + [UInt8(ascii: "r")] + StoreKey.uint64(epoch.rawValue) + StoreKey.uint64(UInt64(attempt.vertex.jobVertex))
             + StoreKey.uint64(UInt64(attempt.vertex.subtask)) + StoreKey.uint64(UInt64(attempt.attempt))
         var entry = BinaryWriter(capacity: 32)
-        entry.write(checkpoint)
+        entry.write(checkpoint.rawValue)
         entry.write(signed: time.millisecondsSince1970)
         try writer.put(.checkpoints, key, bytes: entry.bytes)
     }
@@ -65,7 +65,7 @@ public enum CheckpointRecords {
                 switch (suffix.first, suffix.count) {
                 case (UInt8(ascii: "c"), 9):
                     history.completed.append(
-                        .init(id: try value.readUInt64(), committedAt: WallTime(millisecondsSince1970: try value.readInt64()), epoch: Epoch(try value.readUInt64())))
+                        .init(id: CheckpointID(rawValue: try value.readUInt64()), committedAt: WallTime(millisecondsSince1970: try value.readInt64()), epoch: Epoch(try value.readUInt64())))
                 case (UInt8(ascii: "r"), 33):
                     let numbers = stride(from: 1, to: 33, by: 8).map { StoreKey.readUInt64(suffix[$0..<($0 + 8)])! }
                     guard numbers[1] <= UInt64(Int32.max), numbers[2] <= UInt64(Int32.max), numbers[3] <= UInt64(Int32.max) else {
@@ -73,7 +73,7 @@ public enum CheckpointRecords {
                     }
                     history.restores.append(
                         .init(
-                            checkpoint: try value.readUInt64(), at: WallTime(millisecondsSince1970: try value.readInt64()), epoch: Epoch(numbers[0]),
+                            checkpoint: CheckpointID(rawValue: try value.readUInt64()), at: WallTime(millisecondsSince1970: try value.readInt64()), epoch: Epoch(numbers[0]),
                             attempt: ExecutionAttemptID(
                                 vertex: ExecutionVertexID(jobVertex: Int(numbers[1]), subtask: Int(numbers[2])), attempt: Int32(numbers[3]))))
                 default:
@@ -88,8 +88,8 @@ public enum CheckpointRecords {
     }
 
     /// A job's durable counter (1 when none was written) and its retained checkpoints, oldest first.
-    public static func read(_ reader: StoreReader, job: JobID) throws -> (nextID: UInt64, completed: [CompletedCheckpoint]) {
-        var next: UInt64 = 1
+    public static func read(_ reader: StoreReader, job: JobID) throws -> (nextID: CheckpointID, completed: [CompletedCheckpoint]) {
+        var next: CheckpointID = 1
         var completed: [CompletedCheckpoint] = []
         let start = prefix(job)
         for entry in try reader.entries(.checkpoints, prefix: start) {
@@ -98,7 +98,7 @@ public enum CheckpointRecords {
                 guard let value = StoreKey.readUInt64(entry.value) else {
                     throw HAStoreError(.invalidValue, path: reader.path, "the checkpoint counter of job \(job) is not 8 bytes")
                 }
-                next = value
+                next = CheckpointID(rawValue: value)
             } else if suffix.count == 8 {
                 do {
                     completed.append(try CompletedCheckpointCodec.decode(entry.value))
@@ -134,11 +134,11 @@ public struct SavepointError: Error, Sendable, CustomStringConvertible {
 /// A job's append-only checkpoint history (for the audit).
 public struct CheckpointHistory: Sendable, Hashable {
     public struct Completed: Sendable, Hashable {
-        public var id: UInt64
+        public var id: CheckpointID
         /// When the leader of `epoch` committed its metadata.
         public var committedAt: WallTime
         public var epoch: Epoch
-        public init(id: UInt64, committedAt: WallTime, epoch: Epoch) {
+        public init(id: CheckpointID, committedAt: WallTime, epoch: Epoch) {
             self.id = id
             self.committedAt = committedAt
             self.epoch = epoch
@@ -146,11 +146,11 @@ public struct CheckpointHistory: Sendable, Hashable {
     }
 
     public struct Restore: Sendable, Hashable {
-        public var checkpoint: UInt64
+        public var checkpoint: CheckpointID
         public var at: WallTime
         public var epoch: Epoch
         public var attempt: ExecutionAttemptID
-        public init(checkpoint: UInt64, at: WallTime, epoch: Epoch, attempt: ExecutionAttemptID) {
+        public init(checkpoint: CheckpointID, at: WallTime, epoch: Epoch, attempt: ExecutionAttemptID) {
             self.checkpoint = checkpoint
             self.at = at
             self.epoch = epoch

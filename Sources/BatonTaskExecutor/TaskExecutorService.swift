@@ -224,9 +224,9 @@ public actor TaskExecutorService: Service {
             case .cancelTask(let cancel): command = .cancel(try TaskAttempt(wire: cancel.attempt))
             case .updatePartitionInfo(let update): command = .updatePartitionInfo(consumer: try TaskAttempt(wire: update.consumer))
             case .releasePartitions(let release): command = .releasePartitions(try job(release.job))
-            case .triggerCheckpoint(let trigger): command = .triggerCheckpoint(try TaskAttempt(wire: trigger.attempt), checkpoint: trigger.checkpointID)
+            case .triggerCheckpoint(let trigger): command = .triggerCheckpoint(try TaskAttempt(wire: trigger.attempt), checkpoint: CheckpointID(rawValue: trigger.checkpointID))
             case .endSourceInput(let end): command = .endInput(try TaskAttempt(wire: end.attempt))
-            case .notifyCheckpointComplete(let notice): command = .notifyCheckpointComplete(try job(notice.job), checkpoint: notice.checkpointID)
+            case .notifyCheckpointComplete(let notice): command = .notifyCheckpointComplete(try job(notice.job), checkpoint: CheckpointID(rawValue: notice.checkpointID))
             default: return
             }
         } catch {
@@ -262,7 +262,7 @@ public actor TaskExecutorService: Service {
             case .declineCheckpoint(let attempt, let checkpoint, let reason):
                 await send(.declineCheckpoint(.with {
                     $0.attempt = WireAttempt(attempt.key)
-                    $0.checkpointID = checkpoint
+                    $0.checkpointID = checkpoint.rawValue
                     $0.reason = reason
                 }))
             case .closeTask(let attempt):
@@ -281,7 +281,7 @@ public actor TaskExecutorService: Service {
         switch message.body {
         case .triggerCheckpoint(let trigger): record.control.force(.triggerCheckpoint(CheckpointTrigger(wire: trigger)))
         case .endSourceInput: record.control.force(.endInput)
-        case .notifyCheckpointComplete(let notice): record.control.force(.checkpointCompleted(notice.checkpointID))
+        case .notifyCheckpointComplete(let notice): record.control.force(.checkpointCompleted(CheckpointID(rawValue: notice.checkpointID)))
         case .updatePartitionInfo(let update):
             if let channel = record.spec.channelUpdate(result: Int(update.result), channel: update.channel.descriptor) { record.updates.yield(channel) }
         default:
@@ -322,14 +322,14 @@ public actor TaskExecutorService: Service {
             guard running[key] != nil else { return }
             await send(.acknowledgeCheckpoint(.with {
                 $0.attempt = WireAttempt(key)
-                $0.checkpointID = id
+                $0.checkpointID = id.rawValue
                 $0.state = WireStateHandle(handle)
             }))
         case .checkpointDeclined(let id, let reason):
             guard running[key] != nil else { return }
             await send(.declineCheckpoint(.with {
                 $0.attempt = WireAttempt(key)
-                $0.checkpointID = id
+                $0.checkpointID = id.rawValue
                 $0.reason = reason
             }))
         default:

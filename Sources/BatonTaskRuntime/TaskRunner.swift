@@ -10,9 +10,9 @@ public enum TaskEvent: Sendable, Equatable {
     case initializing, running, finished, canceled
     case failed(String)
     /// The task's state of checkpoint `id` is durable at `state`.
-    case checkpointAcknowledged(UInt64, StateHandle)
+    case checkpointAcknowledged(CheckpointID, StateHandle)
     /// The task could not take checkpoint `id`.
-    case checkpointDeclined(UInt64, String)
+    case checkpointDeclined(CheckpointID, String)
 }
 
 /// Runs one task: builds its operator chain and output partitions, restores the chain's state
@@ -169,7 +169,7 @@ final class RunningTask: @unchecked Sendable {
         }
     }
 
-    func checkpointCompleted(_ id: UInt64) throws {
+    func checkpointCompleted(_ id: CheckpointID) throws {
         try source?.checkpointCompleted(id)
         for box in chain.boxes { try box.operation.checkpointCompleted(id) }
     }
@@ -305,7 +305,7 @@ final class RunningTask: @unchecked Sendable {
         }
     }
 
-    private var alignedTriggers: [UInt64: CheckpointTrigger] = [:]
+    private var alignedTriggers: [CheckpointID: CheckpointTrigger] = [:]
 
     private func align(_ step: BarrierAligner.Step, trigger: CheckpointTrigger?, gate: InputGate) async throws {
         if let trigger { alignedTriggers[trigger.id] = trigger }

@@ -1,13 +1,13 @@
 public import BatonCheckpointing
-import BatonCore
+public import BatonCore
 import BatonFiles
 import Synchronization
 
 /// The checkpoint a deployed task restores from.
 public struct TaskRestore: Hashable, Sendable {
-    public var checkpoint: UInt64
+    public var checkpoint: CheckpointID
     public var state: StateHandle
-    public init(checkpoint: UInt64, state: StateHandle) {
+    public init(checkpoint: CheckpointID, state: StateHandle) {
         self.checkpoint = checkpoint
         self.state = state
     }

@@ -48,9 +48,9 @@ public struct TaskSlotTable: Sendable {
         case cancel(TaskAttempt)
         case updatePartitionInfo(consumer: TaskAttempt)
         case releasePartitions(JobID)
-        case triggerCheckpoint(TaskAttempt, checkpoint: UInt64)
+        case triggerCheckpoint(TaskAttempt, checkpoint: CheckpointID)
         case endInput(TaskAttempt)
-        case notifyCheckpointComplete(JobID, checkpoint: UInt64)
+        case notifyCheckpointComplete(JobID, checkpoint: CheckpointID)
     }
 
     public enum Action: Hashable, Sendable {
@@ -69,7 +69,7 @@ public struct TaskSlotTable: Sendable {
         /// Queue this report for the leader.
         case report(TaskReport)
         /// Queue a decline of the checkpoint for the leader.
-        case declineCheckpoint(TaskAttempt, checkpoint: UInt64, reason: String)
+        case declineCheckpoint(TaskAttempt, checkpoint: CheckpointID, reason: String)
         /// The task ended: free what the shell holds for it.
         case closeTask(TaskAttempt)
     }

@@ -143,7 +143,7 @@ extension TaskDeploymentDescriptor {
             job: job, attempt: deploy.attempt.executionAttempt, allocation: AllocationID(rawValue: deploy.allocation), vertexID: vertexID,
             parallelism: Int(deploy.parallelism), maxParallelism: Int(deploy.maxParallelism),
             operators: deploy.operators.map { OperatorSpec($0.name, $0.parameters) }, inputs: inputs, outputs: outputs,
-            restore: deploy.hasRestore ? (deploy.restore.checkpointID, deploy.restore.state.handle) : nil)
+            restore: deploy.hasRestore ? (CheckpointID(rawValue: deploy.restore.checkpointID), deploy.restore.state.handle) : nil)
     }
 }
 
@@ -209,7 +209,7 @@ extension WireStateHandle {
 extension CheckpointTrigger {
     public init(wire trigger: WireTriggerCheckpoint) {
         self.init(
-            id: trigger.checkpointID, timestamp: WallTime(millisecondsSince1970: Int64(clamping: trigger.timestampMillis)),
+            id: CheckpointID(rawValue: trigger.checkpointID), timestamp: WallTime(millisecondsSince1970: Int64(clamping: trigger.timestampMillis)),
             directory: trigger.directory, isSavepoint: trigger.savepoint)
     }
 }
@@ -256,7 +256,7 @@ extension WireDeployTask {
         }
         if let restore = descriptor.restore {
             self.restore = .with {
-                $0.checkpointID = restore.checkpoint
+                $0.checkpointID = restore.checkpoint.rawValue
                 $0.state = WireStateHandle(restore.state)
             }
         }
@@ -284,7 +284,7 @@ extension WireEnvelope {
         case .triggerCheckpoint(let job, let source, let id, let timestamp, let directory, let isSavepoint):
             triggerCheckpoint = .with {
                 $0.attempt = WireAttempt(job: job, source)
-                $0.checkpointID = id
+                $0.checkpointID = id.rawValue
                 $0.timestampMillis = UInt64(max(0, timestamp.millisecondsSince1970))
                 $0.directory = directory
                 $0.savepoint = isSavepoint
@@ -292,7 +292,7 @@ extension WireEnvelope {
         case .notifyCheckpointComplete(let job, let checkpoint):
             notifyCheckpointComplete = .with {
                 $0.job = job.rawValue
-                $0.checkpointID = checkpoint
+                $0.checkpointID = checkpoint.rawValue
             }
         case .endInput(let job, let attempt):
             endSourceInput = .with { $0.attempt = WireAttempt(job: job, attempt) }

@@ -38,13 +38,13 @@ struct AuditedStore {
             endedAt: end.map { base + .milliseconds($0) }, endReason: end == nil ? nil : .holderDied, endedBy: end == nil ? nil : "m2")
     }
 
-    func checkpoint(_ id: UInt64, completedAt: WallTime? = nil) -> CompletedCheckpoint {
+    func checkpoint(_ id: CheckpointID, completedAt: WallTime? = nil) -> CompletedCheckpoint {
         CompletedCheckpoint(
             job: job, id: id, isSavepoint: false, triggeredAt: base, completedAt: completedAt ?? completedTime(id), duration: .milliseconds(1),
             directory: "/cp/chk-\(id)", vertices: [], states: [:])
     }
 
-    func failover(_ from: UInt64, _ to: UInt64, checkpoint: UInt64?, completedAt: WallTime? = nil, restarted: Int = 0) -> ReconciliationRecord {
+    func failover(_ from: UInt64, _ to: UInt64, checkpoint: CheckpointID?, completedAt: WallTime? = nil, restarted: Int = 0) -> ReconciliationRecord {
         ReconciliationRecord(
             fromEpoch: Epoch(from), toEpoch: Epoch(to), leader: "m2", previousTermEndedAt: base, previousTermEnd: .holderDied, electedAt: base,
             loadedAt: base, reconciledAt: base + .milliseconds(15), reconcileMillis: 15, jobs: 1, adopted: 2, finished: 0, restarted: restarted,
@@ -53,8 +53,9 @@ struct AuditedStore {
     }
 
     /// When the clean history commits checkpoint `id`.
-    func completedTime(_ id: UInt64) -> WallTime {
-        base + .milliseconds(id <= 3 ? Int64(id) * 100 : id <= 5 ? 1000 + Int64(id) * 20 : 2100)
+    func completedTime(_ id: CheckpointID) -> WallTime {
+        let number = Int64(id.rawValue)
+        return base + .milliseconds(number <= 3 ? number * 100 : number <= 5 ? 1000 + number * 20 : 2100)
     }
 
     static func attempt(_ subtask: Int, _ number: Int32 = 0) -> ExecutionAttemptID {
@@ -68,8 +69,8 @@ struct AuditedStore {
     /// with 4 to 6 retained; and the two failovers. The parameters inject one fault each.
     func writeClean(
         changes: [(UInt64, ExecutionGraphChange)]? = nil, terms: [TermRecord]? = nil, failovers: [ReconciliationRecord]? = nil,
-        counter: UInt64 = 7, renewals: [Int64] = [500], takeoverAt: Int64 = 1000, subsume: Bool = true,
-        restoreFrom: UInt64 = 3, lateCheckpointOfEpoch1At: Int64? = nil, savepointRestore: UInt64? = nil
+        counter: CheckpointID = 7, renewals: [Int64] = [500], takeoverAt: Int64 = 1000, subsume: Bool = true,
+        restoreFrom: CheckpointID = 3, lateCheckpointOfEpoch1At: Int64? = nil, savepointRestore: CheckpointID? = nil
     ) async throws {
         var builder = JobGraphBuilder(id: job)
         builder.addVertex("source", operators: [.sequence(keys: 2)], parallelism: 2)
@@ -85,7 +86,7 @@ struct AuditedStore {
         let job = self.job
         let base = self.base
         @Sendable func at(_ millis: Int64) -> WallTime { base + .milliseconds(millis) }
-        func commit(_ id: UInt64, epoch: Epoch, at millis: Int64, fenced: Bool = true) async throws {
+        func commit(_ id: CheckpointID, epoch: Epoch, at millis: Int64, fenced: Bool = true) async throws {
             let checkpoint = self.checkpoint(id, completedAt: at(millis))
             let committedAt = at(millis)
             let subsumed = subsume && id > 3 ? [id - 3] : []
@@ -113,7 +114,7 @@ struct AuditedStore {
             try await store.unfencedWrite { writer in
                 try writer.put(.jobs, JobKeys.job(job), JobRecord(graph: graph, state: .running, submittedAt: base, restarts: 1, failure: nil))
             }
-            for id in UInt64(1)...3 { try await commit(id, epoch: first, at: Int64(id) * 100) }
+            for id in CheckpointID(1)...3 { try await commit(id, epoch: first, at: Int64(id.rawValue) * 100) }
             for renewal in renewals { try await store.renew(epoch: first, now: at(renewal)) }
             let second = try await campaign("m2", .holderDead(member: "m1"), at: takeoverAt)
             if let late = lateCheckpointOfEpoch1At { try await commit(10, epoch: first, at: late, fenced: false) }
@@ -122,7 +123,7 @@ struct AuditedStore {
                 try CheckpointRecords.writeRestore(
                     writer, job: job, checkpoint: restoreFrom, attempt: Self.attempt(1, 1), epoch: second, at: restoredAt)
             }
-            for id in UInt64(4)...5 { try await commit(id, epoch: second, at: takeoverAt + Int64(id) * 20) }
+            for id in CheckpointID(4)...5 { try await commit(id, epoch: second, at: takeoverAt + Int64(id.rawValue) * 20) }
             let third = try await campaign("m3", .holderDead(member: "m2"), at: 2000)
             try await commit(6, epoch: third, at: 2100)
             if counter != 7 {

@@ -12,7 +12,7 @@ struct CoordinatorHarness {
     var attempts: [ExecutionVertexID: (attempt: Int32, running: Bool)]
     let sources: Set<ExecutionVertexID> = [ExecutionVertexID(jobVertex: 0, subtask: 0), ExecutionVertexID(jobVertex: 0, subtask: 1)]
 
-    init(retain: Int = 2, nextID: UInt64 = 1, completed: [CompletedCheckpoint] = [], savepoint: CompletedCheckpoint? = nil) {
+    init(retain: Int = 2, nextID: CheckpointID = 1, completed: [CompletedCheckpoint] = [], savepoint: CompletedCheckpoint? = nil) {
         let settings = CheckpointCoordinator.Settings(
             interval: .milliseconds(500), timeout: .seconds(10), retain: retain, directory: "/cp/job", savepointDirectory: "/cp/savepoints")
         coordinator = CheckpointCoordinator(
@@ -43,12 +43,12 @@ struct CoordinatorHarness {
         return []
     }
 
-    static func handle(_ vertex: Int, _ subtask: Int, _ id: UInt64) -> StateHandle {
-        StateHandle(path: "/cp/job/chk-\(id)/\(vertex)-\(subtask)", size: 10, checksum: UInt32(id))
+    static func handle(_ vertex: Int, _ subtask: Int, _ id: CheckpointID) -> StateHandle {
+        StateHandle(path: "/cp/job/chk-\(id)/\(vertex)-\(subtask)", size: 10, checksum: UInt32(id.rawValue))
     }
 
     /// Every task acknowledges `id`.
-    mutating func acknowledgeAll(_ id: UInt64) -> [CheckpointCoordinator.Action] {
+    mutating func acknowledgeAll(_ id: CheckpointID) -> [CheckpointCoordinator.Action] {
         var actions: [CheckpointCoordinator.Action] = []
         for vertex in attempts.keys.sorted() {
             advance(.milliseconds(1))
@@ -65,7 +65,7 @@ extension [CheckpointCoordinator.Action] {
         for case .trigger(let trigger) in self { return trigger }
         return nil
     }
-    var persisted: (CompletedCheckpoint, [UInt64])? {
+    var persisted: (CompletedCheckpoint, [CheckpointID])? {
         for case .persistCompleted(let checkpoint, let subsumed) in self { return (checkpoint, subsumed) }
         return nil
     }
@@ -129,7 +129,7 @@ extension [CheckpointCoordinator.Action] {
         var harness = CoordinatorHarness(retain: 2)
         var timers = harness.coordinator.start()
         var discarded: [String] = []
-        for id in UInt64(1)...4 {
+        for id in CheckpointID(1)...4 {
             let trigger = harness.fireTrigger(timers)
             #expect(trigger.trigger?.id == id)
             timers = trigger

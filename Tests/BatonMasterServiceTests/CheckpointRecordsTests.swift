@@ -16,7 +16,7 @@ struct CheckpointRecordsTests {
         LeaderIdentity(member: member, incarnation: Incarnation(rawValue: 1), address: "127.0.0.1:1", pid: 1)
     }
 
-    func checkpoint(_ id: UInt64) -> CompletedCheckpoint {
+    func checkpoint(_ id: CheckpointID) -> CompletedCheckpoint {
         CompletedCheckpoint(
             job: "job", id: id, isSavepoint: false, triggeredAt: Self.now, completedAt: Self.now, duration: .milliseconds(3),
             directory: "/cp/job/chk-\(id)", vertices: [.init(index: 0, id: "source", parallelism: 1)],
@@ -44,7 +44,7 @@ struct CheckpointRecordsTests {
     func roundTrip() async throws {
         try await withStore { store in
             let epoch = try await win(store, "m1")
-            for id in UInt64(1)...3 {
+            for id in CheckpointID(1)...3 {
                 try await store.write(fencedBy: epoch) { writer in
                     try CheckpointRecords.writeCounter(writer, job: "job", next: id + 1)
                     try CheckpointRecords.writeCompleted(writer, checkpoint(id), subsumed: id > 2 ? [id - 2] : [], epoch: epoch, committedAt: Self.now)

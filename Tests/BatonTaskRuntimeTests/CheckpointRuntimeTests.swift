@@ -56,7 +56,7 @@ struct CheckpointRuntimeTests {
             outputs: [], restore: restore)
     }
 
-    static func acknowledged(_ events: [TaskEvent], _ id: UInt64) -> StateHandle? {
+    static func acknowledged(_ events: [TaskEvent], _ id: CheckpointID) -> StateHandle? {
         for case .checkpointAcknowledged(id, let handle) in events { return handle }
         return nil
     }

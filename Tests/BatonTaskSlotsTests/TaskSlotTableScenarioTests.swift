@@ -65,9 +65,9 @@ struct TaskSlotTableScenarioTests {
         case "cancel": return .cancel(try attempt(fields["attempt"]))
         case "update-partition": return .updatePartitionInfo(consumer: try attempt(fields["attempt"]))
         case "release": return .releasePartitions(JobID(rawValue: fields["job"] ?? "")!)
-        case "trigger": return .triggerCheckpoint(try attempt(fields["attempt"]), checkpoint: UInt64(try ScenarioFile.int(fields["checkpoint"])))
+        case "trigger": return .triggerCheckpoint(try attempt(fields["attempt"]), checkpoint: CheckpointID(rawValue: UInt64(try ScenarioFile.int(fields["checkpoint"]))))
         case "end-input": return .endInput(try attempt(fields["attempt"]))
-        case "notify": return .notifyCheckpointComplete(JobID(rawValue: fields["job"] ?? "")!, checkpoint: UInt64(try ScenarioFile.int(fields["checkpoint"])))
+        case "notify": return .notifyCheckpointComplete(JobID(rawValue: fields["job"] ?? "")!, checkpoint: CheckpointID(rawValue: UInt64(try ScenarioFile.int(fields["checkpoint"]))))
         default: throw ScenarioFile.Failure("unknown command \(name)")
         }
     }
