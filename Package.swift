@@ -110,6 +110,15 @@ let package = Package(
             ],
             swiftSettings: swiftSettings),
 
+        .target(
+            name: "BatonAudit",
+            dependencies: [
+                "BatonStoreRecords", "BatonJobManager",
+                "BatonCore", "BatonElection", "BatonExecutionGraph", "BatonHAStore", "BatonJobGraph",
+                "BatonCheckpointing", "BatonOperators",
+            ],
+            swiftSettings: swiftSettings),
+
         // MARK: layer 3: services (actors that carry out what the instances decide) and the simulator
 
         .target(
@@ -192,14 +201,6 @@ let package = Package(
                 "BatonStoreRecords", "BatonJobManager",
                 "BatonAudit", "BatonClient", "BatonConfig", "BatonCore", "BatonElection", "BatonHAStore", "BatonOperators", "BatonHAStoreSelection", "BatonJobGraph", "BatonJobMaster",
                 "BatonProcessControl", "BatonStatus", "BatonWire", .product(name: "Logging", package: "swift-log"),
-            ],
-            swiftSettings: swiftSettings),
-        .target(
-            name: "BatonAudit",
-            dependencies: [
-                "BatonStoreRecords", "BatonJobManager",
-                "BatonCore", "BatonElection", "BatonExecutionGraph", "BatonHAStore", "BatonJobGraph",
-                "BatonCheckpointing", "BatonOperators",
             ],
             swiftSettings: swiftSettings),
         .target(
