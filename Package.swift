@@ -50,7 +50,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(
             name: "BatonJobManager",
-            dependencies: ["BatonCore", "BatonElection", "BatonJobGraph", "BatonExecutionGraph", "BatonResourceManager", "BatonJobMaster", "BatonCheckpointing"],
+            dependencies: ["BatonCore", "BatonElection", "BatonScheduling", "BatonJobGraph", "BatonExecutionGraph", "BatonResourceManager", "BatonJobMaster", "BatonCheckpointing"],
             swiftSettings: swiftSettings),
 
         // MARK: layer 2: adapters (C libraries, the HA store, configuration, OS locks)
@@ -263,7 +263,7 @@ let package = Package(
             name: "BatonJobManagerTests",
             dependencies: [
                 "BatonCore", "BatonElection", "BatonJobGraph", "BatonExecutionGraph", "BatonResourceManager", "BatonJobMaster",
-                "BatonCheckpointing", "BatonJobManager", "BatonSimulation",
+                "BatonCheckpointing", "BatonJobManager", "BatonSimulation", "BatonScheduling",
             ],
             swiftSettings: swiftSettings),
         .testTarget(

@@ -70,7 +70,8 @@ extension JobManager {
         for job in loaded {
             let id = job.record.graph.id
             let state = job.record.state
-            let master = JobMaster(recovering: job.record.graph, graph: job.graph, state: state, failureReason: job.record.failure)
+            let master = JobMaster(
+                recovering: job.record.graph, graph: job.graph, state: state, failureReason: job.record.failure, restartBudget: job.record.restartBudget)
             if !state.isTerminal { expected[id] = master.liveAttempts.map { ($0.attempt, $0.location) } }
             for vertex in job.graph.allVertices {
                 highestAllocation = max(highestAllocation, job.graph.execution(vertex).location?.allocation ?? 0)

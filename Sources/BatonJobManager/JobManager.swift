@@ -461,7 +461,7 @@ public struct JobManager: Sendable {
                 .job(
                     JobRecord(
                         graph: master.jobGraph, state: master.state, submittedAt: submittedAt[job] ?? wall, restarts: master.restarts,
-                        failure: master.failureReason, savepoint: savepoints[job])))
+                        failure: master.failureReason, savepoint: savepoints[job], restartBudget: master.restartBudget)))
         case .saveJournal:
             if let journal { run.write(.journal(journal)) }
         case .write(let write):
@@ -489,6 +489,9 @@ public struct JobManager: Sendable {
                 return [.effect(.startTimer(.job(job, timer), after: after))]
             case .persist(let change):
                 persist(change, of: job, into: &run)
+            case .restartBudgetChanged:
+                // In the transaction of the failure that used it.
+                carryOut(.saveJob(job), into: &run)
             case .jobStateChanged(let state, let reason):
                 // In the same transaction as the changes made with it (a restart's new attempts
                 // and the job RUNNING again), so that no takeover finds one without the other.

@@ -2,6 +2,7 @@ public import BatonCore
 public import BatonElection
 public import BatonJobGraph
 public import BatonJobMaster
+public import BatonScheduling
 
 /// A submitted job as the HA store keeps it (namespace `jobs`, key: the job id).
 public struct JobRecord: Codable, Sendable, Hashable {
@@ -13,14 +14,17 @@ public struct JobRecord: Codable, Sendable, Hashable {
     public var failure: String?
     /// The savepoint folder the job started from, if any.
     public var savepoint: String?
+    /// What the job's restart strategy has counted (absent in records written before it was kept).
+    public var restartBudget: RestartBudget?
 
-    public init(graph: JobGraph, state: JobState, submittedAt: WallTime, restarts: Int, failure: String?, savepoint: String? = nil) {
+    public init(graph: JobGraph, state: JobState, submittedAt: WallTime, restarts: Int, failure: String?, savepoint: String? = nil, restartBudget: RestartBudget? = nil) {
         self.graph = graph
         self.state = state
         self.submittedAt = submittedAt
         self.restarts = restarts
         self.failure = failure
         self.savepoint = savepoint
+        self.restartBudget = restartBudget
     }
 }
 

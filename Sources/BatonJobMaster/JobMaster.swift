@@ -51,6 +51,9 @@ public struct JobMaster: Sendable {
         case startTimer(Timer, after: Duration)
         case persist(ExecutionGraphChange)
         case jobStateChanged(JobState, reason: String?)
+        /// The restart strategy counted a failure: its budget must be durable before the
+        /// restart it allows (a new leader goes on with it).
+        case restartBudgetChanged(RestartBudget)
     }
 
     private struct SlotKey: Hashable, Sendable {
@@ -82,6 +85,8 @@ public struct JobMaster: Sendable {
     private var scheduling: any SchedulingStrategy
     private let failover: any FailoverStrategy
     private var restartStrategy: any RestartBackoffTimeStrategy
+    /// What the restart strategy has counted (kept in the job's record).
+    public var restartBudget: RestartBudget { restartStrategy.budget }
     private let sharing: SlotSharingGroups
     private let groupOfJobVertex: [Int32]
     private var slots: [SlotKey: SharedSlot] = [:]
@@ -115,10 +120,11 @@ public struct JobMaster: Sendable {
     /// graph's live attempts run (`adoptedAllocations`); `recover` then carries on what the
     /// previous leader left under way. Restarts so far are the attempts the graph counts.
     public init(
-        recovering jobGraph: JobGraph, graph: ExecutionGraph, state: JobState, failureReason: String?,
+        recovering jobGraph: JobGraph, graph: ExecutionGraph, state: JobState, failureReason: String?, restartBudget: RestartBudget? = nil,
         scheduling: (any SchedulingStrategy)? = nil, failover: (any FailoverStrategy)? = nil, options: Options = Options()
     ) {
         self.init(jobGraph: jobGraph, scheduling: scheduling, failover: failover, options: options)
+        if let restartBudget { restartStrategy.resume(from: restartBudget) }
         self.graph = graph
         self.state = state
         self.failureReason = failureReason
@@ -487,9 +493,9 @@ public struct JobMaster: Sendable {
         guard restartStrategy.canRestart else {
             return failJob("\(cause) at \(graph.jobVertices[Int(vertex.jobVertex)].id)[\(vertex.subtask)]; no restart left")
         }
+        var actions: [Action] = [.restartBudgetChanged(restartStrategy.budget)]
         let tasks = failover.tasksToRestart(
             failed: vertex, cause: cause, context: FailoverContext(graph: graph, lostTaskExecutors: lostTaskExecutors))
-        var actions: [Action] = []
         var pending = pendingRestart ?? PendingRestart(tasks: [])
         pending.tasks.formUnion(tasks)
         pendingRestart = pending

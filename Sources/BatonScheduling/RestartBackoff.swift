@@ -2,6 +2,8 @@ public import BatonCore
 public import BatonJobGraph
 
 /// Whether a job may restart after a failure, and after how long. Pure: the caller passes `now`.
+/// What a strategy has counted is its `budget`, kept in the store so that a new leader goes on
+/// with it rather than starting afresh.
 public protocol RestartBackoffTimeStrategy: Sendable {
     /// Records a failure.
     mutating func notifyFailure(at now: MonotonicInstant)
@@ -9,6 +11,25 @@ public protocol RestartBackoffTimeStrategy: Sendable {
     var canRestart: Bool { get }
     /// How long to wait before restarting.
     var backoffTime: Duration { get }
+    /// What the strategy has counted so far.
+    var budget: RestartBudget { get }
+    /// Goes on from what a previous leader counted.
+    mutating func resume(from budget: RestartBudget)
+}
+
+/// What a restart strategy has counted, as the store keeps it: failures so far, the times of the
+/// recent ones (on the machine's monotonic clock, shared by the processes of one host), and the
+/// current backoff.
+public struct RestartBudget: Codable, Hashable, Sendable {
+    public var failures: Int
+    public var recentFailureNanos: [UInt64]
+    public var backoffNanos: Int64
+
+    public init(failures: Int = 0, recentFailureNanos: [UInt64] = [], backoffNanos: Int64 = 0) {
+        self.failures = failures
+        self.recentFailureNanos = recentFailureNanos
+        self.backoffNanos = backoffNanos
+    }
 }
 
 /// Never restarts.
@@ -17,6 +38,8 @@ public struct NoRestartStrategy: RestartBackoffTimeStrategy {
     public mutating func notifyFailure(at now: MonotonicInstant) {}
     public var canRestart: Bool { false }
     public var backoffTime: Duration { .zero }
+    public var budget: RestartBudget { RestartBudget() }
+    public mutating func resume(from budget: RestartBudget) {}
 }
 
 /// Up to `maxAttempts` restarts, each after `delay`.
@@ -33,6 +56,8 @@ public struct FixedDelayRestartStrategy: RestartBackoffTimeStrategy {
     public mutating func notifyFailure(at now: MonotonicInstant) { failures += 1 }
     public var canRestart: Bool { failures <= maxAttempts }
     public var backoffTime: Duration { delay }
+    public var budget: RestartBudget { RestartBudget(failures: failures) }
+    public mutating func resume(from budget: RestartBudget) { failures = budget.failures }
 }
 
 /// Delays growing from `initial` by `multiplier` per failure up to `maximum`; after `resetAfter`
@@ -62,6 +87,13 @@ public struct ExponentialDelayRestartStrategy: RestartBackoffTimeStrategy {
     }
 
     public var canRestart: Bool { true }
+    public var budget: RestartBudget {
+        RestartBudget(recentFailureNanos: lastFailure.map { [$0.nanoseconds] } ?? [], backoffNanos: backoffTime.nanosecondsClamped)
+    }
+    public mutating func resume(from budget: RestartBudget) {
+        lastFailure = budget.recentFailureNanos.last.map { MonotonicInstant(nanoseconds: $0) }
+        backoffTime = .nanoseconds(budget.backoffNanos)
+    }
 }
 
 /// Restarts after `delay` as long as no more than `maxFailures` failures fall within any
@@ -85,6 +117,8 @@ public struct FailureRateRestartStrategy: RestartBackoffTimeStrategy {
 
     public var canRestart: Bool { recent.count <= maxFailures }
     public var backoffTime: Duration { delay }
+    public var budget: RestartBudget { RestartBudget(failures: recent.count, recentFailureNanos: recent.map(\.nanoseconds)) }
+    public mutating func resume(from budget: RestartBudget) { recent = budget.recentFailureNanos.map { MonotonicInstant(nanoseconds: $0) } }
 }
 
 extension RestartStrategySpec {

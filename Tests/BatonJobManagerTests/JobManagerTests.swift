@@ -6,6 +6,7 @@ import BatonJobGraph
 import BatonJobManager
 import BatonJobMaster
 import BatonResourceManager
+import BatonScheduling
 import BatonSimulation
 import Testing
 
@@ -329,5 +330,59 @@ extension RestartingTakeoverTests {
         for case .startTimer(.job(let job, let timer), _) in batches.flatMap(\.effects) { batches += second.handle(.timerFired(.job(job, timer))) }
         let redeployed = Set(Term.deployments(batches).map(\.0.attempt.vertex))
         #expect(redeployed == Set(first.running(on: "te1", job: "lanes").map(\.attempt.attempt.vertex)))
+    }
+}
+
+@Suite("JobManager: the restart budget across leaders")
+struct RestartBudgetTests {
+    /// Fails one running task of the job and plays the task executors and timers until nothing
+    /// more happens: cancelled tasks report CANCELED, restart timers fire, new attempts run.
+    static func failOne(_ term: inout Term) {
+        guard let victim = term.running(on: "te1", job: "lanes").first else { return }
+        var batches = term.handle(.reported(TaskReport(attempt: victim.attempt, state: .failed, failure: "boom", allocation: victim.allocation), from: "te1"))
+        for _ in 0..<10 where !batches.isEmpty {
+            var next: [JobManager.Ready] = []
+            for effect in batches.flatMap(\.effects) {
+                switch effect {
+                case .send(.cancel(let job, let attempt), let executor):
+                    next += term.handle(.reported(TaskReport(attempt: TaskAttempt(job: job, attempt: attempt), state: .canceled, allocation: 0), from: executor))
+                case .send(.deploy(let descriptor), let executor):
+                    for state in [ExecutionState.initializing, .running] {
+                        next += term.handle(
+                            .reported(TaskReport(attempt: TaskAttempt(job: descriptor.job, attempt: descriptor.attempt), state: state, allocation: descriptor.allocation), from: executor))
+                    }
+                case .startTimer(.job(let job, let timer), _):
+                    next += term.handle(.timerFired(.job(job, timer)))
+                default:
+                    break
+                }
+            }
+            batches = next
+        }
+    }
+
+    static func lanes(attempts: Int) -> JobGraph {
+        var builder = JobGraphBuilder(
+            id: "lanes", configuration: JobConfiguration(scheduling: .eager, failover: .region, restart: .fixedDelay(attempts: attempts, delay: .milliseconds(10))))
+        builder.addVertex("a", operators: [.sequence()], parallelism: 2)
+        builder.addVertex("b", operators: [.discard()], parallelism: 2)
+        builder.connect("a", to: "b", .forward)
+        return try! builder.build()
+    }
+
+    @Test("a job that keeps failing exhausts its restart budget across leader changes and fails")
+    func budgetSurvivesTakeover() {
+        var first = Term.runningJob(Self.lanes(attempts: 2))
+        Self.failOne(&first)
+        Self.failOne(&first)
+        #expect(first.manager.dispatcher.job("lanes")?.state == .running, "two failures are within the budget")
+        #expect(first.manager.dispatcher.job("lanes")?.restartBudget.failures == 2)
+        var second = Term(store: first.store, member: "m2")
+        #expect(second.manager.dispatcher.job("lanes")?.restartBudget.failures == 2, "the new leader goes on with the budget")
+        for executor in ["te1", "te2"] as [ResourceID] { second.register(executor, tasks: first.running(on: executor, job: "lanes")) }
+        Self.failOne(&second)
+        let job = second.manager.dispatcher.job("lanes")!
+        #expect([.failing, .failed].contains(job.state), "\(job.state)")
+        #expect(job.failureReason?.contains("no restart left") == true)
     }
 }

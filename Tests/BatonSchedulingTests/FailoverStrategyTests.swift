@@ -166,3 +166,28 @@ struct RestartStrategyTests {
         #expect(fixed.canRestart && fixed.backoffTime == .seconds(2))
     }
 }
+
+@Suite("restart budgets")
+struct RestartBudgetTests {
+    static let specs: [RestartStrategySpec] = [
+        .none, .fixedDelay(attempts: 3, delay: .milliseconds(10)),
+        .exponentialBackoff(initial: .milliseconds(10), max: .seconds(1), multiplier: 2, resetAfter: .seconds(5)),
+        .failureRate(failures: 2, interval: .seconds(10), delay: .milliseconds(5)),
+    ]
+
+    @Test("a strategy resumed from another's budget decides as that one would, failure after failure", arguments: specs)
+    func resumedStrategyDecidesTheSame(_ spec: RestartStrategySpec) {
+        var original = spec.makeStrategy()
+        var at = MonotonicInstant(nanoseconds: 1_000_000_000)
+        for step in 0..<6 {
+            var resumed = spec.makeStrategy()
+            resumed.resume(from: original.budget)
+            #expect(resumed.budget == original.budget, "step \(step)")
+            at = at + .milliseconds(700)
+            original.notifyFailure(at: at)
+            resumed.notifyFailure(at: at)
+            #expect(resumed.canRestart == original.canRestart, "step \(step)")
+            #expect(resumed.backoffTime == original.backoffTime, "step \(step)")
+        }
+    }
+}
