@@ -302,7 +302,7 @@ let package = Package(
                 "BatonStoreRecords", "BatonJobManager",
                 "BatonCore", "BatonElection", "BatonExecutionGraph", "BatonHAStore", "BatonHAStoreSQLite", "BatonMasterService",
                 "BatonCheckpointing", "BatonProcessControl", "BatonTestKit", "BatonConfig", "BatonHAStoreSelection", "BatonJobGraph",
-                "BatonJobMaster", .product(name: "Logging", package: "swift-log"),
+                "BatonJobMaster", "BatonResourceManager", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
         .testTarget(

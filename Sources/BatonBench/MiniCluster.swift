@@ -146,6 +146,8 @@ final class MiniCluster: Sendable {
             inputs.force(.savepointFileWritten(job, checkpoint: savepoint.id, failure: "the benchmark takes no savepoints"))
         case .discardCheckpoint(let directory):
             work.addTask { DurableFiles.removeTree(directory) }
+        case .discardCheckpoints(let directory, let above, let below):
+            work.addTask { CheckpointFolders.removeLeftovers(in: directory, above: above, below: below) }
         case .removeSourceRanges(let job):
             DurableFiles.removeTree(SourceRanges.directory(checkpoints: checkpoints, job: job.rawValue))
         case .notice(.checkpointCompleted(_, let checkpoint)):

@@ -90,22 +90,26 @@ public enum DurableFiles {
         if sync { try syncDirectory(directory(of: target)) }
     }
 
+    /// The names in a folder (not `.` and `..`); empty when it cannot be read.
+    public static func names(in path: String) -> [String] {
+        guard let folder = opendir(path) else { return [] }
+        var names: [String] = []
+        while let entry = readdir(folder) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) { pointer in
+                pointer.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        closedir(folder)
+        return names
+    }
+
     /// Removes `path` and, for a folder, everything under it; a missing path is no error.
     public static func removeTree(_ path: String) {
         var info = stat()
         guard lstat(path, &info) == 0 else { return }
         if info.st_mode & S_IFMT == S_IFDIR {
-            if let folder = opendir(path) {
-                var names: [String] = []
-                while let entry = readdir(folder) {
-                    let name = withUnsafePointer(to: entry.pointee.d_name) { pointer in
-                        pointer.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-                    }
-                    if name != "." && name != ".." { names.append(name) }
-                }
-                closedir(folder)
-                for name in names { removeTree("\(path)/\(name)") }
-            }
+            for name in names(in: path) { removeTree("\(path)/\(name)") }
             rmdir(path)
         } else {
             unlink(path)

@@ -35,9 +35,7 @@ extension JobManager {
         // Checkpoints a previous leader triggered but did not complete: their partial state goes.
         let latest = completed.map(\.id).max() ?? 0
         if nextID > latest.next {
-            for id in (latest.next.rawValue)..<nextID.rawValue {
-                steps.append(.effect(.discardCheckpoint(directory: "\(coordinatorSettings.directory)/chk-\(id)")))
-            }
+            steps.append(.effect(.discardCheckpoints(directory: coordinatorSettings.directory, above: latest, below: nextID)))
         }
         steps += coordinator.start().map { .checkpoint(graph.id, $0) }
         checkpointing[graph.id] = coordinator

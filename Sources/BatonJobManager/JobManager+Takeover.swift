@@ -24,11 +24,14 @@ extension JobManager {
         /// The savepoint the job started from, read from its file, when no checkpoint of its own
         /// completed yet (it restores from it).
         public var savepoint: CompletedCheckpoint?
+        /// Why the store's records do not rebuild this job, if they do not: it fails.
+        public var unreadable: String?
 
         public init(
             record: JobRecord, graph: ExecutionGraph, nextSequence: UInt64, nextCheckpointID: CheckpointID, completed: [CompletedCheckpoint],
-            savepoint: CompletedCheckpoint? = nil
+            savepoint: CompletedCheckpoint? = nil, unreadable: String? = nil
         ) {
+            self.unreadable = unreadable
             self.record = record
             self.graph = graph
             self.nextSequence = nextSequence
@@ -69,6 +72,19 @@ extension JobManager {
         var highestAllocation: AllocationID = 0
         for job in loaded {
             let id = job.record.graph.id
+            if let problem = job.unreadable {
+                // The store does not rebuild it: this one job fails (its tasks that still run are
+                // cancelled when their task executors report them), every other job goes on.
+                let reason = job.record.state.isTerminal ? job.record.failure : "its records in the store do not rebuild it: \(problem)"
+                let master = JobMaster(
+                    recovering: job.record.graph, graph: job.graph, state: job.record.state.isTerminal ? job.record.state : .failed, failureReason: reason)
+                sequences[id] = job.nextSequence
+                submittedAt[id] = job.record.submittedAt
+                savepoints[id] = job.record.savepoint
+                steps += dispatcher.recover(master, now: now).map(Step.dispatch)
+                if !job.record.state.isTerminal { steps += [.effect(.notice(.jobStateChanged(id, .failed, reason: reason))), .saveJob(id)] }
+                continue
+            }
             let state = job.record.state
             let master = JobMaster(
                 recovering: job.record.graph, graph: job.graph, state: state, failureReason: job.record.failure, restartBudget: job.record.restartBudget)
@@ -109,9 +125,10 @@ extension JobManager {
     /// One attempt a registering task executor holds.
     mutating func heldAttempt(_ report: TaskReport, on executor: ResourceID) -> [Step] {
         let (job, attempt, state) = (report.attempt.job, report.attempt.attempt, report.state)
+        // An attempt of an ended job is never current: if it still runs, it is cancelled.
         let isCurrent =
             dispatcher.job(job).map { master in
-                master.graph.contains(attempt.vertex) && master.graph.execution(attempt.vertex).attempt == attempt.attempt
+                !master.state.isTerminal && master.graph.contains(attempt.vertex) && master.graph.execution(attempt.vertex).attempt == attempt.attempt
             } ?? false
         let decision: Reconciliation.Decision
         if reconciliation != nil {

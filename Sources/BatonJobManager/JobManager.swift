@@ -182,6 +182,9 @@ public struct JobManager: Sendable {
         case writeSavepointFile(JobID, CompletedCheckpoint)
         /// Remove a checkpoint's folder.
         case discardCheckpoint(directory: String)
+        /// Remove the folders `chk-<id>` in `directory` with `above` < id < `below`: checkpoints a
+        /// previous leader triggered and never completed.
+        case discardCheckpoints(directory: String, above: CheckpointID, below: CheckpointID)
         /// A new run of the job: forget the source ranges an earlier run with this id left.
         case removeSourceRanges(JobID)
         case notice(Notice)

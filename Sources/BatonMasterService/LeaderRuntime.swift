@@ -191,6 +191,8 @@ actor LeaderRuntime {
             continuation.yield(.event(.savepointFileWritten(job, checkpoint: savepoint.id, failure: failure)))
         case .discardCheckpoint(let directory):
             timers.addTask { DurableFiles.removeTree(directory) }
+        case .discardCheckpoints(let directory, let above, let below):
+            timers.addTask { CheckpointFolders.removeLeftovers(in: directory, above: above, below: below) }
         case .removeSourceRanges(let job):
             DurableFiles.removeTree(SourceRanges.directory(checkpoints: configuration.checkpoints.directory, job: job.rawValue))
         case .notice(let notice):

@@ -112,6 +112,19 @@ public enum CheckpointRecords {
 }
 
 /// A savepoint's `_metadata` file, named by its folder or by the file itself.
+/// A job's checkpoint folders on disk (`<checkpoints.dir>/<job>/chk-<id>`).
+public enum CheckpointFolders {
+    /// Removes the folders of the checkpoints with `above` < id < `below` (ones a previous leader
+    /// triggered and never completed), listing the folder once, whatever the number of ids.
+    public static func removeLeftovers(in directory: String, above: CheckpointID, below: CheckpointID) {
+        for name in DurableFiles.names(in: directory) where name.hasPrefix("chk-") {
+            guard let number = UInt64(name.dropFirst(4)) else { continue }
+            let id = CheckpointID(rawValue: number)
+            if id > above && id < below { DurableFiles.removeTree("\(directory)/\(name)") }
+        }
+    }
+}
+
 public enum SavepointFile {
     public static func read(_ path: String) throws -> CompletedCheckpoint {
         let file = path.hasSuffix("/_metadata") ? path : "\(path)/_metadata"

@@ -96,18 +96,29 @@ extension JobManager.RecoveredJob {
             let id = record.graph.id
             var graph = ExecutionGraph(jobGraph: record.graph)
             var next: UInt64 = 0
-            for record in try ChangeRecord.all(of: id, in: reader) {
-                do {
-                    try graph.apply(record.change)
-                } catch {
-                    throw HAStoreError(.invalidValue, path: reader.path, "change \(record.sequence) of job \(id) does not apply: \(error)")
+            do {
+                for change in try ChangeRecord.all(of: id, in: reader) {
+                    do {
+                        try graph.apply(change.change)
+                    } catch {
+                        throw HAStoreError(.invalidValue, path: reader.path, "change \(change.sequence) of job \(id) does not apply: \(error)")
+                    }
+                    next = change.sequence + 1
                 }
-                next = record.sequence + 1
+                let checkpoints = try CheckpointRecords.read(reader, job: id)
+                jobs.append(
+                    JobManager.RecoveredJob(
+                        record: record, graph: graph, nextSequence: next, nextCheckpointID: checkpoints.nextID, completed: checkpoints.completed))
+            } catch {
+                // This one job cannot be rebuilt: it fails, with the reason; the others go on.
+                // Its next change record goes after every one it has, readable or not.
+                let prefix = JobKeys.changes(id)
+                let last = try reader.entries(.executionGraphs, prefix: prefix).last.flatMap { StoreKey.readUInt64($0.key.dropFirst(prefix.count)) }
+                jobs.append(
+                    JobManager.RecoveredJob(
+                        record: record, graph: ExecutionGraph(jobGraph: record.graph), nextSequence: last.map { $0 + 1 } ?? 0,
+                        nextCheckpointID: 1, completed: [], unreadable: "\(error)"))
             }
-            let checkpoints = try CheckpointRecords.read(reader, job: id)
-            jobs.append(
-                JobManager.RecoveredJob(
-                    record: record, graph: graph, nextSequence: next, nextCheckpointID: checkpoints.nextID, completed: checkpoints.completed))
         }
         return jobs
     }

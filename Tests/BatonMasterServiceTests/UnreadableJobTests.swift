@@ -1,0 +1,100 @@
+import BatonCore
+import BatonElection
+import BatonExecutionGraph
+import BatonHAStore
+import BatonHAStoreSQLite
+import BatonJobGraph
+import BatonJobManager
+import BatonJobMaster
+import BatonProcessControl
+import BatonResourceManager
+import BatonStoreRecords
+import Foundation
+import Testing
+
+@Suite("a job the store does not rebuild")
+struct UnreadableJobTests {
+    static let now = WallTime(millisecondsSince1970: 1_795_622_731_042)
+
+    static func graph(_ id: JobID) -> JobGraph {
+        var builder = JobGraphBuilder(id: id, configuration: JobConfiguration(scheduling: .eager, failover: .region))
+        builder.addVertex("a", operators: [.sequence()], parallelism: 1)
+        return try! builder.build()
+    }
+
+    @Test("a change record that does not apply fails that one job with the reason; the other jobs and the leader go on")
+    func oneJobFails() async throws {
+        let directory = try TemporaryDirectory("baton-unreadable-job")
+        defer { directory.remove() }
+        let store = try HAStore.open(
+            path: directory.file("ha.sqlite"), kind: SQLiteHAStoreBackend.kind, access: .readWrite, options: StoreOptions(), now: Self.now)
+        let identity = LeaderIdentity(member: "m1", incarnation: Incarnation(rawValue: 1), address: "-", pid: 1)
+        guard case .won(let victory) = try await store.campaign(as: identity, expecting: .vacant(epoch: .none), leaseMillis: 1000, now: Self.now)
+        else { throw HAStoreError(.io, path: store.path, "expected to win") }
+        let epoch = victory.record.epoch
+        let vertex = ExecutionVertexID(jobVertex: 0, subtask: 0)
+        let writes: [JobManager.StoreWrite] = [
+            .job(JobRecord(graph: Self.graph("ok"), state: .running, submittedAt: Self.now, restarts: 0, failure: nil)),
+            .change("ok", sequence: 0, .state(ExecutionAttemptID(vertex: vertex, attempt: 0), .scheduled, nil)),
+            .job(JobRecord(graph: Self.graph("broken"), state: .running, submittedAt: Self.now, restarts: 0, failure: nil)),
+            .change("broken", sequence: 0, .state(ExecutionAttemptID(vertex: vertex, attempt: 0), .scheduled, nil)),
+            // Not the next attempt of that vertex: it does not apply.
+            .change("broken", sequence: 1, .reset(vertex, 5)),
+        ]
+        try await store.write(fencedBy: epoch) { writer in for write in writes { try write.apply(to: writer, epoch: epoch) } }
+        let loaded = try await store.read { try JobManager.RecoveredJob.loadAll($0) }
+        let broken = try #require(loaded.first { $0.record.graph.id == "broken" })
+        #expect(broken.unreadable?.contains("change 1 of job broken does not apply") == true, "\(broken.unreadable ?? "")")
+        #expect(broken.nextSequence == 2, "new change records go after every one it has")
+        #expect(loaded.first { $0.record.graph.id == "ok" }?.unreadable == nil)
+
+        var manager = JobManager(
+            epoch: epoch, leader: "m1",
+            settings: .init(
+                mode: .session, takeover: .reconcile, reconciliationWindow: .seconds(3), checkpointInterval: .seconds(1),
+                checkpointTimeout: .seconds(10), retainedCheckpoints: 2, checkpointDirectory: "/cp", savepointDirectory: "/sp"))
+        let batches = manager.handle(.takeOver(JobManager.Takeover(jobs: loaded)), now: MonotonicInstant(nanoseconds: 1), wall: Self.now)
+        #expect(manager.dispatcher.job("broken")?.state == .failed)
+        #expect(manager.dispatcher.job("broken")?.failureReason?.contains("do not rebuild it") == true)
+        #expect(manager.dispatcher.job("ok")?.state == .running)
+        let failedRecord = batches.flatMap(\.writes).contains { if case .job(let record) = $0 { record.graph.id == "broken" && record.state == .failed } else { false } }
+        #expect(failedRecord, "the job's record says FAILED, so no later leader tries again")
+        // A task of the failed job that still runs is cancelled when its task executor reports it.
+        let report = TaskReport(attempt: TaskAttempt(job: "broken", attempt: ExecutionAttemptID(vertex: vertex, attempt: 0)), state: .running, allocation: 1)
+        let registered = manager.handle(
+            .registered(.init(resources: TaskExecutorResources(id: "te1", total: ResourceProfile(cpuMillis: 4000, taskHeapBytes: 4 << 30), defaultSlots: 4),
+                              dataAddress: "te1:1", tasks: [report])),
+            now: MonotonicInstant(nanoseconds: 2), wall: Self.now)
+        #expect(registered.flatMap(\.effects).contains(.send(.cancel("broken", ExecutionAttemptID(vertex: vertex, attempt: 0)), to: "te1")))
+    }
+}
+
+@Suite("checkpoint folders a previous leader left")
+struct LeftoverCheckpointFolderTests {
+    @Test("a takeover whose counter is far past the latest completed checkpoint discards the leftovers in one effect, not one per id")
+    func oneEffectWhateverTheGap() {
+        var manager = JobManager(
+            epoch: Epoch(2), leader: "m2",
+            settings: .init(
+                mode: .session, takeover: .reconcile, reconciliationWindow: .seconds(3), checkpointInterval: .seconds(1),
+                checkpointTimeout: .seconds(10), retainedCheckpoints: 2, checkpointDirectory: "/cp", savepointDirectory: "/sp"))
+        let graph = UnreadableJobTests.graph("far")
+        let recovered = JobManager.RecoveredJob(
+            record: JobRecord(graph: graph, state: .running, submittedAt: UnreadableJobTests.now, restarts: 0, failure: nil),
+            graph: ExecutionGraph(jobGraph: graph), nextSequence: 0, nextCheckpointID: 100_000, completed: [])
+        let effects = manager.handle(.takeOver(.init(jobs: [recovered])), now: MonotonicInstant(nanoseconds: 1), wall: UnreadableJobTests.now)
+            .flatMap(\.effects)
+        let discards = effects.filter { if case .discardCheckpoint = $0 { true } else if case .discardCheckpoints = $0 { true } else { false } }
+        #expect(discards == [.discardCheckpoints(directory: "/cp/far", above: 0, below: 100_000)])
+    }
+
+    @Test("leftover folders between the latest completed checkpoint and the counter are removed, nothing else")
+    func removesOnlyLeftovers() throws {
+        let directory = try TemporaryDirectory("baton-leftover-checkpoints")
+        defer { directory.remove() }
+        let names = ["chk-1", "chk-2", "chk-3", "chk-4", "chk-5", "sources", "chk-x"]
+        for name in names { try FileManager.default.createDirectory(atPath: directory.file(name), withIntermediateDirectories: true) }
+        CheckpointFolders.removeLeftovers(in: directory.path, above: 2, below: 5)
+        #expect(Set(try FileManager.default.contentsOfDirectory(atPath: directory.path)) == ["chk-1", "chk-2", "chk-5", "sources", "chk-x"])
+    }
+}
