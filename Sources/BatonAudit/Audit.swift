@@ -47,8 +47,10 @@ public struct AuditHistory: Sendable {
             let leadership = try reader.leadershipRecord()
             let terms = try reader.terms()
             let failovers = try reader.values(ReconciliationRecord.self, .reconciliations)
-            let jobs = try reader.values(JobRecord.self, .jobs).map { record in
-                let id = record.graph.id
+            // The jobs that run, then those whose runs ended (their records stay until they run again).
+            var ids = try reader.values(JobRecord.self, .jobs).map(\.graph.id)
+            for ended in try JobSummary.latestRuns(reader) where !ids.contains(ended.id) { ids.append(ended.id) }
+            let jobs = try ids.map { id in
                 let checkpoints = try CheckpointRecords.read(reader, job: id)
                 return Job(
                     id: id, changes: try ChangeRecord.all(of: id, in: reader), nextCheckpointID: checkpoints.nextID,

@@ -148,8 +148,8 @@ final class MiniCluster: Sendable {
             work.addTask { DurableFiles.removeTree(directory) }
         case .discardCheckpoints(let directory, let above, let below):
             work.addTask { CheckpointFolders.removeLeftovers(in: directory, above: above, below: below) }
-        case .removeSourceRanges(let job):
-            DurableFiles.removeTree(SourceRanges.directory(checkpoints: checkpoints, job: job.rawValue))
+        case .removeJobFiles(let job, let keeping):
+            CheckpointFolders.removeJobFiles(in: "\(checkpoints)/\(job)", keeping: keeping)
         case .notice(.checkpointCompleted(_, let checkpoint)):
             // After the batch that committed its metadata.
             let committed = time.monotonicNow()

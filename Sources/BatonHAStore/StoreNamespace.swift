@@ -9,6 +9,7 @@
 /// | executionGraphs | job id, 0x00, sequence (8 bytes BE) | snapshot (sequence 0) then change records |
 /// | checkpoints | job id, 0x00, checkpoint id (8 bytes BE); job id, 0x00, `counter` | metadata; id counter |
 /// | reconciliations | epoch (8 bytes BE), sequence (8 bytes BE) | one failover's reconciliation summary |
+/// | jobHistory | job id, 0x00, run (8 bytes BE) | the summary of an ended run of a job |
 ///
 /// The numbers are part of the on-disk format: never renumber one; add new ones at the end.
 public struct StoreNamespace: Hashable, Sendable, CustomStringConvertible, CaseIterable {
@@ -27,9 +28,10 @@ public struct StoreNamespace: Hashable, Sendable, CustomStringConvertible, CaseI
     public static let executionGraphs = StoreNamespace(4, "executionGraphs")
     public static let checkpoints = StoreNamespace(5, "checkpoints")
     public static let reconciliations = StoreNamespace(6, "reconciliations")
+    public static let jobHistory = StoreNamespace(7, "jobHistory")
 
     public static let allCases: [StoreNamespace] = [
-        .meta, .leadership, .terms, .jobs, .executionGraphs, .checkpoints, .reconciliations,
+        .meta, .leadership, .terms, .jobs, .executionGraphs, .checkpoints, .reconciliations, .jobHistory,
     ]
 
     public static func numbered(_ number: UInt8) -> StoreNamespace? { allCases.first { $0.number == number } }

@@ -43,7 +43,10 @@ extension JobManager {
 
     /// What the store holds at the start of a term.
     public struct Takeover: Sendable {
+        /// The jobs that had not ended.
         public var jobs: [RecoveredJob]
+        /// The latest ended run of each job id the history keeps.
+        public var endedJobs: [JobSummary]
         /// When this term began (its term record), nil if unknown.
         public var electedAt: WallTime?
         /// The previous term, as its record says.
@@ -52,10 +55,11 @@ extension JobManager {
         public var previousTermEnd: TermEndReason?
 
         public init(
-            jobs: [RecoveredJob], electedAt: WallTime? = nil, previousEpoch: Epoch? = nil, previousTermEndedAt: WallTime? = nil,
+            jobs: [RecoveredJob], endedJobs: [JobSummary] = [], electedAt: WallTime? = nil, previousEpoch: Epoch? = nil, previousTermEndedAt: WallTime? = nil,
             previousTermEnd: TermEndReason? = nil
         ) {
             self.jobs = jobs
+            self.endedJobs = endedJobs
             self.electedAt = electedAt
             self.previousEpoch = previousEpoch
             self.previousTermEndedAt = previousTermEndedAt
@@ -65,6 +69,7 @@ extension JobManager {
 
     /// Takes every job of the store over; starts the reconciliation window.
     mutating func takeOver(_ takeover: Takeover) -> [Step] {
+        for ended in takeover.endedJobs where ended.run >= history[ended.id]?.run ?? 0 { history[ended.id] = ended }
         let loaded = takeover.jobs
         guard !loaded.isEmpty else { return [] }
         var steps: [Step] = []
@@ -72,6 +77,18 @@ extension JobManager {
         var highestAllocation: AllocationID = 0
         for job in loaded {
             let id = job.record.graph.id
+            if job.record.state.isTerminal {
+                // A run that ended without leaving the jobs a leader loads (a leader died in
+                // between, or an older store): it goes to the history now.
+                let summary = JobSummary(
+                    id: id, run: job.record.runNumber, name: job.record.graph.name, state: job.record.state, submittedAt: job.record.submittedAt,
+                    endedAt: wall, restarts: job.record.restarts, failure: job.record.failure,
+                    lastCheckpoint: job.completed.last.map { .init(id: $0.id, completedAt: $0.completedAt) })
+                history[id] = summary
+                runs[id] = summary.run
+                steps.append(.write(.runEnded(summary)))
+                continue
+            }
             if let problem = job.unreadable {
                 // The store does not rebuild it: this one job fails (its tasks that still run are
                 // cancelled when their task executors report them), every other job goes on.
@@ -81,6 +98,7 @@ extension JobManager {
                 sequences[id] = job.nextSequence
                 submittedAt[id] = job.record.submittedAt
                 savepoints[id] = job.record.savepoint
+                runs[id] = job.record.runNumber
                 steps += dispatcher.recover(master, now: now).map(Step.dispatch)
                 if !job.record.state.isTerminal { steps += [.effect(.notice(.jobStateChanged(id, .failed, reason: reason))), .saveJob(id)] }
                 continue
@@ -95,6 +113,7 @@ extension JobManager {
             sequences[id] = job.nextSequence
             submittedAt[id] = job.record.submittedAt
             savepoints[id] = job.record.savepoint
+            runs[id] = job.record.runNumber
             steps += dispatcher.recover(master, now: now).map(Step.dispatch)
             let savepoint = job.completed.isEmpty && !state.isTerminal ? job.savepoint : nil
             steps += startCheckpointing(

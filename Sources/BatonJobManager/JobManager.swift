@@ -126,6 +126,13 @@ public struct JobManager: Sendable {
         case checkpointCompleted(CompletedCheckpoint, subsumed: [CheckpointID], committedAt: WallTime)
         /// This term's entry of the reconciliation journal.
         case journal(ReconciliationRecord)
+        /// A run ended: its summary goes to the history and its record leaves the jobs a new
+        /// leader loads (its change records and checkpoints stay for the audit until the id runs
+        /// again).
+        case runEnded(JobSummary)
+        /// A new run of the job id starts: what the store holds of earlier runs (change records,
+        /// checkpoint metadata, counter and history) goes.
+        case newRun(JobID)
     }
 
     /// A command to one task executor.
@@ -144,6 +151,11 @@ public struct JobManager: Sendable {
         public var job: JobID
         public var state: JobState
         public var failure: String?
+        public init(job: JobID, state: JobState, failure: String?) {
+            self.job = job
+            self.state = state
+            self.failure = failure
+        }
     }
 
     public enum Reply: Hashable, Sendable {
@@ -185,8 +197,10 @@ public struct JobManager: Sendable {
         /// Remove the folders `chk-<id>` in `directory` with `above` < id < `below`: checkpoints a
         /// previous leader triggered and never completed.
         case discardCheckpoints(directory: String, above: CheckpointID, below: CheckpointID)
-        /// A new run of the job: forget the source ranges an earlier run with this id left.
-        case removeSourceRanges(JobID)
+        /// A new run of the job: forget the files an earlier run with this id left (its checkpoint
+        /// folder, with its source ranges), all but `keeping` (the savepoint it starts from, if
+        /// that lies there).
+        case removeJobFiles(JobID, keeping: String?)
         case notice(Notice)
     }
 
@@ -213,7 +227,11 @@ public struct JobManager: Sendable {
     /// reconciliation), sent when they do.
     var deferredDeployments: [ResourceID: [(JobID, JobMaster.Deployment)]] = [:]
     var awaiting: [JobID: [RequestID]] = [:]
+    /// The latest ended run of each job id this term knows of (from the history, and ended here).
+    public internal(set) var history: [JobID: JobSummary] = [:]
     var sequences: [JobID: UInt64] = [:]
+    /// The run number of each job id's current run.
+    var runs: [JobID: Int] = [:]
     var savepoints: [JobID: String] = [:]
     var submittedAt: [JobID: WallTime] = [:]
     /// The time of the event being handled.
@@ -302,7 +320,12 @@ public struct JobManager: Sendable {
                 return [.effect(.reply(request, .refused(error.message)))]
             }
         case .awaitJob(let job, let request):
-            guard let master = dispatcher.job(job) else { return [.effect(.reply(request, .refused("no job '\(job)'")))] }
+            guard let master = dispatcher.job(job) else {
+                if let ended = history[job] {
+                    return [.effect(.reply(request, .outcome(JobOutcome(job: job, state: ended.state, failure: ended.failure))))]
+                }
+                return [.effect(.reply(request, .refused("no job '\(job)'")))]
+            }
             if master.state.isTerminal { return [.effect(.reply(request, .outcome(outcome(master))))] }
             awaiting[job, default: []].append(request)
             return []
@@ -404,15 +427,21 @@ public struct JobManager: Sendable {
             }
         }
         let offers = taskExecutors.isEmpty ? nil : taskExecutors.keys.sorted().map { taskExecutors[$0]!.resources.total }
+        // A job id runs again once its earlier run ended.
+        let earlier = [runs[graph.id], history[graph.id]?.run].compactMap { $0 }.max()
         do {
             let actions = try dispatcher.submit(graph, taskExecutors: offers, now: now)
             submittedAt[graph.id] = wall
             savepoints[graph.id] = savepoint?.directory
+            runs[graph.id] = (earlier ?? 0) + 1
+            sequences[graph.id] = 0
+            checkpointing[graph.id] = nil
             let checkpoints = startCheckpointing(graph, savepoint: savepoint)
             return [
                 .effect(.notice(.jobSubmitted(graph.id, name: graph.name, savepoint: savepoint?.directory))),
-                .effect(.removeSourceRanges(graph.id)), .saveJob(graph.id), .effect(.reply(request, .submitted(graph.id))),
-            ] + checkpoints + actions.map(Step.dispatch)
+                .effect(.removeJobFiles(graph.id, keeping: savepoint?.directory)),
+            ] + (earlier == nil ? [] : [.write(.newRun(graph.id))]) + [.saveJob(graph.id), .effect(.reply(request, .submitted(graph.id)))]
+                + checkpoints + actions.map(Step.dispatch)
         } catch {
             return [.effect(.reply(request, .refused(error.message)))]
         }
@@ -464,7 +493,7 @@ public struct JobManager: Sendable {
                 .job(
                     JobRecord(
                         graph: master.jobGraph, state: master.state, submittedAt: submittedAt[job] ?? wall, restarts: master.restarts,
-                        failure: master.failureReason, savepoint: savepoints[job], restartBudget: master.restartBudget)))
+                        failure: master.failureReason, savepoint: savepoints[job], restartBudget: master.restartBudget, run: runs[job])))
         case .saveJournal:
             if let journal { run.write(.journal(journal)) }
         case .write(let write):
@@ -503,6 +532,14 @@ public struct JobManager: Sendable {
             }
         case .jobEnded(let job, let state):
             var steps: [Step] = [.effect(.notice(.jobEnded(job, state)))]
+            if let master = dispatcher.job(job) {
+                let summary = JobSummary(
+                    id: job, run: runs[job] ?? 1, name: master.jobGraph.name, state: state, submittedAt: submittedAt[job] ?? wall, endedAt: wall,
+                    restarts: master.restarts, failure: master.failureReason,
+                    lastCheckpoint: latestCheckpoint(of: job).map { .init(id: $0.id, completedAt: $0.completedAt) })
+                history[job] = summary
+                run.write(.runEnded(summary))
+            }
             steps += coordinatorSteps(job) { $0.stop(reason: "the job ended \(state)") }
             if let master = dispatcher.job(job) {
                 for request in awaiting.removeValue(forKey: job) ?? [] { steps.append(.effect(.reply(request, .outcome(outcome(master))))) }

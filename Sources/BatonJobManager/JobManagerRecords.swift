@@ -16,8 +16,14 @@ public struct JobRecord: Codable, Sendable, Hashable {
     public var savepoint: String?
     /// What the job's restart strategy has counted (absent in records written before it was kept).
     public var restartBudget: RestartBudget?
+    /// Which run of the job id this is (1, 2, ...; absent in records written before runs: 1).
+    public var run: Int?
+    public var runNumber: Int { run ?? 1 }
 
-    public init(graph: JobGraph, state: JobState, submittedAt: WallTime, restarts: Int, failure: String?, savepoint: String? = nil, restartBudget: RestartBudget? = nil) {
+    public init(graph: JobGraph, state: JobState, submittedAt: WallTime, restarts: Int, failure: String?, savepoint: String? = nil, restartBudget: RestartBudget? = nil,
+        run: Int? = nil
+    ) {
+        self.run = run
         self.graph = graph
         self.state = state
         self.submittedAt = submittedAt
@@ -89,5 +95,34 @@ public struct ReconciliationRecord: Codable, Sendable, Hashable {
         self.cancelled = cancelled
         self.windowClosed = windowClosed
         self.checkpointsAtTakeover = checkpointsAtTakeover
+    }
+}
+
+/// An ended run of a job as the history keeps it (namespace `jobHistory`, key: job id, 0x00, run):
+/// what status, audit and clients need once the run left the set a new leader loads.
+public struct JobSummary: Codable, Sendable, Hashable {
+    public var id: JobID
+    public var run: Int
+    public var name: String
+    public var state: JobState
+    public var submittedAt: WallTime
+    public var endedAt: WallTime
+    public var restarts: Int
+    public var failure: String?
+    public var lastCheckpoint: ReconciliationRecord.CheckpointMark?
+
+    public init(
+        id: JobID, run: Int, name: String, state: JobState, submittedAt: WallTime, endedAt: WallTime, restarts: Int, failure: String?,
+        lastCheckpoint: ReconciliationRecord.CheckpointMark?
+    ) {
+        self.id = id
+        self.run = run
+        self.name = name
+        self.state = state
+        self.submittedAt = submittedAt
+        self.endedAt = endedAt
+        self.restarts = restarts
+        self.failure = failure
+        self.lastCheckpoint = lastCheckpoint
     }
 }

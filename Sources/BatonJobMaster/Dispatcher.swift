@@ -42,12 +42,14 @@ public struct Dispatcher: Sendable {
     public mutating func submit(_ graph: JobGraph, taskExecutors: [ResourceProfile]? = nil, now: MonotonicInstant)
         throws(DispatcherError) -> [Action]
     {
-        guard masters[graph.id] == nil else {
-            throw DispatcherError(message: "a job with id '\(graph.id)' was already submitted")
+        if let running = masters[graph.id], !running.state.isTerminal {
+            throw DispatcherError(message: "job '\(graph.id)' is already running (\(running.state)); it can run again once it ended")
         }
-        if mode == .perJob, !submissionOrder.isEmpty {
-            throw DispatcherError(message: "this per-job cluster runs job '\(submissionOrder[0])' only")
+        if mode == .perJob, let other = submissionOrder.first(where: { $0 != graph.id && masters[$0]?.state.isTerminal == false }) {
+            throw DispatcherError(message: "this per-job cluster runs job '\(other)' only, not '\(graph.id)'")
         }
+        // A new run of a job id whose earlier run ended takes its place.
+        if masters[graph.id] != nil { submissionOrder.removeAll { $0 == graph.id } }
         do {
             try graph.validate(taskExecutors: taskExecutors)
         } catch {

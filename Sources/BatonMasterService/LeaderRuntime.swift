@@ -193,8 +193,8 @@ actor LeaderRuntime {
             timers.addTask { DurableFiles.removeTree(directory) }
         case .discardCheckpoints(let directory, let above, let below):
             timers.addTask { CheckpointFolders.removeLeftovers(in: directory, above: above, below: below) }
-        case .removeSourceRanges(let job):
-            DurableFiles.removeTree(SourceRanges.directory(checkpoints: configuration.checkpoints.directory, job: job.rawValue))
+        case .removeJobFiles(let job, let keeping):
+            CheckpointFolders.removeJobFiles(in: "\(configuration.checkpoints.directory)/\(job)", keeping: keeping)
         case .notice(let notice):
             log(notice)
         }
@@ -225,7 +225,7 @@ actor LeaderRuntime {
                 let current = try reader.value(TermRecord.self, .terms, StoreKey.uint64(epoch.rawValue))
                 let previous = try current?.previousEpoch.flatMap { try reader.value(TermRecord.self, .terms, StoreKey.uint64($0.rawValue)) }
                 return JobManager.Takeover(
-                    jobs: try JobManager.RecoveredJob.loadAll(reader), electedAt: current?.startedAt, previousEpoch: previous?.epoch,
+                    jobs: try JobManager.RecoveredJob.loadAll(reader), endedJobs: try JobSummary.latestRuns(reader), electedAt: current?.startedAt, previousEpoch: previous?.epoch,
                     previousTermEndedAt: previous?.endedAt, previousTermEnd: previous?.endReason)
             }
             // A job that has no checkpoint of its own yet restores from the savepoint it started from.
@@ -359,7 +359,14 @@ actor LeaderRuntime {
                         })
                 })
         }
-        return LeaderStatusReport(taskExecutors: executors, jobs: jobs)
+        // The last few runs that ended under earlier leaders.
+        let ended = manager.history.values.filter { manager.dispatcher.job($0.id) == nil }.sorted { $0.endedAt > $1.endedAt }.prefix(10).map { run in
+            LeaderStatusReport.Job(
+                id: run.id.rawValue, name: run.name, state: run.state.rawValue, restarts: run.restarts, failure: run.failure,
+                lastCheckpoint: run.lastCheckpoint.map { .init(id: $0.id.rawValue, time: $0.completedAt.iso8601, sizeBytes: 0, durationMillis: 0) } ?? .init(),
+                vertices: [])
+        }
+        return LeaderStatusReport(taskExecutors: executors, jobs: jobs + ended)
     }
 }
 

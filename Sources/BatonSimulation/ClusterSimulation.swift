@@ -81,13 +81,11 @@ public struct ClusterSimulation: Sendable {
         let leader = world.masters.compactMap { $0.leader?.manager }.last
         let dispatcher = leader?.dispatcher ?? Dispatcher(mode: configuration.mode)
         var mismatches: [JobID] = []
-        if let leader, case .success(let takeover) = world.store.takeover(for: leader.epoch) {
-            for job in dispatcher.jobs {
-                let rebuilt = takeover.jobs.first { $0.record.graph.id == job.id }?.graph
-                if rebuilt?.executionsInOrder != job.graph.executionsInOrder { mismatches.append(job.id) }
+        for job in dispatcher.jobs {
+            guard case .success(let rebuilt) = world.store.rebuild(job.jobGraph), rebuilt.executionsInOrder == job.graph.executionsInOrder else {
+                mismatches.append(job.id)
+                continue
             }
-        } else {
-            mismatches = dispatcher.jobs.map(\.id)
         }
         return Report(
             history: world.history, deployments: world.deployments, dispatcher: dispatcher, shutDown: world.shutDown,

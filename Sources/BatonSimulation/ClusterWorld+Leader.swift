@@ -133,7 +133,7 @@ extension ClusterWorld {
             queue.push(.leaderTimer(index, epoch: epoch, timer), at: now + Self.nanos(after))
         case .writeSavepointFile(let job, let savepoint):
             masters[index].leader!.inputs.append(.event(.savepointFileWritten(job, checkpoint: savepoint.id, failure: nil)))
-        case .discardCheckpoint, .discardCheckpoints, .removeSourceRanges:
+        case .discardCheckpoint, .discardCheckpoints, .removeJobFiles:
             break
         case .notice(let notice):
             noticed(notice, by: index)

@@ -2,7 +2,7 @@ public import BatonAudit
 public import BatonCheckpointing
 public import BatonCore
 public import BatonElection
-import BatonExecutionGraph
+public import BatonExecutionGraph
 public import BatonJobGraph
 public import BatonJobManager
 import BatonStoreRecords
@@ -21,6 +21,8 @@ public struct SimulatedStore: Sendable {
     private var retained: [JobID: [CheckpointID: CompletedCheckpoint]] = [:]
     private var histories: [JobID: CheckpointHistory] = [:]
     private var journal: [Epoch: ReconciliationRecord] = [:]
+    private var runHistory: [JobID: [JobSummary]] = [:]
+    private var historyOrder: [JobID] = []
     /// Fenced writes refused (a stale leader's), and accepted.
     public private(set) var refusedWrites = 0
     public private(set) var acceptedWrites = 0
@@ -88,6 +90,16 @@ public struct SimulatedStore: Sendable {
                 histories[checkpoint.job, default: .init()].completed.append(.init(id: checkpoint.id, committedAt: committedAt, epoch: epoch))
             case .journal(let record):
                 journal[record.toEpoch] = record
+            case .runEnded(let summary):
+                if runHistory[summary.id] == nil { historyOrder.append(summary.id) }
+                runHistory[summary.id, default: []].append(summary)
+                jobs[summary.id] = nil
+                jobOrder.removeAll { $0 == summary.id }
+            case .newRun(let job):
+                changes[job] = nil
+                counters[job] = nil
+                retained[job] = nil
+                histories[job] = nil
             }
         }
         return true
@@ -109,7 +121,24 @@ public struct SimulatedStore: Sendable {
     /// Loses a completed checkpoint's metadata (a checker test's fault: a write that was lost).
     mutating func forget(_ checkpoint: CompletedCheckpoint) { retained[checkpoint.job]?[checkpoint.id] = nil }
 
-    public func hasJob(_ id: JobID) -> Bool { jobs[id] != nil }
+    /// The ExecutionGraph the store's change records of a job rebuild (whether the job runs or
+    /// its run ended), or why they do not.
+    public func rebuild(_ jobGraph: JobGraph) -> Result<ExecutionGraph, SimulationFailure> {
+        var graph = ExecutionGraph(jobGraph: jobGraph)
+        for (index, change) in (changes[jobGraph.id] ?? []).enumerated() {
+            guard change.sequence == UInt64(index) else {
+                return .failure(SimulationFailure("job \(jobGraph.id): change \(change.sequence) follows \(index) (a gap or a repeat)"))
+            }
+            do {
+                try graph.apply(change.change)
+            } catch {
+                return .failure(SimulationFailure("job \(jobGraph.id): change \(change.sequence) does not apply: \(error)"))
+            }
+        }
+        return .success(graph)
+    }
+
+    public func hasJob(_ id: JobID) -> Bool { jobs[id] != nil || runHistory[id] != nil }
 
     /// What a leader of `epoch` takes over: every job with its graph replayed from its change
     /// records (which must apply: a record that does not is returned as the problem).
@@ -138,7 +167,7 @@ public struct SimulatedStore: Sendable {
         let previous = current?.previousEpoch.flatMap { terms[$0] }
         return .success(
             JobManager.Takeover(
-                jobs: recovered, electedAt: current?.startedAt, previousEpoch: previous?.epoch, previousTermEndedAt: previous?.endedAt,
+                jobs: recovered, endedJobs: historyOrder.compactMap { runHistory[$0]?.max { $0.run < $1.run } }, electedAt: current?.startedAt, previousEpoch: previous?.epoch, previousTermEndedAt: previous?.endedAt,
                 previousTermEnd: previous?.endReason))
     }
 
@@ -146,7 +175,7 @@ public struct SimulatedStore: Sendable {
     public var auditHistory: AuditHistory {
         AuditHistory(
             leadership: leadership, terms: terms.keys.sorted().map { terms[$0]! }, failovers: journal.keys.sorted().map { journal[$0]! },
-            jobs: jobOrder.map { id in
+            jobs: (jobOrder + historyOrder.filter { !jobOrder.contains($0) && changes[$0] != nil }).map { id in
                 AuditHistory.Job(
                     id: id, changes: changes[id] ?? [], nextCheckpointID: counters[id] ?? 1,
                     retained: (retained[id] ?? [:]).values.sorted { $0.id < $1.id }, history: histories[id] ?? .init())

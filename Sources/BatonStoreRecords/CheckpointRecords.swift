@@ -3,6 +3,7 @@ public import BatonCore
 public import BatonHAStore
 public import BatonJobGraph
 import BatonFiles
+import Foundation
 public import BatonExecutionGraph
 
 /// The checkpoints namespace of the HA store: per job, the id counter and the retained completed
@@ -121,6 +122,20 @@ public enum CheckpointFolders {
             guard let number = UInt64(name.dropFirst(4)) else { continue }
             let id = CheckpointID(rawValue: number)
             if id > above && id < below { DurableFiles.removeTree("\(directory)/\(name)") }
+        }
+    }
+}
+
+extension CheckpointFolders {
+    /// A new run of a job: removes what earlier runs with its id left in its checkpoint folder
+    /// (checkpoints, source ranges), all but `keeping` (the savepoint it starts from, if it lies
+    /// there).
+    public static func removeJobFiles(in directory: String, keeping: String?) {
+        let kept = keeping.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+        for name in DurableFiles.names(in: directory) {
+            let path = URL(fileURLWithPath: "\(directory)/\(name)").standardizedFileURL.path
+            if let kept, kept == path || kept.hasPrefix(path + "/") { continue }
+            DurableFiles.removeTree("\(directory)/\(name)")
         }
     }
 }

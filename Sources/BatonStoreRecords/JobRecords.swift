@@ -15,6 +15,9 @@ public enum JobKeys {
     }
 
     public static func changes(_ id: JobID) -> [UInt8] { StoreKey.text(id.rawValue) + [0] }
+
+    /// `job id, 0x00, run`: an ended run in the history.
+    public static func run(_ id: JobID, _ run: Int) -> [UInt8] { StoreKey.text(id.rawValue) + [0] + StoreKey.uint64(UInt64(max(0, run))) }
 }
 
 /// One change record of a job's ExecutionGraph as the store keeps it: the epoch of the leader
@@ -83,7 +86,26 @@ extension JobManager.StoreWrite {
             try CheckpointRecords.writeCompleted(writer, checkpoint, subsumed: subsumed, epoch: epoch, committedAt: committedAt)
         case .journal(let record):
             try writer.put(.reconciliations, ReconciliationRecord.key(epoch: record.toEpoch), record)
+        case .runEnded(let summary):
+            try writer.put(.jobHistory, JobKeys.run(summary.id, summary.run), summary)
+            try writer.delete(.jobs, JobKeys.job(summary.id))
+        case .newRun(let job):
+            // What earlier runs left: change records, checkpoint metadata, the counter, the history.
+            for entry in try writer.reader.entries(.executionGraphs, prefix: JobKeys.changes(job)) { try writer.delete(.executionGraphs, entry.key) }
+            for entry in try writer.reader.entries(.checkpoints, prefix: StoreKey.text(job.rawValue) + [0]) { try writer.delete(.checkpoints, entry.key) }
+            for entry in try writer.reader.entries(.checkpoints, prefix: StoreKey.text(job.rawValue) + [1]) { try writer.delete(.checkpoints, entry.key) }
         }
+    }
+}
+
+extension JobSummary {
+    /// The latest ended run of every job id the history keeps.
+    public static func latestRuns(_ reader: StoreReader) throws -> [JobSummary] {
+        var latest: [JobID: JobSummary] = [:]
+        for summary in try reader.values(JobSummary.self, .jobHistory) where summary.run >= latest[summary.id]?.run ?? 0 {
+            latest[summary.id] = summary
+        }
+        return latest.keys.sorted().map { latest[$0]! }
     }
 }
 
@@ -96,6 +118,13 @@ extension JobManager.RecoveredJob {
             let id = record.graph.id
             var graph = ExecutionGraph(jobGraph: record.graph)
             var next: UInt64 = 0
+            if record.state.isTerminal {
+                // An ended run that is still among the jobs: it moves to the history; its graph is
+                // not needed.
+                let checkpoints = try? CheckpointRecords.read(reader, job: id)
+                jobs.append(.init(record: record, graph: graph, nextSequence: 0, nextCheckpointID: 1, completed: checkpoints?.completed ?? []))
+                continue
+            }
             do {
                 for change in try ChangeRecord.all(of: id, in: reader) {
                     do {

@@ -386,3 +386,56 @@ struct RestartBudgetTests {
         #expect(job.failureReason?.contains("no restart left") == true)
     }
 }
+
+@Suite("JobManager: ended runs and runs again")
+struct JobRunsTests {
+    /// A running job, cancelled; the task executors report the cancellations.
+    static func cancelled() -> Term {
+        var term = Term.runningJob()
+        let batches = term.handle(.cancel("lanes", JobManager.RequestID(rawValue: 2)))
+        for case .send(.cancel(let job, let attempt), let executor) in batches.flatMap(\.effects) {
+            term.handle(.reported(TaskReport(attempt: TaskAttempt(job: job, attempt: attempt), state: .canceled, allocation: 0), from: executor))
+        }
+        return term
+    }
+
+    @Test("an ended run leaves the jobs a new leader loads; the history keeps its summary and answers for it")
+    func endedRunLeavesTheHotSet() {
+        let first = Self.cancelled()
+        #expect(first.manager.dispatcher.job("lanes")?.state == .canceled)
+        let ended = first.batches.flatMap(\.writes).compactMap { if case .runEnded(let summary) = $0 { summary } else { nil } }
+        #expect(ended.map(\.state) == [.canceled] && ended.first?.run == 1)
+        var second = Term(store: first.store, member: "m2")
+        #expect(second.manager.dispatcher.jobs.isEmpty, "a new leader loads no ended job")
+        #expect(second.manager.history["lanes"]?.state == .canceled)
+        let answer = second.handle(.awaitJob("lanes", JobManager.RequestID(rawValue: 9))).flatMap(\.effects)
+        #expect(answer.contains(.reply(JobManager.RequestID(rawValue: 9), .outcome(.init(job: "lanes", state: .canceled, failure: nil)))))
+    }
+
+    @Test("a job id runs again once its earlier run ended, as run 2, and the earlier run's records go")
+    func idRunsAgain() {
+        let first = Self.cancelled()
+        var second = Term(store: first.store, member: "m2")
+        second.register("te1")
+        let batches = second.handle(.submit(Term.lanes(), savepoint: nil, JobManager.RequestID(rawValue: 3)))
+        #expect(batches.flatMap(\.effects).contains(.reply(JobManager.RequestID(rawValue: 3), .submitted("lanes"))))
+        let writes = batches.flatMap(\.writes)
+        #expect(writes.first == .newRun("lanes"), "the earlier run's records go first, in the transaction of the new run's record")
+        #expect(writes.contains { if case .job(let record) = $0 { record.runNumber == 2 } else { false } })
+        second.run(batches)
+        #expect(second.manager.dispatcher.job("lanes")?.state == .running)
+        // The store rebuilds the new run from its own change records alone.
+        guard case .success(let rebuilt) = second.store.rebuild(Term.lanes()) else {
+            Issue.record("the new run's records do not rebuild it")
+            return
+        }
+        #expect(rebuilt.executionsInOrder == second.manager.dispatcher.job("lanes")!.graph.executionsInOrder)
+    }
+
+    @Test("submitting a job that is running is refused, saying so")
+    func runningJobRefused() {
+        var term = Term.runningJob()
+        let answer = term.handle(.submit(Term.lanes(), savepoint: nil, JobManager.RequestID(rawValue: 4))).flatMap(\.effects)
+        #expect(answer.contains(.reply(JobManager.RequestID(rawValue: 4), .refused("job 'lanes' is already running (RUNNING); it can run again once it ended"))))
+    }
+}

@@ -204,7 +204,7 @@ struct ClusterSimulationTests {
         simulation.submit(Cluster.batch("another"), at: .milliseconds(10))
         let report = simulation.run(until: .seconds(2))
         #expect(report.shutDown == .finished)
-        #expect(report.history.contains { $0.contains("submission of another refused: this per-job cluster runs job 'only' only") })
+        #expect(report.history.contains { $0.contains("submission of another refused: this per-job cluster runs job 'only' only, not 'another'") })
         #expect(report.dispatcher.jobs.map(\.id) == ["only"])
     }
 

@@ -132,6 +132,21 @@ extension ProcessTests {
             #expect((output["records"] as? Int ?? 0) >= 50_000 && output["records"] as? Int == output["expectedRecords"] as? Int, "\(output)")
         }
 
+        @Test("a per-job group runs the same job twice in a row on one store, FINISHED both times (a job id runs again once it ended)")
+        func perJobTwice() async throws {
+            let group = try GroupHarness(backend: "sqlite", taskExecutors: 1, slots: 2)
+            defer { group.stop() }
+            let (_, counts) = try wordsInput(group)
+            let spec = try group.jobSpec(wordCountSpec(parallelism: 1), name: "words.yaml")
+            for round in 1...2 {
+                let run = try group.start(["group", "--config", group.configPath, "--job", spec], log: "per-job-\(round).log")
+                #expect(run.wait(timeout: .seconds(120)), "round \(round): the per-job group did not end:\n\(group.logs)")
+                #expect(run.exitStatus == 0, "round \(round): \(run.log)")
+                #expect(run.log.contains("job words FINISHED"), "round \(round)")
+                #expect(try outputCounts(group.directory.file("output")) == counts, "round \(round)")
+            }
+        }
+
         @Test("a new run of a job forgets the source ranges an earlier run with its id left, so its output audit judges this run")
         func newRunForgetsOldSourceRanges() async throws {
             let group = try GroupHarness(backend: "sqlite", masters: 1, taskExecutors: 1, slots: 2)
