@@ -23,6 +23,10 @@ public struct HAConfiguration: Sendable, Hashable, CustomStringConvertible {
     /// How long a new leader waits for the task executors to report what they hold before the
     /// attempts nobody reported count as failed (`reconciliation.window`, default three heartbeats).
     public var reconciliationWindow: Duration = .seconds(3)
+    /// How many ended runs the job history keeps, and for how long (`jobs.history.retain`,
+    /// `jobs.history.maxAge`); the oldest go first, with what the store kept of them.
+    public var jobHistoryRetain = 1000
+    public var jobHistoryMaxAge: Duration = .seconds(7 * 86_400)
 
     public struct StoreConfiguration: Sendable, Hashable {
         public enum Backend: String, Sendable, Hashable, CaseIterable {
@@ -141,7 +145,7 @@ extension HAConfiguration {
     static func parse(_ root: YAMLValue, file: String) throws -> HAConfiguration {
         let directory = (file as NSString).deletingLastPathComponent
         let top = try root.mapping(allowing: [
-            "cluster", "store", "election", "masters", "taskexecutors", "checkpoints", "group", "rpc", "reconciliation",
+            "cluster", "store", "election", "masters", "taskexecutors", "checkpoints", "group", "rpc", "reconciliation", "jobs",
         ])
         let cluster = try top["cluster"]?.identifier() ?? "local"
 
@@ -290,6 +294,14 @@ extension HAConfiguration {
             file: file, directory: directory, cluster: cluster, store: storeConfiguration, election: election,
             masters: masters, taskExecutors: taskExecutors, checkpoints: checkpoints, group: group, rpc: rpc)
         configuration.reconciliationWindow = window
+        if let jobs = top["jobs"] {
+            let mapping = try jobs.mapping(allowing: ["history"])
+            if let history = mapping["history"] {
+                let retention = try history.mapping(allowing: ["retain", "maxAge"])
+                if let retain = retention["retain"] { configuration.jobHistoryRetain = try retain.int(in: 1...1_000_000) }
+                if let age = retention["maxAge"] { configuration.jobHistoryMaxAge = try age.duration(in: .seconds(60)...(.seconds(3650 * 86_400))) }
+            }
+        }
         return configuration
     }
 

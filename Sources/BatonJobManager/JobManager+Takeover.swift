@@ -45,7 +45,7 @@ extension JobManager {
     public struct Takeover: Sendable {
         /// The jobs that had not ended.
         public var jobs: [RecoveredJob]
-        /// The latest ended run of each job id the history keeps.
+        /// Every ended run the history keeps.
         public var endedJobs: [JobSummary]
         /// When this term began (its term record), nil if unknown.
         public var electedAt: WallTime?
@@ -70,8 +70,9 @@ extension JobManager {
     /// Takes every job of the store over; starts the reconciliation window.
     mutating func takeOver(_ takeover: Takeover) -> [Step] {
         for ended in takeover.endedJobs where ended.run >= history[ended.id]?.run ?? 0 { history[ended.id] = ended }
+        keptRuns = takeover.endedJobs.sorted { ($0.endedAt.millisecondsSince1970, $0.id, $0.run) < ($1.endedAt.millisecondsSince1970, $1.id, $1.run) }
         let loaded = takeover.jobs
-        guard !loaded.isEmpty else { return [] }
+        guard !loaded.isEmpty else { return pruneHistory() }
         var steps: [Step] = []
         var expected: [JobID: [(attempt: ExecutionAttemptID, location: TaskLocation)]] = [:]
         var highestAllocation: AllocationID = 0
@@ -86,6 +87,7 @@ extension JobManager {
                     lastCheckpoint: job.completed.last.map { .init(id: $0.id, completedAt: $0.completedAt) })
                 history[id] = summary
                 runs[id] = summary.run
+                keptRuns.append(summary)
                 steps.append(.write(.runEnded(summary)))
                 continue
             }
@@ -138,7 +140,7 @@ extension JobManager {
             jobs: loaded.count, expectedAttempts: expected.values.map(\.count).reduce(0, +),
             taskExecutors: tracker.expectedTaskExecutors.sorted(), previousEpoch: takeover.previousEpoch)
         return [.effect(.notice(notice)), .effect(.startTimer(.reconciliationWindow, after: settings.reconciliationWindow))] + steps
-            + reconciliationProgress()
+            + pruneHistory() + reconciliationProgress()
     }
 
     /// One attempt a registering task executor holds.

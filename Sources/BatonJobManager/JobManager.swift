@@ -42,12 +42,17 @@ public struct JobManager: Sendable {
         public var checkpointDirectory: String
         public var savepointDirectory: String
         public var jobMaster: JobMaster.Options
+        /// How many ended runs the history keeps, and for how long.
+        public var historyRetain = 1000
+        public var historyMaxAge: Duration = .seconds(7 * 86_400)
 
         public init(
             mode: Dispatcher.Mode, takeover: TakeoverPolicy, reconciliationWindow: Duration, checkpointInterval: Duration,
             checkpointTimeout: Duration, retainedCheckpoints: Int, checkpointDirectory: String, savepointDirectory: String,
-            jobMaster: JobMaster.Options = JobMaster.Options()
+            jobMaster: JobMaster.Options = JobMaster.Options(), historyRetain: Int = 1000, historyMaxAge: Duration = .seconds(7 * 86_400)
         ) {
+            self.historyRetain = max(1, historyRetain)
+            self.historyMaxAge = historyMaxAge
             self.mode = mode
             self.takeover = takeover
             self.reconciliationWindow = reconciliationWindow
@@ -133,6 +138,9 @@ public struct JobManager: Sendable {
         /// A new run of the job id starts: what the store holds of earlier runs (change records,
         /// checkpoint metadata, counter and history) goes.
         case newRun(JobID)
+        /// An ended run leaves the history (retention); with `records`, what the store kept of it
+        /// (it was the id's latest run, and the id does not run) goes too.
+        case pruneRun(JobID, run: Int, records: Bool)
     }
 
     /// A command to one task executor.
@@ -229,6 +237,8 @@ public struct JobManager: Sendable {
     var awaiting: [JobID: [RequestID]] = [:]
     /// The latest ended run of each job id this term knows of (from the history, and ended here).
     public internal(set) var history: [JobID: JobSummary] = [:]
+    /// Every run the history keeps, oldest first (what retention prunes).
+    var keptRuns: [JobSummary] = []
     var sequences: [JobID: UInt64] = [:]
     /// The run number of each job id's current run.
     var runs: [JobID: Int] = [:]
@@ -447,6 +457,24 @@ public struct JobManager: Sendable {
         }
     }
 
+    /// Drops the oldest ended runs beyond the history's retention (count and age), with what the
+    /// store kept of a run that was its id's latest while the id does not run.
+    mutating func pruneHistory() -> [Step] {
+        var steps: [Step] = []
+        let oldestKept = wall.millisecondsSince1970 - Int64(settings.historyMaxAge.milliseconds)
+        while let oldest = keptRuns.first, keptRuns.count > settings.historyRetain || oldest.endedAt.millisecondsSince1970 < oldestKept {
+            keptRuns.removeFirst()
+            let latest = history[oldest.id]?.run == oldest.run
+            let running = dispatcher.job(oldest.id).map { !$0.state.isTerminal } ?? false
+            if latest, !running {
+                history[oldest.id] = nil
+                if dispatcher.job(oldest.id) != nil { dispatcher.forget(oldest.id) }
+            }
+            steps.append(.write(.pruneRun(oldest.id, run: oldest.run, records: latest && !running)))
+        }
+        return steps
+    }
+
     /// Every job's attempts on a task executor that is gone (lost, or not back in the window).
     private mutating func taskExecutorGone(_ id: ResourceID) -> [Step] {
         var steps: [Step] = []
@@ -539,13 +567,14 @@ public struct JobManager: Sendable {
                     lastCheckpoint: latestCheckpoint(of: job).map { .init(id: $0.id, completedAt: $0.completedAt) })
                 history[job] = summary
                 run.write(.runEnded(summary))
+                keptRuns.append(summary)
             }
             steps += coordinatorSteps(job) { $0.stop(reason: "the job ended \(state)") }
             if let master = dispatcher.job(job) {
                 for request in awaiting.removeValue(forKey: job) ?? [] { steps.append(.effect(.reply(request, .outcome(outcome(master))))) }
             }
             for id in taskExecutors.keys.sorted() { steps.append(.effect(.send(.releasePartitions(job), to: id))) }
-            return steps
+            return steps + pruneHistory()
         case .shutDown(let state):
             return [.effect(.notice(.perJobClusterEnded(state)))]
         }

@@ -70,6 +70,13 @@ public struct Dispatcher: Sendable {
     }
 
     /// Cancels a job.
+    /// Forgets an ended job (the history let it go).
+    public mutating func forget(_ id: JobID) {
+        guard masters[id]?.state.isTerminal == true else { return }
+        masters[id] = nil
+        submissionOrder.removeAll { $0 == id }
+    }
+
     public mutating func cancel(_ id: JobID, now: MonotonicInstant) throws(DispatcherError) -> [Action] {
         guard masters[id] != nil else { throw DispatcherError(message: "no job '\(id)'") }
         return route(id) { $0.cancel(now: now) }

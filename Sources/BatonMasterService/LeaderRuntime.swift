@@ -71,7 +71,8 @@ actor LeaderRuntime {
             settings: .init(
                 mode: mode, takeover: takeover, reconciliationWindow: configuration.reconciliationWindow, checkpointInterval: checkpoints.interval,
                 checkpointTimeout: checkpoints.timeout, retainedCheckpoints: checkpoints.retain, checkpointDirectory: checkpoints.directory,
-                savepointDirectory: checkpoints.savepointDirectory))
+                savepointDirectory: checkpoints.savepointDirectory, historyRetain: configuration.jobHistoryRetain,
+                historyMaxAge: configuration.jobHistoryMaxAge))
         (inputs, continuation) = AsyncStream<Input>.makeStream()
     }
 
@@ -225,7 +226,7 @@ actor LeaderRuntime {
                 let current = try reader.value(TermRecord.self, .terms, StoreKey.uint64(epoch.rawValue))
                 let previous = try current?.previousEpoch.flatMap { try reader.value(TermRecord.self, .terms, StoreKey.uint64($0.rawValue)) }
                 return JobManager.Takeover(
-                    jobs: try JobManager.RecoveredJob.loadAll(reader), endedJobs: try JobSummary.latestRuns(reader), electedAt: current?.startedAt, previousEpoch: previous?.epoch,
+                    jobs: try JobManager.RecoveredJob.loadAll(reader), endedJobs: try reader.values(JobSummary.self, .jobHistory), electedAt: current?.startedAt, previousEpoch: previous?.epoch,
                     previousTermEndedAt: previous?.endedAt, previousTermEnd: previous?.endReason)
             }
             // A job that has no checkpoint of its own yet restores from the savepoint it started from.

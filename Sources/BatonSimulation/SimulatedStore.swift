@@ -96,10 +96,14 @@ public struct SimulatedStore: Sendable {
                 jobs[summary.id] = nil
                 jobOrder.removeAll { $0 == summary.id }
             case .newRun(let job):
-                changes[job] = nil
-                counters[job] = nil
-                retained[job] = nil
-                histories[job] = nil
+                forgetRecords(of: job)
+            case .pruneRun(let job, let run, let records):
+                runHistory[job]?.removeAll { $0.run == run }
+                if runHistory[job]?.isEmpty == true {
+                    runHistory[job] = nil
+                    historyOrder.removeAll { $0 == job }
+                }
+                if records { forgetRecords(of: job) }
             }
         }
         return true
@@ -140,6 +144,13 @@ public struct SimulatedStore: Sendable {
 
     public func hasJob(_ id: JobID) -> Bool { jobs[id] != nil || runHistory[id] != nil }
 
+    private mutating func forgetRecords(of job: JobID) {
+        changes[job] = nil
+        counters[job] = nil
+        retained[job] = nil
+        histories[job] = nil
+    }
+
     /// What a leader of `epoch` takes over: every job with its graph replayed from its change
     /// records (which must apply: a record that does not is returned as the problem).
     public func takeover(for epoch: Epoch) -> Result<JobManager.Takeover, SimulationFailure> {
@@ -167,7 +178,7 @@ public struct SimulatedStore: Sendable {
         let previous = current?.previousEpoch.flatMap { terms[$0] }
         return .success(
             JobManager.Takeover(
-                jobs: recovered, endedJobs: historyOrder.compactMap { runHistory[$0]?.max { $0.run < $1.run } }, electedAt: current?.startedAt, previousEpoch: previous?.epoch, previousTermEndedAt: previous?.endedAt,
+                jobs: recovered, endedJobs: historyOrder.flatMap { runHistory[$0] ?? [] }, electedAt: current?.startedAt, previousEpoch: previous?.epoch, previousTermEndedAt: previous?.endedAt,
                 previousTermEnd: previous?.endReason))
     }
 

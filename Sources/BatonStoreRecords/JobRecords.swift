@@ -16,6 +16,14 @@ public enum JobKeys {
 
     public static func changes(_ id: JobID) -> [UInt8] { StoreKey.text(id.rawValue) + [0] }
 
+    /// Deletes what the store keeps of a job's runs: change records, checkpoint metadata, the
+    /// counter, the checkpoint history.
+    static func deleteRecords(of job: JobID, in writer: StoreWriter) throws {
+        for entry in try writer.reader.entries(.executionGraphs, prefix: changes(job)) { try writer.delete(.executionGraphs, entry.key) }
+        for entry in try writer.reader.entries(.checkpoints, prefix: StoreKey.text(job.rawValue) + [0]) { try writer.delete(.checkpoints, entry.key) }
+        for entry in try writer.reader.entries(.checkpoints, prefix: StoreKey.text(job.rawValue) + [1]) { try writer.delete(.checkpoints, entry.key) }
+    }
+
     /// `job id, 0x00, run`: an ended run in the history.
     public static func run(_ id: JobID, _ run: Int) -> [UInt8] { StoreKey.text(id.rawValue) + [0] + StoreKey.uint64(UInt64(max(0, run))) }
 }
@@ -90,10 +98,10 @@ extension JobManager.StoreWrite {
             try writer.put(.jobHistory, JobKeys.run(summary.id, summary.run), summary)
             try writer.delete(.jobs, JobKeys.job(summary.id))
         case .newRun(let job):
-            // What earlier runs left: change records, checkpoint metadata, the counter, the history.
-            for entry in try writer.reader.entries(.executionGraphs, prefix: JobKeys.changes(job)) { try writer.delete(.executionGraphs, entry.key) }
-            for entry in try writer.reader.entries(.checkpoints, prefix: StoreKey.text(job.rawValue) + [0]) { try writer.delete(.checkpoints, entry.key) }
-            for entry in try writer.reader.entries(.checkpoints, prefix: StoreKey.text(job.rawValue) + [1]) { try writer.delete(.checkpoints, entry.key) }
+            try JobKeys.deleteRecords(of: job, in: writer)
+        case .pruneRun(let job, let run, let records):
+            try writer.delete(.jobHistory, JobKeys.run(job, run))
+            if records { try JobKeys.deleteRecords(of: job, in: writer) }
         }
     }
 }

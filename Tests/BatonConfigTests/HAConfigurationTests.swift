@@ -101,6 +101,18 @@ struct HAConfigurationTests {
         #expect(mapSize.message.contains("lmdb"))
     }
 
+    @Test("the job history's retention: defaults, both keys, and bad values named")
+    func jobHistoryRetention() throws {
+        let defaults = try parse(minimal)
+        #expect(defaults.jobHistoryRetain == 1000 && defaults.jobHistoryMaxAge == .seconds(7 * 86_400))
+        let set = try parse(minimal + "\njobs: { history: { retain: 5, maxAge: 1h } }\n")
+        #expect(set.jobHistoryRetain == 5 && set.jobHistoryMaxAge == .seconds(3600))
+        let zero = try #require(failure(minimal + "\njobs: { history: { retain: 0 } }\n"))
+        #expect(zero.keyPath == "jobs.history.retain")
+        let unknown = try #require(failure(minimal + "\njobs: { history: { keep: 5 } }\n"))
+        #expect(unknown.message.contains("keep"))
+    }
+
     @Test("renew must leave room for retries within the lease")
     func renewVersusLease() throws {
         let error = try #require(failure(minimal + "\nelection: { lease: 1s, renew: 800ms }\n"))

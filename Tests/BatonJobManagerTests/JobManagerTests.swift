@@ -23,7 +23,11 @@ struct Term {
         checkpointTimeout: .seconds(10), retainedCheckpoints: 2, checkpointDirectory: "/checkpoints", savepointDirectory: "/savepoints")
 
     /// A new term over `store`: it wins the election and takes over what the store holds.
-    init(store: SimulatedStore = SimulatedStore(), member: MemberID = "m1", takeover: TakeoverPolicy = .reconcile) {
+    init(
+        store: SimulatedStore = SimulatedStore(), member: MemberID = "m1", takeover: TakeoverPolicy = .reconcile, retain: Int = 1000,
+        maxAge: Duration = .seconds(7 * 86_400), at time: UInt64 = 1_000_000_000
+    ) {
+        self.time = time
         var store = store
         let identity = LeaderIdentity(member: member, incarnation: Incarnation(rawValue: 1), address: "-", pid: 1)
         // The previous holder died: its successor campaigns on its death.
@@ -32,6 +36,8 @@ struct Term {
         else { fatalError("the test's term must win the election") }
         var settings = Self.settings
         settings.takeover = takeover
+        settings.historyRetain = retain
+        settings.historyMaxAge = maxAge
         manager = JobManager(epoch: victory.record.epoch, leader: member, settings: settings)
         self.store = store
         let takeover = try! store.takeover(for: victory.record.epoch).get()
@@ -437,5 +443,49 @@ struct JobRunsTests {
         var term = Term.runningJob()
         let answer = term.handle(.submit(Term.lanes(), savepoint: nil, JobManager.RequestID(rawValue: 4))).flatMap(\.effects)
         #expect(answer.contains(.reply(JobManager.RequestID(rawValue: 4), .refused("job 'lanes' is already running (RUNNING); it can run again once it ended"))))
+    }
+}
+
+extension JobRunsTests {
+    static func job(_ id: JobID) -> JobGraph {
+        var builder = JobGraphBuilder(id: id, configuration: JobConfiguration(scheduling: .eager, failover: .region))
+        builder.addVertex("a", operators: [.sequence()], parallelism: 1)
+        return try! builder.build()
+    }
+
+    /// Submits `id`, runs it, cancels it.
+    static func runAndCancel(_ id: JobID, on term: inout Term) {
+        term.run(term.handle(.submit(Self.job(id), savepoint: nil, JobManager.RequestID(rawValue: 50))))
+        let batches = term.handle(.cancel(id, JobManager.RequestID(rawValue: 51)))
+        for case .send(.cancel(let job, let attempt), let executor) in batches.flatMap(\.effects) {
+            term.handle(.reported(TaskReport(attempt: TaskAttempt(job: job, attempt: attempt), state: .canceled, allocation: 0), from: executor))
+        }
+    }
+
+    @Test("the history keeps `retain` ended runs: the oldest goes, with what the store kept of it")
+    func retentionByCount() {
+        var term = Term(retain: 2)
+        term.register("te1")
+        for id in ["first", "second", "third"] as [JobID] { Self.runAndCancel(id, on: &term) }
+        let pruned = term.batches.flatMap(\.writes).compactMap { if case .pruneRun(let id, let run, let records) = $0 { "\(id) \(run) \(records)" } else { nil } }
+        #expect(pruned == ["first 1 true"])
+        #expect(Set(term.manager.history.keys) == ["second", "third"])
+        #expect(term.manager.dispatcher.job("first") == nil)
+        guard case .success(let rebuilt) = term.store.rebuild(Self.job("first")) else { return }
+        #expect(rebuilt.stateCounts == [.created: 1], "the pruned run's change records are gone")
+        var next = Term(store: term.store, member: "m2")
+        #expect(Set(next.manager.history.keys) == ["second", "third"])
+        _ = next.register("te1")
+    }
+
+    @Test("ended runs older than maxAge leave the history when a new leader takes over")
+    func retentionByAge() {
+        var first = Term()
+        first.register("te1")
+        Self.runAndCancel("old", on: &first)
+        var later = Term(store: first.store, member: "m2", maxAge: .seconds(60), at: 1_000_000_000 + 3_600 * 1_000_000_000)
+        #expect(later.manager.history["old"] == nil)
+        #expect(later.batches.flatMap(\.writes).contains(.pruneRun("old", run: 1, records: true)))
+        _ = later.register("te1")
     }
 }
