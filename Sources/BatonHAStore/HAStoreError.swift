@@ -7,11 +7,14 @@ public struct HAStoreError: Error, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Value: String, Hashable, Sendable {
             case notFound, notAStore, foreignFormat, newerVersion, corrupt, truncated, fenced, full, busy, io
-            case outcomeUnknown, closed, invalidValue
+            case outcomeUnknown, closed, invalidValue, unusable
         }
         private let value: Value
         private init(_ value: Value) { self.value = value }
 
+        /// The store cannot be used by this process any more (LMDB's MDB_PANIC after a failed
+        /// write): the process must end; a new one opens it again.
+        public static let unusable = Code(.unusable)
         /// No store exists at the path (and it may not be created here).
         public static let notFound = Code(.notFound)
         /// The path exists but is not a store of the configured backend (a directory, a text file).

@@ -23,8 +23,15 @@ public final class LMDBHAStoreBackend: HAStoreBackend {
     public let path: String
     private var env: OpaquePointer?
     private var dbi: MDB_dbi = 0
-    private let mapSizeBytes: UInt64
+    /// The map size now (it grows), and the most it may grow to.
+    private var mapSizeBytes: UInt64
+    private let maximumMapSizeBytes: UInt64
     private let registration: OpenStoreRegistry.Registration
+
+    /// The map doubles when a commit leaves it more than this full, up to this many times the
+    /// configured `store.mapSize`.
+    static let growthThreshold = 0.75
+    static let growthLimit: UInt64 = 8
 
     public static let kind = HAStoreBackendKind(
         name: "lmdb",
@@ -37,6 +44,7 @@ public final class LMDBHAStoreBackend: HAStoreBackend {
     init(path: String, access: StoreAccess, create: Bool, options: StoreOptions) throws {
         self.path = path
         mapSizeBytes = options.mapSizeBytes
+        maximumMapSizeBytes = options.mapSizeBytes * Self.growthLimit
         registration = try OpenStoreRegistry.shared.register(path: path)
         do {
             var environment: OpaquePointer?
@@ -90,35 +98,78 @@ public final class LMDBHAStoreBackend: HAStoreBackend {
         return []
     }
 
-    public func read<T>(_ body: (any HAStoreBackendReading) throws -> T) throws -> T {
+    /// Begins a transaction; when another process grew the map, adopts its size first.
+    private func begin(_ flags: UInt32, doing: String) throws -> OpaquePointer {
         var transaction: OpaquePointer?
-        try LMDBHAStoreBackend.check(
-            mdb_txn_begin(environment, nil, UInt32(MDB_RDONLY), &transaction), path: path, doing: "begin a read")
+        var code = mdb_txn_begin(environment, nil, flags, &transaction)
+        if code == MDB_MAP_RESIZED {
+            try LMDBHAStoreBackend.check(mdb_env_set_mapsize(environment, 0), path: path, doing: "adopt the grown map")
+            adoptMapSize()
+            code = mdb_txn_begin(environment, nil, flags, &transaction)
+        }
+        try LMDBHAStoreBackend.check(code, path: path, doing: doing)
+        return transaction!
+    }
+
+    private func adoptMapSize() {
+        var info = MDB_envinfo()
+        if mdb_env_info(environment, &info) == 0 { mapSizeBytes = UInt64(info.me_mapsize) }
+    }
+
+    /// Doubles the map (within the limit) when it is more than `growthThreshold` full, or when
+    /// a write did not fit (`force`); false when it may not grow any more.
+    @discardableResult
+    private func growIfNeeded(force: Bool) throws -> Bool {
+        var info = MDB_envinfo()
+        var stat = MDB_stat()
+        guard mdb_env_info(environment, &info) == 0, mdb_env_stat(environment, &stat) == 0 else { return false }
+        let used = Double(info.me_last_pgno + 1) * Double(stat.ms_psize)
+        guard force || used > Double(info.me_mapsize) * Self.growthThreshold else { return true }
+        let grown = min(UInt64(info.me_mapsize) * 2, maximumMapSizeBytes)
+        guard grown > UInt64(info.me_mapsize) else { return false }
+        try LMDBHAStoreBackend.check(mdb_env_set_mapsize(environment, Int(grown)), path: path, doing: "grow the map")
+        mapSizeBytes = grown
+        return true
+    }
+
+    public func read<T>(_ body: (any HAStoreBackendReading) throws -> T) throws -> T {
+        let transaction = try begin(UInt32(MDB_RDONLY), doing: "begin a read")
         defer { mdb_txn_abort(transaction) }
-        return try body(LMDBTransaction(transaction: transaction!, dbi: dbi, path: path, mapSizeBytes: mapSizeBytes))
+        return try body(LMDBTransaction(transaction: transaction, dbi: dbi, path: path, mapSizeBytes: mapSizeBytes))
     }
 
     public func write<T>(_ body: (any HAStoreBackendWriting) throws -> T) throws -> T {
-        var transaction: OpaquePointer?
-        try LMDBHAStoreBackend.check(mdb_txn_begin(environment, nil, 0, &transaction), path: path, doing: "begin a write")
+        do {
+            return try writeOnce(body)
+        } catch let error as HAStoreError where error.code == .full {
+            // The map grows before it is full; a write that still did not fit grows it and runs again.
+            guard try growIfNeeded(force: true) else { throw error }
+            return try writeOnce(body)
+        }
+    }
+
+    private func writeOnce<T>(_ body: (any HAStoreBackendWriting) throws -> T) throws -> T {
+        let transaction = try begin(0, doing: "begin a write")
         let result: T
         do {
-            result = try body(LMDBTransaction(transaction: transaction!, dbi: dbi, path: path, mapSizeBytes: mapSizeBytes))
+            result = try body(LMDBTransaction(transaction: transaction, dbi: dbi, path: path, mapSizeBytes: mapSizeBytes))
         } catch {
             mdb_txn_abort(transaction)
             throw error
         }
         let code = mdb_txn_commit(transaction)
-        if code != 0 {
-            var error = LMDBHAStoreBackend.error(code, path: path, doing: "commit", mapSizeBytes: mapSizeBytes)
-            if error.code == .io {
-                error.code = .outcomeUnknown
-                error.message = "the commit failed and may or may not have landed: read back before retrying; "
-                    + error.message
-            }
-            throw error
+        guard code != 0 else {
+            // Committed: growing the map for the next writes is best effort here (a write that
+            // does not fit grows it anyway).
+            _ = try? growIfNeeded(force: false)
+            return result
         }
-        return result
+        var error = LMDBHAStoreBackend.error(code, path: path, doing: "commit", mapSizeBytes: mapSizeBytes)
+        if error.code == .io {
+            error.code = .outcomeUnknown
+            error.message = "the commit failed and may or may not have landed: read back before retrying; " + error.message
+        }
+        throw error
     }
 
     static func check(_ code: Int32, path: String, doing: String, mapSizeBytes: UInt64 = 0) throws {
@@ -131,10 +182,12 @@ public final class LMDBHAStoreBackend: HAStoreBackend {
         case MDB_MAP_FULL:
             return HAStoreError(
                 .full, path: path,
-                "the LMDB store is full: its map size is \(ByteSizeText.format(mapSizeBytes)); raise store.mapSize in the config")
+                "the LMDB store is full: its map grew to \(ByteSizeText.format(mapSizeBytes)), \(growthLimit) times store.mapSize; raise store.mapSize in the config")
+        case MDB_PANIC:
+            return HAStoreError(.unusable, path: path, "\(doing): LMDB refuses this process every further transaction after a failed write: \(text); the process must end")
         case MDB_INVALID, MDB_VERSION_MISMATCH:
             return HAStoreError(.notAStore, path: path, "\(doing): not a usable LMDB file: \(text)")
-        case MDB_CORRUPTED, MDB_PAGE_NOTFOUND, MDB_PANIC:
+        case MDB_CORRUPTED, MDB_PAGE_NOTFOUND:
             return HAStoreError(.corrupt, path: path, "\(doing): the LMDB file is corrupt: \(text)")
         case MDB_BAD_VALSIZE:
             return HAStoreError(.io, path: path, "\(doing): a key is too long for LMDB: \(text)")

@@ -252,6 +252,9 @@ actor LeaderRuntime {
             ended = true
             continuation.finish()
             return
+        } catch let error as HAStoreError where error.code == .unusable {
+            logger.critical("the store refuses this process every further transaction: this master ends", metadata: [LogKey.error: "\(error)"])
+            endTerm(LeaderRuntimeFailure(message: "the store cannot be used by this process any more", underlying: error))
         } catch {
             // A leader whose writes do not land must not go on: what it did would differ from
             // what the next leader reads. Retry a passing problem, then end the process (the

@@ -61,6 +61,17 @@ public actor MasterService: Service {
     private var runtime: LeaderRuntime?
     private let runtimes: AsyncStream<LeaderRuntime>
     private let runtimeStarts: AsyncStream<LeaderRuntime>.Continuation
+    /// The store refused this process for good (LMDB's MDB_PANIC): the master ends, so that the
+    /// group starts a new process that opens the store again.
+    private var unusableStore: HAStoreError?
+
+    private func noteStoreFailure(_ error: any Error) {
+        if let error = error as? HAStoreError, error.code == .unusable, unusableStore == nil {
+            logger.critical("the store refuses this process every further transaction: this master ends", metadata: [LogKey.error: "\(error)"])
+            unusableStore = error
+        }
+    }
+
     /// The last leader this master logged, so that each change of leader is logged once.
     private var knownLeader: (epoch: Epoch, member: MemberID?)?
 
@@ -136,6 +147,12 @@ public actor MasterService: Service {
                 }
                 await self.carryOut(self.election.start(now: self.time.monotonicNow()), watcher: watcher)
                 for await input in inputs {
+                    defer {
+                        if let unusable = self.unusableStore, failure == nil {
+                            failure = LeaderRuntimeFailure(message: "the store cannot be used by this process any more", underlying: unusable)
+                            continuation.finish()
+                        }
+                    }
                     switch input {
                     case .tick:
                         await self.carryOut(self.election.tick(now: self.time.monotonicNow()), watcher: watcher)
@@ -335,6 +352,7 @@ public actor MasterService: Service {
                 return election.observed(record, now: time.monotonicNow())
             } catch {
                 logger.warning("cannot read the leadership record", metadata: [LogKey.error: "\(error)"])
+                noteStoreFailure(error)
                 return election.readFailed(now: time.monotonicNow())
             }
 
@@ -367,6 +385,7 @@ public actor MasterService: Service {
                 }
             } catch {
                 logger.warning("campaign failed", metadata: [LogKey.error: "\(error)", LogKey.reason: "\(expectation)"])
+                noteStoreFailure(error)
                 return election.campaignCompleted(.failed, now: time.monotonicNow())
             }
 
@@ -382,6 +401,7 @@ public actor MasterService: Service {
                     .fenced(current: error.fencedWrite?.current ?? epoch.next), epoch: epoch, now: time.monotonicNow())
             } catch {
                 logger.warning("lease renewal failed", metadata: [LogKey.epoch: "\(epoch)", LogKey.error: "\(error)"])
+                noteStoreFailure(error)
                 return election.renewCompleted(.failed, epoch: epoch, now: time.monotonicNow())
             }
 

@@ -24,6 +24,36 @@ struct StoreProcessTests {
         var otherErrors: [String]
     }
 
+    @Test("the LMDB map grows as the store fills, while another process keeps writing to it")
+    func lmdbMapGrows() async throws {
+        let directory = try TemporaryDirectory("baton-lmdb-growth")
+        defer { directory.remove() }
+        let config = directory.file("local.yaml")
+        try TestConfigs.group(backend: "lmdb", masters: 1)
+            .replacingOccurrences(of: "path: data/ha.lmdb }", with: "path: data/ha.lmdb, mapSize: 1MiB }")
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        let configuration = try HAConfiguration.load(path: config)
+        try FileManager.default.createDirectory(atPath: directory.file("data"), withIntermediateDirectories: true)
+        let store = try HAStoreSelection.open(configuration.store, access: .readWrite)
+        // A writer in another process that holds the store open the whole time.
+        let hammer = try ChildProcess(
+            executable: BatonProcess.executable("baton-store"), arguments: ["hammer", "--config", config, "--id", "w1", "--seconds", "4"],
+            logPath: directory.file("w1.json"))
+        defer { hammer.stop() }
+        try await Task.sleep(for: .milliseconds(500))
+        // Four times the configured map, 64 KiB at a time.
+        for index in 0..<64 {
+            try await store.unfencedWrite { try $0.put(.jobs, StoreKey.text("fill/") + StoreKey.uint64(UInt64(index)), bytes: [UInt8](repeating: 7, count: 64 << 10)) }
+        }
+        #expect(try store.readBlocking { try $0.entries(.jobs, prefix: StoreKey.text("fill/")).count } == 64)
+        #expect(hammer.wait(timeout: .seconds(60)), "the writer hung")
+        #expect(hammer.exitStatus == 0, "\(hammer.log)")
+        let line = try #require(hammer.log.split(separator: "\n").last { $0.hasPrefix("{") }, "\(hammer.log)")
+        let report = try JSONDecoder().decode(HammerReport.self, from: Data(line.utf8))
+        #expect(report.otherErrors.isEmpty, "\(report.otherErrors)")
+        #expect(report.writes > 0)
+    }
+
     @Test("concurrent writers from several processes never corrupt the store", arguments: ["sqlite", "lmdb"])
     func concurrentWriters(_ backend: String) throws {
         let group = try GroupHarness(backend: backend)
