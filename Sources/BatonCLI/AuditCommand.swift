@@ -48,7 +48,7 @@ struct AuditCommand: AsyncParsableCommand {
                 graph = OutputAudit.redirectingSinks(graph!, to: URL(fileURLWithPath: sink).standardizedFileURL.path)
             }
         }
-        let store = try HAStoreSelection.open(configuration.store, access: .readOnly)
+        let store = try HAStoreSelection.open(configuration.store, access: .readOnly, verifyEveryValue: true)
         var report = Audit.check(try AuditHistory.read(store), since: since.map { Epoch($0) }, retain: configuration.checkpoints.retain)
         if let graph {
             do {

@@ -19,10 +19,16 @@ public enum HAStoreSelection {
         StoreOptions(busyTimeout: store.busyTimeout, mapSizeBytes: store.mapSizeBytes)
     }
 
-    /// Opens the store of `store` (creating it for `.readWrite` when absent).
+    /// Opens the store of `store` (creating it for `.readWrite` when absent). The format and
+    /// version are always checked and every value read is verified; the scan of every value's
+    /// checksum at open (O(store size)) runs for writers (masters) and when `verifyEveryValue`
+    /// says so (audit), not for the clients that read a few records (status, leader retrieval).
     public static func open(
-        _ store: HAConfiguration.StoreConfiguration, access: StoreAccess, time: any TimeSource = SystemTimeSource()
+        _ store: HAConfiguration.StoreConfiguration, access: StoreAccess, time: any TimeSource = SystemTimeSource(),
+        verifyEveryValue: Bool? = nil
     ) throws -> HAStore {
-        try HAStore.open(path: store.path, kind: kind(store.backend), access: access, options: options(store), now: time.wallNow())
+        var options = options(store)
+        options.checkIntegrityOnOpen = verifyEveryValue ?? (access == .readWrite)
+        return try HAStore.open(path: store.path, kind: kind(store.backend), access: access, options: options, now: time.wallNow())
     }
 }

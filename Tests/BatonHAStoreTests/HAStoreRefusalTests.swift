@@ -109,6 +109,19 @@ struct HAStoreRefusalTests {
         try expectRefused(fixture, .corrupt, mentioning: ["checksum"])
     }
 
+    @Test("a reader that skips the scan at open still refuses the damaged value when it reads it", arguments: Backend.allCases)
+    func readerSkipsScanButVerifiesReads(_ backend: Backend) async throws {
+        let (fixture, marker) = try await storeWithMarker(backend)
+        defer { fixture.remove() }
+        var bytes = try #require(FileBytes.read(fixture.path))
+        for offset in Self.occurrences(of: marker, in: bytes) { bytes[offset + 8] ^= 0x01 }
+        try FileBytes.write(bytes, to: fixture.path)
+        let store = try fixture.open(.readOnly, options: StoreOptions(checkIntegrityOnOpen: false))
+        #expect(try await store.leadership() != nil, "what is intact reads")
+        let error = try #require(throws: HAStoreError.self) { try store.readBlocking { try $0.entries(.jobs).count } }
+        #expect(error.code == .corrupt)
+    }
+
     @Test("damaged SQLite pages fail the integrity check at open")
     func corruptSQLitePage() async throws {
         let (fixture, _) = try await storeWithMarker(.sqlite)
