@@ -192,7 +192,8 @@ let package = Package(
                 "BatonCore", "BatonConfig", "BatonElection", "BatonHAStore", "BatonHAStoreSelection",
                 "BatonMemberLocks", "BatonStatus", "BatonProcessControl", "BatonJobGraph", "BatonExecutionGraph",
                 "BatonScheduling", "BatonResourceManager", "BatonJobMaster", "BatonCheckpointing", "BatonDataPlane", "BatonFiles",
-                "BatonOperators", "BatonRPC", "BatonTaskRuntime", "BatonWire", "BatonWireMapping", .product(name: "Logging", package: "swift-log"),
+                "BatonOperators", "BatonRPC", "BatonTaskRuntime", "BatonWire", "BatonWireMapping",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
         .target(

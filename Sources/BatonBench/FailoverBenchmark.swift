@@ -1,6 +1,7 @@
 public import BatonConfig
 import BatonCore
 import BatonElection
+import BatonExecutionGraph
 import BatonHAStore
 import BatonHAStoreSelection
 public import BatonJobMaster
@@ -45,6 +46,20 @@ public struct FailoverBenchmark: Sendable {
     public var takeover: TakeoverPolicy
     public var executable: String
     public var progress: @Sendable (String) -> Void
+    /// Ended runs (and change records per run) written into the store before the group starts:
+    /// the history of a cluster that has run for a while.
+    public var endedJobs = 0
+    public var changesPerEndedJob = 0
+
+    /// What `bench recovery` prints beside the failover figures.
+    public struct Measures: Sendable {
+        /// `baton status` (a process, with the leader's live view) before each kill, end to end.
+        public var statusMillis: [Double] = []
+        /// The leader's resident memory before each kill.
+        public var leaderRssBytes: [Int] = []
+        /// The store's files at the end.
+        public var storeBytes = 0
+    }
 
     public init(
         configuration: HAConfiguration, backend: HAConfiguration.StoreConfiguration.Backend, kills: Int, takeover: TakeoverPolicy = .reconcile,
@@ -60,7 +75,10 @@ public struct FailoverBenchmark: Sendable {
 
     static let job: JobID = "failover-bench"
 
-    public func run() async throws -> Result {
+    public func run() async throws -> Result { try await runMeasured().0 }
+
+    public func runMeasured() async throws -> (Result, Measures) {
+        var measures = Measures()
         let time = SystemTimeSource()
         let workspace = try TemporaryDirectory("baton-bench-failover")
         defer { workspace.remove() }
@@ -69,6 +87,7 @@ public struct FailoverBenchmark: Sendable {
         let configPath = "\(directory)/bench.yaml"
         try ElectionBenchmark.benchGroupConfig(configuration, backend: backend, storePath: storePath, taskExecutors: 2).write(toFile: configPath, atomically: true, encoding: .utf8)
         let bench = try HAConfiguration.load(path: configPath)
+        if endedJobs > 0 { try await Self.writeHistory(bench.store, endedJobs: endedJobs, changesPerJob: changesPerEndedJob) }
         let spec = "\(directory)/failover-bench.yaml"
         try jobSpec(output: "\(directory)/out").write(toFile: spec, atomically: true, encoding: .utf8)
         let group = try ChildProcess(
@@ -102,6 +121,17 @@ public struct FailoverBenchmark: Sendable {
             guard ready, let store, let before = try store.readLeadershipBlocking(), let holder = before.holder else {
                 throw BenchmarkFailure(message: "the group was not ready within 60 s; see \(directory)/group.log")
             }
+            // `baton status` as a user runs it, end to end (a process of its own: this one holds
+            // the store open, and an LMDB store opens once per process).
+            let asked = ContinuousClock.now
+            let status = try ChildProcess(
+                executable: executable, arguments: ["status", "--config", configPath, "--json"], logPath: "\(directory)/status.log")
+            if status.wait(timeout: .seconds(30)), status.exitStatus == 0 {
+                measures.statusMillis.append((ContinuousClock.now - asked).milliseconds)
+            } else {
+                status.stop()
+            }
+            if let rss = Self.residentBytes(holder.pid) { measures.leaderRssBytes.append(rss) }
             let start = time.monotonicNow()
             Glibc.kill(holder.pid, SIGKILL)
             var electedAt: MonotonicInstant?
@@ -146,12 +176,50 @@ public struct FailoverBenchmark: Sendable {
         guard let restarts = try? store?.readBlocking({ try JobKeys.restarts(of: Self.job, in: $0) }) else {
             throw BenchmarkFailure(message: "the job's restart count could not be read from \(storePath)")
         }
+        measures.storeBytes = ["", "-wal", "-shm", "-lock"].reduce(0) { total, suffix in
+            total + ((try? FileManager.default.attributesOfItem(atPath: storePath + suffix)[.size] as? Int) ?? 0)
+        }
         let graph = try JobSpec.load(path: spec)
         let ranges = try SourceRanges.read(SourceRanges.directory(checkpoints: bench.checkpoints.directory, job: Self.job.rawValue))
-        return Result(
+        let result = Result(
             backend: backend.rawValue, kills: kills, electedMillis: LatencySummary(elected), reconciledMillis: LatencySummary(reconciled),
             nextCheckpointMillis: LatencySummary(nextCheckpoint), taskRestarts: restarts,
             reprocessedRecords: try SourceRanges.reemittedRecords(ranges, graph: graph), failedKills: failed, takeover: takeover.rawValue)
+        return (result, measures)
+    }
+
+    /// Writes `endedJobs` ended runs into a fresh store, as the leader leaves them: each run's
+    /// summary in the history and its change records (a one-task job's states).
+    static func writeHistory(_ store: HAConfiguration.StoreConfiguration, endedJobs: Int, changesPerJob: Int) async throws {
+        let handle = try HAStoreSelection.open(store, access: .readWrite)
+        let now = SystemTimeSource().wallNow()
+        let states: [ExecutionState] = [.scheduled, .deploying, .initializing, .running, .finished]
+        for first in stride(from: 0, to: endedJobs, by: 500) {
+            let last = min(endedJobs, first + 500)
+            try await handle.unfencedWrite { writer in
+                for index in first..<last {
+                    let id = JobID(rawValue: "ended-\(index)")!
+                    let summary = JobSummary(
+                        id: id, run: 1, name: "ended \(index)", state: .finished, submittedAt: now, endedAt: now, restarts: 0, failure: nil,
+                        lastCheckpoint: nil)
+                    try writer.put(.jobHistory, JobKeys.run(id, 1), summary)
+                    let attempt = ExecutionAttemptID(vertex: ExecutionVertexID(jobVertex: 0, subtask: 0), attempt: 0)
+                    for sequence in 0..<changesPerJob {
+                        let change = ExecutionGraphChange.state(attempt, states[sequence % states.count], nil)
+                        try writer.put(.executionGraphs, JobKeys.change(id, UInt64(sequence)), bytes: ChangeRecord.value(epoch: Epoch(1), change))
+                    }
+                }
+            }
+        }
+    }
+
+    /// VmRSS of a process, from /proc.
+    static func residentBytes(_ pid: Int32) -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+            let kib = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
+        else { return nil }
+        return kib * 1024
     }
 
     private func jobSpec(output: String) -> String {

@@ -6,7 +6,7 @@ import Foundation
 
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Benchmarks that print figures.", subcommands: [ElectionBench.self, ScheduleBench.self, ThroughputBench.self, FailoverBench.self])
+        commandName: "bench", abstract: "Benchmarks that print figures.", subcommands: [ElectionBench.self, ScheduleBench.self, ThroughputBench.self, FailoverBench.self, RecoveryBench.self])
 }
 
 /// One JSON object on one line, keys sorted (what `--json` prints).
@@ -208,6 +208,56 @@ struct ThroughputBench: AsyncParsableCommand {
                     + run.latencyMillis.formatted(decimals: 1).padding(toLength: 33, withPad: " ", startingAt: 0)
                     + run.checkpointMillis.formatted(decimals: 1) + " (\(run.checkpoints))")
         }
+    }
+}
+
+struct RecoveryBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "recovery",
+        abstract: "Master failover on a store with history: per number of ended jobs, kill -9 to reconciled, status, memory, store size.",
+        discussion: """
+            For each --ended-jobs size, writes that many ended runs (each with --changes change records) into a fresh store \
+            as the leader leaves them, then runs the failover benchmark's group with a streaming job and kills the leader \
+            --kills times. Prints per size endedJobs, changeRecords, storeBytes, reconciledMillis, statusMillis, leaderRssBytes.
+            """)
+
+    @OptionGroup var config: ConfigOption
+    @Option(name: .long, parsing: .upToNextOption, help: "Numbers of ended jobs, one row each.")
+    var endedJobs: [Int] = [0, 1000, 10000]
+    @Option(name: .long, help: "Change records per ended job.")
+    var changes: Int = 20
+    @Option(name: .long, help: "How many times to kill the leader per size.")
+    var kills: Int = 5
+    @Option(name: .long, help: "sqlite, lmdb, or all (default: the config's backend).")
+    var backend: String?
+    @Flag(name: .long, help: "Print one JSON object per row.")
+    var json = false
+
+    func run() async throws {
+        let configuration = try config.load()
+        guard kills >= 1 else { throw CommandFailure.usage("--kills must be at least 1") }
+        guard endedJobs.allSatisfy({ $0 >= 0 }), changes >= 0 else { throw CommandFailure.usage("--ended-jobs and --changes must not be negative") }
+        let quiet = json
+        var failed = 0
+        for backend in try ElectionBench.backends(backend, default: configuration.store.backend) {
+            for size in endedJobs {
+                let row = try await RecoveryBenchmark(
+                    configuration: configuration, backend: backend, endedJobs: size, changesPerJob: changes, kills: kills,
+                    executable: try ExecutablePath.current(),
+                    progress: { line in if !quiet { FileHandle.standardError.write(Data("[\(backend.rawValue) \(size)] \(line)\n".utf8)) } }
+                ).run()
+                failed += row.failedKills
+                if json {
+                    try printJSON(row)
+                } else {
+                    print(
+                        "backend \(row.backend), \(row.endedJobs) ended jobs (\(row.changeRecords) change records), store \(row.storeBytes) bytes: "
+                            + "reconciled (ms) \(row.reconciledMillis.formatted()), status (ms) \(row.statusMillis.formatted()), "
+                            + "leader RSS \(row.leaderRssBytes / 1_048_576) MiB")
+                }
+            }
+        }
+        if failed > 0 { throw CommandFailure.failed("\(failed) kill(s) not reconciled") }
     }
 }
 

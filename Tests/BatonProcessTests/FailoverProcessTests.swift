@@ -185,6 +185,25 @@ extension ProcessTests {
             #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["ha.yaml"])
         }
 
+        @Test("bench recovery: one row per history size, with the history it wrote, every kill reconciled")
+        func recoveryBenchmarkRows() throws {
+            let directory = try TemporaryDirectory("baton-bench-recovery-test")
+            defer { directory.remove() }
+            let config = try directory.write(TestConfigs.group(backend: "sqlite", masters: 3), to: "ha.yaml")
+            let run = try BatonProcess.run(
+                ["bench", "recovery", "--config", config, "--ended-jobs", "0", "300", "--changes", "10", "--kills", "1", "--json"],
+                timeout: .seconds(180))
+            #expect(run.status == 0, "\(run.output)")
+            let rows = run.output.split(separator: "\n").filter { $0.hasPrefix("{") }.compactMap {
+                try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+            }
+            #expect(rows.map { $0["endedJobs"] as? Int } == [0, 300])
+            #expect(rows.map { $0["changeRecords"] as? Int } == [0, 3000])
+            #expect(rows.allSatisfy { $0["failedKills"] as? Int == 0 && ($0["leaderRssBytes"] as? Int ?? 0) > 0 })
+            #expect((rows.last?["storeBytes"] as? Int ?? 0) > (rows.first?["storeBytes"] as? Int ?? 0), "the history takes room in the store")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["ha.yaml"])
+        }
+
         @Test("a leader that cannot read the jobs in its store ends its process with an error, so that another master takes over")
         func unreadableJobsEndTheMaster() async throws {
             let group = try GroupHarness(backend: "sqlite", masters: 1)
