@@ -182,7 +182,7 @@ let package = Package(
             name: "BatonStatus",
             dependencies: [
                 "BatonCore", "BatonConfig", "BatonElection", "BatonHAStore", "BatonHAStoreSelection", "BatonMemberLocks", "BatonClient",
-                "BatonWire", .product(name: "Logging", package: "swift-log"),
+                "BatonWire", "BatonJobManager", "BatonJobMaster", "BatonStoreRecords", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
         .target(

@@ -8,9 +8,13 @@ struct StatusCommand: AsyncParsableCommand {
     @OptionGroup var config: ConfigOption
     @Flag(name: .long, help: "Print one JSON object (keys as in the README).")
     var json = false
+    @Flag(name: .long, help: "Also list every ended run the store's history keeps.")
+    var all = false
 
     func run() async throws {
-        let status = try await GroupStatus.readLive(try config.load())
+        let configuration = try config.load()
+        var status = try await GroupStatus.readLive(configuration)
+        if all, status.store.exists { status.history = try GroupStatus.readHistory(configuration) }
         print(json ? status.json() : status.text())
     }
 }

@@ -3,6 +3,9 @@ import BatonCore
 import BatonElection
 import BatonHAStore
 import BatonHAStoreSelection
+import BatonJobManager
+import BatonJobMaster
+import BatonStoreRecords
 import BatonClient
 import BatonMemberLocks
 public import BatonWire
@@ -75,6 +78,32 @@ public struct GroupStatus: Codable, Sendable, Hashable {
     public var masters: [Master]
     public var taskExecutors: [TaskExecutor]
     public var jobs: [Job]
+    /// Every ended run the store's history keeps, latest first (`baton status --all`).
+    public var history: [Run]?
+
+    /// An ended run, as the history keeps it.
+    public struct Run: Codable, Sendable, Hashable {
+        public var id: String
+        public var run: Int
+        public var name: String
+        public var state: String
+        public var submittedAt: String
+        public var endedAt: String
+        public var restarts: Int
+        public var failure: String?
+        public var lastCheckpoint: UInt64?
+    }
+
+    /// Every ended run the history of `configuration`'s store keeps, latest first.
+    public static func readHistory(_ configuration: HAConfiguration) throws -> [Run] {
+        let store = try HAStoreSelection.open(configuration.store, access: .readOnly)
+        let runs = try store.readBlocking { try $0.values(JobSummary.self, .jobHistory) }
+        return runs.sorted { ($0.endedAt.millisecondsSince1970, $0.run) > ($1.endedAt.millisecondsSince1970, $1.run) }.map { run in
+            Run(
+                id: run.id.rawValue, run: run.run, name: run.name, state: run.state.rawValue, submittedAt: run.submittedAt.iso8601,
+                endedAt: run.endedAt.iso8601, restarts: run.restarts, failure: run.failure, lastCheckpoint: run.lastCheckpoint?.id.rawValue)
+        }
+    }
 
     /// Reads the store (read-only), the member locks, and what the leader reports live (its
     /// registered task executors and its jobs).
@@ -190,6 +219,13 @@ public struct GroupStatus: Codable, Sendable, Hashable {
                 let subtasks = vertex.subtasks.map { "[\($0.index)] \($0.state) @\($0.attempt) \($0.taskExecutor ?? "-")" }
                 lines.append("  \(vertex.id): " + subtasks.joined(separator: ", "))
             }
+        }
+        if let history {
+            lines.append("")
+            let rows = [["ENDED RUN", "RUN", "STATE", "ENDED", "RESTARTS"]]
+                + history.map { [$0.id, "\($0.run)", $0.state, $0.endedAt, "\($0.restarts)"] }
+            let widths = (0..<5).map { column in rows.map { $0[column].count }.max()! }
+            for row in rows { lines.append(zip(row, widths).map { $0.padding(toLength: $1 + 2, withPad: " ", startingAt: 0) }.joined()) }
         }
         return lines.joined(separator: "\n")
     }

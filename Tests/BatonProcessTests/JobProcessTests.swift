@@ -145,6 +145,13 @@ extension ProcessTests {
                 #expect(run.log.contains("job words FINISHED"), "round \(round)")
                 #expect(try outputCounts(group.directory.file("output")) == counts, "round \(round)")
             }
+            // The history keeps both runs; `baton status --all` lists them, the latest first.
+            let status = try BatonProcess.run(["status", "--config", group.configPath, "--all", "--json"])
+            #expect(status.status == 0, "\(status.output)")
+            let json = try #require(try JSONSerialization.jsonObject(with: Data(status.output.utf8)) as? [String: Any])
+            let history = try #require(json["history"] as? [[String: Any]], "\(status.output)")
+            #expect(history.map { $0["run"] as? Int } == [2, 1])
+            #expect(history.allSatisfy { $0["id"] as? String == "words" && $0["state"] as? String == "FINISHED" })
         }
 
         @Test("a new run of a job forgets the source ranges an earlier run with its id left, so its output audit judges this run")
