@@ -69,7 +69,6 @@ public struct Dispatcher: Sendable {
         return route(master.id) { $0.recover(now: now) }
     }
 
-    /// Cancels a job.
     /// Forgets an ended job (the history let it go).
     public mutating func forget(_ id: JobID) {
         guard masters[id]?.state.isTerminal == true else { return }
@@ -77,6 +76,7 @@ public struct Dispatcher: Sendable {
         submissionOrder.removeAll { $0 == id }
     }
 
+    /// Cancels a job.
     public mutating func cancel(_ id: JobID, now: MonotonicInstant) throws(DispatcherError) -> [Action] {
         guard masters[id] != nil else { throw DispatcherError(message: "no job '\(id)'") }
         return route(id) { $0.cancel(now: now) }
