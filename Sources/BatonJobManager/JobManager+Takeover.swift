@@ -116,7 +116,7 @@ extension JobManager {
             submittedAt[id] = job.record.submittedAt
             savepoints[id] = job.record.savepoint
             runs[id] = job.record.runNumber
-            steps += dispatcher.recover(master, now: now).map(Step.dispatch)
+            steps += dispatcher.recover(master, asPerJobTarget: job.record.perJob == true, now: now).map(Step.dispatch)
             let savepoint = job.completed.isEmpty && !state.isTerminal ? job.savepoint : nil
             steps += startCheckpointing(
                 job.record.graph, savepoint: savepoint, nextID: job.nextCheckpointID, completed: job.completed, ended: state.isTerminal)

@@ -185,6 +185,8 @@ public struct JobManager: Sendable {
         case jobEnded(JobID, JobState)
         case perJobClusterEnded(JobState)
         case endingInput(JobID)
+        /// A per-job cluster cancels a job a session left running, to run the one it was started for.
+        case cancellingLeftover(JobID, for: JobID)
         case takingOver(jobs: Int, expectedAttempts: Int, taskExecutors: [ResourceID], previousEpoch: Epoch?)
         case reconciled(ReconciliationRecord)
         case cancellingUnknownAttempt(ResourceID, JobID, ExecutionAttemptID)
@@ -440,14 +442,23 @@ public struct JobManager: Sendable {
         // A job id runs again once its earlier run ended.
         let earlier = [runs[graph.id], history[graph.id]?.run].compactMap { $0 }.max()
         do {
-            let actions = try dispatcher.submit(graph, taskExecutors: offers, now: now)
+            var actions = try dispatcher.submit(graph, taskExecutors: offers, now: now)
+            // A per-job cluster runs the job it was started for: jobs a session left running in
+            // the store are cancelled, saying so.
+            var leftovers: [Step] = []
+            if settings.mode == .perJob {
+                for leftover in dispatcher.jobs where leftover.id != graph.id && !leftover.state.isTerminal {
+                    leftovers.append(.effect(.notice(.cancellingLeftover(leftover.id, for: graph.id))))
+                    actions += (try? dispatcher.cancel(leftover.id, now: now)) ?? []
+                }
+            }
             submittedAt[graph.id] = wall
             savepoints[graph.id] = savepoint?.directory
             runs[graph.id] = (earlier ?? 0) + 1
             sequences[graph.id] = 0
             checkpointing[graph.id] = nil
             let checkpoints = startCheckpointing(graph, savepoint: savepoint)
-            return [
+            return leftovers + [
                 .effect(.notice(.jobSubmitted(graph.id, name: graph.name, savepoint: savepoint?.directory))),
                 .effect(.removeJobFiles(graph.id, keeping: savepoint?.directory)),
             ] + (earlier == nil ? [] : [.write(.newRun(graph.id))]) + [.saveJob(graph.id), .effect(.reply(request, .submitted(graph.id)))]
@@ -521,7 +532,8 @@ public struct JobManager: Sendable {
                 .job(
                     JobRecord(
                         graph: master.jobGraph, state: master.state, submittedAt: submittedAt[job] ?? wall, restarts: master.restarts,
-                        failure: master.failureReason, savepoint: savepoints[job], restartBudget: master.restartBudget, run: runs[job])))
+                        failure: master.failureReason, savepoint: savepoints[job], restartBudget: master.restartBudget, run: runs[job],
+                        perJob: dispatcher.perJobTarget == job ? true : nil)))
         case .saveJournal:
             if let journal { run.write(.journal(journal)) }
         case .write(let write):

@@ -19,11 +19,14 @@ public struct JobRecord: Codable, Sendable, Hashable {
     /// Which run of the job id this is (1, 2, ...; absent in records written before runs: 1).
     public var run: Int?
     public var runNumber: Int { run ?? 1 }
+    /// Whether it was submitted to a per-job cluster, which ends with it.
+    public var perJob: Bool?
 
     public init(graph: JobGraph, state: JobState, submittedAt: WallTime, restarts: Int, failure: String?, savepoint: String? = nil, restartBudget: RestartBudget? = nil,
-        run: Int? = nil
+        run: Int? = nil, perJob: Bool? = nil
     ) {
         self.run = run
+        self.perJob = perJob
         self.graph = graph
         self.state = state
         self.submittedAt = submittedAt

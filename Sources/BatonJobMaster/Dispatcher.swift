@@ -27,6 +27,9 @@ public struct Dispatcher: Sendable {
     public let mode: Mode
     private var masters: [JobID: JobMaster] = [:]
     public private(set) var submissionOrder: [JobID] = []
+    /// In per-job mode, the job this cluster runs: submitted to it, or recovered as submitted to
+    /// a per-job cluster. Its end ends the cluster.
+    public private(set) var perJobTarget: JobID?
     private let options: JobMaster.Options
 
     public init(mode: Mode, options: JobMaster.Options = JobMaster.Options()) {
@@ -45,8 +48,8 @@ public struct Dispatcher: Sendable {
         if let running = masters[graph.id], !running.state.isTerminal {
             throw DispatcherError(message: "job '\(graph.id)' is already running (\(running.state)); it can run again once it ended")
         }
-        if mode == .perJob, let other = submissionOrder.first(where: { $0 != graph.id && masters[$0]?.state.isTerminal == false }) {
-            throw DispatcherError(message: "this per-job cluster runs job '\(other)' only, not '\(graph.id)'")
+        if mode == .perJob, let target = perJobTarget, target != graph.id, masters[target]?.state.isTerminal == false {
+            throw DispatcherError(message: "this per-job cluster runs job '\(target)' only, not '\(graph.id)'")
         }
         // A new run of a job id whose earlier run ended takes its place.
         if masters[graph.id] != nil { submissionOrder.removeAll { $0 == graph.id } }
@@ -57,15 +60,17 @@ public struct Dispatcher: Sendable {
         }
         masters[graph.id] = JobMaster(jobGraph: graph, options: options)
         submissionOrder.append(graph.id)
+        if mode == .perJob { perJobTarget = graph.id }
         return route(graph.id) { $0.start(now: now) }
     }
 
     /// Takes over a job a previous leader ran (its JobMaster rebuilt from the store) and carries
     /// on what was under way.
-    public mutating func recover(_ master: JobMaster, now: MonotonicInstant) -> [Action] {
+    public mutating func recover(_ master: JobMaster, asPerJobTarget: Bool = false, now: MonotonicInstant) -> [Action] {
         guard masters[master.id] == nil else { return [] }
         masters[master.id] = master
         submissionOrder.append(master.id)
+        if mode == .perJob, asPerJobTarget { perJobTarget = master.id }
         return route(master.id) { $0.recover(now: now) }
     }
 
@@ -92,7 +97,8 @@ public struct Dispatcher: Sendable {
         let state = masters[id]!.state
         guard !wasTerminal, state.isTerminal else { return actions }
         var ended = actions + [.jobEnded(id, state)]
-        if mode == .perJob { ended.append(.shutDown(state)) }
+        // A per-job cluster ends with its job (any job, when it does not know which it runs).
+        if mode == .perJob, perJobTarget == nil || perJobTarget == id { ended.append(.shutDown(state)) }
         return ended
     }
 }

@@ -299,6 +299,10 @@ actor LeaderRuntime {
             logger.info("the per-job cluster's job ended", metadata: ["baton.state": "\(state)"])
         case .endingInput(let job):
             logger.info("ending the job's input", metadata: [LogKey.job: "\(job)"])
+        case .cancellingLeftover(let job, let target):
+            logger.notice(
+                "this per-job cluster runs only the job it was started for: cancelling a job a session left running",
+                metadata: [LogKey.job: "\(job)", "baton.perJob": "\(target)"])
         case .takingOver(let jobs, let expected, let executors, let previous):
             logger.info(
                 "taking over the jobs of the previous leader",

@@ -142,6 +142,9 @@ public struct SimulatedStore: Sendable {
         return .success(graph)
     }
 
+    /// The record of a job that has not ended.
+    public func latestJobRecord(_ id: JobID) -> JobRecord? { jobs[id] }
+
     public func hasJob(_ id: JobID) -> Bool { jobs[id] != nil || runHistory[id] != nil }
 
     private mutating func forgetRecords(of job: JobID) {

@@ -25,7 +25,7 @@ struct Term {
     /// A new term over `store`: it wins the election and takes over what the store holds.
     init(
         store: SimulatedStore = SimulatedStore(), member: MemberID = "m1", takeover: TakeoverPolicy = .reconcile, retain: Int = 1000,
-        maxAge: Duration = .seconds(7 * 86_400), at time: UInt64 = 1_000_000_000
+        maxAge: Duration = .seconds(7 * 86_400), at time: UInt64 = 1_000_000_000, mode: Dispatcher.Mode = .session
     ) {
         self.time = time
         var store = store
@@ -38,6 +38,7 @@ struct Term {
         settings.takeover = takeover
         settings.historyRetain = retain
         settings.historyMaxAge = maxAge
+        settings.mode = mode
         manager = JobManager(epoch: victory.record.epoch, leader: member, settings: settings)
         self.store = store
         let takeover = try! store.takeover(for: victory.record.epoch).get()
@@ -487,5 +488,34 @@ extension JobRunsTests {
         #expect(later.manager.history["old"] == nil)
         #expect(later.batches.flatMap(\.writes).contains(.pruneRun("old", run: 1, records: true)))
         _ = later.register("te1")
+    }
+}
+
+
+@Suite("JobManager: a per-job cluster on a store a session used")
+struct PerJobLeftoverTests {
+    @Test("a per-job cluster runs the job it was started for: a job a session left running is cancelled, and only its own job's end ends the cluster")
+    func leftoverSessionJobIsCancelled() {
+        let session = Term.runningJob()
+        var perJob = Term(store: session.store, member: "m2", mode: .perJob)
+        for executor in ["te1", "te2"] as [ResourceID] { perJob.register(executor, tasks: session.running(on: executor, job: "lanes")) }
+        let submitted = perJob.handle(.submit(JobRunsTests.job("only"), savepoint: nil, JobManager.RequestID(rawValue: 1)))
+        #expect(submitted.flatMap(\.effects).contains(.reply(JobManager.RequestID(rawValue: 1), .submitted("only"))))
+        #expect(submitted.flatMap(\.effects).contains(.notice(.cancellingLeftover("lanes", for: "only"))))
+        var batches = submitted
+        for case .send(.cancel(let job, let attempt), let executor) in submitted.flatMap(\.effects) {
+            batches += perJob.handle(.reported(TaskReport(attempt: TaskAttempt(job: job, attempt: attempt), state: .canceled, allocation: 0), from: executor))
+        }
+        #expect(perJob.manager.dispatcher.job("lanes")?.state == .canceled)
+        #expect(!batches.flatMap(\.effects).contains { if case .notice(.perJobClusterEnded) = $0 { true } else { false } }, "the leftover's end does not end the cluster")
+        perJob.run(submitted)
+        #expect(perJob.manager.dispatcher.job("only")?.state == .running)
+        #expect(perJob.store.latestJobRecord("only")?.perJob == true, "a new leader knows which job this cluster runs")
+        let cancelled = perJob.handle(.cancel("only", JobManager.RequestID(rawValue: 2)))
+        var ended = cancelled
+        for case .send(.cancel(let job, let attempt), let executor) in cancelled.flatMap(\.effects) {
+            ended += perJob.handle(.reported(TaskReport(attempt: TaskAttempt(job: job, attempt: attempt), state: .canceled, allocation: 0), from: executor))
+        }
+        #expect(ended.flatMap(\.effects).contains(.notice(.perJobClusterEnded(.canceled))))
     }
 }
