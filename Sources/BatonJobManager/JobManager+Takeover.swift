@@ -78,31 +78,21 @@ extension JobManager {
         var highestAllocation: AllocationID = 0
         for job in loaded {
             let id = job.record.graph.id
-            if job.record.state.isTerminal {
+            if job.record.state.isTerminal || job.unreadable != nil {
                 // A run that ended without leaving the jobs a leader loads (a leader died in
-                // between, or an older store): it goes to the history now.
+                // between, or an older store) goes to the history now. So does a run the store's
+                // records do not rebuild: that one job fails (its tasks that still run are
+                // cancelled when their task executors report them), every other job goes on.
+                let failure = job.unreadable.map { "its records in the store do not rebuild it: \($0)" } ?? job.record.failure
                 let summary = JobSummary(
-                    id: id, run: job.record.runNumber, name: job.record.graph.name, state: job.record.state, submittedAt: job.record.submittedAt,
-                    endedAt: wall, restarts: job.record.restarts, failure: job.record.failure,
+                    id: id, run: job.record.runNumber, name: job.record.graph.name, state: job.unreadable == nil ? job.record.state : .failed,
+                    submittedAt: job.record.submittedAt, endedAt: wall, restarts: job.record.restarts, failure: failure,
                     lastCheckpoint: job.completed.last.map { .init(id: $0.id, completedAt: $0.completedAt) })
                 history[id] = summary
                 runs[id] = summary.run
                 keptRuns.append(summary)
+                if job.unreadable != nil { steps.append(.effect(.notice(.jobStateChanged(id, .failed, reason: failure)))) }
                 steps.append(.write(.runEnded(summary)))
-                continue
-            }
-            if let problem = job.unreadable {
-                // The store does not rebuild it: this one job fails (its tasks that still run are
-                // cancelled when their task executors report them), every other job goes on.
-                let reason = job.record.state.isTerminal ? job.record.failure : "its records in the store do not rebuild it: \(problem)"
-                let master = JobMaster(
-                    recovering: job.record.graph, graph: job.graph, state: job.record.state.isTerminal ? job.record.state : .failed, failureReason: reason)
-                sequences[id] = job.nextSequence
-                submittedAt[id] = job.record.submittedAt
-                savepoints[id] = job.record.savepoint
-                runs[id] = job.record.runNumber
-                steps += dispatcher.recover(master, now: now).map(Step.dispatch)
-                if !job.record.state.isTerminal { steps += [.effect(.notice(.jobStateChanged(id, .failed, reason: reason))), .saveJob(id)] }
                 continue
             }
             let state = job.record.state

@@ -54,11 +54,11 @@ struct UnreadableJobTests {
                 mode: .session, takeover: .reconcile, reconciliationWindow: .seconds(3), checkpointInterval: .seconds(1),
                 checkpointTimeout: .seconds(10), retainedCheckpoints: 2, checkpointDirectory: "/cp", savepointDirectory: "/sp"))
         let batches = manager.handle(.takeOver(JobManager.Takeover(jobs: loaded)), now: MonotonicInstant(nanoseconds: 1), wall: Self.now)
-        #expect(manager.dispatcher.job("broken")?.state == .failed)
-        #expect(manager.dispatcher.job("broken")?.failureReason?.contains("do not rebuild it") == true)
+        #expect(manager.history["broken"]?.state == .failed)
+        #expect(manager.history["broken"]?.failure?.contains("do not rebuild it") == true)
         #expect(manager.dispatcher.job("ok")?.state == .running)
-        let failedRecord = batches.flatMap(\.writes).contains { if case .job(let record) = $0 { record.graph.id == "broken" && record.state == .failed } else { false } }
-        #expect(failedRecord, "the job's record says FAILED, so no later leader tries again")
+        let failedRun = batches.flatMap(\.writes).contains { if case .runEnded(let run) = $0 { run.id == "broken" && run.state == .failed } else { false } }
+        #expect(failedRun, "the run goes to the history as FAILED, so no later leader tries again")
         // A task of the failed job that still runs is cancelled when its task executor reports it.
         let report = TaskReport(attempt: TaskAttempt(job: "broken", attempt: ExecutionAttemptID(vertex: vertex, attempt: 0)), state: .running, allocation: 1)
         let registered = manager.handle(
