@@ -1,7 +1,7 @@
 public import BatonCheckpointing
 public import BatonCore
 public import BatonElection
-import BatonExecutionGraph
+public import BatonExecutionGraph
 public import BatonHAStore
 public import BatonJobGraph
 public import BatonJobManager
@@ -13,15 +13,20 @@ public import BatonOperators
 public struct AuditHistory: Sendable {
     public struct Job: Sendable {
         public var id: JobID
+        /// What the job's snapshot kept of the change records it replaced (nil: no snapshot).
+        public var compacted: ChangeLog?
+        /// The change records after the snapshot (all of them without one).
         public var changes: [ChangeRecord]
         public var nextCheckpointID: CheckpointID
         public var retained: [CompletedCheckpoint]
         /// Every checkpoint that completed and every restore, append-only.
         public var history: CheckpointHistory
         public init(
-            id: JobID, changes: [ChangeRecord], nextCheckpointID: CheckpointID, retained: [CompletedCheckpoint], history: CheckpointHistory = .init()
+            id: JobID, compacted: ChangeLog? = nil, changes: [ChangeRecord], nextCheckpointID: CheckpointID, retained: [CompletedCheckpoint],
+            history: CheckpointHistory = .init()
         ) {
             self.id = id
+            self.compacted = compacted
             self.changes = changes
             self.nextCheckpointID = nextCheckpointID
             self.retained = retained
@@ -52,8 +57,9 @@ public struct AuditHistory: Sendable {
             for ended in try JobSummary.latestRuns(reader) where !ids.contains(ended.id) { ids.append(ended.id) }
             let jobs = try ids.map { id in
                 let checkpoints = try CheckpointRecords.read(reader, job: id)
+                let stored = try StoredChanges.read(of: id, in: reader)
                 return Job(
-                    id: id, changes: try ChangeRecord.all(of: id, in: reader), nextCheckpointID: checkpoints.nextID,
+                    id: id, compacted: stored.snapshot?.log, changes: stored.tail, nextCheckpointID: checkpoints.nextID,
                     retained: checkpoints.completed, history: try CheckpointRecords.readHistory(reader, job: id))
             }
             return AuditHistory(leadership: leadership, terms: terms, failovers: failovers, jobs: jobs)
@@ -189,43 +195,36 @@ public enum Audit {
 
         var checkpoints: [AuditReport.JobCheckpoints] = []
         for job in history.jobs.sorted(by: { $0.id < $1.id }) {
-            // I1 in the store: no write of an older epoch after a newer one's.
-            var highest = Epoch.none
+            // I1 in the store: no write of an older epoch after a newer one's. I2: a new attempt
+            // only after a task of the job failed (or a finished task's result was lost and it is
+            // produced again) while the replaced attempt lived. Over the records after the job's
+            // snapshot, from what the snapshot kept of those it replaced.
+            var log = job.compacted ?? ChangeLog()
             var reported = false
-            for record in job.changes {
-                if record.epoch < highest, !reported {
-                    flag("stale-write", "job \(job.id): change \(record.sequence) was written at epoch \(record.epoch) after a change of epoch \(highest)")
-                    reported = true
-                }
-                highest = max(highest, record.epoch)
-            }
-            // I2: a new attempt only after a task of the job failed (or a finished task's
-            // result was lost and it is produced again) while the replaced attempt lived.
-            var began: [ExecutionVertexID: Int] = [:]
-            var lastState: [ExecutionVertexID: ExecutionState] = [:]
-            var lastFailure = -1
-            var restarts = 0
             var flagged: Set<Epoch> = []
-            for (index, record) in job.changes.enumerated() {
-                switch record.change {
-                case .state(let attempt, let state, _):
-                    if state == .failed { lastFailure = index }
-                    if began[attempt.vertex] == nil { began[attempt.vertex] = index }
-                    lastState[attempt.vertex] = state
-                case .reset(let vertex, _):
-                    restarts += 1
-                    if lastState[vertex] == .finished {
-                        lastFailure = index  // a lost result: its consumers restart too
-                    } else if lastFailure < began[vertex, default: 0], !flagged.contains(record.epoch), record.epoch >= (since ?? .none) {
-                        flag(
-                            "restart-by-master-failover",
-                            "job \(job.id): task \(vertex) was restarted at epoch \(record.epoch) with no task failure since its attempt began")
-                        flagged.insert(record.epoch)
-                    }
-                    began[vertex] = index
-                    lastState[vertex] = .created
+            // What the records the snapshot replaced showed, then what the records after it show.
+            var found = log.findings
+            for record in job.changes {
+                found += log.fold(sequence: record.sequence, epoch: record.epoch, record.change).map {
+                    ChangeLog.RecordedFinding(sequence: record.sequence, epoch: record.epoch, finding: $0)
                 }
             }
+            for recorded in found {
+                let (sequence, epoch) = (recorded.sequence, recorded.epoch)
+                switch recorded.finding {
+                case .staleWrite(let highest) where !reported:
+                    flag("stale-write", "job \(job.id): change \(sequence) was written at epoch \(epoch) after a change of epoch \(highest)")
+                    reported = true
+                case .restartWithoutFailure(let vertex) where !flagged.contains(epoch) && epoch >= (since ?? .none):
+                    flag(
+                        "restart-by-master-failover",
+                        "job \(job.id): task \(vertex) was restarted at epoch \(epoch) with no task failure since its attempt began")
+                    flagged.insert(epoch)
+                default:
+                    break
+                }
+            }
+            let restarts = Int(log.resets)
             // I3: checkpoint ids strictly increase and none that completed is lost.
             let ids = job.retained.map(\.id)
             if let last = ids.last, job.nextCheckpointID <= last {

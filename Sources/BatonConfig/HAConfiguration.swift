@@ -27,6 +27,10 @@ public struct HAConfiguration: Sendable, Hashable, CustomStringConvertible {
     /// `jobs.history.maxAge`); the oldest go first, with what the store kept of them.
     public var jobHistoryRetain = 1000
     public var jobHistoryMaxAge: Duration = .seconds(7 * 86_400)
+    /// A running job's ExecutionGraph is snapshotted every this many change records, and the
+    /// records the snapshot covers deleted (`jobs.snapshotEvery`): a new leader reads at most
+    /// that many records per job after its snapshot, however long the job has run.
+    public var jobSnapshotEvery = 1000
 
     public struct StoreConfiguration: Sendable, Hashable {
         public enum Backend: String, Sendable, Hashable, CaseIterable {
@@ -295,7 +299,8 @@ extension HAConfiguration {
             masters: masters, taskExecutors: taskExecutors, checkpoints: checkpoints, group: group, rpc: rpc)
         configuration.reconciliationWindow = window
         if let jobs = top["jobs"] {
-            let mapping = try jobs.mapping(allowing: ["history"])
+            let mapping = try jobs.mapping(allowing: ["history", "snapshotEvery"])
+            if let every = mapping["snapshotEvery"] { configuration.jobSnapshotEvery = try every.int(in: 1...1_000_000) }
             if let history = mapping["history"] {
                 let retention = try history.mapping(allowing: ["retain", "maxAge"])
                 if let retain = retention["retain"] { configuration.jobHistoryRetain = try retain.int(in: 1...1_000_000) }

@@ -95,6 +95,7 @@ public struct ResultPartitionID: Hashable, Sendable, CustomStringConvertible {
 public struct ExecutionGraphError: Error, Hashable, Sendable, CustomStringConvertible {
     public var message: String
     public var description: String { message }
+    public init(message: String) { self.message = message }
 }
 
 /// The ExecutionGraph: every subtask of a job with its current attempt, and the intermediate

@@ -17,8 +17,11 @@ extension JobManager {
     public struct RecoveredJob: Sendable {
         public var record: JobRecord
         public var graph: ExecutionGraph
-        /// The sequence number of the next change record.
-        public var nextSequence: UInt64
+        /// What its change records said (`changeLog.next`: the sequence number of the next one).
+        public var changeLog: ChangeLog
+        /// Where the snapshot the graph was rebuilt from ends (0: none).
+        public var snapshotEnd: UInt64
+        public var nextSequence: UInt64 { changeLog.next }
         public var nextCheckpointID: CheckpointID
         public var completed: [CompletedCheckpoint]
         /// The savepoint the job started from, read from its file, when no checkpoint of its own
@@ -28,13 +31,14 @@ extension JobManager {
         public var unreadable: String?
 
         public init(
-            record: JobRecord, graph: ExecutionGraph, nextSequence: UInt64, nextCheckpointID: CheckpointID, completed: [CompletedCheckpoint],
-            savepoint: CompletedCheckpoint? = nil, unreadable: String? = nil
+            record: JobRecord, graph: ExecutionGraph, changeLog: ChangeLog, snapshotEnd: UInt64 = 0, nextCheckpointID: CheckpointID,
+            completed: [CompletedCheckpoint], savepoint: CompletedCheckpoint? = nil, unreadable: String? = nil
         ) {
             self.unreadable = unreadable
             self.record = record
             self.graph = graph
-            self.nextSequence = nextSequence
+            self.changeLog = changeLog
+            self.snapshotEnd = snapshotEnd
             self.nextCheckpointID = nextCheckpointID
             self.completed = completed
             self.savepoint = savepoint
@@ -102,7 +106,8 @@ extension JobManager {
             for vertex in job.graph.allVertices {
                 highestAllocation = max(highestAllocation, job.graph.execution(vertex).location?.allocation ?? 0)
             }
-            sequences[id] = job.nextSequence
+            changeLogs[id] = job.changeLog
+            snapshotEnds[id] = job.snapshotEnd
             submittedAt[id] = job.record.submittedAt
             savepoints[id] = job.record.savepoint
             runs[id] = job.record.runNumber

@@ -45,12 +45,17 @@ public struct JobManager: Sendable {
         /// How many ended runs the history keeps, and for how long.
         public var historyRetain = 1000
         public var historyMaxAge: Duration = .seconds(7 * 86_400)
+        /// A running job's ExecutionGraph is snapshotted once this many change records were
+        /// written since its last snapshot; the records the snapshot covers are deleted with it.
+        public var snapshotEvery = 1000
 
         public init(
             mode: Dispatcher.Mode, takeover: TakeoverPolicy, reconciliationWindow: Duration, checkpointInterval: Duration,
             checkpointTimeout: Duration, retainedCheckpoints: Int, checkpointDirectory: String, savepointDirectory: String,
-            jobMaster: JobMaster.Options = JobMaster.Options(), historyRetain: Int = 1000, historyMaxAge: Duration = .seconds(7 * 86_400)
+            jobMaster: JobMaster.Options = JobMaster.Options(), historyRetain: Int = 1000, historyMaxAge: Duration = .seconds(7 * 86_400),
+            snapshotEvery: Int = 1000
         ) {
+            self.snapshotEvery = max(1, snapshotEvery)
             self.historyRetain = max(1, historyRetain)
             self.historyMaxAge = historyMaxAge
             self.mode = mode
@@ -124,6 +129,9 @@ public struct JobManager: Sendable {
         case job(JobRecord)
         /// The change record `sequence` of the job's ExecutionGraph.
         case change(JobID, sequence: UInt64, ExecutionGraphChange)
+        /// A snapshot of the job's ExecutionGraph after its change records `0..<log.next`; the
+        /// records it covers are deleted in the same transaction.
+        case snapshot(JobID, ExecutionGraphSnapshot)
         /// The audit's record that `attempt` is deployed to restore from `checkpoint`.
         case restore(JobID, checkpoint: CheckpointID, attempt: ExecutionAttemptID, at: WallTime)
         /// The next checkpoint id, written before the trigger goes out.
@@ -241,7 +249,10 @@ public struct JobManager: Sendable {
     public internal(set) var history: [JobID: JobSummary] = [:]
     /// Every run the history keeps, oldest first (what retention prunes).
     var keptRuns: [JobSummary] = []
-    var sequences: [JobID: UInt64] = [:]
+    /// Each job's change records so far (the next sequence number, and what the audit needs).
+    var changeLogs: [JobID: ChangeLog] = [:]
+    /// Where each job's latest snapshot ends (its records before it are deleted).
+    var snapshotEnds: [JobID: UInt64] = [:]
     /// The run number of each job id's current run.
     var runs: [JobID: Int] = [:]
     var savepoints: [JobID: String] = [:]
@@ -270,9 +281,32 @@ public struct JobManager: Sendable {
         self.now = now
         self.wall = wall
         var run = Run()
+        // A job taken over with a long tail of records since its snapshot gets one at once.
+        if case .takeOver(let takeover) = event { run.snapshotCandidates.formUnion(takeover.jobs.map(\.record.graph.id)) }
         run.queue = accept(event)[...]
         while let step = run.queue.popFirst() { carryOut(step, into: &run) }
+        snapshotDueJobs(into: &run)
         return run.ready
+    }
+
+    /// Snapshots of the running jobs with `snapshotEvery` change records or more since their last
+    /// one, each in the transaction of the job's last change (the graph now is the one its records
+    /// rebuild: every change the JobMaster made was persisted).
+    private mutating func snapshotDueJobs(into run: inout Run) {
+        for job in run.snapshotCandidates.sorted() {
+            guard let master = dispatcher.job(job), !master.state.isTerminal, let log = changeLogs[job],
+                log.next - min(log.next, snapshotEnds[job] ?? 0) >= UInt64(settings.snapshotEvery)
+            else { continue }
+            let write = StoreWrite.snapshot(job, ExecutionGraphSnapshot(master.graph, log: log))
+            if let batch = run.lastChangeBatch[job] {
+                run.ready[batch].writes.append(write)
+            } else if run.ready.isEmpty {
+                run.ready.append(Ready(writes: [write], effects: []))
+            } else {
+                run.ready[0].writes.append(write)
+            }
+            snapshotEnds[job] = log.next
+        }
     }
 
     /// One thing to do, in order; `carryOut` turns each into writes, effects and further steps.
@@ -289,6 +323,9 @@ public struct JobManager: Sendable {
     struct Run {
         var queue: ArraySlice<Step> = []
         var ready: [Ready] = []
+        /// Jobs that may be due a snapshot, and the batch that holds each one's last change.
+        var snapshotCandidates: Set<JobID> = []
+        var lastChangeBatch: [JobID: Int] = [:]
 
         mutating func write(_ write: StoreWrite) {
             if let last = ready.indices.last, ready[last].effects.isEmpty {
@@ -455,7 +492,8 @@ public struct JobManager: Sendable {
             submittedAt[graph.id] = wall
             savepoints[graph.id] = savepoint?.directory
             runs[graph.id] = (earlier ?? 0) + 1
-            sequences[graph.id] = 0
+            changeLogs[graph.id] = ChangeLog()
+            snapshotEnds[graph.id] = 0
             checkpointing[graph.id] = nil
             let checkpoints = startCheckpointing(graph, savepoint: savepoint)
             return leftovers + [
@@ -597,9 +635,11 @@ public struct JobManager: Sendable {
     /// restore from a checkpoint, the audit's record of which checkpoint it restores (in the
     /// same transaction, so it is durable before the deployment goes out).
     private mutating func persist(_ change: ExecutionGraphChange, of job: JobID, into run: inout Run) {
-        let sequence = sequences[job, default: 0]
-        sequences[job] = sequence + 1
+        let sequence = changeLogs[job, default: ChangeLog()].next
+        changeLogs[job, default: ChangeLog()].fold(sequence: sequence, epoch: epoch, change)
         run.write(.change(job, sequence: sequence, change))
+        run.lastChangeBatch[job] = run.ready.count - 1
+        run.snapshotCandidates.insert(job)
         if case .state(let attempt, .deploying, _) = change, let master = dispatcher.job(job),
             let restore = checkpointing[job]?.restoreState(for: attempt.vertex, jobVertex: master.graph.jobVertices[Int(attempt.vertex.jobVertex)].id)
         {

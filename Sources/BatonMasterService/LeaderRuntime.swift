@@ -72,7 +72,7 @@ actor LeaderRuntime {
                 mode: mode, takeover: takeover, reconciliationWindow: configuration.reconciliationWindow, checkpointInterval: checkpoints.interval,
                 checkpointTimeout: checkpoints.timeout, retainedCheckpoints: checkpoints.retain, checkpointDirectory: checkpoints.directory,
                 savepointDirectory: checkpoints.savepointDirectory, historyRetain: configuration.jobHistoryRetain,
-                historyMaxAge: configuration.jobHistoryMaxAge))
+                historyMaxAge: configuration.jobHistoryMaxAge, snapshotEvery: configuration.jobSnapshotEvery))
         (inputs, continuation) = AsyncStream<Input>.makeStream()
     }
 

@@ -82,7 +82,7 @@ public struct ClusterSimulation: Sendable {
         let dispatcher = leader?.dispatcher ?? Dispatcher(mode: configuration.mode)
         var mismatches: [JobID] = []
         for job in dispatcher.jobs {
-            guard case .success(let rebuilt) = world.store.rebuild(job.jobGraph), rebuilt.executionsInOrder == job.graph.executionsInOrder else {
+            guard case .success(let rebuilt) = world.store.rebuild(job.jobGraph), rebuilt.0.executionsInOrder == job.graph.executionsInOrder else {
                 mismatches.append(job.id)
                 continue
             }

@@ -30,7 +30,7 @@ extension ClusterWorld {
             mode: configuration.mode, takeover: configuration.takeover, reconciliationWindow: configuration.reconciliationWindow,
             checkpointInterval: configuration.checkpointInterval, checkpointTimeout: configuration.checkpointTimeout,
             retainedCheckpoints: configuration.retainedCheckpoints, checkpointDirectory: "sim/checkpoints", savepointDirectory: "sim/savepoints",
-            jobMaster: configuration.jobMaster)
+            jobMaster: configuration.jobMaster, snapshotEvery: configuration.snapshotEvery)
         masters[index].leader!.manager = JobManager(epoch: epoch, leader: masters[index].id, settings: settings)
         masters[index].leader!.loading = false
         masters[index].leader!.inputs.insert(.event(.takeOver(takeover)), at: 0)

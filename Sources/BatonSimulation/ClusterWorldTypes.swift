@@ -43,6 +43,8 @@ public struct ClusterConfiguration: Sendable {
     public var checkpointInterval: Duration = .milliseconds(200)
     public var checkpointTimeout: Duration = .seconds(5)
     public var retainedCheckpoints = 2
+    /// Change records between snapshots of a job's ExecutionGraph (`jobs.snapshotEvery`).
+    public var snapshotEvery = 1000
     /// Network latency between a leader and a task executor, in milliseconds (a slow link: ×20).
     public var networkLatencyMillis: ClosedRange<Int> = 0...3
     /// How long either end of a connection takes to notice it broke.

@@ -46,6 +46,8 @@ public enum HASimulation {
         configuration.randomFaults = faults
         configuration.faultIntervalMillis = 700...1_500
         configuration.checkpointInterval = .milliseconds(Int.random(in: 100...300, using: &random))
+        // Snapshots and compaction every few records, so that takeovers read snapshot and tail.
+        configuration.snapshotEvery = Int.random(in: 3...40, using: &random)
         configuration.taskExecutors = (1...3).map { index in
             let slots = Int.random(in: 2...4, using: &random)
             return TaskExecutorResources(

@@ -17,6 +17,8 @@ public struct SimulatedStore: Sendable {
     private var jobs: [JobID: JobRecord] = [:]
     private var jobOrder: [JobID] = []
     private var changes: [JobID: [ChangeRecord]] = [:]
+    /// Each job's latest snapshot, encoded as the store holds it.
+    private var snapshots: [JobID: [UInt8]] = [:]
     private var counters: [JobID: CheckpointID] = [:]
     private var retained: [JobID: [CheckpointID: CompletedCheckpoint]] = [:]
     private var histories: [JobID: CheckpointHistory] = [:]
@@ -80,6 +82,12 @@ public struct SimulatedStore: Sendable {
                 if jobs.updateValue(record, forKey: id) == nil { jobOrder.append(id) }
             case .change(let job, let sequence, let change):
                 changes[job, default: []].append(ChangeRecord(sequence: sequence, epoch: epoch, change: change))
+            case .snapshot(let job, let snapshot):
+                // As a real store: the snapshot read back from bytes, its log from the records.
+                guard let (kept, replaced) = try? stored(job).compacted(by: snapshot) else { continue }
+                snapshots[job] = kept.encoded()
+                let gone = Set(replaced)
+                changes[job]?.removeAll { gone.contains($0.sequence) }
             case .restore(let job, let checkpoint, let attempt, let time):
                 histories[job, default: .init()].restores.append(.init(checkpoint: checkpoint, at: time, epoch: epoch, attempt: attempt))
             case .checkpointCounter(let job, let next):
@@ -125,22 +133,23 @@ public struct SimulatedStore: Sendable {
     /// Loses a completed checkpoint's metadata (a checker test's fault: a write that was lost).
     mutating func forget(_ checkpoint: CompletedCheckpoint) { retained[checkpoint.job]?[checkpoint.id] = nil }
 
-    /// The ExecutionGraph the store's change records of a job rebuild (whether the job runs or
-    /// its run ended), or why they do not.
-    public func rebuild(_ jobGraph: JobGraph) -> Result<ExecutionGraph, SimulationFailure> {
-        var graph = ExecutionGraph(jobGraph: jobGraph)
-        for (index, change) in (changes[jobGraph.id] ?? []).enumerated() {
-            guard change.sequence == UInt64(index) else {
-                return .failure(SimulationFailure("job \(jobGraph.id): change \(change.sequence) follows \(index) (a gap or a repeat)"))
-            }
-            do {
-                try graph.apply(change.change)
-            } catch {
-                return .failure(SimulationFailure("job \(jobGraph.id): change \(change.sequence) does not apply: \(error)"))
-            }
+    /// The ExecutionGraph the store's snapshot and change records of a job rebuild (whether the
+    /// job runs or its run ended), with their log, or why they do not.
+    public func rebuild(_ jobGraph: JobGraph) -> Result<(ExecutionGraph, ChangeLog), SimulationFailure> {
+        do {
+            return .success(try stored(jobGraph.id).rebuild(jobGraph))
+        } catch {
+            return .failure(SimulationFailure("job \(jobGraph.id): \(error)"))
         }
-        return .success(graph)
     }
+
+    /// A job's snapshot (decoded from its bytes, as a real store's) and the records after it.
+    private func stored(_ job: JobID) throws -> StoredChanges {
+        StoredChanges(snapshot: try snapshots[job].map { try ExecutionGraphSnapshot(decoding: $0) }, tail: changes[job] ?? [])
+    }
+
+    /// How many change records of a job the store holds (those after its snapshot).
+    public func changeRecordCount(of job: JobID) -> Int { changes[job]?.count ?? 0 }
 
     /// The record of a job that has not ended.
     public func latestJobRecord(_ id: JobID) -> JobRecord? { jobs[id] }
@@ -149,6 +158,7 @@ public struct SimulatedStore: Sendable {
 
     private mutating func forgetRecords(of job: JobID) {
         changes[job] = nil
+        snapshots[job] = nil
         counters[job] = nil
         retained[job] = nil
         histories[job] = nil
@@ -160,22 +170,17 @@ public struct SimulatedStore: Sendable {
         var recovered: [JobManager.RecoveredJob] = []
         for id in jobOrder {
             let record = jobs[id]!
-            var graph = ExecutionGraph(jobGraph: record.graph)
-            var next: UInt64 = 0
-            for change in changes[id] ?? [] {
-                guard change.sequence == next else {
-                    return .failure(SimulationFailure("job \(id): change \(change.sequence) follows \(next) (a gap or a repeat)"))
-                }
-                do {
-                    try graph.apply(change.change)
-                } catch {
-                    return .failure(SimulationFailure("job \(id): change \(change.sequence) does not apply: \(error)"))
-                }
-                next += 1
+            let graph: ExecutionGraph
+            let log: ChangeLog
+            switch rebuild(record.graph) {
+            case .success(let rebuilt): (graph, log) = rebuilt
+            case .failure(let failure): return .failure(failure)
             }
             let completed = (retained[id] ?? [:]).values.sorted { $0.id < $1.id }
+            let snapshotEnd = (try? stored(id).snapshot?.log.next) ?? 0
             recovered.append(
-                JobManager.RecoveredJob(record: record, graph: graph, nextSequence: next, nextCheckpointID: counters[id] ?? 1, completed: completed))
+                JobManager.RecoveredJob(
+                    record: record, graph: graph, changeLog: log, snapshotEnd: snapshotEnd, nextCheckpointID: counters[id] ?? 1, completed: completed))
         }
         let current = terms[epoch]
         let previous = current?.previousEpoch.flatMap { terms[$0] }
@@ -191,7 +196,7 @@ public struct SimulatedStore: Sendable {
             leadership: leadership, terms: terms.keys.sorted().map { terms[$0]! }, failovers: journal.keys.sorted().map { journal[$0]! },
             jobs: (jobOrder + historyOrder.filter { !jobOrder.contains($0) && changes[$0] != nil }).map { id in
                 AuditHistory.Job(
-                    id: id, changes: changes[id] ?? [], nextCheckpointID: counters[id] ?? 1,
+                    id: id, compacted: (try? stored(id).snapshot)??.log, changes: changes[id] ?? [], nextCheckpointID: counters[id] ?? 1,
                     retained: (retained[id] ?? [:]).values.sorted { $0.id < $1.id }, history: histories[id] ?? .init())
             })
     }

@@ -16,10 +16,14 @@ public enum JobKeys {
 
     public static func changes(_ id: JobID) -> [UInt8] { StoreKey.text(id.rawValue) + [0] }
 
-    /// Deletes what the store keeps of a job's runs: change records, checkpoint metadata, the
-    /// counter, the checkpoint history.
+    /// `job id, 0x01`: the latest snapshot of a job's ExecutionGraph (`ExecutionGraphSnapshot`).
+    public static func snapshot(_ id: JobID) -> [UInt8] { StoreKey.text(id.rawValue) + [1] }
+
+    /// Deletes what the store keeps of a job's runs: change records and snapshot, checkpoint
+    /// metadata, the counter, the checkpoint history.
     static func deleteRecords(of job: JobID, in writer: StoreWriter) throws {
         for entry in try writer.reader.entries(.executionGraphs, prefix: changes(job)) { try writer.delete(.executionGraphs, entry.key) }
+        try writer.delete(.executionGraphs, snapshot(job))
         for entry in try writer.reader.entries(.checkpoints, prefix: StoreKey.text(job.rawValue) + [0]) { try writer.delete(.checkpoints, entry.key) }
         for entry in try writer.reader.entries(.checkpoints, prefix: StoreKey.text(job.rawValue) + [1]) { try writer.delete(.checkpoints, entry.key) }
     }
@@ -46,7 +50,7 @@ public struct ChangeRecord: Hashable, Sendable {
         StoreKey.uint64(epoch.rawValue) + ExecutionGraphCodec.encode(change)
     }
 
-    /// Every change record of `job`, in order.
+    /// Every change record of `job` the store holds, in order (those after its snapshot, if it has one).
     public static func all(of job: JobID, in reader: StoreReader) throws -> [ChangeRecord] {
         let prefix = JobKeys.changes(job)
         return try reader.entries(.executionGraphs, prefix: prefix).map { entry in
@@ -65,11 +69,84 @@ public struct ChangeRecord: Hashable, Sendable {
     }
 }
 
+/// A job's ExecutionGraph history as the store holds it: the latest snapshot, if one was written,
+/// and the change records after it.
+public struct StoredChanges: Sendable {
+    public var snapshot: ExecutionGraphSnapshot?
+    public var tail: [ChangeRecord]
+
+    public init(snapshot: ExecutionGraphSnapshot?, tail: [ChangeRecord]) {
+        self.snapshot = snapshot
+        self.tail = tail
+    }
+
+    public static func read(of job: JobID, in reader: StoreReader) throws -> StoredChanges {
+        var snapshot: ExecutionGraphSnapshot?
+        if let bytes = try reader.bytes(.executionGraphs, JobKeys.snapshot(job)) {
+            do {
+                snapshot = try ExecutionGraphSnapshot(decoding: bytes)
+            } catch {
+                throw HAStoreError(.invalidValue, path: reader.path, "the snapshot of job \(job) does not decode", underlying: error)
+            }
+        }
+        let start = snapshot?.log.next ?? 0
+        return StoredChanges(snapshot: snapshot, tail: try ChangeRecord.all(of: job, in: reader).filter { $0.sequence >= start })
+    }
+
+    /// What the store keeps when a leader writes `snapshot`: the snapshot with the log the
+    /// store's own records give (its previous snapshot's, with every record the new one replaces
+    /// folded in: the store's evidence, not the leader's word), and the records it replaces.
+    public func compacted(by snapshot: ExecutionGraphSnapshot) -> (kept: ExecutionGraphSnapshot, replaced: [UInt64]) {
+        var log = self.snapshot?.log ?? ChangeLog()
+        var replaced: [UInt64] = []
+        for record in tail where record.sequence < snapshot.log.next {
+            log.fold(sequence: record.sequence, epoch: record.epoch, record.change)
+            replaced.append(record.sequence)
+        }
+        log.skip(to: snapshot.log.next)
+        var kept = snapshot
+        kept.log = log
+        return (kept, replaced)
+    }
+
+    /// The snapshot's log with every record of the tail folded in.
+    public var log: ChangeLog {
+        var log = snapshot?.log ?? ChangeLog()
+        for record in tail { log.fold(sequence: record.sequence, epoch: record.epoch, record.change) }
+        return log
+    }
+
+    /// The graph of `jobGraph` these records rebuild, with their log; throws naming the record (or
+    /// the snapshot) that does not rebuild it, and a gap in the sequence.
+    public func rebuild(_ jobGraph: JobGraph) throws -> (ExecutionGraph, ChangeLog) {
+        let id = jobGraph.id
+        var graph: ExecutionGraph
+        do {
+            graph = try snapshot?.restore(jobGraph) ?? ExecutionGraph(jobGraph: jobGraph)
+        } catch {
+            throw ExecutionGraphError(message: "its snapshot does not match its job graph: \(error)")
+        }
+        var log = snapshot?.log ?? ChangeLog()
+        for record in tail {
+            guard record.sequence == log.next else {
+                throw ExecutionGraphError(message: "change \(record.sequence) of job \(id) follows change \(Int64(log.next) - 1) (a gap)")
+            }
+            do {
+                try graph.apply(record.change)
+            } catch {
+                throw ExecutionGraphError(message: "change \(record.sequence) of job \(id) does not apply: \(error)")
+            }
+            log.fold(sequence: record.sequence, epoch: record.epoch, record.change)
+        }
+        return (graph, log)
+    }
+}
+
 extension JobKeys {
-    /// How many task attempts of `job` were restarted (all causes): the new attempts among its
-    /// change records.
+    /// How many task attempts of `job` were restarted (all causes): the new attempts its change
+    /// records (and the snapshot that replaced earlier ones) count.
     public static func restarts(of job: JobID, in reader: StoreReader) throws -> Int {
-        try ChangeRecord.all(of: job, in: reader).filter { if case .reset = $0.change { true } else { false } }.count
+        Int(try StoredChanges.read(of: job, in: reader).log.resets)
     }
 }
 
@@ -86,6 +163,10 @@ extension JobManager.StoreWrite {
             try writer.put(.jobs, JobKeys.job(record.graph.id), record)
         case .change(let job, let sequence, let change):
             try writer.put(.executionGraphs, JobKeys.change(job, sequence), bytes: ChangeRecord.value(epoch: epoch, change))
+        case .snapshot(let job, let snapshot):
+            let (kept, replaced) = try StoredChanges.read(of: job, in: writer.reader).compacted(by: snapshot)
+            try writer.put(.executionGraphs, JobKeys.snapshot(job), bytes: kept.encoded())
+            for sequence in replaced { try writer.delete(.executionGraphs, JobKeys.change(job, sequence)) }
         case .restore(let job, let checkpoint, let attempt, let time):
             try CheckpointRecords.writeRestore(writer, job: job, checkpoint: checkpoint, attempt: attempt, epoch: epoch, at: time)
         case .checkpointCounter(let job, let next):
@@ -118,34 +199,30 @@ extension JobSummary {
 }
 
 extension JobManager.RecoveredJob {
-    /// Every job of the store, with its graph replayed from the change records (the savepoint a
-    /// job started from is not read here: it is a file).
+    /// Every job of the store, with its graph rebuilt from its snapshot and the change records
+    /// after it (the savepoint a job started from is not read here: it is a file).
     public static func loadAll(_ reader: StoreReader) throws -> [JobManager.RecoveredJob] {
         var jobs: [JobManager.RecoveredJob] = []
         for record in try reader.values(JobRecord.self, .jobs) {
             let id = record.graph.id
-            var graph = ExecutionGraph(jobGraph: record.graph)
-            var next: UInt64 = 0
             if record.state.isTerminal {
                 // An ended run that is still among the jobs: it moves to the history; its graph is
                 // not needed.
                 let checkpoints = try? CheckpointRecords.read(reader, job: id)
-                jobs.append(.init(record: record, graph: graph, nextSequence: 0, nextCheckpointID: 1, completed: checkpoints?.completed ?? []))
+                jobs.append(
+                    .init(
+                        record: record, graph: ExecutionGraph(jobGraph: record.graph), changeLog: ChangeLog(), nextCheckpointID: 1,
+                        completed: checkpoints?.completed ?? []))
                 continue
             }
             do {
-                for change in try ChangeRecord.all(of: id, in: reader) {
-                    do {
-                        try graph.apply(change.change)
-                    } catch {
-                        throw HAStoreError(.invalidValue, path: reader.path, "change \(change.sequence) of job \(id) does not apply: \(error)")
-                    }
-                    next = change.sequence + 1
-                }
+                let stored = try StoredChanges.read(of: id, in: reader)
+                let (graph, log) = try stored.rebuild(record.graph)
                 let checkpoints = try CheckpointRecords.read(reader, job: id)
                 jobs.append(
                     JobManager.RecoveredJob(
-                        record: record, graph: graph, nextSequence: next, nextCheckpointID: checkpoints.nextID, completed: checkpoints.completed))
+                        record: record, graph: graph, changeLog: log, snapshotEnd: stored.snapshot?.log.next ?? 0, nextCheckpointID: checkpoints.nextID,
+                        completed: checkpoints.completed))
             } catch {
                 // This one job cannot be rebuilt: it fails, with the reason; the others go on.
                 // Its next change record goes after every one it has, readable or not.
@@ -153,7 +230,7 @@ extension JobManager.RecoveredJob {
                 let last = try reader.entries(.executionGraphs, prefix: prefix).last.flatMap { StoreKey.readUInt64($0.key.dropFirst(prefix.count)) }
                 jobs.append(
                     JobManager.RecoveredJob(
-                        record: record, graph: ExecutionGraph(jobGraph: record.graph), nextSequence: last.map { $0 + 1 } ?? 0,
+                        record: record, graph: ExecutionGraph(jobGraph: record.graph), changeLog: ChangeLog(next: last.map { $0 + 1 } ?? 0),
                         nextCheckpointID: 1, completed: [], unreadable: "\(error)"))
             }
         }

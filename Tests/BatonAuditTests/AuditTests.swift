@@ -150,6 +150,22 @@ struct AuditedStore {
         return victory.record.epoch
     }
 
+    /// A snapshot of the job's graph after every change record it has, written as a leader of
+    /// `epoch` writes one (the records it covers go), with the leader's log claiming nothing: the
+    /// store keeps the log its own records give.
+    func compact(epoch: UInt64 = 3) async throws {
+        let job = self.job
+        try await store.unfencedWrite { writer in
+            let stored = try StoredChanges.read(of: job, in: writer.reader)
+            let jobGraph = try writer.reader.value(JobRecord.self, .jobs, JobKeys.job(job))!.graph
+            let (graph, log) = try stored.rebuild(jobGraph)
+            let claim = ExecutionGraphSnapshot(graph, log: ChangeLog(next: log.next))
+            try JobManager.StoreWrite.snapshot(job, claim).apply(to: writer, epoch: Epoch(epoch))
+        }
+        let left = try store.readBlocking { try StoredChanges.read(of: job, in: $0) }
+        guard left.tail.isEmpty, left.snapshot != nil else { throw AuditFixtureError() }
+    }
+
     func audit(retain: Int? = 3) throws -> AuditReport { Audit.check(try AuditHistory.read(store), retain: retain) }
     func kinds(retain: Int? = 3) throws -> [String] { try audit(retain: retain).violations.map(\.kind) }
 }
@@ -239,6 +255,41 @@ struct AuditTests {
             (2, .reset(AuditedStore.attempt(0).vertex, 1)),
         ])
         #expect(try fixture.kinds() == ["restart-by-master-failover"])
+    }
+
+    @Test("a stale write and a restart by the master failover are still flagged once a snapshot replaced their records, whatever the leader's snapshot claims")
+    func findingsSurviveCompaction() async throws {
+        let location = TaskLocation(taskExecutor: "te1", allocation: 1)
+        let faults: [(String, [(UInt64, ExecutionGraphChange)])] = [
+            ("stale-write", [(2, .state(AuditedStore.attempt(0), .scheduled, nil)), (1, .state(AuditedStore.attempt(0), .deploying, location))]),
+            (
+                "restart-by-master-failover",
+                [
+                    (1, .state(AuditedStore.attempt(0), .scheduled, nil)), (1, .state(AuditedStore.attempt(0), .deploying, location)),
+                    (1, .state(AuditedStore.attempt(0), .initializing, nil)), (1, .state(AuditedStore.attempt(0), .running, nil)),
+                    (2, .state(AuditedStore.attempt(0), .canceling, nil)),
+                    (2, .state(AuditedStore.attempt(0), .canceled, nil)), (2, .reset(AuditedStore.attempt(0).vertex, 1)),
+                ]
+            ),
+        ]
+        for (kind, changes) in faults {
+            let fixture = try AuditedStore()
+            defer { fixture.directory.remove() }
+            try await fixture.writeClean(changes: changes)
+            try await fixture.compact()
+            #expect(try fixture.kinds() == [kind])
+        }
+    }
+
+    @Test("a clean history compacted into a snapshot stays clean and keeps its restart count")
+    func cleanHistoryCompacted() async throws {
+        let fixture = try AuditedStore()
+        defer { fixture.directory.remove() }
+        try await fixture.writeClean()
+        try await fixture.compact()
+        let report = try fixture.audit()
+        #expect(report.violations.isEmpty, "\(report.violations)")
+        #expect(report.checkpoints.first?.restarts == 1)
     }
 
     @Test("a completed checkpoint the store no longer has, or a checkpoint id used twice, is flagged")

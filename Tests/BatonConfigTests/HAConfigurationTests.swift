@@ -113,6 +113,14 @@ struct HAConfigurationTests {
         #expect(unknown.message.contains("keep"))
     }
 
+    @Test("jobs.snapshotEvery: default 1000, set, and a bad value named")
+    func snapshotEvery() throws {
+        #expect(try parse(minimal).jobSnapshotEvery == 1000)
+        #expect(try parse(minimal + "\njobs: { snapshotEvery: 50 }\n").jobSnapshotEvery == 50)
+        let zero = try #require(failure(minimal + "\njobs: { snapshotEvery: 0 }\n"))
+        #expect(zero.keyPath == "jobs.snapshotEvery")
+    }
+
     @Test("renew must leave room for retries within the lease")
     func renewVersusLease() throws {
         let error = try #require(failure(minimal + "\nelection: { lease: 1s, renew: 800ms }\n"))

@@ -25,7 +25,7 @@ struct Term {
     /// A new term over `store`: it wins the election and takes over what the store holds.
     init(
         store: SimulatedStore = SimulatedStore(), member: MemberID = "m1", takeover: TakeoverPolicy = .reconcile, retain: Int = 1000,
-        maxAge: Duration = .seconds(7 * 86_400), at time: UInt64 = 1_000_000_000, mode: Dispatcher.Mode = .session
+        maxAge: Duration = .seconds(7 * 86_400), at time: UInt64 = 1_000_000_000, mode: Dispatcher.Mode = .session, snapshotEvery: Int = 1000
     ) {
         self.time = time
         var store = store
@@ -39,6 +39,7 @@ struct Term {
         settings.historyRetain = retain
         settings.historyMaxAge = maxAge
         settings.mode = mode
+        settings.snapshotEvery = snapshotEvery
         manager = JobManager(epoch: victory.record.epoch, leader: member, settings: settings)
         self.store = store
         let takeover = try! store.takeover(for: victory.record.epoch).get()
@@ -104,8 +105,8 @@ struct Term {
     }
 
     /// A job running on te1 and te2, with every task RUNNING.
-    static func runningJob(_ graph: JobGraph = lanes()) -> Term {
-        var term = Term()
+    static func runningJob(_ graph: JobGraph = lanes(), snapshotEvery: Int = 1000) -> Term {
+        var term = Term(snapshotEvery: snapshotEvery)
         term.register("te1")
         term.register("te2")
         term.run(term.handle(.submit(graph, savepoint: nil, JobManager.RequestID(rawValue: 1))))
@@ -436,7 +437,7 @@ struct JobRunsTests {
             Issue.record("the new run's records do not rebuild it")
             return
         }
-        #expect(rebuilt.executionsInOrder == second.manager.dispatcher.job("lanes")!.graph.executionsInOrder)
+        #expect(rebuilt.0.executionsInOrder == second.manager.dispatcher.job("lanes")!.graph.executionsInOrder)
     }
 
     @Test("submitting a job that is running is refused, saying so")
@@ -473,7 +474,7 @@ extension JobRunsTests {
         #expect(Set(term.manager.history.keys) == ["second", "third"])
         #expect(term.manager.dispatcher.job("first") == nil)
         guard case .success(let rebuilt) = term.store.rebuild(Self.job("first")) else { return }
-        #expect(rebuilt.stateCounts == [.created: 1], "the pruned run's change records are gone")
+        #expect(rebuilt.0.stateCounts == [.created: 1], "the pruned run's change records are gone")
         var next = Term(store: term.store, member: "m2")
         #expect(Set(next.manager.history.keys) == ["second", "third"])
         _ = next.register("te1")

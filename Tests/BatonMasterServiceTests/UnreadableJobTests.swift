@@ -69,6 +69,59 @@ struct UnreadableJobTests {
     }
 }
 
+@Suite("snapshots in the store")
+struct StoredSnapshotTests {
+    @Test("a job is rebuilt from its snapshot and the records after it; a snapshot that does not decode fails that one job")
+    func snapshotAndTail() async throws {
+        let directory = try TemporaryDirectory("baton-stored-snapshot")
+        defer { directory.remove() }
+        let now = UnreadableJobTests.now
+        let store = try HAStore.open(
+            path: directory.file("ha.sqlite"), kind: SQLiteHAStoreBackend.kind, access: .readWrite, options: StoreOptions(), now: now)
+        let identity = LeaderIdentity(member: "m1", incarnation: Incarnation(rawValue: 1), address: "-", pid: 1)
+        guard case .won(let victory) = try await store.campaign(as: identity, expecting: .vacant(epoch: .none), leaseMillis: 1000, now: now)
+        else { throw HAStoreError(.io, path: store.path, "expected to win") }
+        let epoch = victory.record.epoch
+        let attempt = ExecutionAttemptID(vertex: ExecutionVertexID(jobVertex: 0, subtask: 0), attempt: 0)
+        let location = TaskLocation(taskExecutor: "te1", allocation: 7)
+        let changes: [ExecutionGraphChange] = [
+            .state(attempt, .scheduled, nil), .state(attempt, .deploying, location), .state(attempt, .initializing, nil), .state(attempt, .running, nil),
+            .state(attempt, .failed, nil), .reset(attempt.vertex, 1),
+        ]
+        var expected = ExecutionGraph(jobGraph: UnreadableJobTests.graph("ok"))
+        var log = ChangeLog()
+        var writes: [JobManager.StoreWrite] = []
+        for id in ["ok", "broken"] as [JobID] {
+            writes.append(.job(JobRecord(graph: UnreadableJobTests.graph(id), state: .running, submittedAt: now, restarts: 0, failure: nil)))
+        }
+        for (sequence, change) in changes.enumerated() {
+            for id in ["ok", "broken"] as [JobID] { writes.append(.change(id, sequence: UInt64(sequence), change)) }
+            try expected.apply(change)
+            log.fold(sequence: UInt64(sequence), epoch: epoch, change)
+            // A snapshot after the failure: the reset stays in the tail.
+            if sequence == 4 {
+                writes.append(.snapshot("ok", ExecutionGraphSnapshot(expected, log: log)))
+                writes.append(.snapshot("broken", ExecutionGraphSnapshot(expected, log: log)))
+            }
+        }
+        let all = writes
+        try await store.write(fencedBy: epoch) { writer in
+            for write in all { try write.apply(to: writer, epoch: epoch) }
+            try writer.put(.executionGraphs, JobKeys.snapshot("broken"), bytes: [1, 2, 3])
+        }
+        let stored = try await store.read { try StoredChanges.read(of: "ok", in: $0) }
+        #expect(stored.snapshot?.log.next == 5 && stored.tail.map(\.sequence) == [5], "the records the snapshot covers are gone")
+        let loaded = try await store.read { try JobManager.RecoveredJob.loadAll($0) }
+        let ok = try #require(loaded.first { $0.record.graph.id == "ok" })
+        #expect(ok.unreadable == nil)
+        #expect(ok.graph.executionsInOrder == expected.executionsInOrder)
+        #expect(ok.nextSequence == 6 && ok.snapshotEnd == 5 && ok.changeLog.resets == 1)
+        let broken = try #require(loaded.first { $0.record.graph.id == "broken" })
+        #expect(broken.unreadable?.contains("the snapshot of job broken does not decode") == true, "\(broken.unreadable ?? "")")
+        #expect(broken.nextSequence == 6, "new change records go after every one it has")
+    }
+}
+
 @Suite("checkpoint folders a previous leader left")
 struct LeftoverCheckpointFolderTests {
     @Test("a takeover whose counter is far past the latest completed checkpoint discards the leftovers in one effect, not one per id")
@@ -81,7 +134,7 @@ struct LeftoverCheckpointFolderTests {
         let graph = UnreadableJobTests.graph("far")
         let recovered = JobManager.RecoveredJob(
             record: JobRecord(graph: graph, state: .running, submittedAt: UnreadableJobTests.now, restarts: 0, failure: nil),
-            graph: ExecutionGraph(jobGraph: graph), nextSequence: 0, nextCheckpointID: 100_000, completed: [])
+            graph: ExecutionGraph(jobGraph: graph), changeLog: ChangeLog(), nextCheckpointID: 100_000, completed: [])
         let effects = manager.handle(.takeOver(.init(jobs: [recovered])), now: MonotonicInstant(nanoseconds: 1), wall: UnreadableJobTests.now)
             .flatMap(\.effects)
         let discards = effects.filter { if case .discardCheckpoint = $0 { true } else if case .discardCheckpoints = $0 { true } else { false } }
