@@ -192,7 +192,7 @@ let package = Package(
                 "BatonCore", "BatonConfig", "BatonElection", "BatonHAStore", "BatonHAStoreSelection",
                 "BatonMemberLocks", "BatonStatus", "BatonProcessControl", "BatonJobGraph", "BatonExecutionGraph",
                 "BatonScheduling", "BatonResourceManager", "BatonJobMaster", "BatonCheckpointing", "BatonDataPlane", "BatonFiles",
-                "BatonOperators", "BatonRPC", "BatonTaskRuntime", "BatonWire", "BatonWireMapping",
+                "BatonOperators", "BatonRPC", "BatonTaskRuntime", "BatonWire", "BatonWireMapping", "BatonSimulation",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),

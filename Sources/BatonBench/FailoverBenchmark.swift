@@ -9,6 +9,8 @@ import BatonJobGraph
 import BatonJobManager
 import BatonStoreRecords
 import BatonMemberLocks
+import BatonResourceManager
+import BatonSimulation
 import BatonOperators
 import BatonProcessControl
 import Foundation
@@ -50,6 +52,9 @@ public struct FailoverBenchmark: Sendable {
     /// the history of a cluster that has run for a while.
     public var endedJobs = 0
     public var changesPerEndedJob = 0
+    /// Change records the streaming job wrote before the first kill: a job that has run for
+    /// long, its tasks failing and restarting (its snapshots and compaction as the leader made them).
+    public var runningJobChanges = 0
 
     /// What `bench recovery` prints beside the failover figures.
     public struct Measures: Sendable {
@@ -59,6 +64,10 @@ public struct FailoverBenchmark: Sendable {
         public var leaderRssBytes: [Int] = []
         /// The store's files at the end.
         public var storeBytes = 0
+        /// The change records the store held for the streaming job before the first kill (those
+        /// after its snapshot), and how many its history wrote.
+        public var storedChangeRecords = 0
+        public var writtenChangeRecords = 0
     }
 
     public init(
@@ -90,9 +99,21 @@ public struct FailoverBenchmark: Sendable {
         if endedJobs > 0 { try await Self.writeHistory(bench.store, endedJobs: endedJobs, changesPerJob: changesPerEndedJob) }
         let spec = "\(directory)/failover-bench.yaml"
         try jobSpec(output: "\(directory)/out").write(toFile: spec, atomically: true, encoding: .utf8)
+        if runningJobChanges > 0 {
+            let started = ContinuousClock.now
+            measures.writtenChangeRecords = try await Self.writeRunningJob(
+                bench, graph: try JobSpec.load(path: spec), changeRecords: runningJobChanges)
+            let held = try HAStoreSelection.open(bench.store, access: .readOnly, time: time)
+            measures.storedChangeRecords = try held.readBlocking { try StoredChanges.read(of: Self.job, in: $0).tail.count }
+            progress(
+                String(
+                    format: "the running job's history: %d change records written, %d left after its snapshot (%.1f s)", measures.writtenChangeRecords,
+                    measures.storedChangeRecords, (ContinuousClock.now - started).milliseconds / 1000))
+        }
+        // A job the history left running is taken over, not submitted again.
         let group = try ChildProcess(
             executable: executable,
-            arguments: ["group", "--config", configPath, "--log-level", "warning", "--submit", spec]
+            arguments: ["group", "--config", configPath, "--log-level", "warning"] + (runningJobChanges > 0 ? [] : ["--submit", spec])
                 + (takeover == .reconcile ? [] : ["--takeover", takeover.rawValue]),
             logPath: "\(directory)/group.log")
         defer { group.stop(timeout: .seconds(10)) }
@@ -213,6 +234,32 @@ public struct FailoverBenchmark: Sendable {
         }
     }
 
+    /// Writes the history of the streaming job into a fresh store: what the leader wrote while it
+    /// ran the job on the config's task executors, its tasks failing and restarting, until
+    /// `changeRecords` change records were written (`LongRunningHistory`). Checkpoint records
+    /// are left out (their folders do not exist here); the job is left RUNNING, to be taken over.
+    static func writeRunningJob(_ configuration: HAConfiguration, graph: JobGraph, changeRecords: Int) async throws -> Int {
+        let handle = try HAStoreSelection.open(configuration.store, access: .readWrite)
+        let executors = configuration.taskExecutors.map { TaskExecutorResources(id: $0.id, total: $0.resources, defaultSlots: $0.slots) }
+        var chunks: [[(epoch: Epoch, writes: [JobManager.StoreWrite])]] = []
+        let made = try LongRunningHistory.write(
+            job: graph, taskExecutors: executors, changeRecords: changeRecords, snapshotEvery: configuration.jobSnapshotEvery
+        ) { chunk in chunks.append(chunk) }
+        for chunk in chunks {
+            try await handle.unfencedWrite { writer in
+                for (epoch, writes) in chunk {
+                    for write in writes {
+                        switch write {
+                        case .checkpointCounter, .checkpointCompleted, .restore: continue
+                        default: try write.apply(to: writer, epoch: epoch)
+                        }
+                    }
+                }
+            }
+        }
+        return made.changeRecords
+    }
+
     /// VmRSS of a process, from /proc.
     static func residentBytes(_ pid: Int32) -> Int? {
         guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
@@ -227,7 +274,7 @@ public struct FailoverBenchmark: Sendable {
         id: failover-bench
         scheduling: eager
         failover: region
-        restart: { strategy: fixed-delay, attempts: 1000, delay: 100ms }
+        restart: { strategy: failure-rate, failures: 100, interval: 10s, delay: 100ms }
         checkpoints: { interval: 200ms }
         vertices:
           - id: source

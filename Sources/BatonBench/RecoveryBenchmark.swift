@@ -11,7 +11,12 @@ public struct RecoveryBenchmark: Sendable {
     public struct Row: Codable, Sendable, Hashable {
         public var backend: String
         public var endedJobs: Int
+        /// Change records written: the ended jobs' and the running job's.
         public var changeRecords: Int
+        /// The running job's change records written, and those the store held before the first
+        /// kill (after its snapshot).
+        public var runningJobChangeRecords: Int
+        public var storedRunningJobChangeRecords: Int
         public var storeBytes: Int
         public var reconciledMillis: LatencySummary
         public var statusMillis: LatencySummary
@@ -23,6 +28,8 @@ public struct RecoveryBenchmark: Sendable {
     public var backend: HAConfiguration.StoreConfiguration.Backend
     public var endedJobs: Int
     public var changesPerJob: Int
+    /// Change records the running job wrote before the first kill.
+    public var runningJobChanges = 0
     public var kills: Int
     public var executable: String
     public var progress: @Sendable (String) -> Void
@@ -45,9 +52,11 @@ public struct RecoveryBenchmark: Sendable {
             configuration: configuration, backend: backend, kills: kills, takeover: .reconcile, executable: executable, progress: progress)
         failover.endedJobs = endedJobs
         failover.changesPerEndedJob = changesPerJob
+        failover.runningJobChanges = runningJobChanges
         let (result, measures) = try await failover.runMeasured()
         return Row(
-            backend: backend.rawValue, endedJobs: endedJobs, changeRecords: endedJobs * changesPerJob, storeBytes: measures.storeBytes,
+            backend: backend.rawValue, endedJobs: endedJobs, changeRecords: endedJobs * changesPerJob + measures.writtenChangeRecords,
+            runningJobChangeRecords: measures.writtenChangeRecords, storedRunningJobChangeRecords: measures.storedChangeRecords, storeBytes: measures.storeBytes,
             reconciledMillis: result.reconciledMillis, statusMillis: LatencySummary(measures.statusMillis),
             leaderRssBytes: measures.leaderRssBytes.max() ?? 0, failedKills: result.failedKills)
     }

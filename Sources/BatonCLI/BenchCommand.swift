@@ -216,16 +216,21 @@ struct RecoveryBench: AsyncParsableCommand {
         commandName: "recovery",
         abstract: "Master failover on a store with history: per number of ended jobs, kill -9 to reconciled, status, memory, store size.",
         discussion: """
-            For each --ended-jobs size, writes that many ended runs (each with --changes change records) into a fresh store \
-            as the leader leaves them, then runs the failover benchmark's group with a streaming job and kills the leader \
-            --kills times. Prints per size endedJobs, changeRecords, storeBytes, reconciledMillis, statusMillis, leaderRssBytes.
+            For each --ended-jobs size, writes that many ended runs (each with --changes-per-ended-job change records) into a \
+            fresh store as the leader leaves them, and the history of a streaming job that has run for long: the leader's \
+            writes (snapshots and compaction included, as jobs.snapshotEvery says) while its tasks failed and restarted until \
+            it had written --changes change records. Then the failover benchmark's group takes that job over and the leader is \
+            killed --kills times. Prints per size endedJobs, changeRecords, storeBytes, reconciledMillis, statusMillis, \
+            leaderRssBytes.
             """)
 
     @OptionGroup var config: ConfigOption
     @Option(name: .long, parsing: .upToNextOption, help: "Numbers of ended jobs, one row each.")
     var endedJobs: [Int] = [0, 1000, 10000]
+    @Option(name: .long, help: "Change records the running job's history writes before the first kill (0: the job is submitted fresh).")
+    var changes: Int = 1_000_000
     @Option(name: .long, help: "Change records per ended job.")
-    var changes: Int = 20
+    var changesPerEndedJob: Int = 20
     @Option(name: .long, help: "How many times to kill the leader per size.")
     var kills: Int = 5
     @Option(name: .long, help: "sqlite, lmdb, or all (default: the config's backend).")
@@ -236,22 +241,26 @@ struct RecoveryBench: AsyncParsableCommand {
     func run() async throws {
         let configuration = try config.load()
         guard kills >= 1 else { throw CommandFailure.usage("--kills must be at least 1") }
-        guard endedJobs.allSatisfy({ $0 >= 0 }), changes >= 0 else { throw CommandFailure.usage("--ended-jobs and --changes must not be negative") }
+        guard endedJobs.allSatisfy({ $0 >= 0 }), changes >= 0, changesPerEndedJob >= 0 else {
+            throw CommandFailure.usage("--ended-jobs, --changes and --changes-per-ended-job must not be negative")
+        }
         let quiet = json
         var failed = 0
         for backend in try ElectionBench.backends(backend, default: configuration.store.backend) {
             for size in endedJobs {
-                let row = try await RecoveryBenchmark(
-                    configuration: configuration, backend: backend, endedJobs: size, changesPerJob: changes, kills: kills,
+                var bench = RecoveryBenchmark(
+                    configuration: configuration, backend: backend, endedJobs: size, changesPerJob: changesPerEndedJob, kills: kills,
                     executable: try ExecutablePath.current(),
-                    progress: { line in if !quiet { FileHandle.standardError.write(Data("[\(backend.rawValue) \(size)] \(line)\n".utf8)) } }
-                ).run()
+                    progress: { line in if !quiet { FileHandle.standardError.write(Data("[\(backend.rawValue) \(size)] \(line)\n".utf8)) } })
+                bench.runningJobChanges = changes
+                let row = try await bench.run()
                 failed += row.failedKills
                 if json {
                     try printJSON(row)
                 } else {
                     print(
-                        "backend \(row.backend), \(row.endedJobs) ended jobs (\(row.changeRecords) change records), store \(row.storeBytes) bytes: "
+                        "backend \(row.backend), \(row.endedJobs) ended jobs, \(row.changeRecords) change records written "
+                            + "(running job \(row.runningJobChangeRecords), \(row.storedRunningJobChangeRecords) after its snapshot), store \(row.storeBytes) bytes: "
                             + "reconciled (ms) \(row.reconciledMillis.formatted()), status (ms) \(row.statusMillis.formatted()), "
                             + "leader RSS \(row.leaderRssBytes / 1_048_576) MiB")
                 }

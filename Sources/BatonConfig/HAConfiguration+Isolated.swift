@@ -33,6 +33,7 @@ extension HAConfiguration {
             "rpc: { secret: \(secret), heartbeat: \(duration(rpc.heartbeatInterval)), heartbeatTimeout: \(duration(rpc.heartbeatTimeout)), "
                 + "maxFrame: \(rpc.maxFrameBytes) }",
             "reconciliation: { window: \(duration(reconciliationWindow)) }",
+            "jobs: { history: { retain: \(jobHistoryRetain), maxAge: \(duration(jobHistoryMaxAge)) }, snapshotEvery: \(jobSnapshotEvery) }",
             "checkpoints: { dir: \"\(directory)/checkpoints\", interval: \(duration(checkpoints.interval)), retain: \(checkpoints.retain), "
                 + "timeout: \(duration(checkpoints.timeout)) }",
             "masters:",

@@ -58,6 +58,7 @@ struct ClusterWorld {
     /// Terms that took over jobs from an earlier one.
     var failovers = 0
     var shutDown: JobState?
+    var started = false
 
     init(_ configuration: ClusterConfiguration) {
         self.configuration = configuration
@@ -86,6 +87,13 @@ struct ClusterWorld {
     // MARK: the run
 
     mutating func run() {
+        start()
+        resume()
+    }
+
+    /// The events every run begins with.
+    private mutating func start() {
+        started = true
         for index in masters.indices { queue.push(.restartMaster(index), at: Self.ms(draw(0...50))) }
         for index in executors.indices { queue.push(.lookForLeader(index, incarnation: 0), at: Self.ms(draw(0...50))) }
         for (graph, at) in configuration.jobs { queue.push(.submit(graph), at: Self.nanos(at)) }
@@ -94,14 +102,20 @@ struct ClusterWorld {
             queue.push(.fault, at: Self.ms(draw(configuration.faultIntervalMillis)) + Self.ms(1_000))
         }
         queue.push(.recheckLocks, at: Self.ms(50))
+    }
+
+    /// Runs (on from where it stopped) until the end, or until leaders have written
+    /// `stopAfterChangeRecords` change records.
+    mutating func resume() {
+        if !started { start() }
         let end = Self.nanos(configuration.duration)
-        while let (time, event) = queue.pop() {
-            guard time <= end else { break }
+        while configuration.stopAfterChangeRecords.map({ store.changeRecordsWritten < $0 }) ?? true, let time = queue.peekTime, time <= end {
+            let (_, event) = queue.pop()!
             now = time
             handle(event)
             checkLeadership()
         }
-        now = end
+        if queue.peekTime.map({ $0 > end }) ?? true { now = end }
     }
 
     mutating func handle(_ event: WorldEvent) {

@@ -61,6 +61,8 @@ public struct ClusterConfiguration: Sendable {
     public var leadersRunJobManager = true
     /// Whether to keep a line per notable event (a replay keeps them; a sweep of seeds does not).
     public var keepsHistory = true
+    /// The run ends once leaders have written this many change records (a long life, made fast).
+    public var stopAfterChangeRecords: Int?
 
     public init(seed: UInt64) { self.seed = seed }
 }

@@ -5,6 +5,8 @@ struct EventQueue<Event: Sendable>: Sendable {
     private var sequence: UInt64 = 0
 
     var isEmpty: Bool { heap.isEmpty }
+    /// When the next event is due.
+    var peekTime: UInt64? { heap.first?.time }
 
     mutating func push(_ event: Event, at time: UInt64) {
         sequence += 1

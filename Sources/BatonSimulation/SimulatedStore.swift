@@ -28,6 +28,18 @@ public struct SimulatedStore: Sendable {
     /// Fenced writes refused (a stale leader's), and accepted.
     public private(set) var refusedWrites = 0
     public private(set) var acceptedWrites = 0
+    /// Change records accepted, ever (compaction does not lower it).
+    public private(set) var changeRecordsWritten = 0
+    /// Every accepted transaction with the epoch that wrote it, in order, when kept (to write the
+    /// same history into a real store).
+    public var keepsAcceptedWrites = false
+    public private(set) var acceptedTransactions: [(epoch: Epoch, writes: [JobManager.StoreWrite])] = []
+
+    /// Hands over the accepted transactions kept so far, and forgets them.
+    public mutating func takeAcceptedTransactions() -> [(epoch: Epoch, writes: [JobManager.StoreWrite])] {
+        defer { acceptedTransactions = [] }
+        return acceptedTransactions
+    }
 
     public init() {}
 
@@ -75,6 +87,7 @@ public struct SimulatedStore: Sendable {
             return false
         }
         acceptedWrites += 1
+        if keepsAcceptedWrites { acceptedTransactions.append((epoch, writes)) }
         for write in writes {
             switch write {
             case .job(let record):
@@ -82,6 +95,7 @@ public struct SimulatedStore: Sendable {
                 if jobs.updateValue(record, forKey: id) == nil { jobOrder.append(id) }
             case .change(let job, let sequence, let change):
                 changes[job, default: []].append(ChangeRecord(sequence: sequence, epoch: epoch, change: change))
+                changeRecordsWritten += 1
             case .snapshot(let job, let snapshot):
                 // As a real store: the snapshot read back from bytes, its log from the records.
                 guard let (kept, replaced) = try? stored(job).compacted(by: snapshot) else { continue }

@@ -113,6 +113,13 @@ struct HAConfigurationTests {
         #expect(unknown.message.contains("keep"))
     }
 
+    @Test("an isolated copy (chaos, benchmarks) keeps the config's job history retention and snapshot interval")
+    func isolatedCopyKeepsJobSettings() throws {
+        let configuration = try parse(minimal + "\njobs: { history: { retain: 7, maxAge: 2h }, snapshotEvery: 33 }\n")
+        let copy = try parse(configuration.isolatedCopy(directory: "/tmp/isolated"))
+        #expect(copy.jobHistoryRetain == 7 && copy.jobHistoryMaxAge == .seconds(7200) && copy.jobSnapshotEvery == 33)
+    }
+
     @Test("jobs.snapshotEvery: default 1000, set, and a bad value named")
     func snapshotEvery() throws {
         #expect(try parse(minimal).jobSnapshotEvery == 1000)
