@@ -98,6 +98,24 @@ public struct StoreReader {
         }
     }
 
+    /// Records whose key starts with `prefix`, ascending by key, and the keys of those whose value
+    /// does not verify or decode, each with why (reading goes on past them; a failure to read
+    /// the store at all still throws).
+    public func valuesAndRefusals<T: Decodable>(_ type: T.Type, _ namespace: StoreNamespace, prefix: [UInt8] = [])
+        throws -> (values: [T], refused: [(key: [UInt8], reason: String)])
+    {
+        var values: [T] = []
+        var refused: [(key: [UInt8], reason: String)] = []
+        for entry in try backend.scan(namespace, prefix: prefix, after: nil, limit: .max) {
+            do {
+                values.append(try decode(type, try ValueEnvelope.open(namespace, entry.key, entry.value, path: path), namespace, entry.key))
+            } catch {
+                refused.append((entry.key, "\(error)"))
+            }
+        }
+        return (values, refused)
+    }
+
     private func decode<T: Decodable>(_ type: T.Type, _ payload: [UInt8], _ namespace: StoreNamespace, _ key: [UInt8])
         throws -> T
     {

@@ -2,7 +2,7 @@ public import BatonCheckpointing
 public import BatonCore
 public import BatonElection
 public import BatonExecutionGraph
-import BatonJobGraph
+public import BatonJobGraph
 import BatonResourceManager
 import BatonJobMaster
 
@@ -49,6 +49,9 @@ extension JobManager {
     public struct Takeover: Sendable {
         /// The jobs that had not ended.
         public var jobs: [RecoveredJob]
+        /// Job records that do not decode at all, with why: those runs fail (to the history as
+        /// FAILED, their records leave the jobs), every other job goes on.
+        public var undecodableJobs: [JobID: String] = [:]
         /// Every ended run the history keeps.
         public var endedJobs: [JobSummary]
         /// When this term began (its term record), nil if unknown.
@@ -75,9 +78,18 @@ extension JobManager {
     mutating func takeOver(_ takeover: Takeover) -> [Step] {
         for ended in takeover.endedJobs where ended.run >= history[ended.id]?.run ?? 0 { history[ended.id] = ended }
         keptRuns = takeover.endedJobs.sorted { ($0.endedAt.millisecondsSince1970, $0.id, $0.run) < ($1.endedAt.millisecondsSince1970, $1.id, $1.run) }
-        let loaded = takeover.jobs
-        guard !loaded.isEmpty else { return pruneHistory() }
         var steps: [Step] = []
+        for (id, reason) in takeover.undecodableJobs.sorted(by: { $0.key < $1.key }) {
+            let failure = "its record in the store does not decode: \(reason)"
+            let summary = JobSummary(
+                id: id, run: (history[id]?.run ?? 0) + 1, name: id.rawValue, state: .failed, submittedAt: wall, endedAt: wall, restarts: 0,
+                failure: failure, lastCheckpoint: nil)
+            history[id] = summary
+            keptRuns.append(summary)
+            steps += [.effect(.notice(.jobStateChanged(id, .failed, reason: failure))), .write(.runEnded(summary))]
+        }
+        let loaded = takeover.jobs
+        guard !loaded.isEmpty else { return steps + pruneHistory() }
         var expected: [JobID: [(attempt: ExecutionAttemptID, location: TaskLocation)]] = [:]
         var highestAllocation: AllocationID = 0
         for job in loaded {

@@ -222,12 +222,19 @@ actor LeaderRuntime {
     private func loadTakeover() async -> JobManager.Takeover? {
         do {
             let epoch = self.epoch
-            var takeover = try await store.read { reader in
+            var (takeover, refusedHistory) = try await store.read { reader in
                 let current = try reader.value(TermRecord.self, .terms, StoreKey.uint64(epoch.rawValue))
                 let previous = try current?.previousEpoch.flatMap { try reader.value(TermRecord.self, .terms, StoreKey.uint64($0.rawValue)) }
-                return JobManager.Takeover(
-                    jobs: try JobManager.RecoveredJob.loadAll(reader), endedJobs: try reader.values(JobSummary.self, .jobHistory), electedAt: current?.startedAt, previousEpoch: previous?.epoch,
+                let (jobs, undecodable) = try JobManager.RecoveredJob.load(reader)
+                let history = try reader.valuesAndRefusals(JobSummary.self, .jobHistory)
+                var takeover = JobManager.Takeover(
+                    jobs: jobs, endedJobs: history.values, electedAt: current?.startedAt, previousEpoch: previous?.epoch,
                     previousTermEndedAt: previous?.endedAt, previousTermEnd: previous?.endReason)
+                takeover.undecodableJobs = undecodable
+                return (takeover, history.refused.map(\.reason))
+            }
+            for reason in refusedHistory {
+                logger.warning("an ended run's summary in the store does not decode; the history goes on without it", metadata: [LogKey.error: "\(reason)"])
             }
             // A job that has no checkpoint of its own yet restores from the savepoint it started from.
             for index in takeover.jobs.indices where takeover.jobs[index].completed.isEmpty && !takeover.jobs[index].record.state.isTerminal {

@@ -201,9 +201,19 @@ extension JobSummary {
 extension JobManager.RecoveredJob {
     /// Every job of the store, with its graph rebuilt from its snapshot and the change records
     /// after it (the savepoint a job started from is not read here: it is a file).
-    public static func loadAll(_ reader: StoreReader) throws -> [JobManager.RecoveredJob] {
+    public static func loadAll(_ reader: StoreReader) throws -> [JobManager.RecoveredJob] { try load(reader).jobs }
+
+    /// Every job of the store as `loadAll`, and the job records that do not decode at all (by
+    /// job id, with why): those runs fail, the others go on.
+    public static func load(_ reader: StoreReader) throws -> (jobs: [JobManager.RecoveredJob], undecodable: [JobID: String]) {
         var jobs: [JobManager.RecoveredJob] = []
-        for record in try reader.values(JobRecord.self, .jobs) {
+        let (records, refused) = try reader.valuesAndRefusals(JobRecord.self, .jobs)
+        var undecodable: [JobID: String] = [:]
+        for (key, reason) in refused {
+            // A key that is no job id cannot be named in the history; it stays for the audit.
+            if let id = String(validating: key, as: UTF8.self).flatMap(JobID.init(rawValue:)) { undecodable[id] = reason }
+        }
+        for record in records {
             let id = record.graph.id
             if record.state.isTerminal {
                 // An ended run that is still among the jobs: it moves to the history; its graph is
@@ -234,6 +244,6 @@ extension JobManager.RecoveredJob {
                         nextCheckpointID: 1, completed: [], unreadable: "\(error)"))
             }
         }
-        return jobs
+        return (jobs, undecodable)
     }
 }

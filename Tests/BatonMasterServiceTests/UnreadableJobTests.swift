@@ -69,6 +69,45 @@ struct UnreadableJobTests {
     }
 }
 
+extension UnreadableJobTests {
+    @Test("a job record that does not decode at all fails that one run (to the history as FAILED, its record gone); the other jobs and the leader go on")
+    func undecodableRecordFailsItsRun() async throws {
+        let directory = try TemporaryDirectory("baton-undecodable-job")
+        defer { directory.remove() }
+        let store = try HAStore.open(
+            path: directory.file("ha.sqlite"), kind: SQLiteHAStoreBackend.kind, access: .readWrite, options: StoreOptions(), now: Self.now)
+        let identity = LeaderIdentity(member: "m1", incarnation: Incarnation(rawValue: 1), address: "-", pid: 1)
+        guard case .won(let victory) = try await store.campaign(as: identity, expecting: .vacant(epoch: .none), leaseMillis: 1000, now: Self.now)
+        else { throw HAStoreError(.io, path: store.path, "expected to win") }
+        let epoch = victory.record.epoch
+        try await store.write(fencedBy: epoch) { writer in
+            try JobManager.StoreWrite.job(JobRecord(graph: Self.graph("ok"), state: .running, submittedAt: Self.now, restarts: 0, failure: nil))
+                .apply(to: writer, epoch: epoch)
+            try writer.put(.jobs, JobKeys.job("garbled"), bytes: Array("{\"graph\": 7}".utf8))
+        }
+        let (loaded, undecodable) = try await store.read { try JobManager.RecoveredJob.load($0) }
+        #expect(loaded.map(\.record.graph.id) == ["ok"])
+        #expect(undecodable["garbled"]?.contains("garbled") == true, "the reason names the record: \(undecodable)")
+        var takeover = JobManager.Takeover(jobs: loaded)
+        takeover.undecodableJobs = undecodable
+        var manager = JobManager(
+            epoch: epoch, leader: "m1",
+            settings: .init(
+                mode: .session, takeover: .reconcile, reconciliationWindow: .seconds(3), checkpointInterval: .seconds(1),
+                checkpointTimeout: .seconds(10), retainedCheckpoints: 2, checkpointDirectory: "/cp", savepointDirectory: "/sp"))
+        let batches = manager.handle(.takeOver(takeover), now: MonotonicInstant(nanoseconds: 1), wall: Self.now)
+        #expect(manager.history["garbled"]?.state == .failed)
+        #expect(manager.history["garbled"]?.failure?.contains("does not decode") == true)
+        #expect(manager.dispatcher.job("ok")?.state == .running)
+        let writes = batches.flatMap(\.writes)
+        try await store.write(fencedBy: epoch) { writer in for write in writes { try write.apply(to: writer, epoch: epoch) } }
+        let after = try await store.read { try JobManager.RecoveredJob.load($0) }
+        #expect(after.undecodable.isEmpty && after.jobs.map(\.record.graph.id) == ["ok"], "no later leader meets the record again")
+        let summaries = try await store.read { try JobSummary.latestRuns($0) }
+        #expect(summaries.map(\.id) == ["garbled"] && summaries.first?.state == .failed)
+    }
+}
+
 @Suite("snapshots in the store")
 struct StoredSnapshotTests {
     @Test("a job is rebuilt from its snapshot and the records after it; a snapshot that does not decode fails that one job")
