@@ -34,6 +34,7 @@ extension HAConfiguration {
                 + "maxFrame: \(rpc.maxFrameBytes) }",
             "reconciliation: { window: \(duration(reconciliationWindow)) }",
             "jobs: { history: { retain: \(jobHistoryRetain), maxAge: \(duration(jobHistoryMaxAge)) }, snapshotEvery: \(jobSnapshotEvery) }",
+            "blockingResults: { memory: \(blockingResultMemoryBytes), dir: \"\(directory)/spill\" }",
             "checkpoints: { dir: \"\(directory)/checkpoints\", interval: \(duration(checkpoints.interval)), retain: \(checkpoints.retain), "
                 + "timeout: \(duration(checkpoints.timeout)) }",
             "masters:",

@@ -31,6 +31,11 @@ public struct HAConfiguration: Sendable, Hashable, CustomStringConvertible {
     /// records the snapshot covers deleted (`jobs.snapshotEvery`): a new leader reads at most
     /// that many records per job after its snapshot, however long the job has run.
     public var jobSnapshotEvery = 1000
+    /// Per task executor, the memory its blocking (batch) results may hold (`blockingResults.memory`),
+    /// and the folder they spill to past it (`blockingResults.dir`; each task executor uses
+    /// `<dir>/<id>`, emptied when it starts).
+    public var blockingResultMemoryBytes = 256 << 20
+    public var blockingResultDirectory = ""
 
     public struct StoreConfiguration: Sendable, Hashable {
         public enum Backend: String, Sendable, Hashable, CaseIterable {
@@ -149,7 +154,7 @@ extension HAConfiguration {
     static func parse(_ root: YAMLValue, file: String) throws -> HAConfiguration {
         let directory = (file as NSString).deletingLastPathComponent
         let top = try root.mapping(allowing: [
-            "cluster", "store", "election", "masters", "taskexecutors", "checkpoints", "group", "rpc", "reconciliation", "jobs",
+            "cluster", "store", "election", "masters", "taskexecutors", "checkpoints", "group", "rpc", "reconciliation", "jobs", "blockingResults",
         ])
         let cluster = try top["cluster"]?.identifier() ?? "local"
 
@@ -298,6 +303,12 @@ extension HAConfiguration {
             file: file, directory: directory, cluster: cluster, store: storeConfiguration, election: election,
             masters: masters, taskExecutors: taskExecutors, checkpoints: checkpoints, group: group, rpc: rpc)
         configuration.reconciliationWindow = window
+        configuration.blockingResultDirectory = absolutePath("data/spill", relativeTo: directory)
+        if let blocking = top["blockingResults"] {
+            let mapping = try blocking.mapping(allowing: ["memory", "dir"])
+            if let memory = mapping["memory"] { configuration.blockingResultMemoryBytes = Int(try memory.byteSize(in: 0...(1 << 40))) }
+            if let dir = mapping["dir"] { configuration.blockingResultDirectory = absolutePath(try dir.nonEmptyString(), relativeTo: directory) }
+        }
         if let jobs = top["jobs"] {
             let mapping = try jobs.mapping(allowing: ["history", "snapshotEvery"])
             if let every = mapping["snapshotEvery"] { configuration.jobSnapshotEvery = try every.int(in: 1...1_000_000) }

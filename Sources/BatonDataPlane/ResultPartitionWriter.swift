@@ -20,12 +20,14 @@ public final class ResultPartitionWriter: @unchecked Sendable {
     private let batchRecords: Int
     public private(set) var recordsWritten: Int = 0
 
-    public init(id: PartitionID, spec: OutputSpec, pipelinedCapacity: Int = 8, batchRecords: Int = 512) {
+    /// Blocking subpartitions keep their batches within `blockingMemory` and spill past it.
+    public init(id: PartitionID, spec: OutputSpec, pipelinedCapacity: Int = 8, batchRecords: Int = 512, blockingMemory: BlockingResultMemory? = nil) {
         self.id = id
         self.spec = spec
         let count = spec.subpartitionCount
+        let name = "\(id.job)-r\(id.result)-p\(id.producerSubtask)-a\(id.producerAttempt)"
         produced = spec.blocking
-            ? .blocking((0..<count).map { _ in BlockingSubpartition() })
+            ? .blocking((0..<count).map { BlockingSubpartition(memory: blockingMemory, name: "\(name)-s\($0)") })
             : .pipelined((0..<count).map { _ in PipelinedSubpartition(capacity: pipelinedCapacity) })
         builders = Array(repeating: [], count: count)
         oldestUnflushed = Array(repeating: nil, count: count)
@@ -101,12 +103,12 @@ public final class ResultPartitionWriter: @unchecked Sendable {
         }
     }
 
-    /// Flushes and ends every subpartition.
-    public func finish() async {
+    /// Flushes and ends every subpartition; throws if a blocking batch could not be spilled.
+    public func finish() async throws {
         await flushAll()
         switch produced {
         case .pipelined(let list): for subpartition in list { await subpartition.finish() }
-        case .blocking(let list): for subpartition in list { await subpartition.finish() }
+        case .blocking(let list): for subpartition in list { try await subpartition.finish() }
         }
     }
 

@@ -89,7 +89,9 @@ public actor TaskExecutorService: Service {
         let server = try await RPCServer.bind(
             host: settings.data.host, port: settings.data.port, identity: RPCPeer(id: id.rawValue, role: .taskExecutor), configuration: rpc,
             logger: logger)
-        let plane = DataPlane(taskExecutor: id, registry: PartitionRegistry(), configuration: rpc, logger: logger)
+        let blocking = try BlockingResultMemory(
+            budgetBytes: configuration.blockingResultMemoryBytes, directory: "\(configuration.blockingResultDirectory)/\(id)")
+        let plane = DataPlane(taskExecutor: id, registry: PartitionRegistry(blockingMemory: blocking), configuration: rpc, logger: logger)
         dataPlane = plane
         logger.info(
             "task executor started",

@@ -52,7 +52,7 @@ public enum TaskRunner {
         let writers = spec.outputs.map { output in
             ResultPartitionWriter(
                 id: PartitionID(job: spec.attempt.job, result: output.result, producerSubtask: spec.attempt.subtask, producerAttempt: spec.attempt.attempt),
-                spec: output, batchRecords: batchRecords)
+                spec: output, batchRecords: batchRecords, blockingMemory: dataPlane.registry.blockingMemory)
         }
         await report(.initializing)
         do {
@@ -66,7 +66,7 @@ public enum TaskRunner {
                 try await task.runInputs(dataPlane: dataPlane, updates: channelUpdates, control: control)
             }
             try task.chain.finish()
-            for writer in writers { await writer.finish() }
+            for writer in writers { try await writer.finish() }
             await report(.finished)
         } catch {
             for writer in writers { await writer.abort(error) }

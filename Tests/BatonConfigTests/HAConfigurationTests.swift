@@ -120,6 +120,16 @@ struct HAConfigurationTests {
         #expect(copy.jobHistoryRetain == 7 && copy.jobHistoryMaxAge == .seconds(7200) && copy.jobSnapshotEvery == 33)
     }
 
+    @Test("blockingResults: a 256 MiB budget spilling to data/spill by default; both keys set; a bad size named")
+    func blockingResults() throws {
+        let defaults = try parse(minimal)
+        #expect(defaults.blockingResultMemoryBytes == 256 << 20 && defaults.blockingResultDirectory == "/etc/baton/data/spill")
+        let set = try parse(minimal + "\nblockingResults: { memory: 1MiB, dir: /var/spill }\n")
+        #expect(set.blockingResultMemoryBytes == 1 << 20 && set.blockingResultDirectory == "/var/spill")
+        let bad = try #require(failure(minimal + "\nblockingResults: { memory: lots }\n"))
+        #expect(bad.keyPath == "blockingResults.memory")
+    }
+
     @Test("jobs.snapshotEvery: default 1000, set, and a bad value named")
     func snapshotEvery() throws {
         #expect(try parse(minimal).jobSnapshotEvery == 1000)

@@ -15,8 +15,13 @@ struct TwoExecutors {
     let configuration = RPCConfiguration(secret: Array("data-plane-secret".utf8), heartbeatInterval: .milliseconds(200), heartbeatTimeout: .seconds(3))
     let logger = Logger(label: "test")
 
+    /// Each task executor's budget for blocking results and the folder they spill to (`<spill>/<id>`); nil: all in memory.
+    var blockingBudget: (bytes: Int, spill: String)?
+
     func dataPlane(_ id: ResourceID) -> DataPlane {
-        DataPlane(taskExecutor: id, registry: PartitionRegistry(), configuration: configuration, logger: logger, patience: .seconds(10))
+        let memory = blockingBudget.map { try! BlockingResultMemory(budgetBytes: $0.bytes, directory: "\($0.spill)/\(id)") }
+        return DataPlane(
+            taskExecutor: id, registry: PartitionRegistry(blockingMemory: memory), configuration: configuration, logger: logger, patience: .seconds(10))
     }
 
     /// Runs `body` with the two data planes serving on their ports.
@@ -83,10 +88,41 @@ struct TaskRuntimeTests {
 
     @Test("records flow through local and remote channels, hashed by key, with blocking and pipelined results", arguments: [true, false])
     func pipeline(_ blocking: Bool) async throws {
+        try await runPipeline(blocking: blocking, executors: TwoExecutors())
+    }
+
+    @Test("blocking results past a task executor's memory budget spill to files and read back whole, in order, locally and remotely")
+    func blockingResultsSpill() async throws {
+        let spill = NSTemporaryDirectory() + "baton-spill-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: spill) }
+        var executors = TwoExecutors()
+        executors.blockingBudget = (bytes: 4096, spill: spill)
+        let spilled = try await runPipeline(blocking: true, executors: executors) { planes in
+            var files = 0
+            for plane in planes {
+                guard let memory = plane.registry.blockingMemory else { continue }
+                #expect(memory.usedBytes <= 4096)
+                files += try FileManager.default.contentsOfDirectory(atPath: memory.directory).count
+                await plane.registry.release(job: "job")
+                #expect(memory.usedBytes == 0, "released results give their memory back")
+                #expect(try FileManager.default.contentsOfDirectory(atPath: memory.directory).isEmpty, "and their spill files go")
+            }
+            return files
+        }
+        #expect(spilled >= 2, "each producer's results went past 4 KiB: \(spilled) spill files")
+    }
+
+    /// Two sources and two keyed counts across two task executors; `inspect` sees the data planes
+    /// once every task ended, before they stop.
+    @discardableResult
+    func runPipeline(
+        blocking: Bool, executors: TwoExecutors, inspect: @escaping @Sendable ([DataPlane]) async throws -> Int = { _ in 0 }
+    ) async throws -> Int {
         let sink = NSTemporaryDirectory() + "baton-runtime-\(UInt32.random(in: 0...UInt32.max))"
         defer { try? FileManager.default.removeItem(atPath: sink) }
         let events = Events()
-        try await TwoExecutors().run { te1, port1, te2, port2 in
+        let inspected = Mutex(0)
+        try await executors.run { te1, port1, te2, port2 in
             let locations = [
                 InputChannelSpec.Location(taskExecutor: "te1", host: "127.0.0.1", port: port1),
                 InputChannelSpec.Location(taskExecutor: "te2", host: "127.0.0.1", port: port2),
@@ -105,11 +141,14 @@ struct TaskRuntimeTests {
                     }
                 }
             }
+            let result = try await inspect([te1, te2])
+            inspected.withLock { $0 = result }
         }
         for name in ["source0", "source1", "count0", "count1"] {
             #expect(events.of(name) == [.initializing, .running, .finished], "\(name): \(events.of(name))")
         }
         #expect(try finalCounts(sink) == expectedCounts(to: 10_000, keys: 7))
+        return inspected.withLock { $0 }
     }
 
     @Test("a slow consumer makes its producer wait: nothing is lost and nothing piles up")
