@@ -138,13 +138,18 @@ extension ProcessTests {
             defer { group.stop() }
             let (_, counts) = try wordsInput(group)
             let spec = try group.jobSpec(wordCountSpec(parallelism: 1), name: "words.yaml")
+            // The second round keeps no blocking result in memory: every batch goes through a spill file.
+            let spilling = try group.directory.write(
+                try String(contentsOfFile: group.configPath, encoding: .utf8) + "\nblockingResults: { memory: 0, dir: spill-round-2 }\n", to: "spilling.yaml")
             for round in 1...2 {
-                let run = try group.start(["group", "--config", group.configPath, "--job", spec], log: "per-job-\(round).log")
+                let config = round == 1 ? group.configPath : spilling
+                let run = try group.start(["group", "--config", config, "--job", spec], log: "per-job-\(round).log")
                 #expect(run.wait(timeout: .seconds(120)), "round \(round): the per-job group did not end:\n\(group.logs)")
                 #expect(run.exitStatus == 0, "round \(round): \(run.log)")
                 #expect(run.log.contains("job words FINISHED"), "round \(round)")
                 #expect(try outputCounts(group.directory.file("output")) == counts, "round \(round)")
             }
+            #expect(FileManager.default.fileExists(atPath: group.directory.file("spill-round-2/te1")), "the task executor spilled where its config said")
             // The history keeps both runs; `baton status --all` lists them, the latest first.
             let status = try BatonProcess.run(["status", "--config", group.configPath, "--all", "--json"])
             #expect(status.status == 0, "\(status.output)")
