@@ -197,10 +197,17 @@ final class MiniCluster: Sendable {
                 else { return }
                 running.updates.yield(update)
             }
-        case .releasePartitions(let job):
+        case .releasePartitions(let job, let only):
             guard let executor = executors.first(where: { $0.id == target }) else { return }
             let registry = executor.plane.registry
-            work.addTask { await registry.release(job: job) }
+            work.addTask {
+                if let only {
+                    await registry.release(
+                        job: job, results: only.results, producerSubtask: Int(only.producer.vertex.subtask), producerAttempt: Int(only.producer.attempt))
+                } else {
+                    await registry.release(job: job)
+                }
+            }
         case .triggerCheckpoint(let job, let source, let id, let timestamp, let directory, let isSavepoint):
             let now = time.monotonicNow()
             state.withLock { state in

@@ -199,9 +199,16 @@ public actor PartitionRegistry {
         for partition in dropped.values { await partition.release() }
     }
 
-    /// Drops the partitions of one producer attempt.
+    /// Drops one partition.
     public func release(_ id: PartitionID) async {
         await partitions.removeValue(forKey: id)?.release()
+    }
+
+    /// Drops the partitions one producer attempt wrote into `results` (every consumer finished).
+    public func release(job: JobID, results: [Int], producerSubtask: Int, producerAttempt: Int) async {
+        for result in results {
+            await release(PartitionID(job: job, result: result, producerSubtask: producerSubtask, producerAttempt: producerAttempt))
+        }
     }
 
     public var count: Int { partitions.count }

@@ -76,6 +76,8 @@ public struct ChangeLog: Hashable, Sendable {
             }
             began[vertex] = sequence
             finished.remove(vertex)
+        case .partitionsReleased:
+            break
         }
         next = sequence + 1
         for finding in findings {

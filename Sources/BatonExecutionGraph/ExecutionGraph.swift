@@ -50,11 +50,15 @@ public struct Execution: Hashable, Sendable {
     public var attempt: Int32
     public var state: ExecutionState
     public var location: TaskLocation?
+    /// Whether the blocking results this finished attempt wrote were released (every consumer
+    /// finished): a consumer that must run again needs this attempt to run again too.
+    public var partitionsReleased: Bool
 
-    public init(attempt: Int32 = 0, state: ExecutionState = .created, location: TaskLocation? = nil) {
+    public init(attempt: Int32 = 0, state: ExecutionState = .created, location: TaskLocation? = nil, partitionsReleased: Bool = false) {
         self.attempt = attempt
         self.state = state
         self.location = location
+        self.partitionsReleased = partitionsReleased
     }
 }
 
@@ -234,6 +238,19 @@ public struct ExecutionGraph: Sendable {
         return .reset(vertex, executions[index].attempt)
     }
 
+    /// Marks the blocking results of the finished `attempt` as released.
+    @discardableResult
+    public mutating func releasePartitions(_ attempt: ExecutionAttemptID) throws(ExecutionGraphError) -> ExecutionGraphChange {
+        guard contains(attempt.vertex) else { throw ExecutionGraphError(message: "no vertex \(attempt.vertex) in this graph") }
+        let index = flatIndex(attempt.vertex)
+        let current = executions[index]
+        guard current.attempt == attempt.attempt, current.state == .finished, !current.partitionsReleased else {
+            throw ExecutionGraphError(message: "the results of \(attempt) cannot be released: the vertex is at attempt \(current.attempt), \(current.state)")
+        }
+        executions[index].partitionsReleased = true
+        return .partitionsReleased(attempt)
+    }
+
     /// Applies a change record (as when a new leader replays the store).
     public mutating func apply(_ change: ExecutionGraphChange) throws(ExecutionGraphError) {
         switch change {
@@ -244,6 +261,8 @@ public struct ExecutionGraph: Sendable {
                 throw ExecutionGraphError(message: "reset of \(vertex) to attempt \(attempt) does not follow the current attempt")
             }
             try resetForNewAttempt(vertex)
+        case .partitionsReleased(let attempt):
+            try releasePartitions(attempt)
         }
     }
 
@@ -263,4 +282,6 @@ public enum ExecutionGraphChange: Hashable, Sendable {
     case state(ExecutionAttemptID, ExecutionState, TaskLocation?)
     /// The vertex started a new attempt.
     case reset(ExecutionVertexID, Int32)
+    /// The blocking results the finished attempt wrote were released (every consumer finished).
+    case partitionsReleased(ExecutionAttemptID)
 }

@@ -5,7 +5,8 @@ public import BatonJobGraph
 /// records. A new leader rebuilds the graph from the JobGraph, the last snapshot and the changes
 /// written after it, and gets exactly the graph the old leader had.
 public enum ExecutionGraphCodec {
-    static let snapshotFormat: UInt8 = 1
+    /// 2: with a byte of flags per attempt (1: its blocking results were released).
+    static let snapshotFormat: UInt8 = 2
     static let changeFormat: UInt8 = 1
 
     /// Every vertex's attempt, state and location; task executor names are written once.
@@ -26,6 +27,7 @@ public enum ExecutionGraphCodec {
         for execution in graph.executionsInOrder {
             writer.write(UInt64(execution.attempt))
             writer.write(execution.state.rawValue)
+            writer.write(UInt8(execution.partitionsReleased ? 1 : 0))
             if let location = execution.location {
                 writer.write(UInt64(names[location.taskExecutor]! + 1))
                 writer.write(location.allocation.rawValue)
@@ -40,7 +42,8 @@ public enum ExecutionGraphCodec {
     public static func restore(_ jobGraph: JobGraph, snapshot: [UInt8]) throws -> ExecutionGraph {
         var graph = ExecutionGraph(jobGraph: jobGraph)
         var reader = BinaryReader(snapshot)
-        guard try reader.readByte() == snapshotFormat else { throw ExecutionGraphError(message: "unknown snapshot format") }
+        let format = try reader.readByte()
+        guard format == 1 || format == snapshotFormat else { throw ExecutionGraphError(message: "unknown snapshot format \(format)") }
         let count = try reader.readUInt64()
         guard count == UInt64(graph.vertexCount) else {
             throw ExecutionGraphError(message: "snapshot has \(count) vertices, the job graph \(graph.vertexCount)")
@@ -53,13 +56,15 @@ public enum ExecutionGraphCodec {
             guard let state = ExecutionState(rawValue: try reader.readByte()), attempt <= UInt64(Int32.max) else {
                 throw ExecutionGraphError(message: "snapshot holds an invalid attempt")
             }
+            let flags = format == 1 ? 0 : try reader.readByte()
+            guard flags <= 1, flags == 0 || state == .finished else { throw ExecutionGraphError(message: "snapshot holds invalid attempt flags") }
             var location: TaskLocation?
             let name = try reader.readUInt64()
             if name > 0 {
                 guard name <= UInt64(names.count) else { throw ExecutionGraphError(message: "snapshot names an unknown task executor") }
                 location = TaskLocation(taskExecutor: names[Int(name) - 1], allocation: AllocationID(rawValue: try reader.readUInt64()))
             }
-            executions.append(Execution(attempt: Int32(attempt), state: state, location: location))
+            executions.append(Execution(attempt: Int32(attempt), state: state, location: location, partitionsReleased: flags == 1))
         }
         guard reader.isAtEnd else { throw ExecutionGraphError(message: "snapshot has trailing bytes") }
         graph.restore(executions)
@@ -86,6 +91,11 @@ public enum ExecutionGraphCodec {
             writer.write(UInt64(vertex.jobVertex))
             writer.write(UInt64(vertex.subtask))
             writer.write(UInt64(attempt))
+        case .partitionsReleased(let attempt):
+            writer.write(UInt8(2))
+            writer.write(UInt64(attempt.vertex.jobVertex))
+            writer.write(UInt64(attempt.vertex.subtask))
+            writer.write(UInt64(attempt.attempt))
         }
         return writer.bytes
     }
@@ -114,6 +124,8 @@ public enum ExecutionGraphCodec {
             change = .state(ExecutionAttemptID(vertex: vertex, attempt: attempt), state, location)
         case 1:
             change = .reset(vertex, attempt)
+        case 2:
+            change = .partitionsReleased(ExecutionAttemptID(vertex: vertex, attempt: attempt))
         default:
             throw ExecutionGraphError(message: "unknown change kind \(kind)")
         }

@@ -157,10 +157,22 @@ public struct JobManager: Sendable {
         case cancel(JobID, ExecutionAttemptID)
         /// A producer the consumer did not know the location of is deployed.
         case updatePartition(JobID, consumer: ExecutionAttemptID, result: Int, channel: InputChannelDescriptor)
-        case releasePartitions(JobID)
+        /// Drop the job's kept result partitions: all of them, or `only` those one producer
+        /// attempt wrote (every consumer of them finished).
+        case releasePartitions(JobID, only: ProducedResults?)
         case triggerCheckpoint(JobID, source: ExecutionAttemptID, id: CheckpointID, timestamp: WallTime, directory: String, isSavepoint: Bool)
         case notifyCheckpointComplete(JobID, checkpoint: CheckpointID)
         case endInput(JobID, ExecutionAttemptID)
+    }
+
+    /// The blocking results one producer attempt wrote.
+    public struct ProducedResults: Hashable, Sendable {
+        public var producer: ExecutionAttemptID
+        public var results: [Int]
+        public init(producer: ExecutionAttemptID, results: [Int]) {
+            self.producer = producer
+            self.results = results
+        }
     }
 
     public struct JobOutcome: Hashable, Sendable {
@@ -599,6 +611,8 @@ public struct JobManager: Sendable {
                 return [.effect(.startTimer(.job(job, timer), after: after))]
             case .persist(let change):
                 persist(change, of: job, into: &run)
+            case .releasePartitions(let attempt, let location, let results):
+                return [.effect(.send(.releasePartitions(job, only: ProducedResults(producer: attempt, results: results)), to: location.taskExecutor))]
             case .restartBudgetChanged:
                 // In the transaction of the failure that used it.
                 carryOut(.saveJob(job), into: &run)
@@ -623,7 +637,7 @@ public struct JobManager: Sendable {
             if let master = dispatcher.job(job) {
                 for request in awaiting.removeValue(forKey: job) ?? [] { steps.append(.effect(.reply(request, .outcome(outcome(master))))) }
             }
-            for id in taskExecutors.keys.sorted() { steps.append(.effect(.send(.releasePartitions(job), to: id))) }
+            for id in taskExecutors.keys.sorted() { steps.append(.effect(.send(.releasePartitions(job, only: nil), to: id))) }
             return steps + pruneHistory()
         case .shutDown(let state):
             return [.effect(.notice(.perJobClusterEnded(state)))]

@@ -54,6 +54,10 @@ public struct JobMaster: Sendable {
         /// The restart strategy counted a failure: its budget must be durable before the
         /// restart it allows (a new leader goes on with it).
         case restartBudgetChanged(RestartBudget)
+        /// Every consumer of the blocking `results` the finished `attempt` wrote finished: its
+        /// task executor drops them (memory and spill files); a consumer that must run again
+        /// later runs the producer again too.
+        case releasePartitions(ExecutionAttemptID, TaskLocation, results: [Int])
     }
 
     private struct SlotKey: Hashable, Sendable {
@@ -315,6 +319,8 @@ public struct JobMaster: Sendable {
             }
             actions += releaseSlotIfDone(slotKey(vertex))
             actions += finishIfDone()
+            // The job's end releases everything; before it, what every consumer has read.
+            if !state.isTerminal { actions += releaseConsumedPartitions(after: vertex) }
         case .canceled:
             actions += afterTaskStopped(now: now)
         default:
@@ -618,6 +624,33 @@ public struct JobMaster: Sendable {
             if consumers.contains(where: { graph.execution($0).state != .finished }) { return true }
         }
         return false
+    }
+
+    /// The finished producers feeding `vertex` through blocking results whose every consumer has
+    /// finished now: their results are released.
+    private mutating func releaseConsumedPartitions(after vertex: ExecutionVertexID) -> [Action] {
+        var actions: [Action] = []
+        var seen: Set<ExecutionVertexID> = []
+        for resultIndex in graph.jobVertices[Int(vertex.jobVertex)].inputs where graph.results[resultIndex].type == .blocking {
+            let result = graph.results[resultIndex]
+            // All-to-all: nothing to release while another consumer subtask has not finished.
+            if !result.isPointwise, graph.consumers(of: vertex, through: result).contains(where: { graph.execution($0).state != .finished }) { continue }
+            for producer in graph.producers(of: vertex, through: result) where seen.insert(producer).inserted {
+                let execution = graph.execution(producer)
+                guard execution.state == .finished, !execution.partitionsReleased, let location = execution.location,
+                    !hasUnfinishedBlockingConsumers(producer)
+                else { continue }
+                let attempt = graph.attemptID(producer)
+                do {
+                    actions.append(.persist(try graph.releasePartitions(attempt)))
+                } catch {
+                    preconditionFailure("JobMaster \(jobGraph.id): \(error)")
+                }
+                let results = graph.jobVertices[Int(producer.jobVertex)].outputs.filter { graph.results[$0].type == .blocking }
+                actions.append(.releasePartitions(attempt, location, results: results))
+            }
+        }
+        return actions
     }
 
     private func blockingOutput(of vertex: ExecutionVertexID) -> Int? {

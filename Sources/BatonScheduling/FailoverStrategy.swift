@@ -34,13 +34,14 @@ public struct FailoverContext: Sendable {
     /// Whether the blocking partition written by `producer` is, or will be, there to read without
     /// restarting the producer: it is still to be produced (CREATED, SCHEDULED), being produced
     /// or finished on a task executor that is not lost. A producer that was canceled or failed,
-    /// or whose task executor is lost, must run again.
+    /// whose task executor is lost, or whose results were released, must run again.
     public func isPartitionAvailable(_ producer: ExecutionVertexID) -> Bool {
         let execution = graph.execution(producer)
         switch execution.state {
         case .created, .scheduled:
             return true
         case .deploying, .initializing, .running, .finished:
+            guard !execution.partitionsReleased else { return false }
             return execution.location.map { !lostTaskExecutors.contains($0.taskExecutor) } ?? false
         case .canceling, .canceled, .failed:
             return false

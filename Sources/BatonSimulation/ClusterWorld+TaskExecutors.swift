@@ -478,7 +478,7 @@ extension TaskSlotTable.Command {
         case .deploy(let descriptor): self = .deploy(TaskAttempt(job: descriptor.job, attempt: descriptor.attempt), allocation: descriptor.allocation)
         case .cancel(let job, let attempt): self = .cancel(TaskAttempt(job: job, attempt: attempt))
         case .updatePartition(let job, let consumer, _, _): self = .updatePartitionInfo(consumer: TaskAttempt(job: job, attempt: consumer))
-        case .releasePartitions(let job): self = .releasePartitions(job)
+        case .releasePartitions(let job, _): self = .releasePartitions(job)
         case .triggerCheckpoint(let job, let source, let id, _, _, _): self = .triggerCheckpoint(TaskAttempt(job: job, attempt: source), checkpoint: id)
         case .notifyCheckpointComplete(let job, let checkpoint): self = .notifyCheckpointComplete(job, checkpoint: checkpoint)
         case .endInput(let job, let attempt): self = .endInput(TaskAttempt(job: job, attempt: attempt))

@@ -258,7 +258,14 @@ public actor TaskExecutorService: Service {
             case .forward(let attempts):
                 for attempt in attempts { deliver(message, to: attempt.key) }
             case .releasePartitions(let job):
-                await dataPlane?.registry.release(job: job)
+                let release = message.releasePartitions
+                if release.oneProducer {
+                    await dataPlane?.registry.release(
+                        job: job, results: release.results.map { Int($0) }, producerSubtask: Int(release.producerSubtask),
+                        producerAttempt: Int(release.producerAttempt))
+                } else {
+                    await dataPlane?.registry.release(job: job)
+                }
             case .report(let report):
                 await send(.taskStateChanged(.with { $0.report = WireTaskReport(report) }))
             case .declineCheckpoint(let attempt, let checkpoint, let reason):

@@ -963,13 +963,23 @@ public nonisolated struct WireEndOfPartition: Sendable {
   public init() {}
 }
 
-/// The leader tells a task executor that a job's retained results are no longer needed.
+/// The leader tells a task executor that a job's retained results are no longer needed: all of
+/// them (the job ended), or, with one_producer, the blocking results `results` written by one
+/// producer attempt (every consumer of them finished).
 public nonisolated struct WireReleasePartitions: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   public var job: String = String()
+
+  public var oneProducer: Bool = false
+
+  public var results: [UInt32] = []
+
+  public var producerSubtask: UInt32 = 0
+
+  public var producerAttempt: UInt32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -3058,7 +3068,7 @@ nonisolated extension WireEndOfPartition: SwiftProtobuf.Message, SwiftProtobuf._
 
 nonisolated extension WireReleasePartitions: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ReleasePartitions"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}job\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}job\0\u{3}one_producer\0\u{1}results\0\u{3}producer_subtask\0\u{3}producer_attempt\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3067,6 +3077,10 @@ nonisolated extension WireReleasePartitions: SwiftProtobuf.Message, SwiftProtobu
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.job) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.oneProducer) }()
+      case 3: try { try decoder.decodeRepeatedUInt32Field(value: &self.results) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.producerSubtask) }()
+      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.producerAttempt) }()
       default: break
       }
     }
@@ -3076,11 +3090,27 @@ nonisolated extension WireReleasePartitions: SwiftProtobuf.Message, SwiftProtobu
     if !self.job.isEmpty {
       try visitor.visitSingularStringField(value: self.job, fieldNumber: 1)
     }
+    if self.oneProducer != false {
+      try visitor.visitSingularBoolField(value: self.oneProducer, fieldNumber: 2)
+    }
+    if !self.results.isEmpty {
+      try visitor.visitPackedUInt32Field(value: self.results, fieldNumber: 3)
+    }
+    if self.producerSubtask != 0 {
+      try visitor.visitSingularUInt32Field(value: self.producerSubtask, fieldNumber: 4)
+    }
+    if self.producerAttempt != 0 {
+      try visitor.visitSingularUInt32Field(value: self.producerAttempt, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: WireReleasePartitions, rhs: WireReleasePartitions) -> Bool {
     if lhs.job != rhs.job {return false}
+    if lhs.oneProducer != rhs.oneProducer {return false}
+    if lhs.results != rhs.results {return false}
+    if lhs.producerSubtask != rhs.producerSubtask {return false}
+    if lhs.producerAttempt != rhs.producerAttempt {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -279,8 +279,16 @@ extension WireEnvelope {
                 $0.result = UInt32(result)
                 $0.channel = WireInputChannel(channel)
             }
-        case .releasePartitions(let job):
-            releasePartitions = .with { $0.job = job.rawValue }
+        case .releasePartitions(let job, let only):
+            releasePartitions = .with {
+                $0.job = job.rawValue
+                if let only {
+                    $0.oneProducer = true
+                    $0.results = only.results.map { UInt32($0) }
+                    $0.producerSubtask = UInt32(only.producer.vertex.subtask)
+                    $0.producerAttempt = UInt32(only.producer.attempt)
+                }
+            }
         case .triggerCheckpoint(let job, let source, let id, let timestamp, let directory, let isSavepoint):
             triggerCheckpoint = .with {
                 $0.attempt = WireAttempt(job: job, source)

@@ -16,6 +16,17 @@ import Testing
 struct UnreadableJobTests {
     static let now = WallTime(millisecondsSince1970: 1_795_622_731_042)
 
+    /// A fresh SQLite store in a folder of its own, and the epoch of the term m1 won in it.
+    static func leadingStore(_ name: String) async throws -> (TemporaryDirectory, HAStore, Epoch) {
+        let directory = try TemporaryDirectory(name)
+        let store = try HAStore.open(
+            path: directory.file("ha.sqlite"), kind: SQLiteHAStoreBackend.kind, access: .readWrite, options: StoreOptions(), now: now)
+        let identity = LeaderIdentity(member: "m1", incarnation: Incarnation(rawValue: 1), address: "-", pid: 1)
+        guard case .won(let victory) = try await store.campaign(as: identity, expecting: .vacant(epoch: .none), leaseMillis: 1000, now: now)
+        else { throw HAStoreError(.io, path: store.path, "expected to win") }
+        return (directory, store, victory.record.epoch)
+    }
+
     static func graph(_ id: JobID) -> JobGraph {
         var builder = JobGraphBuilder(id: id, configuration: JobConfiguration(scheduling: .eager, failover: .region))
         builder.addVertex("a", operators: [.sequence()], parallelism: 1)
@@ -24,14 +35,8 @@ struct UnreadableJobTests {
 
     @Test("a change record that does not apply fails that one job with the reason; the other jobs and the leader go on")
     func oneJobFails() async throws {
-        let directory = try TemporaryDirectory("baton-unreadable-job")
+        let (directory, store, epoch) = try await Self.leadingStore("baton-unreadable-job")
         defer { directory.remove() }
-        let store = try HAStore.open(
-            path: directory.file("ha.sqlite"), kind: SQLiteHAStoreBackend.kind, access: .readWrite, options: StoreOptions(), now: Self.now)
-        let identity = LeaderIdentity(member: "m1", incarnation: Incarnation(rawValue: 1), address: "-", pid: 1)
-        guard case .won(let victory) = try await store.campaign(as: identity, expecting: .vacant(epoch: .none), leaseMillis: 1000, now: Self.now)
-        else { throw HAStoreError(.io, path: store.path, "expected to win") }
-        let epoch = victory.record.epoch
         let vertex = ExecutionVertexID(jobVertex: 0, subtask: 0)
         let writes: [JobManager.StoreWrite] = [
             .job(JobRecord(graph: Self.graph("ok"), state: .running, submittedAt: Self.now, restarts: 0, failure: nil)),
@@ -72,14 +77,8 @@ struct UnreadableJobTests {
 extension UnreadableJobTests {
     @Test("a job record that does not decode at all fails that one run (to the history as FAILED, its record gone); the other jobs and the leader go on")
     func undecodableRecordFailsItsRun() async throws {
-        let directory = try TemporaryDirectory("baton-undecodable-job")
+        let (directory, store, epoch) = try await Self.leadingStore("baton-undecodable-job")
         defer { directory.remove() }
-        let store = try HAStore.open(
-            path: directory.file("ha.sqlite"), kind: SQLiteHAStoreBackend.kind, access: .readWrite, options: StoreOptions(), now: Self.now)
-        let identity = LeaderIdentity(member: "m1", incarnation: Incarnation(rawValue: 1), address: "-", pid: 1)
-        guard case .won(let victory) = try await store.campaign(as: identity, expecting: .vacant(epoch: .none), leaseMillis: 1000, now: Self.now)
-        else { throw HAStoreError(.io, path: store.path, "expected to win") }
-        let epoch = victory.record.epoch
         try await store.write(fencedBy: epoch) { writer in
             try JobManager.StoreWrite.job(JobRecord(graph: Self.graph("ok"), state: .running, submittedAt: Self.now, restarts: 0, failure: nil))
                 .apply(to: writer, epoch: epoch)
@@ -112,15 +111,9 @@ extension UnreadableJobTests {
 struct StoredSnapshotTests {
     @Test("a job is rebuilt from its snapshot and the records after it; a snapshot that does not decode fails that one job")
     func snapshotAndTail() async throws {
-        let directory = try TemporaryDirectory("baton-stored-snapshot")
+        let (directory, store, epoch) = try await UnreadableJobTests.leadingStore("baton-stored-snapshot")
         defer { directory.remove() }
         let now = UnreadableJobTests.now
-        let store = try HAStore.open(
-            path: directory.file("ha.sqlite"), kind: SQLiteHAStoreBackend.kind, access: .readWrite, options: StoreOptions(), now: now)
-        let identity = LeaderIdentity(member: "m1", incarnation: Incarnation(rawValue: 1), address: "-", pid: 1)
-        guard case .won(let victory) = try await store.campaign(as: identity, expecting: .vacant(epoch: .none), leaseMillis: 1000, now: now)
-        else { throw HAStoreError(.io, path: store.path, "expected to win") }
-        let epoch = victory.record.epoch
         let attempt = ExecutionAttemptID(vertex: ExecutionVertexID(jobVertex: 0, subtask: 0), attempt: 0)
         let location = TaskLocation(taskExecutor: "te1", allocation: 7)
         let changes: [ExecutionGraphChange] = [

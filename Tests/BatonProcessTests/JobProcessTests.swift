@@ -132,6 +132,43 @@ extension ProcessTests {
             #expect((output["records"] as? Int ?? 0) >= 50_000 && output["records"] as? Int == output["expectedRecords"] as? Int, "\(output)")
         }
 
+        @Test("a three-stage batch job whose blocking results all spill, each stage's released once the next has read it, counts right")
+        func threeStagesSpilledAndReleased() async throws {
+            let group = try GroupHarness(backend: "sqlite", taskExecutors: 2, slots: 2)
+            defer { group.stop() }
+            let (_, counts) = try wordsInput(group)
+            let spilling = try group.directory.write(
+                try String(contentsOfFile: group.configPath, encoding: .utf8) + "\nblockingResults: { memory: 0 }\n", to: "spilling.yaml")
+            let spec = try group.jobSpec(
+                """
+                id: stages
+                scheduling: lazy-from-sources
+                failover: region
+                vertices:
+                  - id: tokenize
+                    parallelism: 2
+                    operators:
+                      - text-file: { path: words.txt }
+                      - tokenize
+                  - id: sum
+                    parallelism: 2
+                    operators:
+                      - sum: { field: value }
+                  - id: write
+                    parallelism: 2
+                    operators:
+                      - map: { function: identity }
+                      - file-sink: { path: output, exactly-once: false }
+                edges:
+                  - { from: tokenize, to: sum, pattern: hash, key: word, result: blocking }
+                  - { from: sum, to: write, pattern: forward, result: blocking }
+                """, name: "stages.yaml")
+            let run = try group.start(["group", "--config", spilling, "--job", spec], log: "stages.log")
+            #expect(run.wait(timeout: .seconds(120)), "the per-job group did not end:\n\(group.logs)")
+            #expect(run.exitStatus == 0 && run.log.contains("job stages FINISHED"), "\(run.log)")
+            #expect(try outputCounts(group.directory.file("output")) == counts)
+        }
+
         @Test("a per-job group runs the same job twice in a row on one store, FINISHED both times (a job id runs again once it ended)")
         func perJobTwice() async throws {
             let group = try GroupHarness(backend: "sqlite", taskExecutors: 1, slots: 2)

@@ -112,6 +112,25 @@ struct FailoverStrategyTests {
             context: FailoverContext(graph: graph, lostTaskExecutors: ["te2"]))
         #expect(names(graph, tasks) == ["b1", "c0", "c1"])
     }
+
+    @Test("a producer whose results were released (every consumer had finished) runs again when a consumer must")
+    func releasedPartition() throws {
+        var graph = ExecutionGraph(jobGraph: batch)
+        let strategy = RegionFailoverStrategy(graph: graph)
+        for label in ["a0", "a1", "b0", "b1"] {
+            let v = vertex(graph, label)
+            for state in [ExecutionState.scheduled, .deploying, .initializing, .running, .finished] {
+                try graph.transition(graph.attemptID(v), to: state, location: state == .deploying ? TaskLocation(taskExecutor: "te1", allocation: 1) : nil)
+            }
+        }
+        try graph.releasePartitions(graph.attemptID(vertex(graph, "a0")))
+        // b0's result is lost: b0 runs again, and so must a0 (its result is gone), not a1.
+        let tasks = strategy.tasksToRestart(
+            failed: vertex(graph, "c0"), cause: .partitionLost(ResultPartitionID(result: 1, partition: 0)), context: FailoverContext(graph: graph))
+        #expect(names(graph, tasks).contains("a0") && !names(graph, tasks).contains("a1"), "\(names(graph, tasks))")
+        #expect(throws: ExecutionGraphError.self) { try graph.releasePartitions(graph.attemptID(vertex(graph, "a0"))) }
+        #expect(throws: ExecutionGraphError.self) { try graph.releasePartitions(graph.attemptID(vertex(graph, "c0"))) }
+    }
 }
 
 @Suite("restart strategies")

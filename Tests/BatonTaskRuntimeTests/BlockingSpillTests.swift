@@ -1,3 +1,4 @@
+import BatonCore
 import BatonDataPlane
 import Foundation
 import Testing
@@ -40,6 +41,33 @@ struct BlockingSpillTests {
         } catch {
             #expect("\(error)".contains(directory))
         }
+    }
+
+    @Test("releasing one producer attempt's results drops exactly those partitions: their memory back, their files gone, the rest kept")
+    func releaseOneProducer() async throws {
+        let directory = Self.folder()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let memory = try BlockingResultMemory(budgetBytes: 40, directory: directory)
+        let registry = PartitionRegistry(blockingMemory: memory)
+        var subpartitions: [PartitionID: BlockingSubpartition] = [:]
+        for (subtask, attempt) in [(0, 0), (1, 0), (1, 1)] {
+            let id = PartitionID(job: "job", result: 0, producerSubtask: subtask, producerAttempt: attempt)
+            let subpartition = BlockingSubpartition(memory: memory, name: "\(subtask)-\(attempt)")
+            for _ in 0..<2 { await subpartition.write([UInt8](repeating: 7, count: 30)) }
+            try await subpartition.finish()
+            subpartitions[id] = subpartition
+            await registry.register(id, .blocking([subpartition]))
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory).count == 3)
+        await registry.release(job: "job", results: [0], producerSubtask: 1, producerAttempt: 0)
+        #expect(await registry.count == 2)
+        #expect(await registry.lookup(PartitionID(job: "job", result: 0, producerSubtask: 1, producerAttempt: 0)) == nil)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory).count == 2)
+        let kept = try #require(subpartitions[PartitionID(job: "job", result: 0, producerSubtask: 1, producerAttempt: 1)])
+        #expect(try await kept.completeBatches().count == 2)
+        await registry.release(job: "job")
+        #expect(await registry.count == 0 && memory.usedBytes == 0)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory).isEmpty)
     }
 
     @Test("a task executor's spill folder is emptied when it starts: files a killed process left go")
