@@ -11,6 +11,16 @@ struct FailoverStrategyTests {
         Set(vertices.map { "\(graph.jobVertices[Int($0.jobVertex)].id)\($0.subtask)" })
     }
 
+    /// a0, a1, b0 and b1 run to FINISHED, each on the task executor `executor` names.
+    func finishAB(_ graph: inout ExecutionGraph, on executor: (String) -> ResourceID) throws {
+        for label in ["a0", "a1", "b0", "b1"] {
+            let v = vertex(graph, label)
+            for state in [ExecutionState.scheduled, .deploying, .initializing, .running, .finished] {
+                try graph.transition(graph.attemptID(v), to: state, location: state == .deploying ? TaskLocation(taskExecutor: executor(label), allocation: 1) : nil)
+            }
+        }
+    }
+
     func vertex(_ graph: ExecutionGraph, _ label: String) -> ExecutionVertexID {
         graph.allVertices.first { "\(graph.jobVertices[Int($0.jobVertex)].id)\($0.subtask)" == label }!
     }
@@ -79,12 +89,7 @@ struct FailoverStrategyTests {
         let a0 = strategy.tasksToRestart(failed: vertex(graph, "a0"), cause: .taskFailed("boom"), context: FailoverContext(graph: graph))
         #expect(names(graph, a0) == ["a0", "b0", "c0", "c1"])
         // c1 fails while a and b finished on te1: only c1 restarts (its inputs are available).
-        for label in ["a0", "a1", "b0", "b1"] {
-            let v = vertex(graph, label)
-            for state in [ExecutionState.scheduled, .deploying, .initializing, .running, .finished] {
-                try graph.transition(graph.attemptID(v), to: state, location: state == .deploying ? TaskLocation(taskExecutor: "te1", allocation: 1) : nil)
-            }
-        }
+        try finishAB(&graph) { _ in "te1" }
         let c1 = strategy.tasksToRestart(failed: vertex(graph, "c1"), cause: .taskFailed("boom"), context: FailoverContext(graph: graph))
         #expect(names(graph, c1) == ["c1"])
         // te1 is lost: b's partitions are gone, so c1's restart needs b0 and b1 again, which need
@@ -99,13 +104,7 @@ struct FailoverStrategyTests {
     func partitionLost() throws {
         var graph = ExecutionGraph(jobGraph: batch)
         let strategy = RegionFailoverStrategy(graph: graph)
-        for label in ["a0", "a1", "b0", "b1"] {
-            let v = vertex(graph, label)
-            let executor: ResourceID = label == "b1" ? "te2" : "te1"
-            for state in [ExecutionState.scheduled, .deploying, .initializing, .running, .finished] {
-                try graph.transition(graph.attemptID(v), to: state, location: state == .deploying ? TaskLocation(taskExecutor: executor, allocation: 1) : nil)
-            }
-        }
+        try finishAB(&graph) { $0 == "b1" ? "te2" : "te1" }
         // c0 cannot read b1's partition (te2 is gone): b1 is produced again, then c0 and c1 read it.
         let tasks = strategy.tasksToRestart(
             failed: vertex(graph, "c0"), cause: .partitionLost(ResultPartitionID(result: 1, partition: 1)),
@@ -117,12 +116,7 @@ struct FailoverStrategyTests {
     func releasedPartition() throws {
         var graph = ExecutionGraph(jobGraph: batch)
         let strategy = RegionFailoverStrategy(graph: graph)
-        for label in ["a0", "a1", "b0", "b1"] {
-            let v = vertex(graph, label)
-            for state in [ExecutionState.scheduled, .deploying, .initializing, .running, .finished] {
-                try graph.transition(graph.attemptID(v), to: state, location: state == .deploying ? TaskLocation(taskExecutor: "te1", allocation: 1) : nil)
-            }
-        }
+        try finishAB(&graph) { _ in "te1" }
         try graph.releasePartitions(graph.attemptID(vertex(graph, "a0")))
         // b0's result is lost: b0 runs again, and so must a0 (its result is gone), not a1.
         let tasks = strategy.tasksToRestart(
