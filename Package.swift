@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
     ],
     targets: [
         // MARK: layer 0: vocabulary shared by every module
@@ -179,6 +180,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings),
         .target(
+            name: "BatonREST",
+            dependencies: [
+                "BatonCore", "BatonConfig", "BatonElection", "BatonHAStore", "BatonMemberLocks", "BatonClient", "BatonWire", "BatonJobManager",
+                "BatonJobGraph", "BatonStoreRecords", "BatonAudit",
+                .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings),
+        .target(
             name: "BatonStatus",
             dependencies: [
                 "BatonCore", "BatonConfig", "BatonElection", "BatonHAStore", "BatonHAStoreSelection", "BatonMemberLocks", "BatonClient",
@@ -211,7 +222,7 @@ let package = Package(
                 "BatonAudit",
                 "BatonCore", "BatonConfig", "BatonHAStore", "BatonHAStoreSelection", "BatonMasterService",
                 "BatonGroup", "BatonStatus", "BatonBench", "BatonMemberLocks", "BatonElection", "BatonClient",
-                "BatonTaskExecutor", "BatonJobGraph", "BatonJobMaster", "BatonWire",
+                "BatonTaskExecutor", "BatonJobGraph", "BatonJobMaster", "BatonWire", "BatonREST",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -48,10 +48,15 @@ public struct AuditHistory: Sendable {
 
     /// Reads the history in one read transaction (the store is never written).
     public static func read(_ store: HAStore) throws -> AuditHistory {
-        try store.readBlocking { reader in
+        try store.readBlocking { try read($0, jobs: true) }
+    }
+
+    /// The history in `reader`'s transaction; the jobs' records only with `jobs`.
+    public static func read(_ reader: StoreReader, jobs readJobs: Bool) throws -> AuditHistory {
             let leadership = try reader.leadershipRecord()
             let terms = try reader.terms()
             let failovers = try reader.values(ReconciliationRecord.self, .reconciliations)
+            guard readJobs else { return AuditHistory(leadership: leadership, terms: terms, failovers: failovers, jobs: []) }
             // The jobs that run, then those whose runs ended (their records stay until they run again).
             var ids = try reader.values(JobRecord.self, .jobs).map(\.graph.id)
             for ended in try JobSummary.latestRuns(reader) where !ids.contains(ended.id) { ids.append(ended.id) }
@@ -63,7 +68,6 @@ public struct AuditHistory: Sendable {
                     retained: checkpoints.completed, history: try CheckpointRecords.readHistory(reader, job: id))
             }
             return AuditHistory(leadership: leadership, terms: terms, failovers: failovers, jobs: jobs)
-        }
     }
 }
 

@@ -8,6 +8,7 @@ import BatonHAStoreSelection
 import BatonJobMaster
 import BatonMasterService
 import BatonMemberLocks
+import BatonREST
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -53,7 +54,8 @@ struct MasterCommand: AsyncParsableCommand {
         let service = MasterService(
             identity: identity, configuration: configuration, store: store, logger: logger, time: time,
             options: .init(mode: dispatcherMode, takeover: takeoverPolicy))
-        try await runMemberServices(service, logger: logger)
+        let rest = try RESTServer(configuration: configuration, store: store, identity: identity, logger: Logger(label: "baton.rest"))
+        try await runMemberServices(service, companions: [rest], logger: logger)
         withExtendedLifetime(lock) {}
     }
 }

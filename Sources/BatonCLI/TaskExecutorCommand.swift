@@ -56,9 +56,11 @@ struct TaskExecutorCommand: AsyncParsableCommand {
 }
 
 /// Runs a member's service the way every member runs: graceful shutdown on SIGTERM (and SIGINT
-/// unless under `baton group`), and an end when the group that started it is gone.
-func runMemberServices(_ service: any Service, logger: Logger) async throws {
+/// unless under `baton group`), and an end when the group that started it is gone. `companions`
+/// (a REST API, a metrics endpoint) run beside it and never end the member by ending.
+func runMemberServices(_ service: any Service, companions: [any Service] = [], logger: Logger) async throws {
     var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: service)]
+    services += companions.map { .init(service: $0, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore) }
     var signals: [UnixSignal] = [.sigterm, .sigint]
     if let groupPID = ParentWatch.groupPID {
         services.append(.init(service: OrphanWatch(groupPID: groupPID, logger: logger), successTerminationBehavior: .gracefullyShutdownGroup))

@@ -108,6 +108,8 @@ public struct CheckpointCoordinator: Sendable {
     /// What a task restores from: the latest completed checkpoint, or the savepoint the job was
     /// submitted with until a checkpoint completes.
     public private(set) var restorePoint: CompletedCheckpoint?
+    /// Counts, the latest checkpoints and summaries, for the operations surface.
+    public private(set) var stats: CheckpointStats
     private var pending: Pending?
     private var waitingSavepoints: [UInt64] = []
     private var generation: UInt64 = 0
@@ -124,6 +126,7 @@ public struct CheckpointCoordinator: Sendable {
         self.settings = settings
         let sorted = completed.sorted { $0.id < $1.id }
         self.completed = sorted
+        stats = CheckpointStats(retained: sorted)
         let floor = max(sorted.last?.id ?? 0, savepoint?.id ?? 0).next
         self.nextID = max(nextID, floor)
         restorePoint = sorted.last ?? savepoint
@@ -231,6 +234,7 @@ public struct CheckpointCoordinator: Sendable {
             duration: now.since(finished.started), directory: finished.trigger.directory, vertices: vertices,
             states: finished.acknowledged)
         completed.append(checkpoint)
+        stats.completed(checkpoint)
         restorePoint = checkpoint
         var actions: [Action] = [.completed(checkpoint), .notifyComplete(id)]
         while completed.count > settings.retain {
@@ -243,6 +247,11 @@ public struct CheckpointCoordinator: Sendable {
     public mutating func savepointWritten(_ id: CheckpointID, wall: WallTime, now: MonotonicInstant, tasks: Tasks) -> [Action] {
         guard let finished = pending, finished.trigger.id == id, finished.persisting, finished.trigger.isSavepoint else { return [] }
         pending = nil
+        stats.completed(
+            CompletedCheckpoint(
+                job: job, id: id, isSavepoint: true, triggeredAt: finished.trigger.timestamp, completedAt: wall,
+                duration: now.since(finished.started), directory: finished.trigger.directory, vertices: vertices,
+                states: finished.acknowledged))
         var actions: [Action] = []
         for request in finished.requests { actions.append(.savepointFinished(request: request, path: finished.trigger.directory)) }
         return actions + nextSavepoint(tasks: tasks, wall: wall, now: now)
@@ -284,12 +293,14 @@ public struct CheckpointCoordinator: Sendable {
         let directory = savepoint ? "\(settings.savepointDirectory)/savepoint-\(job)-\(id)" : "\(settings.directory)/chk-\(id)"
         let trigger = Trigger(id: id, timestamp: wall, directory: directory, isSavepoint: savepoint, sources: sources)
         pending = Pending(trigger: trigger, started: now, expected: tasks.attempts.mapValues(\.attempt))
+        stats.triggered(id, at: wall, isSavepoint: savepoint)
         return [.persistCounter(next: nextID), .trigger(trigger), .startTimer(.timeout(checkpoint: id), after: settings.timeout)]
     }
 
     private mutating func abort(_ reason: String) -> [Action] {
         guard let aborted = pending else { return [] }
         pending = nil
+        stats.failed(aborted.trigger.id, reason: reason)
         var actions: [Action] = [.aborted(aborted.trigger.id, reason: reason), .discard(directory: aborted.trigger.directory)]
         for request in aborted.requests {
             actions.append(.savepointFailed(request: request, reason: "savepoint \(aborted.trigger.id) was aborted: \(reason)"))

@@ -17,11 +17,26 @@ public struct LeaderClient: Sendable {
     public let logger: Logger
     public let patience: Duration
 
-    public init(configuration: HAConfiguration, identity: String = "client", logger: Logger, patience: Duration = .seconds(15)) {
+    /// Where the leader is: `host:port` and id, or nil when no term is held.
+    public typealias LeaderLookup = @Sendable () async throws -> (host: String, port: Int, id: String)?
+    /// How the leader is found: by default from the store, opened read-only for each request (a
+    /// process that holds the store open already, a master, passes a lookup on its own handle).
+    private let lookup: LeaderLookup?
+
+    public init(
+        configuration: HAConfiguration, identity: String = "client", logger: Logger, patience: Duration = .seconds(15), leaderLookup: LeaderLookup? = nil
+    ) {
         self.configuration = configuration
         self.identity = identity
         self.logger = logger
         self.patience = patience
+        self.lookup = leaderLookup
+    }
+
+    /// A leader's `host:port` address split, with its id.
+    public static func leader(address: String, id: String) -> (host: String, port: Int, id: String)? {
+        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else { return nil }
+        return (String(address[..<colon]), port, id)
     }
 
     public struct ClientError: Error, Sendable, CustomStringConvertible {
@@ -34,10 +49,8 @@ public struct LeaderClient: Sendable {
     /// The leader's `host:port` from the store, or nil when no term is held.
     public func leaderAddress() throws -> (host: String, port: Int, id: String)? {
         let store = try HAStoreSelection.open(configuration.store, access: .readOnly)
-        guard let record = try store.readLeadershipBlocking(), let holder = record.holder,
-            let colon = holder.address.lastIndex(of: ":"), let port = Int(holder.address[holder.address.index(after: colon)...])
-        else { return nil }
-        return (String(holder.address[..<colon]), port, holder.member.rawValue)
+        guard let record = try store.readLeadershipBlocking(), let holder = record.holder else { return nil }
+        return Self.leader(address: holder.address, id: holder.member.rawValue)
     }
 
     /// Sends `request` to the leader and returns its reply (never a NotLeader).
@@ -45,7 +58,8 @@ public struct LeaderClient: Sendable {
         let deadline = ContinuousClock.now + patience
         var lastProblem = "no leader is elected"
         while true {
-            if let leader = try leaderAddress() {
+            let found = if let lookup { try await lookup() } else { try leaderAddress() }
+            if let leader = found {
                 do {
                     let reply = try await RPCClient.connect(
                         host: leader.host, port: leader.port, identity: RPCPeer(id: identity, role: .client), configuration: rpc, logger: logger

@@ -1,4 +1,4 @@
-import BatonCore
+public import BatonCore
 public import BatonJobGraph
 import Foundation
 
@@ -36,20 +36,27 @@ public enum JobSpec {
         try parse(try YAMLValue.parse(text, file: file), file: file, catalog: catalog)
     }
 
+    /// A spec that comes from no file (a REST request): errors name `origin`, relative paths
+    /// resolve against `directory`, and `defaultID` is the job's id when the spec has no `id`.
+    public static func parse(
+        text: String, origin: String, directory: String, defaultID: JobID, catalog: OperatorCatalog = .builtIn
+    ) throws -> JobGraph {
+        try parse(try YAMLValue.parse(text, file: origin), directory: directory, defaultID: .success(defaultID), catalog: catalog)
+    }
+
     static func parse(_ root: YAMLValue, file: String, catalog: OperatorCatalog) throws -> JobGraph {
-        let directory = (file as NSString).deletingLastPathComponent
+        let name = ((file as NSString).lastPathComponent as NSString).deletingPathExtension
+        let derived = JobID(rawValue: name).map(Result.success)
+            ?? .failure(root.error("the file name '\(name)' is not a valid job id: give one with the key 'id'"))
+        return try parse(root, directory: (file as NSString).deletingLastPathComponent, defaultID: derived, catalog: catalog)
+    }
+
+    static func parse(_ root: YAMLValue, directory: String, defaultID: Result<JobID, ConfigError>, catalog: OperatorCatalog) throws -> JobGraph {
         let top = try root.mapping(allowing: [
             "id", "name", "scheduling", "failover", "restart", "checkpoints", "vertices", "edges",
         ])
-        let defaultID = ((file as NSString).lastPathComponent as NSString).deletingPathExtension
-        let id: JobID
-        if let value = top["id"] {
-            id = try value.identifier()
-        } else if let derived = JobID(rawValue: defaultID) {
-            id = derived
-        } else {
-            throw root.error("the file name '\(defaultID)' is not a valid job id: give one with the key 'id'")
-        }
+        let id: JobID = if let value = top["id"] { try value.identifier() } else { try defaultID.get() }
+        let file = root.file
         var configuration = JobConfiguration()
         if let value = top["scheduling"] {
             configuration.scheduling = SchedulingStrategyName(

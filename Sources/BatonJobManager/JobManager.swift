@@ -283,6 +283,9 @@ public struct JobManager: Sendable {
     /// The latest completed checkpoint of a job, if it takes checkpoints and has one.
     public func latestCheckpoint(of job: JobID) -> CompletedCheckpoint? { checkpointing[job]?.latestCompleted }
 
+    /// When the job's current run was submitted.
+    public func submissionTime(of job: JobID) -> WallTime? { submittedAt[job] }
+
     /// Requests waiting for a job to end.
     public var awaitingRequests: [RequestID] { awaiting.values.flatMap { $0 }.sorted() }
 

@@ -84,6 +84,19 @@ public struct JobMaster: Sendable {
     public private(set) var restarts = 0
     /// Why the job failed, when it did.
     public private(set) var failureReason: String?
+    /// The latest task failures this JobMaster handled, the newest first (Flink's exception
+    /// history), at most `failureHistorySize`.
+    public private(set) var failures: [TaskFailure] = []
+    public static let failureHistorySize = 20
+
+    /// A task failure as the job's exception history shows it.
+    public struct TaskFailure: Hashable, Sendable {
+        public var vertex: ExecutionVertexID
+        public var attempt: Int
+        public var cause: String
+        public var taskExecutor: ResourceID?
+        public var at: MonotonicInstant
+    }
 
     private let options: Options
     private var scheduling: any SchedulingStrategy
@@ -494,6 +507,11 @@ public struct JobMaster: Sendable {
     // MARK: failover
 
     private mutating func handleFailure(_ vertex: ExecutionVertexID, cause: FailureCause, now: MonotonicInstant) -> [Action] {
+        let execution = graph.execution(vertex)
+        failures.insert(
+            TaskFailure(vertex: vertex, attempt: Int(execution.attempt), cause: "\(cause)", taskExecutor: execution.location?.taskExecutor, at: now),
+            at: 0)
+        if failures.count > Self.failureHistorySize { failures.removeLast() }
         guard state == .running || state == .restarting else { return endIfStopped() }
         restartStrategy.notifyFailure(at: now)
         guard restartStrategy.canRestart else {

@@ -345,6 +345,7 @@ actor LeaderRuntime {
     }
 
     private func status() -> LeaderStatusReport {
+        let (wallNow, monotonicNow) = (time.wallNow(), time.monotonicNow())
         let executors = manager.taskExecutors.keys.sorted().map { id -> LeaderStatusReport.TaskExecutor in
             let executor = manager.taskExecutors[id]!
             let free = manager.resources.freeResources(of: id) ?? .zero
@@ -372,6 +373,14 @@ actor LeaderRuntime {
                                 index: index, attempt: Int(execution.attempt), state: execution.state.description,
                                 taskExecutor: execution.location?.taskExecutor.rawValue)
                         })
+                }, startTime: manager.submissionTime(of: master.id)?.millisecondsSince1970,
+                endTime: master.state.isTerminal ? manager.history[master.id]?.endedAt.millisecondsSince1970 : nil,
+                checkpoints: manager.checkpointing[master.id].map { Self.statistics($0.stats) },
+                exceptions: master.failures.map { failure in
+                    LeaderStatusReport.TaskException(
+                        vertex: graph.jobVertices[Int(failure.vertex.jobVertex)].id.rawValue, subtask: Int(failure.vertex.subtask),
+                        attempt: failure.attempt, cause: failure.cause, taskExecutor: failure.taskExecutor?.rawValue,
+                        timestamp: wallNow.millisecondsSince1970 - Int64(monotonicNow.since(failure.at).milliseconds))
                 })
         }
         // The last few runs that ended under earlier leaders.
@@ -379,9 +388,28 @@ actor LeaderRuntime {
             LeaderStatusReport.Job(
                 id: run.id.rawValue, name: run.name, state: run.state.rawValue, restarts: run.restarts, failure: run.failure,
                 lastCheckpoint: run.lastCheckpoint.map { .init(id: $0.id.rawValue, time: $0.completedAt.iso8601, sizeBytes: 0, durationMillis: 0) } ?? .init(),
-                vertices: [])
+                vertices: [], startTime: run.submittedAt.millisecondsSince1970, endTime: run.endedAt.millisecondsSince1970)
         }
         return LeaderStatusReport(taskExecutors: executors, jobs: jobs + ended)
+    }
+}
+
+extension LeaderRuntime {
+    static func statistics(_ stats: CheckpointStats) -> LeaderStatusReport.CheckpointStatistics {
+        func entry(_ entry: CheckpointStats.Entry) -> LeaderStatusReport.CheckpointEntry {
+            .init(
+                id: entry.id.rawValue, status: entry.status.rawValue, isSavepoint: entry.isSavepoint,
+                triggerTimestamp: entry.triggeredAt.millisecondsSince1970, latestAckTimestamp: entry.completedAt?.millisecondsSince1970,
+                durationMillis: entry.duration?.milliseconds, sizeBytes: entry.sizeBytes, failure: entry.failure)
+        }
+        func summary(_ summary: CheckpointStats.Summary) -> LeaderStatusReport.Summary {
+            .init(min: summary.minimum, max: summary.maximum, avg: summary.average)
+        }
+        return .init(
+            completed: stats.completedCount, failed: stats.failedCount, inProgress: stats.inProgressCount,
+            latestCompleted: stats.latestCompleted.map(entry), latestSavepoint: stats.latestSavepoint.map(entry),
+            latestFailed: stats.latestFailed.map(entry), history: stats.history.map(entry), durationMillis: summary(stats.durationMillis),
+            sizeBytes: summary(stats.sizeBytes))
     }
 }
 
