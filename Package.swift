@@ -25,6 +25,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // MARK: layer 0: vocabulary shared by every module
@@ -125,6 +127,7 @@ let package = Package(
         .target(
             name: "BatonMasterService",
             dependencies: [
+                "BatonMetrics",
                 "BatonCheckpointing", "BatonFiles", "BatonStoreRecords", "BatonOperators",
                 "BatonCore", "BatonElection", "BatonHAStore", "BatonMemberLocks", "BatonConfig", "BatonJobGraph",
                 "BatonExecutionGraph", "BatonJobMaster", "BatonJobManager", "BatonResourceManager", "BatonRPC", "BatonWire", "BatonWireMapping", "BatonClient",
@@ -134,7 +137,8 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(
             name: "BatonTaskRuntime",
-            dependencies: ["BatonCore", "BatonJobGraph", "BatonOperators", "BatonDataPlane", "BatonCheckpointing", "BatonFiles"],
+            dependencies: [
+                "BatonMetrics", "BatonCore", "BatonJobGraph", "BatonOperators", "BatonDataPlane", "BatonCheckpointing", "BatonFiles"],
             swiftSettings: swiftSettings),
         .target(
             name: "BatonWireMapping",
@@ -146,6 +150,7 @@ let package = Package(
         .target(
             name: "BatonTaskExecutor",
             dependencies: [
+                "BatonMetrics",
                 "BatonTaskSlots",
                 "BatonCore", "BatonConfig", "BatonHAStore", "BatonMemberLocks", "BatonRPC", "BatonWire", "BatonWireMapping",
                 "BatonDataPlane", "BatonOperators", "BatonTaskRuntime", "BatonExecutionGraph", "BatonClient",
@@ -180,9 +185,15 @@ let package = Package(
             ],
             swiftSettings: swiftSettings),
         .target(
+            name: "BatonMetrics",
+            dependencies: [
+                .product(name: "CoreMetrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: swiftSettings),
+        .target(
             name: "BatonREST",
             dependencies: [
-                "BatonCore", "BatonConfig", "BatonElection", "BatonHAStore", "BatonMemberLocks", "BatonClient", "BatonWire", "BatonJobManager",
+                "BatonMetrics", "BatonCore", "BatonConfig", "BatonElection", "BatonHAStore", "BatonMemberLocks", "BatonClient", "BatonWire", "BatonJobManager",
                 "BatonJobGraph", "BatonStoreRecords", "BatonAudit",
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

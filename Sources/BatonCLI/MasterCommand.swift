@@ -8,6 +8,7 @@ import BatonHAStoreSelection
 import BatonJobMaster
 import BatonMasterService
 import BatonMemberLocks
+import BatonMetrics
 import BatonREST
 import Foundation
 import Logging
@@ -37,6 +38,7 @@ struct MasterCommand: AsyncParsableCommand {
             throw MemberStartup.unknownID(id, kind: "master", plural: "masters", in: configuration, known: configuration.masters.map(\.id.rawValue))
         }
         _ = try logging.bootstrap()
+        let registry = MetricsExposition.bootstrap()
         let logger = Logger(label: "baton.master")
         if takeoverPolicy == .restartAll {
             logger.warning(
@@ -54,7 +56,8 @@ struct MasterCommand: AsyncParsableCommand {
         let service = MasterService(
             identity: identity, configuration: configuration, store: store, logger: logger, time: time,
             options: .init(mode: dispatcherMode, takeover: takeoverPolicy))
-        let rest = try RESTServer(configuration: configuration, store: store, identity: identity, logger: Logger(label: "baton.rest"))
+        let rest = try RESTServer(
+            configuration: configuration, store: store, identity: identity, metrics: registry, logger: Logger(label: "baton.rest"))
         try await runMemberServices(service, companions: [rest], logger: logger)
         withExtendedLifetime(lock) {}
     }

@@ -7,6 +7,8 @@ import BatonHAStoreSelection
 import BatonMemberLocks
 import BatonTaskExecutor
 import Foundation
+import BatonMetrics
+import BatonREST
 import Logging
 import ServiceLifecycle
 import UnixSignals
@@ -31,12 +33,14 @@ struct TaskExecutorCommand: AsyncParsableCommand {
                 id, kind: "task executor", plural: "task executors", in: configuration, known: configuration.taskExecutors.map(\.id.rawValue))
         }
         _ = try logging.bootstrap()
+        let registry = MetricsExposition.bootstrap()
         let logger = Logger(label: "baton.taskexecutor")
         let lock = try MemberStartup.lock(executorID.identifier, address: settings.data.description, role: "taskexecutor", in: configuration, time: SystemTimeSource())
         let store = try await openStoreWhenItExists(configuration, logger: logger)
         let service = try TaskExecutorService(
             id: executorID, configuration: configuration, store: store, logger: logger, incarnation: lock.info.incarnation)
-        try await runMemberServices(service, logger: logger)
+        let metrics = settings.metrics.map { MetricsServer(address: $0, registry: registry, logger: Logger(label: "baton.metrics")) }
+        try await runMemberServices(service, companions: metrics.map { [$0] } ?? [], logger: logger)
         withExtendedLifetime(lock) {}
     }
 

@@ -89,6 +89,8 @@ public struct HAConfiguration: Sendable, Hashable, CustomStringConvertible {
         /// The task executor's total resources (default per slot: 1 core, 512 MiB task heap,
         /// 256 MiB managed memory, 64 MiB network memory).
         public var resources: ResourceProfile
+        /// Where it serves its Prometheus metrics (`GET /metrics`); none when absent.
+        public var metrics: Endpoint? = nil
 
         public static func defaultResources(slots: Int) -> ResourceProfile {
             ResourceProfile(
@@ -225,7 +227,7 @@ extension HAConfiguration {
         var taskExecutors: [TaskExecutorConfiguration] = []
         if let executorsValue = top["taskexecutors"] {
             for value in try executorsValue.sequence() {
-                let mapping = try value.mapping(allowing: ["id", "slots", "data", "resources"])
+                let mapping = try value.mapping(allowing: ["id", "slots", "data", "resources", "metrics"])
                 let idValue = try mapping.required("id")
                 let id: ResourceID = try idValue.identifier()
                 if taskExecutors.contains(where: { $0.id == id }) || masters.contains(where: { $0.id.rawValue == id.rawValue }) {
@@ -235,8 +237,10 @@ extension HAConfiguration {
                 let slots = try mapping.required("slots").int(in: 1...1024)
                 let executor = TaskExecutorConfiguration(
                     id: id, slots: slots, data: try dataValue.endpoint(),
-                    resources: try mapping["resources"]?.resourceProfile() ?? TaskExecutorConfiguration.defaultResources(slots: slots))
+                    resources: try mapping["resources"]?.resourceProfile() ?? TaskExecutorConfiguration.defaultResources(slots: slots),
+                    metrics: try mapping["metrics"]?.endpoint())
                 try claim(executor.data, by: dataValue)
+                if let metrics = executor.metrics, let metricsValue = mapping["metrics"] { try claim(metrics, by: metricsValue) }
                 taskExecutors.append(executor)
             }
         }

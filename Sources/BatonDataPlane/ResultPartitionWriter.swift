@@ -19,6 +19,9 @@ public final class ResultPartitionWriter: @unchecked Sendable {
     private var markerTarget = 0
     private let batchRecords: Int
     public private(set) var recordsWritten: Int = 0
+    /// Time spent handing batches to pipelined subpartitions: waiting while a consumer is behind
+    /// (back pressure), plus the hand-over itself.
+    public private(set) var handOverWait: Duration = .zero
 
     /// Blocking subpartitions keep their batches within `blockingMemory` and spill past it.
     public init(id: PartitionID, spec: OutputSpec, pipelinedCapacity: Int = 8, batchRecords: Int = 512, blockingMemory: BlockingResultMemory? = nil) {
@@ -98,7 +101,10 @@ public final class ResultPartitionWriter: @unchecked Sendable {
         builders[index].removeAll(keepingCapacity: true)
         oldestUnflushed[index] = nil
         switch produced {
-        case .pipelined(let list): await list[index].write(batch)
+        case .pipelined(let list):
+            let started = ContinuousClock.now
+            await list[index].write(batch)
+            handOverWait += ContinuousClock.now - started
         case .blocking(let list): await list[index].write(batch)
         }
     }

@@ -32,7 +32,12 @@ actor LeaderRuntime {
         case event(JobManager.Event)
         case request(@Sendable (JobManager.RequestID) -> JobManager.Event, CheckedContinuation<JobManager.Reply, Never>)
         case status(CheckedContinuation<LeaderStatusReport, Never>)
+        /// Time to bring the leader's gauges up to date.
+        case refreshMetrics
     }
+
+    /// How often the leader's gauges follow its state.
+    static let metricsPeriod: Duration = .seconds(1)
 
     let epoch: Epoch
     let identity: LeaderIdentity
@@ -49,6 +54,9 @@ actor LeaderRuntime {
     private var ended = false
     /// The failure that ended this runtime, if one did (the store cannot be read or written).
     private var failure: LeaderRuntimeFailure?
+    private let metrics = LeaderMetrics()
+    /// Restarts already counted into `baton_job_restarts_total`, per job.
+    private var countedRestarts: [JobID: Int] = [:]
     private let inputs: AsyncStream<Input>
     private let continuation: AsyncStream<Input>.Continuation
 
@@ -101,6 +109,12 @@ actor LeaderRuntime {
         await withDiscardingTaskGroup { group in
             // Take over what the previous leaders left before serving anyone.
             if let takeover = await loadTakeover() { await handle(.takeOver(takeover), timers: &group) }
+            let (continuation, clock) = (self.continuation, self.clock)
+            group.addTask {
+                while (try? await clock.sleep(for: Self.metricsPeriod)) != nil {
+                    if case .terminated = continuation.yield(.refreshMetrics) { return }
+                }
+            }
             for await input in inputs {
                 guard !ended else {
                     answerStopped(input)
@@ -122,7 +136,7 @@ actor LeaderRuntime {
         case .register(_, _, let reply): reply.resume(returning: false)
         case .request(_, let reply): reply.resume(returning: .refused("this master is no longer the leader"))
         case .status(let reply): reply.resume(returning: LeaderStatusReport(taskExecutors: [], jobs: []))
-        case .event, .disconnected: break
+        case .event, .disconnected, .refreshMetrics: break
         }
     }
 
@@ -152,6 +166,13 @@ actor LeaderRuntime {
             await handle(event(id), timers: &timers)
         case .status(let reply):
             reply.resume(returning: status())
+        case .refreshMetrics:
+            let report = status()
+            let running = report.jobs.filter { !["FINISHED", "CANCELED", "FAILED"].contains($0.state) }
+            metrics.refresh(
+                (report.taskExecutors.count, report.taskExecutors.map(\.slots).reduce(0, +), report.taskExecutors.map(\.freeSlots).reduce(0, +),
+                 running.count),
+                restarts: Dictionary(manager.dispatcher.jobs.map { ($0.id, $0.restarts) }, uniquingKeysWith: max), counted: &countedRestarts)
         }
     }
 
@@ -198,6 +219,11 @@ actor LeaderRuntime {
             CheckpointFolders.removeJobFiles(in: "\(configuration.checkpoints.directory)/\(job)", keeping: keeping)
         case .notice(let notice):
             log(notice)
+            metrics.noticed(notice)
+            if case .reconciled(let record) = notice, let previous = record.fromEpoch {
+                let renewed = try? await store.read { try $0.term(previous)?.lastRenewedAt }
+                metrics.failedOver(record, previousRenewal: renewed ?? nil)
+            }
         }
     }
 
@@ -252,9 +278,12 @@ actor LeaderRuntime {
     /// keeps failing ends it with a failure (the master process ends, and another takes over).
     private func write(_ body: @escaping @Sendable (StoreWriter) throws -> Void) async {
         do {
+            let started = ContinuousClock.now
             try await store.write(fencedBy: epoch, body)
+            metrics.store.committed(in: ContinuousClock.now - started)
             return
         } catch let error as HAStoreError where error.code == .fenced {
+            metrics.store.refused()
             logger.notice("a store write was refused as fenced: this term is over", metadata: [LogKey.error: "\(error.message)"])
             ended = true
             continuation.finish()
@@ -272,6 +301,7 @@ actor LeaderRuntime {
                     try await store.write(fencedBy: epoch, body)
                     return
                 } catch let error as HAStoreError where error.code == .fenced {
+                    metrics.store.refused()
                     ended = true
                     continuation.finish()
                     return

@@ -74,6 +74,7 @@ public actor MasterService: Service {
 
     /// The last leader this master logged, so that each change of leader is logged once.
     private var knownLeader: (epoch: Epoch, member: MemberID?)?
+    private lazy var metrics = MasterMetrics(member: identity.member)
 
     public init(
         identity: LeaderIdentity, configuration: HAConfiguration, store: HAStore, logger: Logger,
@@ -122,6 +123,7 @@ public actor MasterService: Service {
         let server = try await RPCServer.bind(
             host: endpoint.host, port: endpoint.port, identity: RPCPeer(id: identity.member.rawValue, role: .master),
             configuration: rpcConfiguration, logger: logger)
+        _ = metrics
         logger.info(
             "master candidate started",
             metadata: [
@@ -324,6 +326,8 @@ public actor MasterService: Service {
     private func noteLeader(_ record: LeadershipRecord?) {
         let seen = (epoch: record?.epoch ?? .none, member: record?.holder?.member)
         guard knownLeader.map({ $0.epoch != seen.epoch || $0.member != seen.member }) ?? true else { return }
+        if knownLeader != nil { metrics.changedLeader() }
+        metrics.knowEpoch(seen.epoch)
         knownLeader = seen
         if let holder = record?.holder, holder != identity {
             logger.info(
@@ -394,6 +398,7 @@ public actor MasterService: Service {
                 try await store.renew(epoch: epoch, now: time.wallNow())
                 return election.renewCompleted(.renewed, epoch: epoch, now: time.monotonicNow())
             } catch let error as HAStoreError where error.code == .fenced {
+                metrics.store.refused()
                 logger.notice(
                     "lease renewal refused as fenced",
                     metadata: [LogKey.epoch: "\(epoch)", LogKey.error: "\(error.message)"])
@@ -410,6 +415,7 @@ public actor MasterService: Service {
                 try await store.relinquish(epoch: epoch, reason: reason, now: time.wallNow())
                 logger.info("term ended in the store", metadata: [LogKey.epoch: "\(epoch)", LogKey.reason: "\(reason.rawValue)"])
             } catch let error as HAStoreError where error.code == .fenced {
+                metrics.store.refused()
                 logger.notice(
                     "write refused as fenced: a newer term exists",
                     metadata: [LogKey.epoch: "\(epoch)", LogKey.error: "\(error.message)"])
@@ -420,7 +426,10 @@ public actor MasterService: Service {
 
         case .leadershipGranted(let epoch):
             leadingSince = time.monotonicNow()
+            if knownLeader.map({ $0.epoch != epoch || $0.member != identity.member }) ?? false { metrics.changedLeader() }
             knownLeader = (epoch, identity.member)
+            metrics.lead(true)
+            metrics.knowEpoch(epoch)
             logger.info(
                 "leadership granted",
                 metadata: [LogKey.epoch: "\(epoch)", "baton.address": "\(identity.address)"])
@@ -432,6 +441,7 @@ public actor MasterService: Service {
             return []
 
         case .leadershipRevoked(let epoch, let reason):
+            metrics.lead(false)
             runtime?.stop()
             runtime = nil
             let held = leadingSince.map { DurationText.format(time.monotonicNow().since($0)) } ?? "?"

@@ -13,6 +13,7 @@ import Foundation
 import Hummingbird
 public import Logging
 import NIOCore
+public import Prometheus
 public import ServiceLifecycle
 
 /// The REST API of one master, on its `rest` address, under `/v1`. Every master answers every
@@ -30,10 +31,14 @@ public struct RESTServer: Service {
     let port: Int
     let savepoints = SavepointOperations()
     let feed: LiveFeed
+    let metrics: PrometheusCollectorRegistry?
     var configuration: HAConfiguration { view.configuration }
     var logger: Logger { view.logger }
 
-    public init(configuration: HAConfiguration, store: HAStore, identity: LeaderIdentity, logger: Logger) throws {
+    /// `metrics`: the process's registry, served at `/metrics` (none: no `/metrics`).
+    public init(
+        configuration: HAConfiguration, store: HAStore, identity: LeaderIdentity, metrics: PrometheusCollectorRegistry? = nil, logger: Logger
+    ) throws {
         guard let master = configuration.masters.first(where: { $0.id == identity.member }) else {
             throw RESTError(.internalServerError, "no master '\(identity.member)' in the config")
         }
@@ -42,6 +47,7 @@ public struct RESTServer: Service {
         host = master.rest.host
         port = master.rest.port
         feed = LiveFeed { await view.snapshotJSON() }
+        self.metrics = metrics
     }
 
     public func run() async throws {
@@ -64,6 +70,7 @@ public struct RESTServer: Service {
     // MARK: routes
 
     func routes(_ router: Router<BasicRequestContext>) {
+        if let metrics { router.get("metrics") { _, _ in exposition(metrics) } }
         router.get("/") { _, _ in asset(DashboardPage.html, type: "text/html; charset=utf-8") }
         router.get("dashboard.js") { _, _ in asset(DashboardPage.javascript, type: "text/javascript; charset=utf-8") }
         router.get("dashboard.css") { _, _ in asset(DashboardPage.css, type: "text/css; charset=utf-8") }

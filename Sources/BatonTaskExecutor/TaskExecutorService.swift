@@ -11,6 +11,8 @@ import BatonTaskRuntime
 import BatonTaskSlots
 import BatonWire
 import BatonWireMapping
+import BatonMetrics
+import CoreMetrics
 public import Logging
 public import ServiceLifecycle
 
@@ -29,6 +31,8 @@ public actor TaskExecutorService: Service {
     private let settings: HAConfiguration.TaskExecutorConfiguration
     private let store: HAStore
     private let logger: Logger
+    /// `baton_taskexecutor_commands_refused_total`, exported from the start (0 until a refusal).
+    private let commandsRefused = Counter(label: BatonMetric.commandsRefused.rawValue)
     private let incarnation: Incarnation
     private let rpc: RPCConfiguration
     private let time: any TimeSource
@@ -245,6 +249,7 @@ public actor TaskExecutorService: Service {
         for action in actions {
             switch action {
             case .refuse(let reason):
+                commandsRefused.increment()
                 logger.warning("refused a command", metadata: [LogKey.epoch: "\(message.epoch)", LogKey.reason: "\(reason)"])
                 try? await connection.reply(to: message, with: WireEnvelope.with { $0.failure = .with { $0.message = reason } })
             case .acknowledge:

@@ -58,6 +58,10 @@ public enum TaskRunner {
         do {
             for writer in writers { await dataPlane.registry.register(writer.id, writer.produced) }
             let task = try RunningTask(spec, writers: writers, time: time, options: options, report: report)
+            defer {
+                task.io.publish(writers)
+                task.io.remove()
+            }
             try task.restore(spec.restore, attempt: spec.attempt.attempt)
             await report(.running)
             if task.source != nil {
@@ -89,6 +93,7 @@ final class RunningTask: @unchecked Sendable {
     let time: any TimeSource
     let options: Options
     let report: @Sendable (TaskEvent) async -> Void
+    let io: TaskIOMetrics
     typealias Options = TaskRunner.Options
 
     init(
@@ -100,6 +105,7 @@ final class RunningTask: @unchecked Sendable {
         self.time = time
         self.options = options
         self.report = report
+        io = TaskIOMetrics(spec)
         let isSource = OperatorCatalog.builtIn.entry(spec.operators.first?.name ?? "")?.isSource ?? false
         let boundedInput = isSource
             ? spec.operators.first?.parameters["to"] != nil || spec.operators.first?.name == "text-file"
@@ -211,6 +217,7 @@ final class RunningTask: @unchecked Sendable {
                 try chain.push(record)
             }
             for writer in writers { await writer.flushFull() }
+            io.publish(writers)
             let now = ContinuousClock.now
             if now - lastAdvance >= .milliseconds(50) {
                 try chain.advance(to: time.wallNow())
@@ -279,6 +286,8 @@ final class RunningTask: @unchecked Sendable {
                     processed += records.count
                     if writers.isEmpty { options.metrics?.countSinkRecords(records.count) }
                     for writer in writers { await writer.flushFull() }
+                    io.took(records.count)
+                    io.publish(writers)
                     if let pacing {
                         let due = started + .milliseconds(Int64(Double(processed) / pacing * 1000))
                         if due > .now { try await Task.sleep(until: due, clock: .continuous) }

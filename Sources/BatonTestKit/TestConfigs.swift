@@ -6,7 +6,7 @@ public enum TestConfigs {
     /// address on a free loopback port (tests run side by side).
     public static func group(
         backend: String, masters: Int = 3, lease: String = "1s", renew: String = "200ms", poll: String = "100ms",
-        restartDelay: String = "100ms", taskExecutors: Int = 0, slots: Int = 4, heartbeatTimeout: String = "2s"
+        restartDelay: String = "100ms", taskExecutors: Int = 0, slots: Int = 4, heartbeatTimeout: String = "2s", metrics: Bool = false
     ) -> String {
         var ports = FreePort.Allocator()
         var lines = [
@@ -23,7 +23,8 @@ public enum TestConfigs {
         if taskExecutors > 0 {
             lines.append("taskexecutors:")
             for index in 1...taskExecutors {
-                lines.append("  - { id: te\(index), slots: \(slots), data: \"127.0.0.1:\(ports.next())\" }")
+                let metricsAddress = metrics ? ", metrics: \"127.0.0.1:\(ports.next())\"" : ""
+                lines.append("  - { id: te\(index), slots: \(slots), data: \"127.0.0.1:\(ports.next())\"\(metricsAddress) }")
             }
         }
         return lines.joined(separator: "\n") + "\n"

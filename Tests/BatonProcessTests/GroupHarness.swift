@@ -19,11 +19,12 @@ final class GroupHarness: @unchecked Sendable {
     let configuration: HAConfiguration
     private(set) var processes: [BatonProcess] = []
 
-    init(backend: String, masters: Int = 3, lease: String = "1s", taskExecutors: Int = 0, slots: Int = 4) throws {
+    init(backend: String, masters: Int = 3, lease: String = "1s", taskExecutors: Int = 0, slots: Int = 4, metrics: Bool = false) throws {
         self.backend = backend
         directory = try TemporaryDirectory("baton-group-test")
         configPath = try directory.write(
-            TestConfigs.group(backend: backend, masters: masters, lease: lease, taskExecutors: taskExecutors, slots: slots), to: "ha.yaml")
+            TestConfigs.group(backend: backend, masters: masters, lease: lease, taskExecutors: taskExecutors, slots: slots, metrics: metrics),
+            to: "ha.yaml")
         configuration = try HAConfiguration.load(path: configPath)
     }
 
