@@ -245,10 +245,7 @@ public actor MasterService: Service {
                 }
                 continue
             case .triggerSavepoint(let request):
-                guard let runtime, let job = JobID(rawValue: request.job) else {
-                    reply.notLeader = await notLeader()
-                    break
-                }
+                guard let (runtime, job) = await jobTarget(request.job, reply: &reply) else { break }
                 switch await runtime.request({ .triggerSavepoint(job, $0) }) {
                 case .savepoint(let path): reply.savepointCompleted = .with {
                     $0.job = job.rawValue
@@ -281,22 +278,13 @@ public actor MasterService: Service {
                     reply.failure = .with { $0.message = "the job graph could not be read: \(error)" }
                 }
             case .stopJob(let stop):
-                guard let runtime, let job = JobID(rawValue: stop.job) else {
-                    reply.notLeader = await notLeader()
-                    break
-                }
+                guard let (runtime, job) = await jobTarget(stop.job, reply: &reply) else { break }
                 reply.answer(await runtime.request { .endInput(job, $0) })
             case .cancelJob(let cancel):
-                guard let runtime, let job = JobID(rawValue: cancel.job) else {
-                    reply.notLeader = await notLeader()
-                    break
-                }
+                guard let (runtime, job) = await jobTarget(cancel.job, reply: &reply) else { break }
                 reply.answer(await runtime.request { .cancel(job, $0) })
             case .awaitJob(let request):
-                guard let runtime, let job = JobID(rawValue: request.job) else {
-                    reply.notLeader = await notLeader()
-                    break
-                }
+                guard let (runtime, job) = await jobTarget(request.job, reply: &reply) else { break }
                 reply.answer(await runtime.request { .awaitJob(job, $0) })
             case .statusRequest:
                 guard let runtime else {
@@ -311,6 +299,20 @@ public actor MasterService: Service {
             try? await connection.reply(to: message, with: reply)
         }
         if let (id, runtime) = executor { runtime.post(.disconnected(id, connection)) }
+    }
+
+    /// The leader's runtime and the job a client's request names; nil when this master does not
+    /// lead (`reply` says who does) or the id is not a job id (`reply` says so).
+    private func jobTarget(_ raw: String, reply: inout WireEnvelope) async -> (LeaderRuntime, JobID)? {
+        guard let runtime else {
+            reply.notLeader = await notLeader()
+            return nil
+        }
+        guard let job = JobID(rawValue: raw) else {
+            reply.failure = .with { $0.message = "no job '\(raw)': not a valid job id" }
+            return nil
+        }
+        return (runtime, job)
     }
 
     private func notLeader() async -> WireNotLeader {

@@ -141,6 +141,9 @@ extension ProcessTests {
             expectError(try await http.request("PATCH", "\(base)/v1/jobs/x?mode=explode"), 400, "mode=cancel")
             expectError(try await http.request("POST", "\(base)/v1/jobs/x/savepoints", body: Data("[1]".utf8)), 400, "JSON object")
             expectError(try await http.request("POST", "\(base)/v1/jobs/x/stop"), 404, "x")
+            // An id that is no job id is an unknown job, not a missing leader (it once answered 503).
+            expectError(try await http.request("POST", "\(base)/v1/jobs/%F3%90%96%8B/stop"), 404, "not a valid job id")
+            expectError(try await http.request("PATCH", "\(base)/v1/jobs/a%20b?mode=cancel"), 404, "not a valid job id")
             // Still serving, and still the leader.
             let overview = try await http.get("\(base)/v1/overview")
             #expect(overview.status == 200, "\(overview.text)")
