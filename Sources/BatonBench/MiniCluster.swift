@@ -38,6 +38,7 @@ final class MiniCluster: Sendable {
         var control: Mailbox<TaskControl>
         var spec: TaskSpec
         var updates: AsyncStream<InputChannelSpec>.Continuation
+        var task: Task<Void, Never>?
     }
 
     private struct State: Sendable {
@@ -58,11 +59,17 @@ final class MiniCluster: Sendable {
     private let time = SystemTimeSource()
     private let options: TaskRunner.Options
     private let checkpoints: String
+    /// Whether a task cancelled by the JobManager (a failover) is a failure of the run (the
+    /// benchmarks' runs have none); otherwise the task is cancelled, as a task executor does.
+    private let failOnCancel: Bool
 
-    init(executors: [TaskExecutor], storePath: String, checkpoints: String, interval: Duration, options: TaskRunner.Options) async throws {
+    init(
+        executors: [TaskExecutor], storePath: String, checkpoints: String, interval: Duration, options: TaskRunner.Options, failOnCancel: Bool = true
+    ) async throws {
         self.executors = executors
         self.options = options
         self.checkpoints = checkpoints
+        self.failOnCancel = failOnCancel
         store = try HAStoreSelection.open(.init(backend: .sqlite, path: storePath), access: .readWrite, time: time)
         let identity = LeaderIdentity(member: "bench", incarnation: Incarnation(rawValue: 1), address: "-", pid: getpid())
         guard
@@ -81,6 +88,13 @@ final class MiniCluster: Sendable {
 
     /// Runs `graph` until it ends; throws unless it finished.
     func run(_ graph: JobGraph) async throws {
+        let ended = try await runToEnd(graph)
+        guard ended == .finished else { throw BenchmarkFailure(message: "the job ended \(ended)") }
+    }
+
+    /// Runs `graph` until it ends and returns how; throws when the cluster itself failed (a store
+    /// write, a refused submission, a cancellation where `failOnCancel`).
+    func runToEnd(_ graph: JobGraph) async throws -> JobState {
         await withThrowingTaskGroup(of: Void.self) { group in
             for executor in executors { group.addTask { try await executor.plane.serve(executor.server) } }
             await withTaskGroup(of: Void.self) { work in
@@ -98,6 +112,8 @@ final class MiniCluster: Sendable {
                 for running in state.withLock({ Array($0.tasks.values) }) {
                     running.control.finish()
                     running.updates.finish()
+                    running.task?.cancel()
+                    await running.task?.value
                 }
                 work.cancelAll()
             }
@@ -105,8 +121,25 @@ final class MiniCluster: Sendable {
             group.cancelAll()
         }
         if let failure { throw BenchmarkFailure(message: failure) }
-        let ended = state.withLock { $0.ended }
-        guard ended == .finished else { throw BenchmarkFailure(message: "the job ended \(ended.map { "\($0)" } ?? "without an outcome")") }
+        guard let ended = state.withLock({ $0.ended }) else { throw BenchmarkFailure(message: "the job ended without an outcome") }
+        return ended
+    }
+
+    /// Ends the job's input: its sources stop and it finishes once drained (as `baton stop`).
+    func endInput(_ job: JobID) { inputs.force(.endInput(job, Self.endInputRequest)) }
+    private static let endInputRequest = JobManager.RequestID(rawValue: 2)
+
+    /// Where the job stands now.
+    func progress(of job: JobID) -> LocalJobRun.Progress? {
+        state.withLock { state in
+            guard let master = state.manager.dispatcher.job(job) else { return nil }
+            let executions = master.graph.allVertices.map { master.graph.execution($0).state }
+            let latest = state.manager.latestCheckpoint(of: job)
+            return LocalJobRun.Progress(
+                state: master.state.rawValue, tasks: executions.count, running: executions.filter { $0 == .running }.count,
+                finished: executions.filter { $0 == .finished }.count, restarts: master.restarts, checkpoint: latest?.id.rawValue,
+                checkpointMillis: latest?.duration.milliseconds, failure: master.failureReason)
+        }
     }
 
     // MARK: carrying out
@@ -132,7 +165,7 @@ final class MiniCluster: Sendable {
         switch effect {
         case .send(let command, let target):
             deliver(command, to: target, &work)
-        case .reply(_, .refused(let reason)):
+        case .reply(let request, .refused(let reason)) where request != Self.endInputRequest:
             state.withLock { $0.failure = $0.failure ?? "the job was refused: \(reason)" }
         case .reply:
             break
@@ -174,9 +207,8 @@ final class MiniCluster: Sendable {
             let attempt = TaskAttempt(job: descriptor.job, attempt: descriptor.attempt)
             let control = Mailbox<TaskControl>(capacity: 64)
             let (updates, continuation) = AsyncStream<InputChannelSpec>.makeStream()
-            state.withLock { $0.tasks[attempt] = Running(host: target, control: control, spec: spec, updates: continuation) }
             let (options, inputs) = (self.options, self.inputs)
-            work.addTask {
+            let task = Task {
                 await TaskRunner.run(spec, dataPlane: executor.plane, channelUpdates: updates, control: control, options: options) { event in
                     if let state = event.state {
                         inputs.force(
@@ -188,8 +220,13 @@ final class MiniCluster: Sendable {
                     }
                 }
             }
+            state.withLock { $0.tasks[attempt] = Running(host: target, control: control, spec: spec, updates: continuation, task: task) }
         case .cancel(let job, let attempt):
-            state.withLock { $0.failure = $0.failure ?? "the benchmark's task \(job)/\(attempt) was cancelled" }
+            if failOnCancel {
+                state.withLock { $0.failure = $0.failure ?? "the benchmark's task \(job)/\(attempt) was cancelled" }
+            } else {
+                state.withLock { $0.tasks[TaskAttempt(job: job, attempt: attempt)]?.task?.cancel() }
+            }
         case .updatePartition(let job, let consumer, let result, let channel):
             state.withLock { state in
                 guard let running = state.tasks[TaskAttempt(job: job, attempt: consumer)],

@@ -77,19 +77,11 @@ public struct ThroughputBenchmark: Sendable {
         let workspace = try TemporaryDirectory("baton-bench-throughput")
         defer { workspace.remove() }
         let input = job == .wordCount ? try writeWords(to: workspace.file("words.txt")) : nil
-        let configuration = RPCConfiguration(secret: Array("throughput-bench".utf8), heartbeatInterval: .seconds(1), heartbeatTimeout: .seconds(10))
         var logger = Logger(label: "baton.bench")
         logger.logLevel = .warning
         // As many slots on each task executor as its share of the subtasks: they spread evenly.
         let slots = (parallelism + taskExecutors - 1) / taskExecutors
-        var executors: [MiniCluster.TaskExecutor] = []
-        for index in 0..<taskExecutors {
-            let id = ResourceID(rawValue: "te\(index + 1)")!
-            let server = try await RPCServer.bind(
-                host: "127.0.0.1", port: 0, identity: RPCPeer(id: id.rawValue, role: .taskExecutor), configuration: configuration, logger: logger)
-            executors.append(
-                .init(id: id, plane: DataPlane(taskExecutor: id, registry: PartitionRegistry(), configuration: configuration, logger: logger), server: server, slots: slots))
-        }
+        let executors = try await MiniCluster.localTaskExecutors(taskExecutors, slots: slots, logger: logger)
         let metrics = TaskMetrics()
         let cluster = try await MiniCluster(
             executors: executors, storePath: workspace.file("ha.sqlite"), checkpoints: workspace.file("checkpoints"), interval: checkpointInterval,

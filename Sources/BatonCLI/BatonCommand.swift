@@ -14,7 +14,7 @@ struct BatonCommand: AsyncParsableCommand {
         abstract: "Baton: a dataflow runtime with a highly available master.",
         subcommands: [
             MasterCommand.self, TaskExecutorCommand.self, GroupCommand.self, SubmitCommand.self, StatusCommand.self, CancelCommand.self,
-            SavepointCommand.self, StopCommand.self, AuditCommand.self, ChaosCommand.self, SimulateCommand.self, BenchCommand.self,
+            SavepointCommand.self, StopCommand.self, AuditCommand.self, ChaosCommand.self, SimulateCommand.self, BenchCommand.self, RunCommand.self,
         ])
 
     /// Parses the command line, runs the command, and exits with Baton's exit statuses.

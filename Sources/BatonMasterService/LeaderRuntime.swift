@@ -55,6 +55,11 @@ actor LeaderRuntime {
     /// The failure that ended this runtime, if one did (the store cannot be read or written).
     private var failure: LeaderRuntimeFailure?
     private let metrics = LeaderMetrics()
+    /// The checkpoints completed since the last summary, per job.
+    private var checkpointWindows: [JobID: CheckpointWindow] = [:]
+    private var lastCheckpointSummary = ContinuousClock.now
+    /// How often the info log sums up the checkpoints (each one is logged at debug).
+    static let checkpointSummaryPeriod: Duration = .seconds(30)
     /// Restarts already counted into `baton_job_restarts_total`, per job.
     private var countedRestarts: [JobID: Int] = [:]
     private let inputs: AsyncStream<Input>
@@ -167,6 +172,7 @@ actor LeaderRuntime {
         case .status(let reply):
             reply.resume(returning: status())
         case .refreshMetrics:
+            summarizeCheckpoints()
             let report = status()
             let running = report.jobs.filter { !["FINISHED", "CANCELED", "FAILED"].contains($0.state) }
             metrics.refresh(
@@ -316,6 +322,36 @@ actor LeaderRuntime {
 
     // MARK: log and status
 
+    /// Completed checkpoints over one summary period.
+    struct CheckpointWindow {
+        var count = 0
+        var lastID: UInt64 = 0
+        var millis: [Double] = []
+
+        mutating func add(_ id: UInt64, millis duration: Double) {
+            count += 1
+            lastID = id
+            millis.append(duration)
+        }
+    }
+
+    /// Once per `checkpointSummaryPeriod`, one info line per job that completed checkpoints.
+    private func summarizeCheckpoints() {
+        guard ContinuousClock.now - lastCheckpointSummary >= Self.checkpointSummaryPeriod else { return }
+        lastCheckpointSummary = .now
+        for (job, window) in checkpointWindows.sorted(by: { $0.key < $1.key }) where window.count > 0 {
+            let sorted = window.millis.sorted()
+            logger.info(
+                "checkpoints completed",
+                metadata: [
+                    LogKey.job: "\(job)", "baton.count": "\(window.count)", "baton.last": "\(window.lastID)",
+                    "baton.medianMillis": "\(sorted[sorted.count / 2])", "baton.maxMillis": "\(sorted.last ?? 0)",
+                    "baton.period": "\(DurationText.format(Self.checkpointSummaryPeriod))",
+                ])
+            checkpointWindows[job] = CheckpointWindow(count: 0, lastID: window.lastID, millis: [])
+        }
+    }
+
     private func log(_ notice: JobManager.Notice) {
         switch notice {
         case .taskExecutorRegistered(let id, let slots, let tasks):
@@ -363,12 +399,16 @@ actor LeaderRuntime {
         case .checkpointAborted(let job, let id, let reason):
             logger.notice("checkpoint aborted", metadata: [LogKey.job: "\(job)", "baton.checkpoint": "\(id)", LogKey.reason: "\(reason)"])
         case .checkpointCompleted(let job, let checkpoint):
-            logger.info(
-                "checkpoint completed",
+            // Each one at debug; the first of a job under this leader at info, then a summary per
+            // `checkpointSummaryPeriod` (`summarizeCheckpoints`).
+            let first = checkpointWindows[job] == nil
+            logger.log(
+                level: first ? .info : .debug, first ? "first checkpoint completed under this leader" : "checkpoint completed",
                 metadata: [
                     LogKey.job: "\(job)", "baton.checkpoint": "\(checkpoint.id)", "baton.millis": "\(checkpoint.duration.milliseconds)",
                     "baton.bytes": "\(checkpoint.size)",
                 ])
+            checkpointWindows[job, default: CheckpointWindow()].add(checkpoint.id.rawValue, millis: checkpoint.duration.milliseconds)
         case .savepointCompleted(let job, let path):
             logger.info("savepoint completed", metadata: [LogKey.job: "\(job)", "baton.path": "\(path)"])
         }
