@@ -341,6 +341,8 @@ let package = Package(
             name: "BatonSimulationTests", dependencies: ["BatonCore", "BatonElection", "BatonSimulation"],
             swiftSettings: swiftSettings),
         .testTarget(
+            name: "BatonRESTTests", dependencies: ["BatonREST", "BatonWire"], swiftSettings: swiftSettings),
+        .testTarget(
             name: "BatonProcessTests",
             dependencies: [
                 "BatonStoreRecords", "BatonJobManager",

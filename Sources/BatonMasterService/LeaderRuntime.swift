@@ -423,7 +423,8 @@ actor LeaderRuntime {
             let freeSlots = slot.dimensions.filter { $0.1 > 0 }.map { Int(free.amount($0.0) / $0.1) }.min() ?? executor.resources.defaultSlots
             return LeaderStatusReport.TaskExecutor(
                 id: id.rawValue, slots: executor.resources.defaultSlots, freeSlots: max(0, min(freeSlots, executor.resources.defaultSlots)),
-                registeredEpoch: epoch.rawValue, dataAddress: executor.dataAddress)
+                registeredEpoch: epoch.rawValue, dataAddress: executor.dataAddress, totalResource: Self.resources(executor.resources.total),
+                freeResource: Self.resources(free))
         }
         let jobs = manager.dispatcher.jobs.map { master -> LeaderStatusReport.Job in
             let graph = master.graph
@@ -465,6 +466,13 @@ actor LeaderRuntime {
 }
 
 extension LeaderRuntime {
+    /// A resource profile as Flink's REST API shows one (memory in MiB).
+    static func resources(_ profile: ResourceProfile) -> LeaderStatusReport.Resources {
+        .init(
+            cpuCores: Double(profile.cpuMillis) / 1000, taskHeapMemory: profile.taskHeapBytes >> 20, managedMemory: profile.managedMemoryBytes >> 20,
+            networkMemory: profile.networkMemoryBytes >> 20, extendedResources: profile.extended)
+    }
+
     static func statistics(_ stats: CheckpointStats) -> LeaderStatusReport.CheckpointStatistics {
         func entry(_ entry: CheckpointStats.Entry) -> LeaderStatusReport.CheckpointEntry {
             .init(

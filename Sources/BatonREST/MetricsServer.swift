@@ -26,7 +26,7 @@ public struct MetricsServer: Service {
         router.get("metrics") { _, _ in exposition(registry) }
         let app = Application(router: router, configuration: .init(address: .hostname(address.host, port: address.port), serverName: "baton"), logger: logger)
         do {
-            try await app.runService()
+            try await app.run()
         } catch {
             logger.error("the metrics are not served", metadata: ["baton.metrics": "\(address)", LogKey.error: "\(error)"])
             try await gracefulShutdown()

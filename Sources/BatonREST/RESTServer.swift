@@ -58,7 +58,7 @@ public struct RESTServer: Service {
             router: router, configuration: .init(address: .hostname(host, port: port), serverName: "baton"),
             logger: logger)
         do {
-            try await app.runService()
+            try await app.run()
         } catch {
             // The master's duties come first: without its REST address it goes on leading or
             // standing by, and says why.

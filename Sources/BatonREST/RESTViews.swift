@@ -112,6 +112,8 @@ public enum RESTViews {
         public var freeSlots: Int
         public var registeredEpoch: UInt64
         public var dataPort: String
+        public var totalResource: LeaderStatusReport.Resources?
+        public var freeResource: LeaderStatusReport.Resources?
     }
 
     public struct TaskManagers: Codable, Sendable, Hashable { public var taskmanagers: [TaskManager] }
@@ -191,7 +193,9 @@ public enum RESTViews {
     public static func taskManagers(_ report: LeaderStatusReport) -> TaskManagers {
         TaskManagers(
             taskmanagers: report.taskExecutors.map {
-                TaskManager(id: $0.id, slotsNumber: $0.slots, freeSlots: $0.freeSlots, registeredEpoch: $0.registeredEpoch, dataPort: $0.dataAddress)
+                TaskManager(
+                    id: $0.id, slotsNumber: $0.slots, freeSlots: $0.freeSlots, registeredEpoch: $0.registeredEpoch, dataPort: $0.dataAddress,
+                    totalResource: $0.totalResource, freeResource: $0.freeResource)
             })
     }
 }

@@ -1,19 +1,44 @@
 /// What a leader reports about its live state in a `StatusReply` (`status_json`, as JSON): its
 /// registered task executors and its jobs. One type for both ends of the wire.
 public struct LeaderStatusReport: Codable, Sendable, Hashable {
+    /// A task executor's resources in Flink's terms (memory in MiB).
+    public struct Resources: Codable, Sendable, Hashable {
+        public var cpuCores: Double
+        public var taskHeapMemory: Int64
+        public var managedMemory: Int64
+        public var networkMemory: Int64
+        public var extendedResources: [String: Int64]
+
+        public init(cpuCores: Double, taskHeapMemory: Int64, managedMemory: Int64, networkMemory: Int64, extendedResources: [String: Int64]) {
+            self.cpuCores = cpuCores
+            self.taskHeapMemory = taskHeapMemory
+            self.managedMemory = managedMemory
+            self.networkMemory = networkMemory
+            self.extendedResources = extendedResources
+        }
+    }
+
     public struct TaskExecutor: Codable, Sendable, Hashable {
         public var id: String
         public var slots: Int
         public var freeSlots: Int
         public var registeredEpoch: UInt64
         public var dataAddress: String
+        /// Absent from leaders before this field.
+        public var totalResource: Resources?
+        public var freeResource: Resources?
 
-        public init(id: String, slots: Int, freeSlots: Int, registeredEpoch: UInt64, dataAddress: String) {
+        public init(
+            id: String, slots: Int, freeSlots: Int, registeredEpoch: UInt64, dataAddress: String, totalResource: Resources? = nil,
+            freeResource: Resources? = nil
+        ) {
             self.id = id
             self.slots = slots
             self.freeSlots = freeSlots
             self.registeredEpoch = registeredEpoch
             self.dataAddress = dataAddress
+            self.totalResource = totalResource
+            self.freeResource = freeResource
         }
     }
 

@@ -56,6 +56,11 @@ extension ProcessTests {
             #expect(overview.json["slots-total"] as? Int == 8)
             #expect(overview.json["jobs-running"] as? Int == 0)
             #expect(overview.json["baton-version"] is String)
+            let managers = try await http.get("\(standbyURL)/v1/taskmanagers")
+            let first = (managers.json["taskmanagers"] as? [[String: Any]])?.first
+            let total = first?["totalResource"] as? [String: Any]
+            #expect(first?["slotsNumber"] as? Int == 4 && (total?["cpuCores"] as? Double ?? 0) > 0, "\(managers.text)")
+            #expect((first?["freeResource"] as? [String: Any])?["taskHeapMemory"] as? Int == total?["taskHeapMemory"] as? Int)
 
             // Submit over REST, on a standby: 202 with the job id; then the job runs.
             let submitted = try await http.request(
