@@ -53,7 +53,7 @@ public final class Mailbox<Element: Sendable>: Sendable {
     private let state = Mutex(State())
 
     private enum PutStep { case done(Bool), wait }
-    private enum TakeStep { case element(Element), end, failed(any Error), cancelled, wait }
+    private enum TakeStep { case element(Element), end, failed(any Error), cancelled, timedOut, wait }
 
     public init(capacity: Int) {
         precondition(capacity >= 1)
@@ -116,13 +116,22 @@ public final class Mailbox<Element: Sendable>: Sendable {
         case .end: return nil
         case .failed(let error): throw error
         case .cancelled: throw CancellationError()
-        case .wait: break
+        case .timedOut, .wait: break
         }
-        let id = state.withLock { state -> UInt64 in
+        return try await wait(as: newTakerID())
+    }
+
+    private func newTakerID() -> UInt64 {
+        state.withLock { state -> UInt64 in
             state.nextID += 1
             return state.nextID
         }
-        return try await withTaskCancellationHandler {
+    }
+
+    /// Waits, as taker `id`, for the next element (nil once finished and drained); past
+    /// `deadline` it throws `TimedOut` instead of starting to wait.
+    private func wait(as id: UInt64, deadline: ContinuousClock.Instant? = nil) async throws -> Element? {
+        try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (waiter: CheckedContinuation<Element?, any Error>) in
                 let now = state.withLock { state -> TakeStep in
                     if let element = state.dequeue() {
@@ -132,6 +141,7 @@ public final class Mailbox<Element: Sendable>: Sendable {
                     if let failure = state.failure { return .failed(failure) }
                     if state.finished { return .end }
                     if Task.isCancelled { return .cancelled }
+                    if let deadline, ContinuousClock.now >= deadline { return .timedOut }
                     state.takers[id] = waiter
                     state.takerOrder.append(id)
                     return .wait
@@ -141,11 +151,41 @@ public final class Mailbox<Element: Sendable>: Sendable {
                 case .end: waiter.resume(returning: nil)
                 case .failed(let error): waiter.resume(throwing: error)
                 case .cancelled: waiter.resume(throwing: CancellationError())
+                case .timedOut: waiter.resume(throwing: TimedOut())
                 case .wait: break
                 }
             }
         } onCancel: {
             state.withLock { $0.takers.removeValue(forKey: id) }?.resume(throwing: CancellationError())
+        }
+    }
+
+    /// What a wait with a deadline found.
+    public enum Timed: Sendable {
+        case element(Element)
+        /// Finished and drained.
+        case end
+        case timedOut
+    }
+
+    private struct TimedOut: Error {}
+
+    /// The next element, waiting at most until `deadline` (a throttled source waits for its next
+    /// batch's time this way, acting on control messages at once).
+    public func take(until deadline: ContinuousClock.Instant) async throws -> Timed {
+        if let element = poll() { return .element(element) }
+        guard deadline > .now else { return .timedOut }
+        let id = newTakerID()
+        // A taker not yet waiting when this fires sees the deadline passed and does not wait.
+        let timer = Task { [self] in
+            guard (try? await Task.sleep(until: deadline, clock: .continuous)) != nil else { return }
+            state.withLock { $0.takers.removeValue(forKey: id) }?.resume(throwing: TimedOut())
+        }
+        defer { timer.cancel() }
+        do {
+            return try await wait(as: id, deadline: deadline).map { .element($0) } ?? .end
+        } catch is TimedOut {
+            return .timedOut
         }
     }
 

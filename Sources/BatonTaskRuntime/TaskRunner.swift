@@ -30,6 +30,10 @@ public enum TaskEvent: Sendable, Equatable {
 public enum TaskRunner {
     public static let batchRecords = 512
 
+    /// How many records a source limited to `rate` per second emits at a time: 2 ms' worth, at
+    /// least one, at most a full batch.
+    public static func throttledBatch(rate: Double) -> Int { max(1, min(batchRecords, Int(rate * 0.002))) }
+
     public struct Options: Sendable {
         /// How often sources emit latency markers (nil: never).
         public var latencyMarkerInterval: Duration?
@@ -205,6 +209,8 @@ final class RunningTask: @unchecked Sendable {
         var produced = 0
         var lastAdvance = ContinuousClock.now
         var lastMarker = ContinuousClock.now
+        // A rate-limited source emits evenly, a couple of milliseconds' worth at a time.
+        let batch = source!.rate.map { TaskRunner.throttledBatch(rate: $0) } ?? TaskRunner.batchRecords
         while true {
             try Task.checkCancellation()
             while let message = control.poll() { try await handle(message) }
@@ -212,7 +218,7 @@ final class RunningTask: @unchecked Sendable {
                 ending = .inputEnded
                 return
             }
-            let more = try source!.produce(limit: TaskRunner.batchRecords) { record in
+            let more = try source!.produce(limit: batch) { record in
                 produced += 1
                 try chain.push(record)
             }
@@ -229,10 +235,10 @@ final class RunningTask: @unchecked Sendable {
                 lastMarker = now
             }
             if let rate = source!.rate {
-                let due = started + .milliseconds(Int64(Double(produced) / rate * 1000))
+                let due = started + .nanoseconds(Int64(Double(produced) / rate * 1e9))
                 if due > .now {
                     for writer in writers { await writer.flushAll() }
-                    try await Task.sleep(until: due, clock: .continuous)
+                    try await waitForControl(control, until: due)
                 }
             } else {
                 for writer in writers { await writer.flush(olderThan: .milliseconds(10)) }
@@ -240,6 +246,22 @@ final class RunningTask: @unchecked Sendable {
             }
             if !more {
                 ending = .exhausted
+                return
+            }
+        }
+    }
+
+    /// Waits until `due` (the next batch's time of a throttled source), acting at once on every
+    /// control message that comes meanwhile: a checkpoint trigger or the end of input never waits
+    /// for the batch.
+    private func waitForControl(_ control: Mailbox<TaskControl>, until due: ContinuousClock.Instant) async throws {
+        while !inputEnded {
+            switch try await control.take(until: due) {
+            case .element(let message): try await handle(message)
+            case .timedOut: return
+            case .end:
+                // No more control messages (the task executor lets go of the task): only time.
+                try await Task.sleep(until: due, clock: .continuous)
                 return
             }
         }
