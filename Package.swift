@@ -193,8 +193,8 @@ let package = Package(
         .target(
             name: "BatonREST",
             dependencies: [
-                "BatonMetrics", "BatonCore", "BatonConfig", "BatonElection", "BatonHAStore", "BatonMemberLocks", "BatonClient", "BatonWire", "BatonJobManager",
-                "BatonJobGraph", "BatonStoreRecords", "BatonAudit",
+                "BatonMetrics", "BatonCore", "BatonConfig", "BatonElection", "BatonHAStore", "BatonMemberLocks", "BatonClient", "BatonWire",
+                "BatonJobMaster", "BatonJobGraph", "BatonAudit",
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

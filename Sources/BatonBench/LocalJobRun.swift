@@ -63,7 +63,7 @@ public struct LocalJobRun: Sendable {
             while !Task.isCancelled {
                 try? await Task.sleep(for: period)
                 // The last line is the caller's, once the job ended.
-                if let progress = cluster.progress(of: job), !["FINISHED", "FAILED", "CANCELED"].contains(progress.state) {
+                if let progress = cluster.progress(of: job), JobState(rawValue: progress.state)?.isTerminal != true {
                     every(progress, metrics.recordsIntoSinks)
                 }
                 if !stopped, stop() {

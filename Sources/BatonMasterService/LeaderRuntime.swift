@@ -173,12 +173,12 @@ actor LeaderRuntime {
             reply.resume(returning: status())
         case .refreshMetrics:
             summarizeCheckpoints()
-            let report = status()
-            let running = report.jobs.filter { !["FINISHED", "CANCELED", "FAILED"].contains($0.state) }
+            // From the JobManager's state directly: no whole status report once a second.
+            let slots = manager.taskExecutors.keys.map(slotCounts)
+            let jobs = manager.dispatcher.jobs
             metrics.refresh(
-                (report.taskExecutors.count, report.taskExecutors.map(\.slots).reduce(0, +), report.taskExecutors.map(\.freeSlots).reduce(0, +),
-                 running.count),
-                restarts: Dictionary(manager.dispatcher.jobs.map { ($0.id, $0.restarts) }, uniquingKeysWith: max), counted: &countedRestarts)
+                (slots.count, slots.map(\.total).reduce(0, +), slots.map(\.free).reduce(0, +), jobs.filter { !$0.state.isTerminal }.count),
+                restarts: Dictionary(jobs.map { ($0.id, $0.restarts) }, uniquingKeysWith: max), counted: &countedRestarts)
         }
     }
 
@@ -414,15 +414,22 @@ actor LeaderRuntime {
         }
     }
 
+    /// A registered task executor's default slots, and how many of them its free resources still hold.
+    private func slotCounts(_ id: ResourceID) -> (total: Int, free: Int, freeResources: ResourceProfile) {
+        let executor = manager.taskExecutors[id]!
+        let free = manager.resources.freeResources(of: id) ?? .zero
+        let slots = executor.resources.defaultSlots
+        let fitting = executor.resources.defaultSlotProfile.dimensions.filter { $0.1 > 0 }.map { Int(free.amount($0.0) / $0.1) }.min() ?? slots
+        return (slots, max(0, min(fitting, slots)), free)
+    }
+
     private func status() -> LeaderStatusReport {
         let (wallNow, monotonicNow) = (time.wallNow(), time.monotonicNow())
         let executors = manager.taskExecutors.keys.sorted().map { id -> LeaderStatusReport.TaskExecutor in
             let executor = manager.taskExecutors[id]!
-            let free = manager.resources.freeResources(of: id) ?? .zero
-            let slot = executor.resources.defaultSlotProfile
-            let freeSlots = slot.dimensions.filter { $0.1 > 0 }.map { Int(free.amount($0.0) / $0.1) }.min() ?? executor.resources.defaultSlots
+            let (slots, freeSlots, free) = slotCounts(id)
             return LeaderStatusReport.TaskExecutor(
-                id: id.rawValue, slots: executor.resources.defaultSlots, freeSlots: max(0, min(freeSlots, executor.resources.defaultSlots)),
+                id: id.rawValue, slots: slots, freeSlots: freeSlots,
                 registeredEpoch: epoch.rawValue, dataAddress: executor.dataAddress, totalResource: Self.resources(executor.resources.total),
                 freeResource: Self.resources(free))
         }

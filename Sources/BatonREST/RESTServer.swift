@@ -5,9 +5,6 @@ import BatonCore
 public import BatonElection
 public import BatonHAStore
 import BatonJobGraph
-import BatonJobManager
-import BatonMemberLocks
-import BatonStoreRecords
 import BatonWire
 import Foundation
 import Hummingbird
@@ -162,7 +159,7 @@ public struct RESTServer: Service {
             guard let id = JobID(rawValue: asked) else { throw RESTError(.badRequest, "jobid: '\(asked)' is not a valid job id") }
             defaultID = id
         } else {
-            defaultID = JobID(rawValue: Self.freshJobID())!
+            defaultID = JobID(rawValue: Self.freshID())!
         }
         let graph: JobGraph
         do {
@@ -193,7 +190,7 @@ public struct RESTServer: Service {
         guard try await view.leaderStatus().jobs.contains(where: { $0.id == job && !RESTViews.isEnded($0.state) }) else {
             throw RESTError(.notFound, "no running job '\(job)'")
         }
-        let trigger = Self.freshJobID()
+        let trigger = Self.freshID()
         await savepoints.start(job: job, id: trigger)
         var envelope = WireEnvelope()
         envelope.triggerSavepoint = .with { $0.job = job }
@@ -214,7 +211,8 @@ public struct RESTServer: Service {
         return try json(["request-id": trigger], status: .accepted)
     }
 
-    static func freshJobID() -> String {
+    /// A fresh id in Flink's form (32 hex digits), for jobs and savepoint triggers.
+    static func freshID() -> String {
         var generator = SystemRandomNumberGenerator()
         return (0..<4).map { _ in String(format: "%08x", UInt32.random(in: .min ... .max, using: &generator)) }.joined()
     }

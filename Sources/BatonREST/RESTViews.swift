@@ -1,3 +1,4 @@
+import BatonJobMaster
 public import BatonWire
 
 /// The REST API's JSON documents, built from what the leader reports and the store holds. Flink's
@@ -126,7 +127,7 @@ public enum RESTViews {
 
     // MARK: building them
 
-    static func isEnded(_ state: String) -> Bool { ["FINISHED", "CANCELED", "FAILED"].contains(state) }
+    static func isEnded(_ state: String) -> Bool { JobState(rawValue: state)?.isTerminal ?? false }
 
     /// A job's state as Flink names it (`CANCELED` is Flink's spelling too).
     static func vertexStatus(_ counts: TaskCounts, parallelism: Int) -> String {

@@ -48,3 +48,13 @@ public func eventually(timeout: Duration, interval: Duration = .milliseconds(20)
     }
     return try condition()
 }
+
+/// Polls an async `condition` every `interval` until it holds or `timeout` passes.
+public func eventuallyAsync(timeout: Duration, interval: Duration = .milliseconds(100), _ condition: () async -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if await condition() { return true }
+        try? await Task.sleep(for: interval)
+    }
+    return await condition()
+}

@@ -1,3 +1,4 @@
+import BatonTestKit
 import Foundation
 
 #if canImport(FoundationNetworking)
@@ -37,11 +38,12 @@ struct HTTPTestClient {
 
     /// Polls `url` until `condition` holds for its reply, or `timeout` passes.
     func waitFor(_ url: String, timeout: Duration = .seconds(30), _ condition: (Reply) -> Bool) async -> Reply? {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if let reply = try? await get(url), condition(reply) { return reply }
-            try? await Task.sleep(for: .milliseconds(50))
+        var found: Reply?
+        _ = await eventuallyAsync(timeout: timeout, interval: .milliseconds(50)) {
+            guard let reply = try? await get(url), condition(reply) else { return false }
+            found = reply
+            return true
         }
-        return nil
+        return found
     }
 }

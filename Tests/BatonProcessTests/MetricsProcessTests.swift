@@ -121,13 +121,3 @@ extension ProcessTests {
         }
     }
 }
-
-/// Polls an async `condition` every 100 ms until it holds or `timeout` passes.
-func eventuallyAsync(timeout: Duration, _ condition: () async -> Bool) async -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if await condition() { return true }
-        try? await Task.sleep(for: .milliseconds(100))
-    }
-    return await condition()
-}
