@@ -279,7 +279,7 @@ let package = Package(
             name: "BatonJobMasterTests",
             dependencies: ["BatonTestKit", 
                 "BatonCore", "BatonJobGraph", "BatonExecutionGraph", "BatonScheduling", "BatonResourceManager",
-                "BatonJobMaster", "BatonSimulation", "BatonConfig", "BatonBench",
+                "BatonJobMaster", "BatonSimulation", "BatonConfig", "BatonBench", "BatonProcessControl",
             ],
             exclude: ["ReconciliationScenarios"], swiftSettings: swiftSettings),
         .testTarget(

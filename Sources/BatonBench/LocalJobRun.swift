@@ -82,7 +82,11 @@ public struct LocalJobRun: Sendable {
 
 extension MiniCluster {
     /// `count` task executors of `slots` slots each, data planes serving on free loopback ports.
-    static func localTaskExecutors(_ count: Int, slots: Int, logger: Logger) async throws -> [TaskExecutor] {
+    /// `count` task executors serving on loopback; with `spill`, blocking results keep at most
+    /// `blockingMemory` bytes in memory on each and spill the rest below that folder.
+    static func localTaskExecutors(
+        _ count: Int, slots: Int, blockingMemory: Int = 256 << 20, spill: String? = nil, logger: Logger
+    ) async throws -> [TaskExecutor] {
         let configuration = RPCConfiguration(secret: Array("baton-mini-cluster".utf8), heartbeatInterval: .seconds(1), heartbeatTimeout: .seconds(10))
         var executors: [TaskExecutor] = []
         for index in 0..<count {
@@ -90,7 +94,13 @@ extension MiniCluster {
             let server = try await RPCServer.bind(
                 host: "127.0.0.1", port: 0, identity: RPCPeer(id: id.rawValue, role: .taskExecutor), configuration: configuration, logger: logger)
             executors.append(
-                .init(id: id, plane: DataPlane(taskExecutor: id, registry: PartitionRegistry(), configuration: configuration, logger: logger), server: server, slots: slots))
+                .init(
+                    id: id,
+                    plane: DataPlane(
+                        taskExecutor: id,
+                        registry: PartitionRegistry(blockingMemory: try spill.map { try BlockingResultMemory(budgetBytes: blockingMemory, directory: "\($0)/\(id)") }),
+                        configuration: configuration, logger: logger),
+                    server: server, slots: slots))
         }
         return executors
     }

@@ -148,9 +148,9 @@ struct ThroughputBench: AsyncParsableCommand {
             durably in the store. Latency is measured with latency markers from the sources to the sinks every 100 ms.
             """)
 
-    @Option(name: .long, help: "keyed-count, word-count, or all.")
+    @Option(name: .long, help: "keyed-count, word-count, batch-word-count, or all.")
     var job: String = "all"
-    @Option(name: .long, help: "exactly-once-file, discard, or all.")
+    @Option(name: .long, help: "exactly-once-file, discard, or all (streaming jobs; the batch word count writes files).")
     var sink: String = "all"
     @Option(
         name: .customLong("task-executors"), parsing: .upToNextOption,
@@ -158,19 +158,32 @@ struct ThroughputBench: AsyncParsableCommand {
     var taskExecutors: [Int] = [2, 1]
     @Option(name: .long, help: "Subtasks per vertex.")
     var parallelism: Int = 2
-    @Option(name: .long, help: "Records per run.")
+    @Option(name: .long, help: "Records per run (without --window), or words generated for the word counts (without --input).")
     var records: Int = 20_000_000
+    @Option(name: .long, help: "Distinct keys of the keyed count, or distinct words generated.")
+    var keys: Int = 1024
+    @Option(name: .long, help: "Run the keyed count endlessly and count records over this steady-state window, e.g. 60s, then end its input.")
+    var window: String?
+    @Option(name: .long, help: "How long the job runs before the window starts, e.g. 15s.")
+    var warmup: String = "15s"
+    @Option(name: .long, help: "The text the word counts read: a file, or a folder of files (default: generated).")
+    var input: String?
     @Option(name: .customLong("checkpoint-interval"), help: "Checkpoint interval, e.g. 1s.")
     var checkpointInterval: String = "1s"
     @Flag(name: .long, help: "Print one JSON object.")
     var json = false
 
     func run() async throws {
-        guard let interval = DurationText.parse(checkpointInterval), interval > .zero else {
-            throw CommandFailure.usage("--checkpoint-interval: '\(checkpointInterval)' is not a duration like 1s")
+        func duration(_ text: String, _ option: String) throws -> Duration {
+            guard let value = DurationText.parse(text), value > .zero else {
+                throw CommandFailure.usage("--\(option): '\(text)' is not a duration like 1s")
+            }
+            return value
         }
-        guard !taskExecutors.isEmpty, taskExecutors.allSatisfy({ $0 >= 1 }), parallelism >= 1, records >= 1 else {
-            throw CommandFailure.usage("--task-executors, --parallelism and --records must be at least 1")
+        let interval = try duration(checkpointInterval, "checkpoint-interval")
+        let steadyState = try window.map { ThroughputBenchmark.SteadyState(warmup: try duration(warmup, "warmup"), window: try duration($0, "window")) }
+        guard !taskExecutors.isEmpty, taskExecutors.allSatisfy({ $0 >= 1 }), parallelism >= 1, records >= 1, keys >= 1 else {
+            throw CommandFailure.usage("--task-executors, --parallelism, --records and --keys must be at least 1")
         }
         func choices<T: RawRepresentable & CaseIterable>(_ text: String, _ option: String) throws -> [T] where T.RawValue == String {
             if text == "all" { return Array(T.allCases) }
@@ -181,12 +194,20 @@ struct ThroughputBench: AsyncParsableCommand {
         }
         let jobs: [ThroughputBenchmark.Job] = try choices(job, "job")
         let sinks: [ThroughputBenchmark.Sink] = try choices(sink, "sink")
+        if steadyState != nil, jobs != [.keyedCount] {
+            throw CommandFailure.usage("--window: only the keyed count runs endlessly (--job keyed-count)")
+        }
+        if let input, !FileManager.default.fileExists(atPath: input) {
+            throw CommandFailure.usage("--input: '\(input)' does not exist")
+        }
         var runs: [ThroughputBenchmark.Run] = []
         for job in jobs {
-            for sink in sinks {
+            // The batch word count writes its counts into files once: one run per count of task executors.
+            for sink in job == .batchWordCount ? [.exactlyOnceFile] : sinks {
                 for executors in taskExecutors {
                     let benchmark = ThroughputBenchmark(
-                        job: job, sink: sink, taskExecutors: executors, parallelism: parallelism, records: records, checkpointInterval: interval)
+                        job: job, sink: sink, taskExecutors: executors, parallelism: parallelism, records: records, checkpointInterval: interval,
+                        keys: keys, steadyState: steadyState, input: input)
                     if !json {
                         FileHandle.standardError.write(Data("running \(job.rawValue) into \(sink.rawValue) on \(executors) task executor(s)...\n".utf8))
                     }
@@ -199,10 +220,10 @@ struct ThroughputBench: AsyncParsableCommand {
             try printJSON(Output(runs: runs))
             return
         }
-        print("JOB           SINK                TES  RECORDS/S    SECONDS  LATENCY ms min/median/p99/max   CHECKPOINT ms min/median/p99/max (n)")
+        print("JOB               SINK                TES  RECORDS/S    SECONDS  LATENCY ms min/median/p99/max   CHECKPOINT ms min/median/p99/max (n)")
         for run in runs {
             print(
-                run.job.padding(toLength: 14, withPad: " ", startingAt: 0) + run.sink.padding(toLength: 20, withPad: " ", startingAt: 0)
+                run.job.padding(toLength: 18, withPad: " ", startingAt: 0) + run.sink.padding(toLength: 20, withPad: " ", startingAt: 0)
                     + String(run.taskExecutors).padding(toLength: 5, withPad: " ", startingAt: 0)
                     + String(format: "%-12.0f %-8.2f ", run.recordsPerSecond, run.seconds)
                     + run.latencyMillis.formatted(decimals: 1).padding(toLength: 33, withPad: " ", startingAt: 0)

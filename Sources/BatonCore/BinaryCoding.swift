@@ -24,12 +24,41 @@ public struct BinaryWriter: Sendable {
 
     public mutating func write(_ value: UInt8) { bytes.append(value) }
 
+    /// Four bytes, little-endian: a field whose value is known only later (`set(fixed32:at:)`).
+    public mutating func write(fixed32 value: UInt32) {
+        for shift in stride(from: 0, to: 32, by: 8) { bytes.append(UInt8(truncatingIfNeeded: value >> UInt32(shift))) }
+    }
+
+    /// Overwrites the `write(fixed32:)` field at `offset`.
+    public mutating func set(fixed32 value: UInt32, at offset: Int) {
+        for index in 0..<4 { bytes[offset + index] = UInt8(truncatingIfNeeded: value >> UInt32(index * 8)) }
+    }
+
+    public var count: Int { bytes.count }
+
+    /// Empties the bytes, keeping their capacity.
+    public mutating func removeAll() { bytes.removeAll(keepingCapacity: true) }
+
+    /// Hands the bytes out and starts afresh with `capacity` reserved.
+    public mutating func take(reserving capacity: Int) -> [UInt8] {
+        var taken: [UInt8] = []
+        taken.reserveCapacity(capacity)
+        swap(&taken, &bytes)
+        return taken
+    }
+
     public mutating func write(bytes value: [UInt8]) {
         write(UInt64(value.count))
         bytes += value
     }
 
-    public mutating func write(_ value: String) { write(bytes: Array(value.utf8)) }
+    public mutating func write(_ value: String) {
+        var text = value
+        text.withUTF8 { utf8 in
+            write(UInt64(utf8.count))
+            bytes.append(contentsOf: utf8)
+        }
+    }
 }
 
 /// Reads what `BinaryWriter` wrote; every read throws `BinaryDecodingError` on truncated or
@@ -67,6 +96,14 @@ public struct BinaryReader: Sendable {
         return int
     }
 
+    public mutating func readFixed32() throws(BinaryDecodingError) -> UInt32 {
+        guard bytes.count - offset >= 4 else { throw BinaryDecodingError(offset: offset, problem: "truncated fixed32") }
+        var value: UInt32 = 0
+        for index in 0..<4 { value |= UInt32(bytes[offset + index]) << UInt32(index * 8) }
+        offset += 4
+        return value
+    }
+
     public mutating func readByte() throws(BinaryDecodingError) -> UInt8 {
         guard offset < bytes.count else { throw BinaryDecodingError(offset: offset, problem: "truncated byte") }
         defer { offset += 1 }
@@ -91,10 +128,23 @@ public struct BinaryReader: Sendable {
     }
 
     public mutating func readString() throws(BinaryDecodingError) -> String {
-        let raw = try readBytes()
-        guard let text = String(validating: raw, as: UTF8.self) else {
-            throw BinaryDecodingError(offset: offset, problem: "string is not UTF-8")
+        let count = try readUInt64()
+        guard count <= UInt64(bytes.count - offset) else {
+            throw BinaryDecodingError(offset: offset, problem: "length \(count) runs past the end")
         }
+        let start = offset
+        offset += Int(count)
+        let text: String? = bytes.withUnsafeBufferPointer { all in
+            let utf8 = UnsafeBufferPointer(rebasing: all[start..<(start + Int(count))])
+            // ASCII (the common case) is valid as it is; anything else is validated.
+            var ascii = true
+            for byte in utf8 where byte >= 0x80 {
+                ascii = false
+                break
+            }
+            return ascii ? String(decoding: utf8, as: UTF8.self) : String(validating: utf8, as: UTF8.self)
+        }
+        guard let text else { throw BinaryDecodingError(offset: offset, problem: "string is not UTF-8") }
         return text
     }
 }

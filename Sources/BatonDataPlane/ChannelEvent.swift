@@ -14,7 +14,7 @@ public enum ChannelEvent: Hashable, Sendable {
 
 /// The binary form of a channel event: a tag byte, then the event.
 public enum ChannelEventCodec {
-    static let recordsTag: UInt8 = 0
+    public static let recordsTag: UInt8 = 0
     static let barrierTag: UInt8 = 1
     static let latencyTag: UInt8 = 2
 
@@ -38,10 +38,14 @@ public enum ChannelEventCodec {
     }
 
     public static func encode(records: [Record]) -> EncodedBatch {
-        var writer = BinaryWriter(capacity: records.count * 16 + 9)
-        writer.write(recordsTag)
-        RecordBatchCodec.write(records, into: &writer)
-        return writer.bytes
+        var builder = recordsBuilder(capacity: records.count * 16)
+        for record in records { builder.append(record) }
+        return builder.take()
+    }
+
+    /// A batch of records filled record by record; `take()` gives its encoded event.
+    public static func recordsBuilder(capacity: Int = 1 << 15) -> RecordBatchCodec.Builder {
+        RecordBatchCodec.Builder(header: [recordsTag], capacity: capacity)
     }
 
     public static func decode(_ bytes: EncodedBatch) throws -> ChannelEvent {

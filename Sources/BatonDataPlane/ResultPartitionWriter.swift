@@ -13,18 +13,24 @@ public final class ResultPartitionWriter: @unchecked Sendable {
     public let id: PartitionID
     public let spec: OutputSpec
     public let produced: ProducedPartition
-    private var builders: [[Record]]
+    private var builders: [RecordBatchCodec.Builder]
     private var oldestUnflushed: [ContinuousClock.Instant?]
     private var roundRobin: Int
     private var markerTarget = 0
     private let batchRecords: Int
+    private let batchBytes: Int
     public private(set) var recordsWritten: Int = 0
     /// Time spent handing batches to pipelined subpartitions: waiting while a consumer is behind
     /// (back pressure), plus the hand-over itself.
     public private(set) var handOverWait: Duration = .zero
 
-    /// Blocking subpartitions keep their batches within `blockingMemory` and spill past it.
-    public init(id: PartitionID, spec: OutputSpec, pipelinedCapacity: Int = 8, batchRecords: Int = 512, blockingMemory: BlockingResultMemory? = nil) {
+    /// A batch is full at `batchRecords` records or `batchBytes` bytes, as Flink's network
+    /// buffers are 32 KiB. Blocking subpartitions keep their batches within `blockingMemory` and
+    /// spill past it.
+    public init(
+        id: PartitionID, spec: OutputSpec, pipelinedCapacity: Int = 8, batchRecords: Int = 4096, batchBytes: Int = 32 << 10,
+        blockingMemory: BlockingResultMemory? = nil
+    ) {
         self.id = id
         self.spec = spec
         let count = spec.subpartitionCount
@@ -32,10 +38,11 @@ public final class ResultPartitionWriter: @unchecked Sendable {
         produced = spec.blocking
             ? .blocking((0..<count).map { BlockingSubpartition(memory: blockingMemory, name: "\(name)-s\($0)") })
             : .pipelined((0..<count).map { _ in PipelinedSubpartition(capacity: pipelinedCapacity) })
-        builders = Array(repeating: [], count: count)
+        builders = (0..<count).map { _ in ChannelEventCodec.recordsBuilder(capacity: batchBytes) }
         oldestUnflushed = Array(repeating: nil, count: count)
         roundRobin = id.producerSubtask % max(1, count)
         self.batchRecords = batchRecords
+        self.batchBytes = batchBytes
     }
 
     /// Routes one record (no I/O; call `flushFull` after a run of records).
@@ -54,6 +61,37 @@ public final class ResultPartitionWriter: @unchecked Sendable {
         }
     }
 
+    /// Routes a run of records, as `add` does one by one.
+    public func add(_ records: [Record]) {
+        guard !records.isEmpty else { return }
+        recordsWritten += records.count
+        // The batches are taken out for the run: one access to the writer's storage, not one per record.
+        var batches: [RecordBatchCodec.Builder] = []
+        swap(&batches, &builders)
+        defer { swap(&batches, &builders) }
+        for index in batches.indices where batches[index].isEmpty { oldestUnflushed[index] = .now }
+        switch spec.pattern {
+        case .forward:
+            for record in records { batches[0].append(record) }
+        case .rebalance:
+            var next = roundRobin
+            for record in records {
+                batches[next].append(record)
+                next = next + 1 == batches.count ? 0 : next + 1
+            }
+            roundRobin = next
+        case .hash:
+            let (maxParallelism, parallelism) = (spec.consumerMaxParallelism, spec.consumerParallelism)
+            for record in records {
+                batches[KeyGroups.subtask(for: record.key, maxParallelism: maxParallelism, parallelism: parallelism)].append(record)
+            }
+        case .broadcast:
+            for index in batches.indices {
+                for record in records { batches[index].append(record) }
+            }
+        }
+    }
+
     private func append(_ record: Record, to index: Int) {
         if builders[index].isEmpty { oldestUnflushed[index] = .now }
         builders[index].append(record)
@@ -61,7 +99,9 @@ public final class ResultPartitionWriter: @unchecked Sendable {
 
     /// Hands over every full batch.
     public func flushFull() async {
-        for index in builders.indices where builders[index].count >= batchRecords { await flush(index) }
+        for index in builders.indices where builders[index].count >= batchRecords || builders[index].byteCount >= batchBytes {
+            await flush(index)
+        }
     }
 
     /// Hands over batches older than `age` (latency bound for slow streams).
@@ -97,8 +137,7 @@ public final class ResultPartitionWriter: @unchecked Sendable {
     }
 
     private func flush(_ index: Int) async {
-        let batch = ChannelEventCodec.encode(records: builders[index])
-        builders[index].removeAll(keepingCapacity: true)
+        let batch = builders[index].take()
         oldestUnflushed[index] = nil
         switch produced {
         case .pipelined(let list):

@@ -94,13 +94,7 @@ public enum OperatorFactory {
             let rate = try double(spec, "rate")
             return SequenceSource(from: from, to: to, keys: keys, subtask: Int64(context.subtask), parallelism: Int64(context.parallelism), rate: rate)
         case "text-file":
-            let path = spec.parameters["path"] ?? ""
-            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-                throw OperatorError("operator 'text-file' cannot read '\(path)'")
-            }
-            let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-            let mine = lines.enumerated().filter { $0.offset % context.parallelism == context.subtask }.map(\.element)
-            return TextFileSource(lines: mine.last == "" ? Array(mine.dropLast()) : mine)
+            return try TextFileSource(path: spec.parameters["path"] ?? "", subtask: context.subtask, parallelism: context.parallelism)
         default:
             throw OperatorError("'\(spec.name)' is not a source operator")
         }
@@ -164,6 +158,7 @@ public struct SequenceSource: SourceOperator {
         self.keys = keys
         self.step = parallelism
         self.rate = rate
+        names = keys <= 1 << 16 ? (0..<keys).map { "k\($0)" } : []
     }
 
     public mutating func snapshotState(checkpoint: CheckpointID) throws -> [UInt8] {
@@ -192,42 +187,15 @@ public struct SequenceSource: SourceOperator {
     public mutating func produce(limit: Int, emit: (Record) throws -> Void) throws -> Bool {
         for _ in 0..<limit {
             if let to, next >= to { return false }
-            try emit(.keyed(key: "k\(next % keys)", value: next))
+            let key = next % keys
+            try emit(.keyed(key: key >= 0 && key < Int64(names.count) ? names[Int(key)] : "k\(key)", value: next))
             next += step
         }
         return to.map { next < $0 } ?? true
     }
-}
 
-public struct TextFileSource: SourceOperator {
-    let lines: [String]
-    var position = 0
-    public var rate: Double? { nil }
-
-    public mutating func snapshotState(checkpoint: CheckpointID) throws -> [UInt8] {
-        var writer = BinaryWriter(capacity: 9)
-        writer.write(position)
-        return writer.bytes
-    }
-
-    public mutating func restoreState(_ state: [UInt8]?, checkpoint: CheckpointID?) throws {
-        guard let state else { return }
-        do {
-            var reader = BinaryReader(state)
-            position = min(lines.count, max(0, try reader.readInt()))
-        } catch {
-            throw stateError("text-file", error)
-        }
-    }
-
-    public mutating func produce(limit: Int, emit: (Record) throws -> Void) throws -> Bool {
-        let end = min(lines.count, position + limit)
-        while position < end {
-            try emit(.line(lines[position]))
-            position += 1
-        }
-        return position < lines.count
-    }
+    /// The keys' names (`k0`, `k1`, ...), made once when there are not too many of them.
+    private let names: [String]
 }
 
 public struct MapOperator: StreamOperator {
@@ -284,10 +252,40 @@ public struct FilterOperator: StreamOperator {
 /// Splits lines into lower-case words: one `(word, 1)` per word.
 public struct TokenizeOperator: StreamOperator {
     public mutating func process(_ record: Record, emit: (Record) throws -> Void) throws {
-        guard case .line(let text) = record else { return try emit(record) }
+        guard case .line(var text) = record else { return try emit(record) }
+        let ascii = try text.withUTF8 { bytes in
+            guard !bytes.contains(where: { $0 >= 0x80 }) else { return false }
+            try Self.asciiWords(bytes, emit)
+            return true
+        }
+        guard !ascii else { return }
         for word in text.lowercased().split(whereSeparator: { !$0.isLetter && !$0.isNumber }) {
             try emit(.keyed(key: String(word), value: 1))
         }
+    }
+
+    /// The same split for an ASCII line, byte by byte: letters and digits make words, lower-cased.
+    private static func asciiWords(_ bytes: UnsafeBufferPointer<UInt8>, _ emit: (Record) throws -> Void) throws {
+        var index = 0
+        while index < bytes.count {
+            while index < bytes.count, !isWordByte(bytes[index]) { index += 1 }
+            let start = index
+            while index < bytes.count, isWordByte(bytes[index]) { index += 1 }
+            guard index > start else { return }
+            let word = String(unsafeUninitializedCapacity: index - start) { target in
+                for offset in 0..<(index - start) {
+                    let byte = bytes[start + offset]
+                    target[offset] = byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
+                }
+                return index - start
+            }
+            try emit(.keyed(key: word, value: 1))
+        }
+    }
+
+    private static func isWordByte(_ byte: UInt8) -> Bool {
+        let lower = byte | 0x20
+        return (lower >= UInt8(ascii: "a") && lower <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
     }
 }
 
@@ -297,7 +295,7 @@ public struct AggregateOperator: StreamOperator {
     public enum Kind: String, Sendable { case sum, count }
     let kind: Kind
     let emitOnlyAtEnd: Bool
-    public private(set) var totals: [String: Int64] = [:]
+    public private(set) var totals = KeyedTotals()
 
     public mutating func process(_ record: Record, emit: (Record) throws -> Void) throws {
         let key = record.key
@@ -306,21 +304,20 @@ public struct AggregateOperator: StreamOperator {
         case (.sum, .keyed(_, let value)): increment = value
         default: increment = 1
         }
-        let total = (totals[key] ?? 0) &+ increment
-        totals[key] = total
+        let total = totals.add(increment, to: key)
         if !emitOnlyAtEnd { try emit(.keyed(key: key, value: total)) }
     }
 
-    public mutating func snapshotState(checkpoint: CheckpointID) throws -> [UInt8] { KeyedTotals.encode(totals) }
+    public mutating func snapshotState(checkpoint: CheckpointID) throws -> [UInt8] { totals.encoded() }
 
     public mutating func restoreState(_ state: [UInt8]?, checkpoint: CheckpointID?) throws {
         guard let state else { return }
-        do { totals = try KeyedTotals.decode(state) } catch { throw stateError(kind.rawValue, error) }
+        do { totals = try KeyedTotals(decoding: state) } catch { throw stateError(kind.rawValue, error) }
     }
 
     public mutating func finish(emit: (Record) throws -> Void) throws {
         guard emitOnlyAtEnd else { return }
-        for key in totals.keys.sorted() { try emit(.keyed(key: key, value: totals[key]!)) }
+        for (key, total) in totals.sorted { try emit(.keyed(key: key, value: total)) }
     }
 }
 
@@ -330,12 +327,12 @@ public struct TumblingWindowOperator: StreamOperator {
     let size: Duration
     let kind: AggregateOperator.Kind
     var windowEnd: WallTime?
-    var current: [String: Int64] = [:]
+    var current = KeyedTotals()
 
     public mutating func process(_ record: Record, emit: (Record) throws -> Void) throws {
         let increment: Int64
         if kind == .sum, case .keyed(_, let value) = record { increment = value } else { increment = 1 }
-        current[record.key, default: 0] &+= increment
+        current.add(increment, to: record.key)
     }
 
     public mutating func advance(to now: WallTime, emit: (Record) throws -> Void) throws {
@@ -354,7 +351,7 @@ public struct TumblingWindowOperator: StreamOperator {
     public mutating func snapshotState(checkpoint: CheckpointID) throws -> [UInt8] {
         var writer = BinaryWriter(capacity: 16)
         writer.write(signed: windowEnd?.millisecondsSince1970 ?? -1)
-        writer.write(bytes: KeyedTotals.encode(current))
+        writer.write(bytes: current.encoded())
         return writer.bytes
     }
 
@@ -364,15 +361,15 @@ public struct TumblingWindowOperator: StreamOperator {
             var reader = BinaryReader(state)
             let end = try reader.readInt64()
             windowEnd = end < 0 ? nil : WallTime(millisecondsSince1970: end)
-            current = try KeyedTotals.decode(try reader.readBytes())
+            current = try KeyedTotals(decoding: try reader.readBytes())
         } catch {
             throw stateError("tumbling-window", error)
         }
     }
 
     private mutating func flush(_ emit: (Record) throws -> Void) throws {
-        for key in current.keys.sorted() { try emit(.keyed(key: key, value: current[key]!)) }
-        current.removeAll(keepingCapacity: true)
+        for (key, total) in current.sorted { try emit(.keyed(key: key, value: total)) }
+        current.removeAll()
     }
 }
 
@@ -391,29 +388,6 @@ public struct ThrottleOperator: StreamOperator {
 }
 
 public struct DiscardOperator: StreamOperator {
+    public init() {}
     public mutating func process(_ record: Record, emit: (Record) throws -> Void) throws {}
-}
-
-/// Keyed state as bytes: per key its total.
-enum KeyedTotals {
-    static func encode(_ totals: [String: Int64]) -> [UInt8] {
-        var writer = BinaryWriter(capacity: totals.count * 16 + 8)
-        writer.write(UInt64(totals.count))
-        for (key, value) in totals {
-            writer.write(key)
-            writer.write(signed: value)
-        }
-        return writer.bytes
-    }
-
-    static func decode(_ bytes: [UInt8]) throws -> [String: Int64] {
-        var reader = BinaryReader(bytes)
-        let count = try reader.readUInt64()
-        guard count <= UInt64(bytes.count) else { throw BinaryDecodingError(offset: 0, problem: "state claims \(count) keys") }
-        var totals: [String: Int64] = [:]
-        totals.reserveCapacity(Int(count))
-        for _ in 0..<count { totals[try reader.readString()] = try reader.readInt64() }
-        guard reader.isAtEnd else { throw BinaryDecodingError(offset: reader.offset, problem: "trailing bytes after the keyed state") }
-        return totals
-    }
 }

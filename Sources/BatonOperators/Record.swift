@@ -22,18 +22,42 @@ public enum Record: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// The binary form of a batch of records (what travels between tasks).
+/// The binary form of a batch of records (what travels between tasks): the record count as four
+/// bytes (so that a batch is encoded record by record as it fills, and the count set at the end),
+/// then each record: a tag, the text or key, and the value.
 public enum RecordBatchCodec {
     public static func encode(_ records: [Record]) -> [UInt8] {
-        var writer = BinaryWriter(capacity: records.count * 16 + 8)
-        write(records, into: &writer)
-        return writer.bytes
+        var builder = Builder(header: [])
+        for record in records { builder.append(record) }
+        return builder.take()
     }
 
-    /// Appends the records' encoding to `writer`.
-    public static func write(_ records: [Record], into writer: inout BinaryWriter) {
-        writer.write(UInt64(records.count))
-        for record in records {
+    /// A batch being filled: records are encoded as they are appended.
+    public struct Builder: Sendable {
+        private var writer: BinaryWriter
+        private let header: [UInt8]
+        public private(set) var count = 0
+        private let capacity: Int
+
+        /// A batch whose bytes start with `header` (a channel event's tag).
+        public init(header: [UInt8], capacity: Int = 1 << 15) {
+            self.header = header
+            self.capacity = capacity
+            writer = BinaryWriter(capacity: capacity + 64)
+            start()
+        }
+
+        private mutating func start() {
+            for byte in header { writer.write(byte) }
+            writer.write(fixed32: 0)
+            count = 0
+        }
+
+        public var isEmpty: Bool { count == 0 }
+        /// The encoded size so far.
+        public var byteCount: Int { writer.count }
+
+        public mutating func append(_ record: Record) {
             switch record {
             case .line(let text):
                 writer.write(UInt8(0))
@@ -43,6 +67,22 @@ public enum RecordBatchCodec {
                 writer.write(key)
                 writer.write(signed: value)
             }
+            count += 1
+        }
+
+        /// The batch's bytes; the builder starts a new, empty batch. A small batch is copied out
+        /// (its buffer stays for the next); a large one hands its buffer over.
+        public mutating func take() -> [UInt8] {
+            writer.set(fixed32: UInt32(count), at: header.count)
+            let bytes: [UInt8]
+            if writer.count < capacity / 4 {
+                bytes = writer.bytes.withUnsafeBufferPointer { Array($0) }
+                writer.removeAll()
+            } else {
+                bytes = writer.take(reserving: capacity + 64)
+            }
+            start()
+            return bytes
         }
     }
 
@@ -53,11 +93,12 @@ public enum RecordBatchCodec {
         return records
     }
 
-    /// Reads records encoded by `write(_:into:)`.
+    /// Reads records encoded by a `Builder`.
     public static func read(from reader: inout BinaryReader) throws -> [Record] {
-        let bytes = reader.bytes
-        let count = try reader.readUInt64()
-        guard count <= UInt64(bytes.count) else { throw BinaryDecodingError(offset: 0, problem: "batch claims \(count) records") }
+        let count = try reader.readFixed32()
+        guard count <= UInt32(reader.bytes.count - reader.offset) else {
+            throw BinaryDecodingError(offset: reader.offset - 4, problem: "batch claims \(count) records")
+        }
         var records: [Record] = []
         records.reserveCapacity(Int(count))
         for _ in 0..<count {
@@ -76,12 +117,15 @@ public enum RecordBatchCodec {
 public enum KeyGroups {
     /// A stable hash (FNV-1a), the same in every process.
     public static func hash(_ key: String) -> UInt64 {
-        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
-        for byte in key.utf8 {
-            hash ^= UInt64(byte)
-            hash = hash &* 0x0000_0100_0000_01B3
+        var key = key
+        return key.withUTF8 { bytes in
+            var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+            for byte in bytes {
+                hash ^= UInt64(byte)
+                hash = hash &* 0x0000_0100_0000_01B3
+            }
+            return hash
         }
-        return hash
     }
 
     public static func keyGroup(of key: String, maxParallelism: Int) -> Int {

@@ -56,7 +56,7 @@ public enum TaskRunner {
         let writers = spec.outputs.map { output in
             ResultPartitionWriter(
                 id: PartitionID(job: spec.attempt.job, result: output.result, producerSubtask: spec.attempt.subtask, producerAttempt: spec.attempt.attempt),
-                spec: output, batchRecords: batchRecords, blockingMemory: dataPlane.registry.blockingMemory)
+                spec: output, blockingMemory: dataPlane.registry.blockingMemory)
         }
         await report(.initializing)
         do {
@@ -204,7 +204,10 @@ final class RunningTask: @unchecked Sendable {
     func runSource(control: Mailbox<TaskControl>) async throws {
         let startState = try source!.snapshotState(checkpoint: 0)
         var ending = SourceRange.Ending.stopped
-        defer { recordRange(start: startState, ending: ending) }
+        defer {
+            recordRange(start: startState, ending: ending)
+            options.metrics?.countSourceRecords(writers.reduce(0) { $0 + $1.recordsWritten })
+        }
         let started = ContinuousClock.now
         var produced = 0
         var lastAdvance = ContinuousClock.now
@@ -218,10 +221,11 @@ final class RunningTask: @unchecked Sendable {
                 ending = .inputEnded
                 return
             }
-            let more = try source!.produce(limit: batch) { record in
-                produced += 1
-                try chain.push(record)
-            }
+            var records: [Record] = []
+            records.reserveCapacity(batch)
+            let more = try source!.produce(limit: batch) { records.append($0) }
+            produced += records.count
+            try chain.push(records)
             for writer in writers { await writer.flushFull() }
             io.publish(writers)
             let now = ContinuousClock.now
@@ -304,7 +308,7 @@ final class RunningTask: @unchecked Sendable {
                 guard let event = next else { break }
                 switch event {
                 case .records(let records):
-                    for record in records { try chain.push(record) }
+                    try chain.push(records)
                     processed += records.count
                     if writers.isEmpty { options.metrics?.countSinkRecords(records.count) }
                     for writer in writers { await writer.flushFull() }
@@ -354,6 +358,15 @@ final class RunningTask: @unchecked Sendable {
         final class Box {
             var operation: any StreamOperator
             init(_ operation: any StreamOperator) { self.operation = operation }
+
+            /// Passes a run of records through the operator, which is taken out of the box for
+            /// the run (one access to the box, not one per record; no copy of its state).
+            func process(_ records: [Record], emit: (Record) throws -> Void) throws {
+                var taken: any StreamOperator = DiscardOperator()
+                swap(&taken, &operation)
+                defer { swap(&taken, &operation) }
+                for record in records { try taken.process(record, emit: emit) }
+            }
         }
         let boxes: [Box]
         let writers: [ResultPartitionWriter]
@@ -365,6 +378,15 @@ final class RunningTask: @unchecked Sendable {
 
         /// The slowest pacing of the chain.
         var pacing: Double? { boxes.compactMap(\.operation.pacing).min() }
+
+        /// Pushes a run of records through the chain into the outputs.
+        func push(_ records: [Record]) throws {
+            guard let first = boxes.first else {
+                for writer in writers { writer.add(records) }
+                return
+            }
+            try first.process(records) { try self.push($0, from: 1) }
+        }
 
         func push(_ record: Record, from index: Int = 0) throws {
             guard index < boxes.count else {

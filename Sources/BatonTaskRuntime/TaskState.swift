@@ -76,6 +76,7 @@ public enum TaskStateFile {
 public final class TaskMetrics: Sendable {
     private let latencies = Mutex<[Duration]>([])
     private let sinkRecords = Atomic<Int>(0)
+    private let sourceRecords = Atomic<Int>(0)
 
     public init() {}
 
@@ -84,6 +85,13 @@ public final class TaskMetrics: Sendable {
 
     public func countSinkRecords(_ count: Int) {
         sinkRecords.add(count, ordering: .relaxed)
+    }
+
+    /// Records the source tasks' chains emitted into their outputs, counted as each source task ends.
+    public var recordsFromSources: Int { sourceRecords.load(ordering: .relaxed) }
+
+    public func countSourceRecords(_ count: Int) {
+        sourceRecords.add(count, ordering: .relaxed)
     }
 
     public func recordLatency(_ latency: Duration) {

@@ -4,6 +4,7 @@ import BatonCore
 import BatonExecutionGraph
 import BatonJobGraph
 import BatonJobMaster
+import BatonProcessControl
 import BatonResourceManager
 import BatonSimulation
 import Foundation
@@ -304,5 +305,38 @@ struct ThroughputBenchmarkTests {
         #expect(run.checkpoints >= 1)
         #expect(run.checkpointMillis.median > 0)
         #expect(run.job == "keyed-count" && run.sink == "exactly-once-file" && run.taskExecutors == 2)
+    }
+
+    @Test("an endless keyed count is measured over its steady-state window, then drained with every record at the sinks")
+    func steadyStateWindow() async throws {
+        let run = try await ThroughputBenchmark(
+            job: .keyedCount, sink: .discard, taskExecutors: 2, parallelism: 2, records: 1, checkpointInterval: .milliseconds(100), keys: 10_000,
+            steadyState: .init(warmup: .milliseconds(300), window: .milliseconds(700))
+        ).run()
+        let window = try #require(run.windowSeconds)
+        #expect(window >= 0.69 && window < run.seconds)
+        #expect(run.records > 0 && run.recordsPerSecond > 0)
+        #expect(run.keys == 10_000 && run.checkpoints >= 1)
+    }
+
+    @Test("the batch word count reads a folder of files and its counts add up to the words read")
+    func batchWordCount() async throws {
+        let folder = try TemporaryDirectory("baton-bench-words")
+        defer { folder.remove() }
+        var words = 0
+        for file in 0..<3 {
+            var text = ""
+            for line in 0..<2_000 {
+                text += (0..<10).map { "w\(($0 * 7 + line + file) % 97)" }.joined(separator: " ") + "\n"
+                words += 10
+            }
+            try text.write(toFile: folder.file("part-\(file).txt"), atomically: false, encoding: .utf8)
+        }
+        let run = try await ThroughputBenchmark(
+            job: .batchWordCount, sink: .exactlyOnceFile, taskExecutors: 2, parallelism: 2, records: 1, checkpointInterval: .seconds(1),
+            input: folder.path
+        ).run()
+        #expect(run.records == words)
+        #expect(run.job == "batch-word-count" && run.sink == "file" && run.checkpoints == 0)
     }
 }

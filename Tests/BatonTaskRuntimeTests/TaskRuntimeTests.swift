@@ -160,14 +160,14 @@ struct TaskRuntimeTests {
             let location = InputChannelSpec.Location(taskExecutor: "te1", host: "127.0.0.1", port: port1)
             await withTaskGroup(of: Void.self) { group in
                 group.addTask {
-                    await TaskRunner.run(self.producerSpec(job: "slow", subtask: 0, parallelism: 1, to: 40_000, consumers: 1, blocking: false, pattern: .forward), dataPlane: te1, report: events.record("source"))
+                    await TaskRunner.run(self.producerSpec(job: "slow", subtask: 0, parallelism: 1, to: 400_000, consumers: 1, blocking: false, pattern: .forward), dataPlane: te1, report: events.record("source"))
                 }
                 group.addTask {
-                    // 20,000 records per second: the 40,000 take about 2 s.
+                    // 200,000 records per second: the 400,000 (far more than the pipeline's buffers hold) take about 2 s.
                     await TaskRunner.run(
                         TaskSpec(
                             attempt: .init(job: "slow", jobVertex: 1, subtask: 0, attempt: 0), allocation: 2, vertexID: "count", parallelism: 1, maxParallelism: 128,
-                            operators: [OperatorSpec("throttle", ["rate": "20000"]), .count(), .fileSink(sink, exactlyOnce: false)],
+                            operators: [OperatorSpec("throttle", ["rate": "200000"]), .count(), .fileSink(sink, exactlyOnce: false)],
                             inputs: [.init(result: 0, blocking: false, channels: [InputChannelSpec(partition: PartitionID(job: "slow", result: 0, producerSubtask: 0, producerAttempt: 0), subpartition: 0, location: location)])],
                             outputs: []),
                         dataPlane: te2, report: events.record("sink"))
@@ -178,7 +178,7 @@ struct TaskRuntimeTests {
             }
         }
         #expect(events.of("sink") == [.initializing, .running, .finished])
-        #expect(try finalCounts(sink) == expectedCounts(to: 40_000, keys: 7))
+        #expect(try finalCounts(sink) == expectedCounts(to: 400_000, keys: 7))
     }
 
     @Test("a canceled task reports CANCELED and its consumers fail instead of waiting")
