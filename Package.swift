@@ -214,7 +214,7 @@ let package = Package(
                 "BatonCore", "BatonConfig", "BatonElection", "BatonHAStore", "BatonHAStoreSelection",
                 "BatonMemberLocks", "BatonStatus", "BatonProcessControl", "BatonJobGraph", "BatonExecutionGraph",
                 "BatonScheduling", "BatonResourceManager", "BatonJobMaster", "BatonCheckpointing", "BatonDataPlane", "BatonFiles",
-                "BatonOperators", "BatonRPC", "BatonTaskRuntime", "BatonWire", "BatonWireMapping", "BatonSimulation",
+                "BatonOperators", "BatonRPC", "BatonTaskRuntime", "BatonWire", "BatonWireMapping", "BatonSimulation", "BatonClient",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),

@@ -47,7 +47,7 @@ public struct ThroughputBenchmark: Sendable {
     }
 
     /// A steady-state measurement: records into the sinks are counted over `window`, which
-    /// starts `warmup` after the job is submitted.
+    /// starts `warmup` after every task of the job is running.
     public struct SteadyState: Sendable {
         public var warmup: Duration
         public var window: Duration
@@ -127,6 +127,10 @@ public struct ThroughputBenchmark: Sendable {
         let started = ContinuousClock.now
         let window = steadyState.map { steady in
             Task { () -> (records: Int, seconds: Double, checkpoints: Range<Int>) in
+                // The warm-up starts once every task runs (as a job's figures are read on Flink).
+                while !Task.isCancelled, cluster.progress(of: Self.jobID).map({ $0.tasks > 0 && $0.running == $0.tasks }) != true {
+                    try? await Task.sleep(for: .milliseconds(5))
+                }
                 try? await Task.sleep(for: steady.warmup)
                 let (first, from, firstCheckpoint) = (metrics.recordsIntoSinks, ContinuousClock.now, cluster.checkpointDurations.count)
                 try? await Task.sleep(for: steady.window)

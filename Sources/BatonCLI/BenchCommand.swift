@@ -6,7 +6,7 @@ import Foundation
 
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Benchmarks that print figures.", subcommands: [ElectionBench.self, ScheduleBench.self, ThroughputBench.self, FailoverBench.self, RecoveryBench.self])
+        commandName: "bench", abstract: "Benchmarks that print figures.", subcommands: [ElectionBench.self, ScheduleBench.self, DeployBench.self, ThroughputBench.self, FailoverBench.self, RecoveryBench.self])
 }
 
 /// One JSON object on one line, keys sorted (what `--json` prints).
@@ -132,6 +132,48 @@ struct ScheduleBench: ParsableCommand {
                 "\(run.peakMemoryBytes >> 20) MiB (\((run.peakMemoryBytes - run.baselineMemoryBytes) >> 20) MiB above the process's \(run.baselineMemoryBytes >> 20) MiB)",
             ]
             print(columns.joined())
+        }
+    }
+}
+
+struct DeployBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "deploy",
+        abstract: "Deployment at scale on a real group: submission to every subtask RUNNING.",
+        discussion: """
+            Per size, runs its own group in a temporary folder (the config's masters and election settings, two task \
+            executors with a slot for every ten subtasks, a fresh store, free ports), submits a job of that many subtasks \
+            (ten vertices sharing slots: endless slow sources, maps, discarding sinks) to the leader, and times the \
+            submission to every subtask RUNNING in the leader's view. The config's own store is not touched.
+            """)
+
+    @OptionGroup var config: ConfigOption
+    @Option(name: .long, parsing: .upToNextOption, help: "Job sizes in subtasks (multiples of 20).")
+    var subtasks: [Int] = [1_000, 10_000]
+    @Flag(name: .long, help: "Print one JSON object.")
+    var json = false
+
+    func run() async throws {
+        let configuration = try config.load()
+        guard !subtasks.isEmpty, subtasks.allSatisfy({ $0 >= 20 && $0 % 20 == 0 && $0 / 20 <= 1024 }) else {
+            throw CommandFailure.usage("--subtasks: each size must be a multiple of 20, from 20 to 20480")
+        }
+        let quiet = json
+        let benchmark = DeployBenchmark(
+            configuration: configuration, executable: try ExecutablePath.current(),
+            progress: { line in if !quiet { FileHandle.standardError.write(Data("\(line)\n".utf8)) } })
+        var runs: [DeployBenchmark.Run] = []
+        for size in subtasks { runs.append(try await benchmark.run(subtasks: size)) }
+        if json {
+            struct Output: Encodable { var runs: [DeployBenchmark.Run] }
+            try printJSON(Output(runs: runs))
+            return
+        }
+        print("SUBTASKS   TASK EXECUTORS   SLOTS EACH   SUBMIT TO ALL RUNNING ms")
+        for run in runs {
+            print(
+                String(run.subtasks).padding(toLength: 11, withPad: " ", startingAt: 0) + String(run.taskExecutors).padding(toLength: 17, withPad: " ", startingAt: 0)
+                    + String(run.slotsPerTaskExecutor).padding(toLength: 13, withPad: " ", startingAt: 0) + String(format: "%.0f", run.millis))
         }
     }
 }

@@ -33,13 +33,16 @@ struct TaskExecutorCommand: AsyncParsableCommand {
                 id, kind: "task executor", plural: "task executors", in: configuration, known: configuration.taskExecutors.map(\.id.rawValue))
         }
         _ = try logging.bootstrap()
-        let registry = MetricsExposition.bootstrap()
+        // Per-task series cost a registration each; without an exposition nothing would read them.
+        let registry = settings.metrics == nil ? nil : MetricsExposition.bootstrap()
         let logger = Logger(label: "baton.taskexecutor")
         let lock = try MemberStartup.lock(executorID.identifier, address: settings.data.description, role: "taskexecutor", in: configuration, time: SystemTimeSource())
         let store = try await openStoreWhenItExists(configuration, logger: logger)
         let service = try TaskExecutorService(
             id: executorID, configuration: configuration, store: store, logger: logger, incarnation: lock.info.incarnation)
-        let metrics = settings.metrics.map { MetricsServer(address: $0, registry: registry, logger: Logger(label: "baton.metrics")) }
+        let metrics = settings.metrics.flatMap { address in
+            registry.map { MetricsServer(address: address, registry: $0, logger: Logger(label: "baton.metrics")) }
+        }
         try await runMemberServices(service, companions: metrics.map { [$0] } ?? [], logger: logger)
         withExtendedLifetime(lock) {}
     }

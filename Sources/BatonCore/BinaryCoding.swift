@@ -36,6 +36,9 @@ public struct BinaryWriter: Sendable {
 
     public var count: Int { bytes.count }
 
+    /// Makes room for `capacity` bytes in all.
+    public mutating func reserve(_ capacity: Int) { bytes.reserveCapacity(capacity) }
+
     /// Empties the bytes, keeping their capacity.
     public mutating func removeAll() { bytes.removeAll(keepingCapacity: true) }
 

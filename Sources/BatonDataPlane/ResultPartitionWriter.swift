@@ -28,7 +28,7 @@ public final class ResultPartitionWriter: @unchecked Sendable {
     /// buffers are 32 KiB. Blocking subpartitions keep their batches within `blockingMemory` and
     /// spill past it.
     public init(
-        id: PartitionID, spec: OutputSpec, pipelinedCapacity: Int = 8, batchRecords: Int = 4096, batchBytes: Int = 32 << 10,
+        id: PartitionID, spec: OutputSpec, pipelinedCapacity: Int = 8, batchRecords: Int = 8192, batchBytes: Int = 64 << 10,
         blockingMemory: BlockingResultMemory? = nil
     ) {
         self.id = id

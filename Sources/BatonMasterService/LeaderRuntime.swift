@@ -16,6 +16,7 @@ import BatonWire
 import BatonWireMapping
 import Foundation
 import Logging
+import Synchronization
 
 /// The shell of one leader term: it owns the term's connections to task executors and the store,
 /// feeds every input (a registration, a report, a lost connection, a request, a timer) to the
@@ -23,8 +24,10 @@ import Logging
 /// fenced by the epoch, then, once they are durable, its effects in order. It decides nothing.
 ///
 /// Inputs go through one loop that carries out all the batches an input causes before taking the
-/// next, so the store receives the changes in exactly the order the JobManager made them. A fenced
-/// store write ends the runtime at once: the leader has lost its term.
+/// next, so the store receives the changes in exactly the order the JobManager made them. Events
+/// that arrived together (a burst of task reports) are handled in order and their writes committed
+/// in one transaction (group commit), before any of their effects. A fenced store write ends the
+/// runtime at once: the leader has lost its term.
 actor LeaderRuntime {
     enum Input: Sendable {
         case register(WireRegisterTaskExecutor, RPCConnection, CheckedContinuation<Bool, Never>)
@@ -49,6 +52,11 @@ actor LeaderRuntime {
     let clock: any Clock<Duration>
     private var manager: JobManager
     private var connections: [ResourceID: RPCConnection] = [:]
+    /// Per task executor, the queue its commands leave through in order: the loop hands a command
+    /// over and goes on; no reply, nor a frozen task executor, holds it up.
+    private var outboxes: [ResourceID: AsyncStream<WireEnvelope>.Continuation] = [:]
+    /// How long a task executor has to answer a command before a warning is logged.
+    static let commandReplyTimeout: Duration = .seconds(10)
     private var requests: [JobManager.RequestID: CheckedContinuation<JobManager.Reply, Never>] = [:]
     private var nextRequest: UInt64 = 1
     private var ended = false
@@ -62,8 +70,7 @@ actor LeaderRuntime {
     static let checkpointSummaryPeriod: Duration = .seconds(30)
     /// Restarts already counted into `baton_job_restarts_total`, per job.
     private var countedRestarts: [JobID: Int] = [:]
-    private let inputs: AsyncStream<Input>
-    private let continuation: AsyncStream<Input>.Continuation
+    private let inputs = InputQueue<Input>()
 
     init(
         epoch: Epoch, identity: LeaderIdentity, store: HAStore, configuration: HAConfiguration, mode: Dispatcher.Mode,
@@ -86,11 +93,12 @@ actor LeaderRuntime {
                 checkpointTimeout: checkpoints.timeout, retainedCheckpoints: checkpoints.retain, checkpointDirectory: checkpoints.directory,
                 savepointDirectory: checkpoints.savepointDirectory, historyRetain: configuration.jobHistoryRetain,
                 historyMaxAge: configuration.jobHistoryMaxAge, snapshotEvery: configuration.jobSnapshotEvery))
-        (inputs, continuation) = AsyncStream<Input>.makeStream()
     }
 
     /// Hands an input to the loop.
-    nonisolated func post(_ input: Input) { continuation.yield(input) }
+    nonisolated func post(_ input: Input) {
+        if !inputs.post(input) { Self.answerStopped(input) }
+    }
 
     /// Asks the term's JobManager and waits for its reply.
     nonisolated func request(_ event: @escaping @Sendable (JobManager.RequestID) -> JobManager.Event) async -> JobManager.Reply {
@@ -98,13 +106,13 @@ actor LeaderRuntime {
     }
 
     /// Ends the runtime (the term ended).
-    nonisolated func stop() { continuation.finish() }
+    nonisolated func stop() { inputs.finish() }
 
     /// Stops acting as leader because of `failure`, so that `run` ends with it.
     private func endTerm(_ failure: LeaderRuntimeFailure) {
         self.failure = failure
         ended = true
-        continuation.finish()
+        inputs.finish()
     }
 
     /// Runs the term until it ends. Throws when the store failed: the master process must end,
@@ -114,21 +122,37 @@ actor LeaderRuntime {
         await withDiscardingTaskGroup { group in
             // Take over what the previous leaders left before serving anyone.
             if let takeover = await loadTakeover() { await handle(.takeOver(takeover), timers: &group) }
-            let (continuation, clock) = (self.continuation, self.clock)
+            let (inputs, clock) = (self.inputs, self.clock)
             group.addTask {
                 while (try? await clock.sleep(for: Self.metricsPeriod)) != nil {
-                    if case .terminated = continuation.yield(.refreshMetrics) { return }
+                    if !inputs.post(.refreshMetrics) { return }
                 }
             }
-            for await input in inputs {
-                guard !ended else {
-                    answerStopped(input)
-                    continue
+            while let arrived = await inputs.takeAll() {
+                var index = 0
+                while index < arrived.count {
+                    guard !ended else {
+                        Self.answerStopped(arrived[index])
+                        index += 1
+                        continue
+                    }
+                    // A run of events that arrived together: one transaction.
+                    var events: [JobManager.Event] = []
+                    while index < arrived.count, case .event(let event) = arrived[index] {
+                        events.append(event)
+                        index += 1
+                    }
+                    if !events.isEmpty {
+                        await handle(events, timers: &group)
+                        continue
+                    }
+                    await accept(arrived[index], timers: &group)
+                    index += 1
                 }
-                await accept(input, timers: &group)
             }
             group.cancelAll()
         }
+        for outbox in outboxes.values { outbox.finish() }
         for connection in connections.values { connection.close() }
         for waiter in requests.values { waiter.resume(returning: .refused("this master is no longer the leader")) }
         requests.removeAll()
@@ -136,7 +160,7 @@ actor LeaderRuntime {
         if let failure { throw failure }
     }
 
-    private func answerStopped(_ input: Input) {
+    private static func answerStopped(_ input: Input) {
         switch input {
         case .register(_, _, let reply): reply.resume(returning: false)
         case .request(_, let reply): reply.resume(returning: .refused("this master is no longer the leader"))
@@ -154,6 +178,7 @@ actor LeaderRuntime {
             }
             let offer = TaskExecutorResources(id: id, total: registration.total.profile, defaultSlots: max(1, Int(registration.defaultSlots)))
             if let replaced = connections.updateValue(connection, forKey: id), replaced !== connection { replaced.close() }
+            openOutbox(to: id, over: connection, timers: &timers)
             reply.resume(returning: true)
             let registered = JobManager.Registration(
                 resources: offer, dataAddress: registration.dataAddress, tasks: registration.tasks.compactMap(TaskReport.init(wire:)))
@@ -161,6 +186,7 @@ actor LeaderRuntime {
         case .disconnected(let id, let connection):
             guard connections[id] === connection else { return }
             connections[id] = nil
+            outboxes.removeValue(forKey: id)?.finish()
             await handle(.taskExecutorLost(id), timers: &timers)
         case .event(let event):
             await handle(event, timers: &timers)
@@ -185,16 +211,43 @@ actor LeaderRuntime {
     // MARK: carrying out
 
     private func handle(_ event: JobManager.Event, timers: inout DiscardingTaskGroup) async {
-        let batches = manager.handle(event, now: time.monotonicNow(), wall: time.wallNow())
-        for batch in batches {
-            if !batch.writes.isEmpty {
-                let (writes, epoch) = (batch.writes, self.epoch)
-                await write { writer in for change in writes { try change.apply(to: writer, epoch: epoch) } }
+        await handle([event], timers: &timers)
+    }
+
+    /// Handles `events` in order. The batches of events that make one batch each are committed
+    /// together, then their effects carried out in order; an event that makes several batches
+    /// (each to be durable before the next) has them committed one by one, as the JobManager
+    /// split them.
+    private func handle(_ events: [JobManager.Event], timers: inout DiscardingTaskGroup) async {
+        var pending: [JobManager.Ready] = []
+        for event in events {
+            let batches = manager.handle(event, now: time.monotonicNow(), wall: time.wallNow())
+            if batches.count <= 1 {
+                pending += batches
+                continue
             }
-            // Nothing of a batch whose writes did not commit is carried out.
-            guard !ended else { return }
+            guard await commit(pending, timers: &timers) else { return }
+            pending = []
+            for batch in batches {
+                guard await commit([batch], timers: &timers) else { return }
+            }
+        }
+        _ = await commit(pending, timers: &timers)
+    }
+
+    /// Commits the batches' writes in one transaction, then carries out their effects in order;
+    /// false when the term ended (nothing of batches whose writes did not commit is carried out).
+    private func commit(_ batches: [JobManager.Ready], timers: inout DiscardingTaskGroup) async -> Bool {
+        let writes = batches.flatMap(\.writes)
+        if !writes.isEmpty {
+            let epoch = self.epoch
+            await write { writer in for change in writes { try change.apply(to: writer, epoch: epoch) } }
+        }
+        guard !ended else { return false }
+        for batch in batches {
             for effect in batch.effects { await carryOut(effect, timers: &timers) }
         }
+        return !ended
     }
 
     private func carryOut(_ effect: JobManager.Effect, timers: inout DiscardingTaskGroup) async {
@@ -204,10 +257,10 @@ actor LeaderRuntime {
         case .reply(let request, let reply):
             requests.removeValue(forKey: request)?.resume(returning: reply)
         case .startTimer(let timer, let after):
-            let (continuation, clock) = (self.continuation, self.clock)
+            let (inputs, clock) = (self.inputs, self.clock)
             timers.addTask {
                 guard (try? await clock.sleep(for: after)) != nil else { return }
-                continuation.yield(.event(.timerFired(timer)))
+                inputs.post(.event(.timerFired(timer)))
             }
         case .writeSavepointFile(let job, let savepoint):
             var failure: String?
@@ -216,7 +269,7 @@ actor LeaderRuntime {
             } catch {
                 failure = "\(error)"
             }
-            continuation.yield(.event(.savepointFileWritten(job, checkpoint: savepoint.id, failure: failure)))
+            inputs.post(.event(.savepointFileWritten(job, checkpoint: savepoint.id, failure: failure)))
         case .discardCheckpoint(let directory):
             timers.addTask { DurableFiles.removeTree(directory) }
         case .discardCheckpoints(let directory, let above, let below):
@@ -233,17 +286,34 @@ actor LeaderRuntime {
         }
     }
 
-    /// Sends a command to a task executor and waits for its acknowledgement; a task executor that
-    /// cannot be reached is left to the lost-connection path.
+    /// Queues a command for a task executor (its outbox sends it); a task executor that cannot be
+    /// reached is left to the lost-connection path.
     private func send(_ envelope: WireEnvelope, to id: ResourceID) async {
-        guard let connection = connections[id] else { return }
-        do {
-            let reply = try await connection.request(envelope, timeout: .seconds(10))
-            if case .failure(let failure) = reply.body {
-                logger.warning("a task executor refused a command", metadata: [LogKey.taskExecutor: "\(id)", LogKey.reason: "\(failure.message)"])
+        outboxes[id]?.yield(envelope)
+    }
+
+    /// The outbox of a task executor that registered over `connection`: its commands go out in
+    /// the order they were queued, pipelined (each reply is awaited beside the next sends), so
+    /// that deploying thousands of tasks costs one pass over the connection, not a round trip each.
+    private func openOutbox(to id: ResourceID, over connection: RPCConnection, timers: inout DiscardingTaskGroup) {
+        outboxes.removeValue(forKey: id)?.finish()
+        let (commands, outbox) = AsyncStream<WireEnvelope>.makeStream()
+        outboxes[id] = outbox
+        let logger = self.logger
+        let handler: RPCConnection.ReplyHandler = { result in
+            switch result {
+            case .success(let reply):
+                if case .failure(let failure) = reply.body {
+                    logger.warning("a task executor refused a command", metadata: [LogKey.taskExecutor: "\(id)", LogKey.reason: "\(failure.message)"])
+                }
+            case .failure(let error):
+                logger.warning("a command did not reach its task executor", metadata: [LogKey.taskExecutor: "\(id)", LogKey.error: "\(error)"])
             }
-        } catch {
-            logger.warning("a command did not reach its task executor", metadata: [LogKey.taskExecutor: "\(id)", LogKey.error: "\(error)"])
+        }
+        timers.addTask {
+            for await command in commands {
+                await connection.send(request: command, replyTimeout: Self.commandReplyTimeout, onReply: handler)
+            }
         }
     }
 
@@ -292,7 +362,7 @@ actor LeaderRuntime {
             metrics.store.refused()
             logger.notice("a store write was refused as fenced: this term is over", metadata: [LogKey.error: "\(error.message)"])
             ended = true
-            continuation.finish()
+            inputs.finish()
             return
         } catch let error as HAStoreError where error.code == .unusable {
             logger.critical("the store refuses this process every further transaction: this master ends", metadata: [LogKey.error: "\(error)"])
@@ -309,7 +379,7 @@ actor LeaderRuntime {
                 } catch let error as HAStoreError where error.code == .fenced {
                     metrics.store.refused()
                     ended = true
-                    continuation.finish()
+                    inputs.finish()
                     return
                 } catch {
                     continue
@@ -507,4 +577,58 @@ public struct LeaderRuntimeFailure: Error, Sendable, CustomStringConvertible {
         self.underlying = "\(underlying)"
     }
     public var description: String { "\(message): \(underlying)" }
+}
+
+/// The leader loop's inputs: posted from anywhere, taken by the loop all that arrived at once, so
+/// that a burst of task reports is handled (and committed) together.
+final class InputQueue<Element: Sendable>: Sendable {
+    private let state = Mutex<(items: [Element], finished: Bool)>(([], false))
+    private let wakeups: AsyncStream<Void>
+    private let wake: AsyncStream<Void>.Continuation
+    // The loop's one iterator over the wake-ups (only `takeAll` touches it, from one task).
+    private nonisolated(unsafe) var iterator: AsyncStream<Void>.AsyncIterator
+
+    init() {
+        (wakeups, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        iterator = wakeups.makeAsyncIterator()
+    }
+
+    /// Queues `element`; false once the queue is finished (it is not queued).
+    @discardableResult
+    func post(_ element: Element) -> Bool {
+        let queued = state.withLock { state in
+            guard !state.finished else { return false }
+            state.items.append(element)
+            return true
+        }
+        if queued { wake.yield() }
+        return queued
+    }
+
+    /// No more inputs: `takeAll` hands out what is queued, then nil.
+    func finish() {
+        state.withLock { $0.finished = true }
+        wake.finish()
+    }
+
+    /// Everything queued since the last call, waiting until there is something; nil once the
+    /// queue is finished and empty.
+    func takeAll() async -> [Element]? {
+        while true {
+            let (items, finished) = state.withLock { state in
+                defer { state.items.removeAll() }
+                return (state.items, state.finished)
+            }
+            if !items.isEmpty { return items }
+            if finished { return nil }
+            guard await iterator.next() != nil else {
+                // Finished meanwhile: hand out what came before.
+                let rest = state.withLock { state in
+                    defer { state.items.removeAll() }
+                    return state.items
+                }
+                return rest.isEmpty ? nil : rest
+            }
+        }
+    }
 }

@@ -43,7 +43,9 @@ public enum RecordBatchCodec {
         public init(header: [UInt8], capacity: Int = 1 << 15) {
             self.header = header
             self.capacity = capacity
-            writer = BinaryWriter(capacity: capacity + 64)
+            // The buffer is reserved with the first record: a subpartition that is never written
+            // to (a task of thousands, its partition of thousands of subpartitions) costs its header only.
+            writer = BinaryWriter(capacity: header.count + 4)
             start()
         }
 
@@ -58,6 +60,7 @@ public enum RecordBatchCodec {
         public var byteCount: Int { writer.count }
 
         public mutating func append(_ record: Record) {
+            if count == 0 { writer.reserve(capacity + 64) }
             switch record {
             case .line(let text):
                 writer.write(UInt8(0))
@@ -71,7 +74,8 @@ public enum RecordBatchCodec {
         }
 
         /// The batch's bytes; the builder starts a new, empty batch. A small batch is copied out
-        /// (its buffer stays for the next); a large one hands its buffer over.
+        /// (its buffer stays for the next); a large one hands its buffer over (the next batch
+        /// reserves its own with its first record).
         public mutating func take() -> [UInt8] {
             writer.set(fixed32: UInt32(count), at: header.count)
             let bytes: [UInt8]
@@ -79,7 +83,7 @@ public enum RecordBatchCodec {
                 bytes = writer.bytes.withUnsafeBufferPointer { Array($0) }
                 writer.removeAll()
             } else {
-                bytes = writer.take(reserving: capacity + 64)
+                bytes = writer.take(reserving: header.count + 4)
             }
             start()
             return bytes

@@ -17,8 +17,14 @@ public final class RPCConnection: Sendable {
     public let remoteAddress: String
     public let messages: AsyncStream<WireEnvelope>
 
+    /// What a request sent with `send(request:replyTimeout:onReply:)` is answered with: its reply,
+    /// or why none came.
+    public typealias ReplyHandler = @Sendable (Result<WireEnvelope, RPCError>) -> Void
+
     private struct State {
         var pending: [UInt64: CheckedContinuation<WireEnvelope, any Error>] = [:]
+        /// Requests whose replies go to a handler, with the instant they time out.
+        var handlers: [UInt64: (deadline: ContinuousClock.Instant, handler: ReplyHandler)] = [:]
         var nextCorrelation: UInt64 = 1
         var lastReceived: ContinuousClock.Instant
         var closedReason: RPCError?
@@ -97,6 +103,29 @@ public final class RPCConnection: Sendable {
         }
     }
 
+    /// Sends `envelope` as a request, in order with everything else sent on this connection, and
+    /// returns once it is handed to the connection, without waiting for the reply: `onReply` gets
+    /// the reply, or `.timedOut` once `replyTimeout` passed (checked each heartbeat interval), or
+    /// `.closed` when it cannot be sent or the connection ends first; exactly one of them. Requests
+    /// sent this way are pipelined.
+    public func send(request envelope: WireEnvelope, replyTimeout: Duration, onReply: @escaping ReplyHandler) async {
+        var envelope = envelope
+        let correlation = state.withLock { state -> UInt64 in
+            defer { state.nextCorrelation += 1 }
+            state.handlers[state.nextCorrelation] = (ContinuousClock.now + replyTimeout, onReply)
+            return state.nextCorrelation
+        }
+        envelope.correlation = correlation
+        do {
+            try await send(envelope)
+        } catch {
+            // Unless the connection's end already answered it.
+            if let handler = state.withLock({ $0.handlers.removeValue(forKey: correlation)?.handler }) {
+                handler(.failure(error as? RPCError ?? RPCError(.closed, "cannot send to \(peer): \(error)")))
+            }
+        }
+    }
+
     /// Sends `reply` as the answer to `request`.
     public func reply(to request: WireEnvelope, with reply: WireEnvelope) async throws {
         var reply = reply
@@ -118,9 +147,18 @@ public final class RPCConnection: Sendable {
                 let envelope = try Self.decode(frame, from: peer, at: remoteAddress)
                 state.withLock { $0.lastReceived = .now }
                 if case .heartbeat = envelope.body { continue }
-                if envelope.correlation != 0, let waiter = state.withLock({ $0.pending.removeValue(forKey: envelope.correlation) }) {
-                    waiter.resume(returning: envelope)
-                    continue
+                if envelope.correlation != 0 {
+                    let (waiter, handler) = state.withLock {
+                        ($0.pending.removeValue(forKey: envelope.correlation), $0.handlers.removeValue(forKey: envelope.correlation)?.handler)
+                    }
+                    if let waiter {
+                        waiter.resume(returning: envelope)
+                        continue
+                    }
+                    if let handler {
+                        handler(.success(envelope))
+                        continue
+                    }
                 }
                 continuation.yield(envelope)
             }
@@ -140,7 +178,14 @@ public final class RPCConnection: Sendable {
     func heartbeatLoop() async throws {
         while !Task.isCancelled {
             try await Task.sleep(for: configuration.heartbeatInterval)
-            let silent = state.withLock { ContinuousClock.now - $0.lastReceived }
+            let now = ContinuousClock.now
+            let expired = state.withLock { state -> [ReplyHandler] in
+                let late = state.handlers.filter { $0.value.deadline <= now }
+                for correlation in late.keys { state.handlers[correlation] = nil }
+                return late.values.map(\.handler)
+            }
+            for handler in expired { handler(.failure(RPCError(.timedOut, "no reply from \(peer) in time"))) }
+            let silent = state.withLock { now - $0.lastReceived }
             if silent > configuration.heartbeatTimeout {
                 logger.warning(
                     "peer silent for longer than the heartbeat timeout: closing",
@@ -156,12 +201,16 @@ public final class RPCConnection: Sendable {
     }
 
     func shutDown(_ reason: RPCError) {
-        let waiters = state.withLock { state -> [CheckedContinuation<WireEnvelope, any Error>] in
+        let (waiters, handlers) = state.withLock { state -> ([CheckedContinuation<WireEnvelope, any Error>], [ReplyHandler]) in
             if state.closedReason == nil { state.closedReason = reason }
-            defer { state.pending.removeAll() }
-            return Array(state.pending.values)
+            defer {
+                state.pending.removeAll()
+                state.handlers.removeAll()
+            }
+            return (Array(state.pending.values), state.handlers.values.map(\.handler))
         }
         for waiter in waiters { waiter.resume(throwing: reason) }
+        for handler in handlers { handler(.failure(reason)) }
         continuation.finish()
     }
 

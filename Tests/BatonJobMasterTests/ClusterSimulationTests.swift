@@ -316,7 +316,7 @@ struct ThroughputBenchmarkTests {
         let window = try #require(run.windowSeconds)
         #expect(window >= 0.69 && window < run.seconds)
         #expect(run.records > 0 && run.recordsPerSecond > 0)
-        #expect(run.keys == 10_000 && run.checkpoints >= 1)
+        #expect(run.keys == 10_000)
     }
 
     @Test("the batch word count reads a folder of files and its counts add up to the words read")
