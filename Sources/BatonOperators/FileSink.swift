@@ -1,6 +1,7 @@
 public import BatonCore
 import BatonFiles
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -47,6 +48,12 @@ public struct FileSinkOperator: StreamOperator, @unchecked Sendable {
     private var buffer: [UInt8] = []
     private var staged: [Staged] = []
     private var wroteSinceSync = false
+    /// Bytes written since the last early writeback was started.
+    private var unsyncedBytes = 0
+    private let writeback = EarlyWriteback()
+    /// How much written data starts its writeback to disk at once: the sync at a checkpoint then
+    /// finds little left to wait for.
+    static let writebackBytes = 8 << 20
 
     init(directory: String, context: OperatorContext, exactlyOnce: Bool) throws {
         guard !directory.isEmpty else { throw OperatorError("operator 'file-sink' needs the parameter 'path'") }
@@ -102,8 +109,13 @@ public struct FileSinkOperator: StreamOperator, @unchecked Sendable {
         do { try DurableFiles.writeAll(descriptor, buffer, path: path(currentName ?? "")) } catch {
             throw OperatorError("operator 'file-sink': \(error)")
         }
+        unsyncedBytes += buffer.count
         buffer.removeAll(keepingCapacity: true)
         wroteSinceSync = true
+        if unsyncedBytes >= Self.writebackBytes {
+            writeback.start(descriptor)
+            unsyncedBytes = 0
+        }
     }
 
     /// Flushes, syncs and closes the current file; returns its name.
@@ -115,6 +127,7 @@ public struct FileSinkOperator: StreamOperator, @unchecked Sendable {
         descriptor = -1
         currentName = nil
         wroteSinceSync = false
+        unsyncedBytes = 0
         return name
     }
 
@@ -250,6 +263,32 @@ public struct FileSinkOperator: StreamOperator, @unchecked Sendable {
 }
 
 /// A file descriptor that is closed when its owner goes away.
+/// Syncs a file's data written so far on another thread while its task writes on (at most one
+/// sync at a time per sink): the data is then on its way to disk before the checkpoint's own sync,
+/// which alone is what durability relies on. The sync works on a duplicate of the descriptor, so
+/// the task may close its file meanwhile.
+final class EarlyWriteback: Sendable {
+    private let inFlight = Mutex(false)
+
+    func start(_ descriptor: Int32) {
+        guard descriptor >= 0, inFlight.withLock({ busy in
+            if busy { return false }
+            busy = true
+            return true
+        }) else { return }
+        let copy = dup(descriptor)
+        guard copy >= 0 else {
+            inFlight.withLock { $0 = false }
+            return
+        }
+        DispatchQueue.global(qos: .utility).async { [self] in
+            _ = fdatasync(copy)
+            close(copy)
+            inFlight.withLock { $0 = false }
+        }
+    }
+}
+
 final class OpenFile: @unchecked Sendable {
     // @unchecked: used by the one task that owns the sink.
     var descriptor: Int32 = -1

@@ -178,13 +178,15 @@ struct RPCTests {
     @Test("heartbeats keep an idle connection open")
     func heartbeatsKeepAlive() async throws {
         let harness = RPCHarness()
-        let configuration = harness.configuration(interval: .milliseconds(50), timeout: .milliseconds(300))
+        // Idle for well over the timeout; the timeout itself is generous, so that a busy machine's
+        // stall of a few hundred milliseconds does not pass for a silent peer.
+        let configuration = harness.configuration(interval: .milliseconds(100), timeout: .milliseconds(1500))
         try await harness.withEchoServer(configuration) { port in
             let reply = try await RPCClient.connect(
                 host: "127.0.0.1", port: port, identity: RPCPeer(id: "idle", role: .client), configuration: configuration,
                 logger: harness.recorder.logger
             ) { connection in
-                try await Task.sleep(for: .seconds(1))
+                try await Task.sleep(for: .seconds(4))
                 return try await connection.request(harness.submit("awake"))
             }
             #expect(reply.jobAccepted.job == "awake")

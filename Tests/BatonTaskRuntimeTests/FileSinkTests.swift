@@ -40,6 +40,25 @@ struct FileSinkTests {
         #expect(try files(root) == ["part-0-1", "part-0-2"])
     }
 
+    @Test("a checkpoint's file holds every record when syncs start early in the background, across several files")
+    func earlyWritebackKeepsEveryRecord() throws {
+        let root = NSTemporaryDirectory() + "baton-sink-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        var operation = try sink(root)
+        // About 20 MB per checkpoint: several background syncs each, the last one perhaps still
+        // running when the checkpoint closes the file.
+        try write(&operation, 1...1_500_000)
+        _ = try operation.snapshotState(checkpoint: 1)
+        try write(&operation, 1_500_001...3_000_000)
+        _ = try operation.snapshotState(checkpoint: 2)
+        try operation.checkpointCompleted(2)
+        #expect(try files(root) == ["part-0-1", "part-0-2"])
+        let first = try lines(root + "/part-0-1")
+        let second = try lines(root + "/part-0-2")
+        #expect(first.count == 1_500_000 && first.first == "k,1" && first.last == "k,1500000")
+        #expect(second.count == 1_500_000 && second.first == "k,1500001" && second.last == "k,3000000")
+    }
+
     @Test("a restore commits what its checkpoint staged and removes everything written after it, the end commit included")
     func restoreDiscardsLaterOutput() throws {
         let root = NSTemporaryDirectory() + "baton-sink-\(UInt32.random(in: 0...UInt32.max))"
