@@ -180,6 +180,12 @@ public actor TaskExecutorService: Service {
                     }
                 }
             }
+            // Answers to the leader's commands go out in order, without the next command waiting
+            // for the last answer's write (the leader pipelines its commands).
+            let (answers, answering) = AsyncStream<(request: WireEnvelope, answer: WireEnvelope)>.makeStream()
+            group.addTask {
+                for await (request, answer) in answers { try? await connection.reply(to: request, with: answer) }
+            }
             // Leave this leader when the store names a newer one.
             group.addTask {
                 while !Task.isCancelled {
@@ -191,8 +197,9 @@ public actor TaskExecutorService: Service {
                 }
             }
             for await message in connection.messages {
-                await handle(message, on: connection)
+                await handle(message, answering: answering)
             }
+            answering.finish()
             group.cancelAll()
         }
     }
@@ -212,7 +219,10 @@ public actor TaskExecutorService: Service {
 
     // MARK: commands
 
-    private func handle(_ message: WireEnvelope, on connection: RPCConnection) async {
+    /// What answers a command: the session's queue of answers to the leader.
+    typealias Answering = AsyncStream<(request: WireEnvelope, answer: WireEnvelope)>.Continuation
+
+    private func handle(_ message: WireEnvelope, answering: Answering) async {
         let epoch = Epoch(message.epoch)
         var deployment: TaskSpec?
         let command: TaskSlotTable.Command
@@ -236,24 +246,24 @@ public actor TaskExecutorService: Service {
             default: return
             }
         } catch {
-            await carryOut([.refuse("\(error)")], for: message, on: connection)
+            await carryOut([.refuse("\(error)")], for: message, answering: answering)
             return
         }
-        await carryOut(table.command(command, epoch: epoch), for: message, on: connection, deployment: deployment)
+        await carryOut(table.command(command, epoch: epoch), for: message, answering: answering, deployment: deployment)
     }
 
     /// Carries out the table's actions for one command, in order.
     private func carryOut(
-        _ actions: [TaskSlotTable.Action], for message: WireEnvelope, on connection: RPCConnection, deployment: TaskSpec? = nil
+        _ actions: [TaskSlotTable.Action], for message: WireEnvelope, answering: Answering, deployment: TaskSpec? = nil
     ) async {
         for action in actions {
             switch action {
             case .refuse(let reason):
                 commandsRefused.increment()
                 logger.warning("refused a command", metadata: [LogKey.epoch: "\(message.epoch)", LogKey.reason: "\(reason)"])
-                try? await connection.reply(to: message, with: WireEnvelope.with { $0.failure = .with { $0.message = reason } })
+                answering.yield((message, WireEnvelope.with { $0.failure = .with { $0.message = reason } }))
             case .acknowledge:
-                try? await connection.reply(to: message, with: WireEnvelope.with { $0.ack = WireAck() })
+                answering.yield((message, WireEnvelope.with { $0.ack = WireAck() }))
             case .startTask:
                 guard let spec = deployment else { continue }
                 running[spec.attempt] = TaskRecord(spec: spec)

@@ -68,7 +68,9 @@ struct CheckpointRuntimeTests {
         defer { try? FileManager.default.removeItem(atPath: root) }
         let events = Events()
         let names = ["source0", "source1", "count0", "count1"]
-        let total: Int64 = 20_000
+        // At 1,000 records per second the first run cannot finish before it is canceled, however
+        // slow a busy machine makes the steps before; the second run goes faster.
+        let total: Int64 = 100_000
         try await TwoExecutors().run { te1, port1, te2, port2 in
             let locations = [
                 InputChannelSpec.Location(taskExecutor: "te1", host: "127.0.0.1", port: port1),
@@ -118,7 +120,7 @@ struct CheckpointRuntimeTests {
                     let plane = subtask == 0 ? te1 : te2
                     group.addTask {
                         await TaskRunner.run(
-                            self.sourceSpec(subtask: subtask, attempt: 1, to: total, rate: 50_000, restore: TaskRestore(checkpoint: 1, state: handles["source\(subtask)"]!)),
+                            self.sourceSpec(subtask: subtask, attempt: 1, to: total, rate: 200_000, restore: TaskRestore(checkpoint: 1, state: handles["source\(subtask)"]!)),
                             dataPlane: plane, report: events.record("again-source\(subtask)"))
                     }
                     group.addTask {
