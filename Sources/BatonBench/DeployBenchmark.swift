@@ -3,6 +3,7 @@ import BatonClient
 import BatonCore
 import BatonJobGraph
 import BatonProcessControl
+import BatonStatus
 import BatonWire
 import Foundation
 import Logging
@@ -11,7 +12,7 @@ import Logging
 /// executors of enough slots (processes of their own, a fresh store, free ports). A job of N
 /// subtasks is submitted to the leader (ten vertices of N/10 subtasks sharing slots: endless slow
 /// sources, eight maps and discarding sinks, joined forward), and the figure is the time from the submission to every
-/// subtask RUNNING in the leader's view (polled every 20 ms), which covers building the
+/// subtask RUNNING in the leader's view (polled every 200 ms), which covers building the
 /// ExecutionGraph, scheduling, slot matching, the deployments' store writes and sending, and the
 /// task executors starting the tasks and reporting (the job checkpoints hourly: none during the run).
 public struct DeployBenchmark: Sendable {
@@ -58,7 +59,7 @@ public struct DeployBenchmark: Sendable {
         logger.logLevel = .warning
         let client = LeaderClient(configuration: bench, logger: logger, patience: .seconds(30))
         guard
-            await poll(client, timeout: .seconds(60), {
+            await poll(bench, timeout: .seconds(60), {
                 $0.taskExecutors.count == Self.taskExecutors && $0.taskExecutors.allSatisfy { $0.freeSlots == slots }
             }) != nil
         else { throw BenchmarkFailure(message: "the group's task executors did not register within 60 s; see \(workspace.file("group.log"))") }
@@ -69,7 +70,7 @@ public struct DeployBenchmark: Sendable {
         guard case .jobAccepted = accepted.body else { throw BenchmarkFailure(message: "the job was refused: \(accepted.failure.message)") }
         var lastShown = ContinuousClock.now
         guard
-            await poll(client, timeout: .seconds(120), { status in
+            await poll(bench, timeout: .seconds(120), { status in
                 guard let job = status.jobs.first(where: { $0.id == Self.job.rawValue }) else { return false }
                 let states = job.vertices.flatMap(\.subtasks).map(\.state)
                 if ContinuousClock.now - lastShown >= .milliseconds(500) {
@@ -107,19 +108,13 @@ public struct DeployBenchmark: Sendable {
         return try builder.build()
     }
 
-    /// The leader's status, asked every 20 ms until `condition` holds (nil after `timeout`).
+    /// The leader's status, asked every 200 ms until `condition` holds (nil after `timeout`).
     private func poll(
-        _ client: LeaderClient, timeout: Duration, _ condition: (LeaderStatusReport) -> Bool
+        _ configuration: HAConfiguration, timeout: Duration, _ condition: (LeaderStatusReport) -> Bool
     ) async -> LeaderStatusReport? {
         let deadline = ContinuousClock.now + timeout
-        var request = WireEnvelope()
-        request.statusRequest = WireStatusRequest()
         while ContinuousClock.now < deadline {
-            if let reply = try? await client.request(request, timeout: .seconds(10)), case .statusReply(let status) = reply.body,
-                let report = try? JSONDecoder().decode(LeaderStatusReport.self, from: status.statusJson), condition(report)
-            {
-                return report
-            }
+            if let report = await GroupStatus.liveStatus(configuration), condition(report) { return report }
             try? await Task.sleep(for: .milliseconds(200))
         }
         return nil

@@ -45,23 +45,7 @@ public final class ResultPartitionWriter: @unchecked Sendable {
         self.batchBytes = batchBytes
     }
 
-    /// Routes one record (no I/O; call `flushFull` after a run of records).
-    public func add(_ record: Record) {
-        recordsWritten += 1
-        switch spec.pattern {
-        case .forward:
-            append(record, to: 0)
-        case .rebalance:
-            append(record, to: roundRobin)
-            roundRobin = (roundRobin + 1) % builders.count
-        case .hash:
-            append(record, to: KeyGroups.subtask(for: record.key, maxParallelism: spec.consumerMaxParallelism, parallelism: spec.consumerParallelism))
-        case .broadcast:
-            for index in builders.indices { append(record, to: index) }
-        }
-    }
-
-    /// Routes a run of records, as `add` does one by one.
+    /// Routes a run of records to their subpartitions' batches (no I/O; call `flushFull` after).
     public func add(_ records: [Record]) {
         guard !records.isEmpty else { return }
         recordsWritten += records.count
@@ -90,11 +74,6 @@ public final class ResultPartitionWriter: @unchecked Sendable {
                 for record in records { batches[index].append(record) }
             }
         }
-    }
-
-    private func append(_ record: Record, to index: Int) {
-        if builders[index].isEmpty { oldestUnflushed[index] = .now }
-        builders[index].append(record)
     }
 
     /// Hands over every full batch.

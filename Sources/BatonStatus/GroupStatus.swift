@@ -169,7 +169,8 @@ public struct GroupStatus: Codable, Sendable, Hashable {
             leader: leader, masters: masters, taskExecutors: taskExecutors, jobs: jobs)
     }
 
-    static func liveStatus(_ configuration: HAConfiguration) async -> LeaderStatusReport? {
+    /// The leader's live view, asked over RPC (nil when no leader answers within a few seconds).
+    public static func liveStatus(_ configuration: HAConfiguration) async -> LeaderStatusReport? {
         let client = LeaderClient(configuration: configuration, logger: Logger(label: "baton.status"), patience: .seconds(2))
         var request = WireEnvelope()
         request.statusRequest = WireStatusRequest()

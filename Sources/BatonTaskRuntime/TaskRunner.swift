@@ -214,6 +214,8 @@ final class RunningTask: @unchecked Sendable {
         var lastMarker = ContinuousClock.now
         // A rate-limited source emits evenly, a couple of milliseconds' worth at a time.
         let batch = source!.rate.map { TaskRunner.throttledBatch(rate: $0) } ?? TaskRunner.batchRecords
+        var records: [Record] = []
+        records.reserveCapacity(batch)
         while true {
             try Task.checkCancellation()
             while let message = control.poll() { try await handle(message) }
@@ -221,8 +223,7 @@ final class RunningTask: @unchecked Sendable {
                 ending = .inputEnded
                 return
             }
-            var records: [Record] = []
-            records.reserveCapacity(batch)
+            records.removeAll(keepingCapacity: true)
             let more = try source!.produce(limit: batch) { records.append($0) }
             produced += records.count
             try chain.push(records)
@@ -379,33 +380,43 @@ final class RunningTask: @unchecked Sendable {
         /// The slowest pacing of the chain.
         var pacing: Double? { boxes.compactMap(\.operation.pacing).min() }
 
+        /// What the last operator emitted during the current call: handed to the writers as one run.
+        private var output: [Record] = []
+
         /// Pushes a run of records through the chain into the outputs.
         func push(_ records: [Record]) throws {
-            guard let first = boxes.first else {
-                for writer in writers { writer.add(records) }
-                return
-            }
+            guard let first = boxes.first else { return deliver(records) }
             try first.process(records) { try self.push($0, from: 1) }
-        }
-
-        func push(_ record: Record, from index: Int = 0) throws {
-            guard index < boxes.count else {
-                for writer in writers { writer.add(record) }
-                return
-            }
-            try boxes[index].operation.process(record) { try self.push($0, from: index + 1) }
+            deliverOutput()
         }
 
         func advance(to now: WallTime) throws {
             for (index, box) in boxes.enumerated() {
                 try box.operation.advance(to: now) { try self.push($0, from: index + 1) }
             }
+            deliverOutput()
         }
 
         func finish() throws {
             for (index, box) in boxes.enumerated() {
                 try box.operation.finish { try self.push($0, from: index + 1) }
             }
+            deliverOutput()
+        }
+
+        private func push(_ record: Record, from index: Int) throws {
+            guard index < boxes.count else { return output.append(record) }
+            try boxes[index].operation.process(record) { try self.push($0, from: index + 1) }
+        }
+
+        private func deliverOutput() {
+            guard !output.isEmpty else { return }
+            deliver(output)
+            output.removeAll(keepingCapacity: true)
+        }
+
+        private func deliver(_ records: [Record]) {
+            for writer in writers { writer.add(records) }
         }
     }
 }
