@@ -115,6 +115,7 @@ extension JobManager {
             let master = JobMaster(
                 recovering: job.record.graph, graph: job.graph, state: state, failureReason: job.record.failure, restartBudget: job.record.restartBudget)
             if !state.isTerminal { expected[id] = master.liveAttempts.map { ($0.attempt, $0.location) } }
+            awaitingProducers[id] = Set(master.liveAttempts.map(\.attempt))
             for vertex in job.graph.allVertices {
                 highestAllocation = max(highestAllocation, job.graph.execution(vertex).location?.allocation ?? 0)
             }

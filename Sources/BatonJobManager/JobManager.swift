@@ -15,7 +15,8 @@ public import BatonResourceManager
 /// - Batches are carried out in order. A batch's `writes` go to the store in one transaction
 ///   fenced by the term's epoch, and only once they are durable are its `effects` carried out in
 ///   order (commands to task executors, replies, timers, file work). So every change is durable
-///   before anything that depends on it is sent.
+///   before anything that depends on it is sent. Messages, replies, timers and notices may also
+///   wait for writes made after them (they join one batch); work on files never does.
 /// - A write either commits or ends the term: the shell feeds no event to an instance whose write
 ///   did not commit (a new term starts a new instance from the store).
 /// - The shell feeds `taskExecutorLost` only for the connection the task executor registered on,
@@ -232,6 +233,16 @@ public struct JobManager: Sendable {
         /// that lies there).
         case removeJobFiles(JobID, keeping: String?)
         case notice(Notice)
+
+        /// Whether the effect may be carried out after writes made after it are durable too:
+        /// true for what only leaves the process or waits (a message can be delayed on the way
+        /// anyway); false for work on files, which later writes may depend on.
+        var mayFollowLaterWrites: Bool {
+            switch self {
+            case .send, .reply, .startTimer, .notice: true
+            case .writeSavepointFile, .discardCheckpoint, .discardCheckpoints, .removeJobFiles: false
+            }
+        }
     }
 
     /// Writes to make durable, then effects to carry out once they are.
@@ -269,6 +280,11 @@ public struct JobManager: Sendable {
     var runs: [JobID: Int] = [:]
     var savepoints: [JobID: String] = [:]
     var submittedAt: [JobID: WallTime] = [:]
+    /// Per job, the attempts that may wait to learn where a producer runs: those this term
+    /// deployed before one of their producers had a place, and those an earlier term deployed
+    /// (this term cannot know what they were told). Only these get UpdatePartitionInfo: an
+    /// attempt deployed with its producers' places (in the same batch, say) learns nothing from it.
+    var awaitingProducers: [JobID: Set<ExecutionAttemptID>] = [:]
     /// The time of the event being handled.
     var now = MonotonicInstant(nanoseconds: 0)
     var wall = WallTime(millisecondsSince1970: 0)
@@ -342,8 +358,12 @@ public struct JobManager: Sendable {
         var snapshotCandidates: Set<JobID> = []
         var lastChangeBatch: [JobID: Int] = [:]
 
+        /// A write joins the last batch unless one of that batch's effects must be carried out
+        /// before the write is durable (file work); messages, replies, timers and notices may
+        /// wait for it (they go out later, in the same order), so a submission of thousands of
+        /// tasks is one transaction, not one per slot.
         mutating func write(_ write: StoreWrite) {
-            if let last = ready.indices.last, ready[last].effects.isEmpty {
+            if let last = ready.indices.last, ready[last].effects.allSatisfy(\.mayFollowLaterWrites) {
                 ready[last].writes.append(write)
             } else {
                 ready.append(Ready(writes: [write], effects: []))
@@ -509,6 +529,7 @@ public struct JobManager: Sendable {
             runs[graph.id] = (earlier ?? 0) + 1
             changeLogs[graph.id] = ChangeLog()
             snapshotEnds[graph.id] = 0
+            awaitingProducers[graph.id] = nil
             checkpointing[graph.id] = nil
             let checkpoints = startCheckpointing(graph, savepoint: savepoint)
             return leftovers + [
@@ -626,6 +647,7 @@ public struct JobManager: Sendable {
                 return [.effect(.notice(.jobStateChanged(job, state, reason: reason)))]
             }
         case .jobEnded(let job, let state):
+            awaitingProducers[job] = nil
             var steps: [Step] = [.effect(.notice(.jobEnded(job, state)))]
             if let master = dispatcher.job(job) {
                 let summary = JobSummary(
@@ -700,12 +722,22 @@ public struct JobManager: Sendable {
             parallelism: jobVertex.parallelism, maxParallelism: spec.maxParallelism, operators: spec.operators, inputs: inputs,
             outputs: outputs, restore: checkpointing[job]?.restoreState(for: vertex, jobVertex: jobVertex.id))
         var steps: [Step] = [.effect(.send(.deploy(descriptor), to: target))]
-        // Consumers deployed earlier did not know where this producer runs: tell them.
+        if deployment.attempt.attempt > 0 {
+            awaitingProducers[job]?.remove(ExecutionAttemptID(vertex: vertex, attempt: deployment.attempt.attempt - 1))
+        }
+        if inputs.contains(where: { $0.channels.contains { $0.location == nil } }) {
+            awaitingProducers[job, default: []].insert(deployment.attempt)
+        } else {
+            awaitingProducers[job]?.remove(deployment.attempt)
+        }
+        // Consumers deployed earlier that did not know where this producer runs: tell them.
         for resultIndex in jobVertex.outputs {
             let result = graph.results[resultIndex]
             for consumer in graph.consumers(of: vertex, through: result) {
                 let execution = graph.execution(consumer)
-                guard [.deploying, .initializing, .running].contains(execution.state), let location = execution.location else { continue }
+                guard [.deploying, .initializing, .running].contains(execution.state), let location = execution.location,
+                    awaitingProducers[job]?.contains(graph.attemptID(consumer)) == true
+                else { continue }
                 steps.append(
                     .effect(
                         .send(

@@ -54,7 +54,7 @@ actor LeaderRuntime {
     private var connections: [ResourceID: RPCConnection] = [:]
     /// Per task executor, the queue its commands leave through in order: the loop hands a command
     /// over and goes on; no reply, nor a frozen task executor, holds it up.
-    private var outboxes: [ResourceID: AsyncStream<WireEnvelope>.Continuation] = [:]
+    private var outboxes: [ResourceID: BatchQueue<WireEnvelope>] = [:]
     /// How long a task executor has to answer a command before a warning is logged.
     static let commandReplyTimeout: Duration = .seconds(10)
     private var requests: [JobManager.RequestID: CheckedContinuation<JobManager.Reply, Never>] = [:]
@@ -70,7 +70,7 @@ actor LeaderRuntime {
     static let checkpointSummaryPeriod: Duration = .seconds(30)
     /// Restarts already counted into `baton_job_restarts_total`, per job.
     private var countedRestarts: [JobID: Int] = [:]
-    private let inputs = InputQueue<Input>()
+    private let inputs = BatchQueue<Input>()
 
     init(
         epoch: Epoch, identity: LeaderIdentity, store: HAStore, configuration: HAConfiguration, mode: Dispatcher.Mode,
@@ -289,16 +289,17 @@ actor LeaderRuntime {
     /// Queues a command for a task executor (its outbox sends it); a task executor that cannot be
     /// reached is left to the lost-connection path.
     private func send(_ envelope: WireEnvelope, to id: ResourceID) async {
-        outboxes[id]?.yield(envelope)
+        outboxes[id]?.post(envelope)
     }
 
     /// The outbox of a task executor that registered over `connection`: its commands go out in
-    /// the order they were queued, pipelined (each reply is awaited beside the next sends), so
-    /// that deploying thousands of tasks costs one pass over the connection, not a round trip each.
+    /// the order they were queued, pipelined (each reply is awaited beside the next sends), what
+    /// was queued meanwhile in one write, so that deploying thousands of tasks costs a few writes
+    /// over the connection, not a round trip each.
     private func openOutbox(to id: ResourceID, over connection: RPCConnection, timers: inout DiscardingTaskGroup) {
         outboxes.removeValue(forKey: id)?.finish()
-        let (commands, outbox) = AsyncStream<WireEnvelope>.makeStream()
-        outboxes[id] = outbox
+        let commands = BatchQueue<WireEnvelope>()
+        outboxes[id] = commands
         let logger = self.logger
         let handler: RPCConnection.ReplyHandler = { result in
             switch result {
@@ -310,9 +311,10 @@ actor LeaderRuntime {
                 logger.warning("a command did not reach its task executor", metadata: [LogKey.taskExecutor: "\(id)", LogKey.error: "\(error)"])
             }
         }
-        timers.addTask {
-            for await command in commands {
-                await connection.send(request: command, replyTimeout: Self.commandReplyTimeout, onReply: handler)
+        // On the cooperative pool, like the connection it writes to, not on the store thread.
+        timers.addTask(executorPreference: globalConcurrentExecutor) {
+            while let run = await commands.takeAll() {
+                await connection.send(requests: run, replyTimeout: Self.commandReplyTimeout, onReply: handler)
             }
         }
     }
@@ -577,58 +579,4 @@ public struct LeaderRuntimeFailure: Error, Sendable, CustomStringConvertible {
         self.underlying = "\(underlying)"
     }
     public var description: String { "\(message): \(underlying)" }
-}
-
-/// The leader loop's inputs: posted from anywhere, taken by the loop all that arrived at once, so
-/// that a burst of task reports is handled (and committed) together.
-final class InputQueue<Element: Sendable>: Sendable {
-    private let state = Mutex<(items: [Element], finished: Bool)>(([], false))
-    private let wakeups: AsyncStream<Void>
-    private let wake: AsyncStream<Void>.Continuation
-    // The loop's one iterator over the wake-ups (only `takeAll` touches it, from one task).
-    private nonisolated(unsafe) var iterator: AsyncStream<Void>.AsyncIterator
-
-    init() {
-        (wakeups, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
-        iterator = wakeups.makeAsyncIterator()
-    }
-
-    /// Queues `element`; false once the queue is finished (it is not queued).
-    @discardableResult
-    func post(_ element: Element) -> Bool {
-        let queued = state.withLock { state in
-            guard !state.finished else { return false }
-            state.items.append(element)
-            return true
-        }
-        if queued { wake.yield() }
-        return queued
-    }
-
-    /// No more inputs: `takeAll` hands out what is queued, then nil.
-    func finish() {
-        state.withLock { $0.finished = true }
-        wake.finish()
-    }
-
-    /// Everything queued since the last call, waiting until there is something; nil once the
-    /// queue is finished and empty.
-    func takeAll() async -> [Element]? {
-        while true {
-            let (items, finished) = state.withLock { state in
-                defer { state.items.removeAll() }
-                return (state.items, state.finished)
-            }
-            if !items.isEmpty { return items }
-            if finished { return nil }
-            guard await iterator.next() != nil else {
-                // Finished meanwhile: hand out what came before.
-                let rest = state.withLock { state in
-                    defer { state.items.removeAll() }
-                    return state.items
-                }
-                return rest.isEmpty ? nil : rest
-            }
-        }
-    }
 }

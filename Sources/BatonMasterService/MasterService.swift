@@ -141,7 +141,11 @@ public actor MasterService: Service {
                         continuation.yield(.tick)
                     }
                 }
-                group.addTask { try? await server.run { connection in await self.serve(connection) } }
+                // Connections are served on the cooperative pool: reading frames, decoding them and
+                // encoding status replies must not wait behind the store thread's syncs (nor delay them).
+                group.addTask(executorPreference: globalConcurrentExecutor) {
+                    try? await server.run { connection in await self.serve(connection) }
+                }
                 group.addTask {
                     for await runtime in self.runtimes {
                         do throws(LeaderRuntimeFailure) { try await runtime.run() } catch { continuation.yield(.runtimeFailed(error)) }
@@ -198,6 +202,8 @@ public actor MasterService: Service {
     private nonisolated func serve(_ connection: RPCConnection) async {
         var executor: (ResourceID, LeaderRuntime)?
         for await message in connection.messages {
+            // Reports go to the term their task executor registered with, without asking for the current one.
+            if Self.forward(report: message, from: executor) { continue }
             var reply = WireEnvelope()
             let runtime = await currentRuntime()
             switch message.body {
@@ -218,32 +224,6 @@ public actor MasterService: Service {
                 } else {
                     reply.notLeader = await notLeader()
                 }
-            case .taskStateChanged(let changed):
-                // Reports count only for the term the task executor registered with.
-                if let (id, registeredWith) = executor, message.epoch == registeredWith.epoch.rawValue,
-                    let report = TaskReport(wire: changed.report)
-                {
-                    registeredWith.post(.event(.reported(report, from: id)))
-                }
-                continue
-            case .acknowledgeCheckpoint(let acknowledgement):
-                if let (_, registeredWith) = executor, message.epoch == registeredWith.epoch.rawValue,
-                    let job = JobID(rawValue: acknowledgement.attempt.job)
-                {
-                    registeredWith.post(
-                        .event(
-                            .checkpointAcknowledged(
-                                job, acknowledgement.attempt.executionAttempt, checkpoint: CheckpointID(rawValue: acknowledgement.checkpointID), state: acknowledgement.state.handle)))
-                }
-                continue
-            case .declineCheckpoint(let decline):
-                if let (_, registeredWith) = executor, message.epoch == registeredWith.epoch.rawValue,
-                    let job = JobID(rawValue: decline.attempt.job)
-                {
-                    registeredWith.post(
-                        .event(.checkpointDeclined(job, decline.attempt.executionAttempt, checkpoint: CheckpointID(rawValue: decline.checkpointID), reason: decline.reason)))
-                }
-                continue
             case .triggerSavepoint(let request):
                 guard let (runtime, job) = await jobTarget(request.job, reply: &reply) else { break }
                 switch await runtime.request({ .triggerSavepoint(job, $0) }) {
@@ -299,6 +279,36 @@ public actor MasterService: Service {
             try? await connection.reply(to: message, with: reply)
         }
         if let (id, runtime) = executor { runtime.post(.disconnected(id, connection)) }
+    }
+
+    /// Hands a report (a task's state, a checkpoint's acknowledgement or decline) to the runtime of
+    /// the term its task executor registered with; true when `message` is a report (handed over,
+    /// or dropped when it is from no registered task executor or for another term).
+    private static func forward(report message: WireEnvelope, from executor: (ResourceID, LeaderRuntime)?) -> Bool {
+        // Reports count only for the term the task executor registered with.
+        let registeredWith = executor.flatMap { message.epoch == $0.1.epoch.rawValue ? $0 : nil }
+        switch message.body {
+        case .taskStateChanged(let changed):
+            if let (id, runtime) = registeredWith, let report = TaskReport(wire: changed.report) {
+                runtime.post(.event(.reported(report, from: id)))
+            }
+        case .acknowledgeCheckpoint(let acknowledgement):
+            if let (_, runtime) = registeredWith, let job = JobID(rawValue: acknowledgement.attempt.job) {
+                runtime.post(
+                    .event(
+                        .checkpointAcknowledged(
+                            job, acknowledgement.attempt.executionAttempt, checkpoint: CheckpointID(rawValue: acknowledgement.checkpointID),
+                            state: acknowledgement.state.handle)))
+            }
+        case .declineCheckpoint(let decline):
+            if let (_, runtime) = registeredWith, let job = JobID(rawValue: decline.attempt.job) {
+                runtime.post(
+                    .event(.checkpointDeclined(job, decline.attempt.executionAttempt, checkpoint: CheckpointID(rawValue: decline.checkpointID), reason: decline.reason)))
+            }
+        default:
+            return false
+        }
+        return true
     }
 
     /// The leader's runtime and the job a client's request names; nil when this master does not

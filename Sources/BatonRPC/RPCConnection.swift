@@ -53,11 +53,24 @@ public final class RPCConnection: Sendable {
 
     /// Sends one envelope (its protocol version is set here).
     public func send(_ envelope: WireEnvelope) async throws {
+        try await send(CollectionOfOne(envelope))
+    }
+
+    /// Sends envelopes in order, in one write to the connection (one system call for a run of
+    /// small messages, rather than one each).
+    public func send(_ envelopes: some Collection<WireEnvelope>) async throws {
         if let reason = state.withLock({ $0.closedReason }) { throw reason }
-        var envelope = envelope
-        envelope.protocolVersion = RPCConfiguration.protocolVersion
         do {
-            try await outbound.write(ByteBuffer(bytes: try envelope.serializedBytes() as [UInt8]))
+            let frames = try envelopes.map { envelope in
+                var envelope = envelope
+                envelope.protocolVersion = RPCConfiguration.protocolVersion
+                return ByteBuffer(bytes: try envelope.serializedBytes() as [UInt8])
+            }
+            if frames.count == 1 {
+                try await outbound.write(frames[0])
+            } else {
+                try await outbound.write(contentsOf: frames)
+            }
         } catch let error as RPCError {
             throw error
         } catch {
@@ -109,28 +122,42 @@ public final class RPCConnection: Sendable {
     /// `.closed` when it cannot be sent or the connection ends first; exactly one of them. Requests
     /// sent this way are pipelined.
     public func send(request envelope: WireEnvelope, replyTimeout: Duration, onReply: @escaping ReplyHandler) async {
-        var envelope = envelope
-        let correlation = state.withLock { state -> UInt64 in
-            defer { state.nextCorrelation += 1 }
-            state.handlers[state.nextCorrelation] = (ContinuousClock.now + replyTimeout, onReply)
-            return state.nextCorrelation
+        await send(requests: [envelope], replyTimeout: replyTimeout, onReply: onReply)
+    }
+
+    /// Sends `envelopes` as requests the way `send(request:replyTimeout:onReply:)` sends one, in
+    /// one write; `onReply` gets each one's reply (or failure).
+    public func send(requests envelopes: [WireEnvelope], replyTimeout: Duration, onReply: @escaping ReplyHandler) async {
+        let deadline = ContinuousClock.now + replyTimeout
+        let correlations = state.withLock { state -> Range<UInt64> in
+            let first = state.nextCorrelation
+            state.nextCorrelation += UInt64(envelopes.count)
+            for correlation in first..<state.nextCorrelation { state.handlers[correlation] = (deadline, onReply) }
+            return first..<state.nextCorrelation
         }
-        envelope.correlation = correlation
+        var requests = envelopes
+        for (index, correlation) in zip(requests.indices, correlations) { requests[index].correlation = correlation }
         do {
-            try await send(envelope)
+            try await send(requests)
         } catch {
-            // Unless the connection's end already answered it.
-            if let handler = state.withLock({ $0.handlers.removeValue(forKey: correlation)?.handler }) {
-                handler(.failure(error as? RPCError ?? RPCError(.closed, "cannot send to \(peer): \(error)")))
-            }
+            // Unless the connection's end already answered them.
+            let handlers = state.withLock { state in correlations.compactMap { state.handlers.removeValue(forKey: $0)?.handler } }
+            for handler in handlers { handler(.failure(error as? RPCError ?? RPCError(.closed, "cannot send to \(peer): \(error)"))) }
         }
     }
 
     /// Sends `reply` as the answer to `request`.
-    public func reply(to request: WireEnvelope, with reply: WireEnvelope) async throws {
-        var reply = reply
-        reply.correlation = request.correlation
-        try await send(reply)
+    public func reply(to request: WireEnvelope, with answer: WireEnvelope) async throws {
+        try await reply(to: [(request, answer)])
+    }
+
+    /// Sends each answer to its request, in order, in one write.
+    public func reply(to answers: [(request: WireEnvelope, answer: WireEnvelope)]) async throws {
+        try await send(answers.map { request, answer in
+            var reply = answer
+            reply.correlation = request.correlation
+            return reply
+        })
     }
 
     /// Closes the connection.

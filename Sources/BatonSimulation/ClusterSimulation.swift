@@ -78,6 +78,9 @@ public struct ClusterSimulation: Sendable {
         configuration.duration = end
         var world = ClusterWorld(configuration)
         world.run()
+        // The leader's JobManager runs ahead of the store while a write is in flight: compare them
+        // where the store holds everything it decided.
+        world.settleLeader()
         let leader = world.masters.compactMap { $0.leader?.manager }.last
         let dispatcher = leader?.dispatcher ?? Dispatcher(mode: configuration.mode)
         var mismatches: [JobID] = []

@@ -82,7 +82,7 @@ extension ClusterWorld {
             inject(kind)
         case .failTask(let job, let vertexID, let subtask, let reason):
             for executor in executors.indices where executors[executor].alive {
-                for (attempt, task) in executors[executor].tasks
+                for (attempt, task) in executors[executor].tasks.sorted(by: { $0.key < $1.key })
                 where attempt.job == job && task.descriptor.vertexID == vertexID && Int(attempt.attempt.vertex.subtask) == subtask
                     && !task.state.isTerminal
                 {
@@ -286,7 +286,8 @@ extension ClusterWorld {
             let producer = Int(attempt.attempt.vertex.subtask)
             barrierPositions[BarrierKey(job: attempt.job, checkpoint: id, producer: producer, attempt: attempt.attempt.attempt)] = position
             for consumerExecutor in executors.indices where executors[consumerExecutor].alive {
-                for (consumer, consumerTask) in executors[consumerExecutor].tasks where consumer.job == attempt.job {
+                // In a fixed order: each consumer draws its barrier's latency from the seed.
+                for (consumer, consumerTask) in executors[consumerExecutor].tasks.sorted(by: { $0.key < $1.key }) where consumer.job == attempt.job {
                     let fed = consumerTask.descriptor.inputs.contains { gate in
                         gate.channels.contains { $0.producerSubtask == producer && $0.producerAttempt == attempt.attempt.attempt }
                     }

@@ -118,6 +118,21 @@ struct ClusterWorld {
         if queue.peekTime.map({ $0 > end }) ?? true { now = end }
     }
 
+    /// After the end: goes on event by event until the current leader has no write in flight and
+    /// no batch waiting, so that its JobManager holds exactly what the store does (at most
+    /// `limit` events).
+    mutating func settleLeader(limit: Int = 100_000) {
+        for _ in 0..<limit {
+            guard let shell = masters.compactMap(\.leader).last, !shell.ended, shell.writing || !shell.batches.isEmpty,
+                let time = queue.peekTime
+            else { return }
+            let (_, event) = queue.pop()!
+            now = time
+            handle(event)
+            checkLeadership()
+        }
+    }
+
     mutating func handle(_ event: WorldEvent) {
         switch event {
         case .tick(let index, let incarnation):

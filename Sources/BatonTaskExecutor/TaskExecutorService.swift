@@ -45,6 +45,8 @@ public actor TaskExecutorService: Service {
     /// Reports (task states, checkpoint acknowledgements) waiting to be sent to the leader, in
     /// order (kept while there is none).
     private let outbox = Mailbox<WireEnvelope.OneOf_Body>(capacity: 100_000)
+    /// At most this many reports go out in one write.
+    static let reportsPerWrite = 1024
     private let starts: AsyncStream<TaskSpec>.Continuation
     private let startStream: AsyncStream<TaskSpec>
     private var dataPlane: DataPlane?
@@ -167,24 +169,29 @@ public actor TaskExecutorService: Service {
         logger.info("registered with the leader", metadata: [LogKey.epoch: "\(epoch)", LogKey.master: "\(leader.member)"])
         await withThrowingTaskGroup(of: Void.self) { group in
             // Reports go out in order; a report that cannot be sent waits for the next leader.
+            // What queued up while the last run was written goes out in one write.
             group.addTask {
-                while let body = try await self.outbox.take() {
-                    var envelope = WireEnvelope()
-                    envelope.epoch = epoch.rawValue
-                    envelope.body = body
+                while let first = try await self.outbox.take() {
+                    var bodies = [first]
+                    while bodies.count < Self.reportsPerWrite, let next = self.outbox.poll() { bodies.append(next) }
                     do {
-                        try await connection.send(envelope)
+                        try await connection.send(bodies.map { body in
+                            WireEnvelope.with {
+                                $0.epoch = epoch.rawValue
+                                $0.body = body
+                            }
+                        })
                     } catch {
-                        self.outbox.putBack(body)
+                        for body in bodies.reversed() { self.outbox.putBack(body) }
                         return
                     }
                 }
             }
             // Answers to the leader's commands go out in order, without the next command waiting
             // for the last answer's write (the leader pipelines its commands).
-            let (answers, answering) = AsyncStream<(request: WireEnvelope, answer: WireEnvelope)>.makeStream()
+            let answering = BatchQueue<(request: WireEnvelope, answer: WireEnvelope)>()
             group.addTask {
-                for await (request, answer) in answers { try? await connection.reply(to: request, with: answer) }
+                while let answers = await answering.takeAll() { try? await connection.reply(to: answers) }
             }
             // Leave this leader when the store names a newer one.
             group.addTask {
@@ -220,7 +227,7 @@ public actor TaskExecutorService: Service {
     // MARK: commands
 
     /// What answers a command: the session's queue of answers to the leader.
-    typealias Answering = AsyncStream<(request: WireEnvelope, answer: WireEnvelope)>.Continuation
+    typealias Answering = BatchQueue<(request: WireEnvelope, answer: WireEnvelope)>
 
     private func handle(_ message: WireEnvelope, answering: Answering) async {
         let epoch = Epoch(message.epoch)
@@ -261,9 +268,9 @@ public actor TaskExecutorService: Service {
             case .refuse(let reason):
                 commandsRefused.increment()
                 logger.warning("refused a command", metadata: [LogKey.epoch: "\(message.epoch)", LogKey.reason: "\(reason)"])
-                answering.yield((message, WireEnvelope.with { $0.failure = .with { $0.message = reason } }))
+                answering.post((message, WireEnvelope.with { $0.failure = .with { $0.message = reason } }))
             case .acknowledge:
-                answering.yield((message, WireEnvelope.with { $0.ack = WireAck() }))
+                answering.post((message, WireEnvelope.with { $0.ack = WireAck() }))
             case .startTask:
                 guard let spec = deployment else { continue }
                 running[spec.attempt] = TaskRecord(spec: spec)

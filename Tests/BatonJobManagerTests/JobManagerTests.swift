@@ -181,6 +181,82 @@ struct JobManagerTests {
         #expect(term.manager.dispatcher.job("lanes")?.restarts == 0)
     }
 
+    static func partitionUpdates(_ batches: [JobManager.Ready]) -> [(consumer: ExecutionAttemptID, channel: InputChannelDescriptor, to: ResourceID)] {
+        Term.sends(batches).compactMap {
+            if case .updatePartition(_, let consumer, _, let channel) = $0.command { (consumer, channel, $0.to) } else { nil }
+        }
+    }
+
+    @Test("a submission's changes for every slot are one transaction, committed before any deployment goes out; file work still comes first")
+    func submissionIsOneTransaction() {
+        var term = Term()
+        term.register("te1")
+        term.register("te2")
+        let batches = term.handle(.submit(Term.lanes(parallelism: 8), savepoint: nil, JobManager.RequestID(rawValue: 1)))
+        let withWrites = batches.indices.filter { !batches[$0].writes.isEmpty }
+        #expect(withWrites.count == 1)
+        let committed = try! #require(withWrites.first)
+        // The earlier run's files go before anything of this run is written.
+        #expect(batches[..<committed].flatMap(\.effects).contains { if case .removeJobFiles = $0 { true } else { false } })
+        #expect(Term.deployments(Array(batches[..<committed])).isEmpty)
+        #expect(Term.deployments(batches).count == 24)
+    }
+
+    @Test("tasks deployed together know where each other run: no partition updates follow their deployments")
+    func deployedTogetherNeedNoUpdates() {
+        let term = Term.runningJob(Term.lanes(parallelism: 4))
+        let deployments = Term.deployments(term.batches)
+        #expect(deployments.count == 12)
+        #expect(deployments.allSatisfy { $0.0.inputs.allSatisfy { $0.channels.allSatisfy { $0.location != nil } } })
+        #expect(Self.partitionUpdates(term.batches).isEmpty)
+    }
+
+    /// A two-by-two all-to-all job submitted while only te1, with one slot, is there.
+    static func halfPlaced() -> (term: Term, batches: [JobManager.Ready]) {
+        var builder = JobGraphBuilder(id: "spread", configuration: JobConfiguration(scheduling: .eager, failover: .region, restart: .none))
+        builder.addVertex("a", operators: [.sequence()], parallelism: 2)
+        builder.addVertex("b", operators: [.discard()], parallelism: 2)
+        builder.connect("a", to: "b", .rebalance)
+        var term = Term()
+        term.handle(.registered(.init(resources: Term.executor("te1", slots: 1), dataAddress: "te1:1", tasks: [])))
+        let batches = term.handle(.submit(try! builder.build(), savepoint: nil, JobManager.RequestID(rawValue: 1)))
+        return (term, batches)
+    }
+
+    @Test("a consumer deployed before one of its producers had a slot is told where that producer runs, and only it")
+    func consumerDeployedFirstIsUpdated() {
+        var (term, first) = Self.halfPlaced()
+        // Slot 0 only: a0 and b0 go out; b0 does not know where a1 will run.
+        let early = Term.deployments(first)
+        #expect(early.count == 2)
+        let b0 = try! #require(early.first { $0.0.vertexID == "b" }?.0)
+        #expect(b0.inputs[0].channels.filter { $0.location == nil }.map(\.producerSubtask) == [1])
+        #expect(Self.partitionUpdates(first).isEmpty)
+        // Slot 1 arrives: a1 and b1 go out together, and b0 alone learns where a1 runs.
+        let second = term.register("te2")
+        #expect(Term.deployments(second).count == 2)
+        let updates = Self.partitionUpdates(second)
+        #expect(updates.count == 1)
+        #expect(updates.first?.consumer == b0.attempt)
+        #expect(updates.first?.to == "te1")
+        #expect(updates.first?.channel.producerSubtask == 1)
+        #expect(updates.first?.channel.location?.taskExecutor == "te2")
+    }
+
+    @Test("a consumer an earlier term deployed is told where a producer the new term deploys runs")
+    func inheritedConsumerIsUpdated() {
+        var (first, batches) = Self.halfPlaced()
+        first.run(batches)
+        let b0 = try! #require(Term.deployments(batches).first { $0.0.vertexID == "b" }?.0)
+        var second = Term(store: first.store, member: "m2")
+        second.handle(.registered(.init(resources: Term.executor("te1", slots: 1), dataAddress: "te1:1", tasks: first.running(on: "te1", job: "spread"))))
+        let placed = second.register("te2")
+        #expect(Term.deployments(placed).map(\.0.vertexID).sorted() == ["a", "b"])
+        let updates = Self.partitionUpdates(placed)
+        #expect(updates.map(\.consumer) == [b0.attempt])
+        #expect(updates.first?.channel.location?.taskExecutor == "te2")
+    }
+
     @Test("a new term adopts every running attempt, restarts none, and journals the takeover")
     func takeoverAdopts() {
         let first = Term.runningJob()

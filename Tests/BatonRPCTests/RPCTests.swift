@@ -112,6 +112,51 @@ struct RPCTests {
         }
     }
 
+    @Test("a run of requests goes out in one write, and a run of answers in one write reaches each request's handler, in order")
+    func runsOfRequestsAndAnswers() async throws {
+        let harness = RPCHarness()
+        let count = 50
+        let server = try await RPCServer.bind(
+            host: "127.0.0.1", port: 0, identity: RPCPeer(id: "m1", role: .master), configuration: harness.configuration(),
+            logger: harness.recorder.logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            // Answers only once the whole run arrived, all of them in one write.
+            group.addTask {
+                try await server.run { connection in
+                    var waiting: [(request: WireEnvelope, answer: WireEnvelope)] = []
+                    for await message in connection.messages {
+                        guard case .submitJob(let submit) = message.body else { continue }
+                        var answer = WireEnvelope()
+                        answer.jobAccepted = .with { $0.job = String(decoding: submit.jobGraphJson, as: UTF8.self) }
+                        waiting.append((message, answer))
+                        if waiting.count == count {
+                            try? await connection.reply(to: waiting)
+                            waiting = []
+                        }
+                    }
+                }
+            }
+            let answered = try await RPCClient.connect(
+                host: "127.0.0.1", port: server.localPort, identity: RPCPeer(id: "cli", role: .client), configuration: harness.configuration(),
+                logger: harness.recorder.logger
+            ) { connection in
+                let (replies, arrived) = AsyncStream<String>.makeStream()
+                await connection.send(requests: (0..<count).map { harness.submit("job-\($0)") }, replyTimeout: .seconds(30)) { result in
+                    if case .success(let reply) = result, case .jobAccepted(let accepted) = reply.body { arrived.yield(accepted.job) } else { arrived.yield("?") }
+                }
+                var jobs: [String] = []
+                for await job in replies {
+                    jobs.append(job)
+                    if jobs.count == count { break }
+                }
+                return jobs
+            }
+            #expect(answered == (0..<count).map { "job-\($0)" })
+            server.close()
+            group.cancelAll()
+        }
+    }
+
     @Test("a peer without the secret is refused and logged; the server goes on")
     func wrongSecret() async throws {
         let harness = RPCHarness()

@@ -104,6 +104,8 @@ struct Hammer: AsyncParsableCommand {
         let time = SystemTimeSource()
         let deadline = time.monotonicNow() + .milliseconds(Int64(seconds * 1000))
         var report = Report(id: id)
+        // The last epoch this writer led: once it leads no more (it resigned, or its lease lapsed
+        // and another took over), every write fenced by it must be refused.
         var staleEpoch: Epoch?
         func note(_ error: any Error) {
             if let error = error as? HAStoreError {
@@ -116,6 +118,7 @@ struct Hammer: AsyncParsableCommand {
             do {
                 let record = try await store.leadership()
                 if let record, record.holder == identity {
+                    staleEpoch = record.epoch
                     for _ in 0..<Int.random(in: 1...5, using: &random) {
                         let key = StoreKey.text("hammer/\(id)/") + StoreKey.uint64(UInt64(report.writes))
                         try await store.write(fencedBy: record.epoch) { writer in
@@ -126,7 +129,6 @@ struct Hammer: AsyncParsableCommand {
                     try await store.renew(epoch: record.epoch, now: time.wallNow())
                     if Int.random(in: 0..<5, using: &random) == 0 {
                         try await store.relinquish(epoch: record.epoch, reason: .resigned, now: time.wallNow())
-                        staleEpoch = record.epoch
                     }
                 } else {
                     if let stale = staleEpoch {
