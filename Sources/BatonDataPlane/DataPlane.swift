@@ -4,6 +4,7 @@ import BatonOperators
 public import BatonRPC
 import BatonWire
 import Foundation
+import Synchronization
 public import Logging
 
 /// The data plane of a task executor: its partition registry, the server other task executors
@@ -76,15 +77,21 @@ public struct DataPlane: ChannelOpener {
                     $0.channel = 1
                 }
                 try await connection.send(request)
+                // Credits go back in runs of half the window: one message per run, not per batch.
+                let grantEvery = max(1, credit / 2)
+                var owed = 0
                 for await message in connection.messages {
                     switch message.body {
                     case .recordBatch(let batch):
                         guard try await sink.deliver(Array(batch.records)) else { return }
+                        owed += 1
+                        guard owed >= grantEvery else { continue }
                         var grant = WireEnvelope()
                         grant.credit = .with {
                             $0.channel = 1
-                            $0.batches = 1
+                            $0.batches = UInt32(owed)
                         }
+                        owed = 0
                         try await connection.send(grant)
                     case .endOfPartition:
                         return
@@ -133,19 +140,30 @@ public struct DataPlane: ChannelOpener {
             group.addTask {
                 // The stream has one consumer at a time: the first message was read above.
                 for await message in connection.messages {
-                    if case .credit(let credit) = message.body { await credits.grant(Int(credit.batches)) }
+                    if case .credit(let credit) = message.body { credits.grant(Int(credit.batches)) }
                 }
-                await credits.close()
+                credits.close()
             }
             do {
+                // Batches that are ready together, and have credits, go out in one write.
                 while let batch = try await reader.next() {
                     guard await credits.acquire() else { break }
-                    var envelope = WireEnvelope()
-                    envelope.recordBatch = .with {
-                        $0.channel = request.channel
-                        $0.records = Data(batch)
+                    var run = [batch]
+                    while credits.tryAcquire() {
+                        guard let more = try reader.nextIfReady() else {
+                            credits.grant(1)
+                            break
+                        }
+                        run.append(more)
                     }
-                    try await connection.send(envelope)
+                    try await connection.send(run.map { batch in
+                        WireEnvelope.with {
+                            $0.recordBatch = .with {
+                                $0.channel = request.channel
+                                $0.records = Data(batch)
+                            }
+                        }
+                    })
                 }
                 var end = WireEnvelope()
                 end.endOfPartition = .with { $0.channel = request.channel }
@@ -160,47 +178,90 @@ public struct DataPlane: ChannelOpener {
     }
 }
 
-/// Credits a consumer granted: `acquire` waits for one.
-actor CreditGate {
-    private var available: Int
-    private var closed = false
-    private var waiters: [CheckedContinuation<Bool, Never>] = []
-    private var closeWaiters: [CheckedContinuation<Void, Never>] = []
+/// Credits a consumer granted: `acquire` waits for one, `tryAcquire` takes one if there is one.
+final class CreditGate: Sendable {
+    private struct State {
+        var available: Int
+        var closed = false
+        var waiter: CheckedContinuation<Bool, Never>?
+        var closeWaiters: [CheckedContinuation<Void, Never>] = []
+    }
 
-    init(initial: Int) { available = initial }
+    private let state: Mutex<State>
 
+    init(initial: Int) { state = Mutex(State(available: initial)) }
+
+    /// Takes a credit, waiting for one (one task acquires at a time); false once closed.
     func acquire() async -> Bool {
-        if available > 0 {
-            available -= 1
+        if tryAcquire() { return true }
+        return await withCheckedContinuation { waiter in
+            let now = state.withLock { state -> Bool? in
+                if state.available > 0 {
+                    state.available -= 1
+                    return true
+                }
+                if state.closed { return false }
+                state.waiter = waiter
+                return nil
+            }
+            if let now { waiter.resume(returning: now) }
+        }
+    }
+
+    func tryAcquire() -> Bool {
+        state.withLock { state in
+            guard state.available > 0 else { return false }
+            state.available -= 1
             return true
         }
-        if closed { return false }
-        return await withCheckedContinuation { waiters.append($0) }
     }
 
     func grant(_ count: Int) {
-        available += count
-        while available > 0, !waiters.isEmpty {
-            available -= 1
-            waiters.removeFirst().resume(returning: true)
+        let waiter = state.withLock { state -> CheckedContinuation<Bool, Never>? in
+            state.available += count
+            guard state.available > 0, let waiter = state.waiter else { return nil }
+            state.available -= 1
+            state.waiter = nil
+            return waiter
         }
+        waiter?.resume(returning: true)
     }
 
     func close() {
-        closed = true
-        for waiter in waiters { waiter.resume(returning: false) }
-        waiters.removeAll()
+        let (waiter, closeWaiters) = state.withLock { state in
+            state.closed = true
+            defer {
+                state.waiter = nil
+                state.closeWaiters = []
+            }
+            return (state.waiter, state.closeWaiters)
+        }
+        waiter?.resume(returning: false)
         for waiter in closeWaiters { waiter.resume() }
-        closeWaiters.removeAll()
     }
 
     /// Waits until the consumer closed the connection, at most `timeout`.
     func waitForClose(timeout: Duration) async -> Bool {
-        if closed { return true }
-        let deadline = ContinuousClock.now + timeout
-        while !closed && ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(10))
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                await withCheckedContinuation { waiter in
+                    let closed = self.state.withLock { state -> Bool in
+                        if state.closed { return true }
+                        state.closeWaiters.append(waiter)
+                        return false
+                    }
+                    if closed { waiter.resume() }
+                }
+                return true
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return false
+            }
+            let first = await group.next() ?? false
+            if !first { self.close() }
+            group.cancelAll()
+            return first
         }
-        return closed
     }
 }

@@ -25,6 +25,12 @@ public typealias EncodedBatch = [UInt8]
 public protocol SubpartitionReader: Sendable {
     /// The next batch, waiting for it; nil at the end of the partition.
     func next() async throws -> EncodedBatch?
+    /// The next batch if one is there now (nil: none yet, or the end; `next` tells which).
+    func nextIfReady() throws -> EncodedBatch?
+}
+
+extension SubpartitionReader {
+    public func nextIfReady() throws -> EncodedBatch? { nil }
 }
 
 /// A subpartition of a pipelined result: a bounded queue between the producer and its one
@@ -38,6 +44,7 @@ public final class PipelinedSubpartition: SubpartitionReader, Sendable {
     public func finish() async { queue.finish() }
     public func fail(_ error: any Error) async { queue.fail(error) }
     public func next() async throws -> EncodedBatch? { try await queue.take() }
+    public func nextIfReady() -> EncodedBatch? { queue.poll() }
 }
 
 /// A subpartition of a blocking result: every batch is kept (until the job releases it), and

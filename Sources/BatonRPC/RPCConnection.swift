@@ -61,11 +61,7 @@ public final class RPCConnection: Sendable {
     public func send(_ envelopes: some Collection<WireEnvelope>) async throws {
         if let reason = state.withLock({ $0.closedReason }) { throw reason }
         do {
-            let frames = try envelopes.map { envelope in
-                var envelope = envelope
-                envelope.protocolVersion = RPCConfiguration.protocolVersion
-                return ByteBuffer(bytes: try envelope.serializedBytes() as [UInt8])
-            }
+            let frames = try envelopes.map { try $0.frame() }
             if frames.count == 1 {
                 try await outbound.write(frames[0])
             } else {
@@ -244,7 +240,7 @@ public final class RPCConnection: Sendable {
     static func decode(_ frame: ByteBuffer, from peer: Any, at address: String) throws -> WireEnvelope {
         let envelope: WireEnvelope
         do {
-            envelope = try WireEnvelope(serializedBytes: Array(frame.readableBytesView))
+            envelope = try WireEnvelope(serializedBytes: FrameBytes(received: frame))
         } catch {
             throw RPCError(.malformed, "a frame from \(peer) at \(address) is not a valid message: \(error)")
         }

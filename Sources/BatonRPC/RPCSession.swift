@@ -59,9 +59,7 @@ enum RPCSession {
     }
 
     private static func write(_ envelope: WireEnvelope, _ outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) async throws {
-        var envelope = envelope
-        envelope.protocolVersion = RPCConfiguration.protocolVersion
-        try await outbound.write(ByteBuffer(bytes: try envelope.serializedBytes() as [UInt8]))
+        try await outbound.write(try envelope.frame())
     }
 
     private static func shakeHands(

@@ -169,7 +169,7 @@ struct RPCTests {
             }
             #expect(error?.code == .refused)
             #expect(error?.message.contains("secret does not match") == true)
-            #expect(eventuallyAsync { harness.recorder.contains("does not know the cluster secret") })
+            #expect(await eventuallyAsync { harness.recorder.contains("does not know the cluster secret") })
             let reply = try await RPCClient.connect(
                 host: "127.0.0.1", port: port, identity: RPCPeer(id: "friend", role: .client), configuration: harness.configuration(),
                 logger: harness.recorder.logger
@@ -191,8 +191,8 @@ struct RPCTests {
             hello.hello = .with { $0.peerID = "old"; $0.role = .client; $0.clientNonce = Data(repeating: 1, count: 32) }
             let bytes: [UInt8] = try hello.serializedBytes()
             #expect(try await harness.sendRaw([0, 0, 0, UInt8(bytes.count)] + bytes, port: port))
-            #expect(eventuallyAsync { harness.recorder.contains("larger than the limit") })
-            #expect(eventuallyAsync { harness.recorder.contains("protocol version 99") })
+            #expect(await eventuallyAsync { harness.recorder.contains("larger than the limit") })
+            #expect(await eventuallyAsync { harness.recorder.contains("protocol version 99") })
             // The server still serves a well-behaved client.
             let reply = try await RPCClient.connect(
                 host: "127.0.0.1", port: port, identity: RPCPeer(id: "cli", role: .client), configuration: harness.configuration(),
@@ -239,11 +239,13 @@ struct RPCTests {
     }
 }
 
-func eventuallyAsync(timeout: Duration = .seconds(5), _ condition: () -> Bool) -> Bool {
+/// Whether `condition` holds within `timeout`, checked every 10 ms; sleeps without holding a
+/// thread of the cooperative pool (the server whose log the condition reads runs there too).
+func eventuallyAsync(timeout: Duration = .seconds(5), _ condition: () -> Bool) async -> Bool {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
         if condition() { return true }
-        usleep(10_000)
+        try? await Task.sleep(for: .milliseconds(10))
     }
     return condition()
 }

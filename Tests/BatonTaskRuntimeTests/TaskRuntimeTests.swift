@@ -86,6 +86,41 @@ struct TaskRuntimeTests {
         return counts
     }
 
+    @Test("a remote channel delivers every batch once, in order, while its producer sends runs of batches against credits granted in runs")
+    func remoteBatchesInOrderUnderCredits() async throws {
+        let batches = 300
+        try await TwoExecutors().run { producerPlane, producerPort, consumerPlane, _ in
+            let id = PartitionID(job: "credits", result: 0, producerSubtask: 0, producerAttempt: 0)
+            // Room for every batch at once: the producer side is limited only by the consumer's credits.
+            let subpartition = PipelinedSubpartition(capacity: batches + 1)
+            await producerPlane.registry.register(id, .pipelined([subpartition]))
+            for index in 0..<batches {
+                await subpartition.write(ChannelEventCodec.encode(records: (0..<50).map { .keyed(key: "b\(index)", value: Int64($0)) }))
+            }
+            await subpartition.finish()
+            // A gate of two slots: the consumer falls behind and the producer waits for credits.
+            let gate = InputGate(
+                channels: [InputChannelSpec(partition: id, subpartition: 0, location: .init(taskExecutor: "te1", host: "127.0.0.1", port: producerPort))],
+                capacity: 2)
+            let reader = Task { await gate.run(opener: consumerPlane) }
+            var seen: [String] = []
+            var records = 0
+            while let event = try await gate.mailbox.take() {
+                switch event {
+                case .records(let batch):
+                    records += batch.count
+                    if seen.last != batch[0].key { seen.append(batch[0].key) }
+                    try await Task.sleep(for: .microseconds(200))
+                case .channelEnded: break
+                default: Issue.record("unexpected \(event)")
+                }
+            }
+            await reader.value
+            #expect(records == batches * 50)
+            #expect(seen == (0..<batches).map { "b\($0)" })
+        }
+    }
+
     @Test("records flow through local and remote channels, hashed by key, with blocking and pipelined results", arguments: [true, false])
     func pipeline(_ blocking: Bool) async throws {
         try await runPipeline(blocking: blocking, executors: TwoExecutors())
