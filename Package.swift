@@ -27,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // MARK: layer 0: vocabulary shared by every module
@@ -78,6 +79,17 @@ let package = Package(
         .target(
             name: "BatonConfig",
             dependencies: ["BatonCore", "BatonJobGraph", .product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings),
+        // etcd's v3 API through its JSON gateway, and a local etcd for development and tests.
+        .target(
+            name: "BatonEtcd",
+            dependencies: [
+                "BatonCore", "BatonConfig", "BatonProcessControl",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings),
         .target(
             name: "BatonHAStoreSelection",
@@ -245,8 +257,9 @@ let package = Package(
         .executableTarget(
             name: "baton-store",
             dependencies: [
-                "BatonCore", "BatonConfig", "BatonElection", "BatonHAStore", "BatonHAStoreSelection",
+                "BatonCore", "BatonConfig", "BatonElection", "BatonHAStore", "BatonHAStoreSelection", "BatonEtcd", "BatonProcessControl",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             path: "tools/baton-store",
             swiftSettings: swiftSettings),
@@ -258,6 +271,7 @@ let package = Package(
         // MARK: tests
 
         .testTarget(name: "BatonCoreTests", dependencies: ["BatonCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "BatonEtcdTests", dependencies: ["BatonEtcd", "BatonConfig", "BatonProcessControl"], swiftSettings: swiftSettings),
         .testTarget(
             name: "BatonCheckpointingTests", dependencies: ["BatonCore", "BatonJobGraph", "BatonExecutionGraph", "BatonCheckpointing"],
             swiftSettings: swiftSettings),

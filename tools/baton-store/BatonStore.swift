@@ -3,15 +3,19 @@
 //   baton-store dump   --config F [--json]     every namespace, key and record (read-only)
 //   baton-store check  --config F              integrity check of the backend and every checksum
 //   baton-store hammer --config F --id X ...   one of several concurrent writer processes (tests)
+//   baton-store etcd-cluster --members N --dir D   a local etcd of 1 or 3 members until SIGTERM (tools/etcd-cluster)
 //
 // Exit status: 0 success, 1 a failed check or a refused store, 2 bad usage or config.
 import ArgumentParser
 import BatonConfig
 import BatonCore
 import BatonElection
+import BatonEtcd
+import BatonProcessControl
 import BatonHAStore
 import BatonHAStoreSelection
 import Foundation
+import UnixSignals
 
 #if canImport(Glibc)
 import Glibc
@@ -21,7 +25,7 @@ import Glibc
 struct StoreTool: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "baton-store", abstract: "Dump, check and hammer a Baton HA store.",
-        subcommands: [Dump.self, Check.self, Hammer.self])
+        subcommands: [Dump.self, Check.self, Hammer.self, EtcdCluster.self])
 }
 
 func openStore(_ config: String, access: StoreAccess) throws -> (HAConfiguration, HAStore) {
@@ -178,3 +182,22 @@ enum StoreKeyDescription {
     }
 }
 
+/// A local etcd for development: 1 or 3 members on free loopback ports with fast timers, their
+/// data and logs in `--dir`. Prints the endpoints, writes every member's pid to `DIR/pids` (so
+/// `tools/etcd-cluster stop` can end them even if this process was killed), and runs until
+/// SIGTERM or SIGINT, then stops the members.
+struct EtcdCluster: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "etcd-cluster", abstract: "Run a local etcd of 1 or 3 members until stopped.")
+    @Option(help: "1 or 3.") var members = 1
+    @Option(help: "The folder for the members' data, logs and pids (created).") var dir: String
+
+    func run() async throws {
+        let cluster = try await EtcdLocalCluster(members: members, directory: dir)
+        defer { cluster.stop() }
+        let pids = cluster.members.map { "\($0.process.pid)" }.joined(separator: "\n") + "\n"
+        try pids.write(toFile: "\(dir)/pids", atomically: true, encoding: .utf8)
+        try cluster.endpoints.joined(separator: ",").write(toFile: "\(dir)/endpoints", atomically: true, encoding: .utf8)
+        print(cluster.endpoints.joined(separator: ","))
+        for await _ in await UnixSignalsSequence(trapping: .sigterm, .sigint) { break }
+    }
+}

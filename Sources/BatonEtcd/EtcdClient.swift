@@ -1,0 +1,264 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Synchronization
+
+/// One key as etcd holds it.
+public struct EtcdKeyValue: Hashable, Sendable {
+    public var key: [UInt8]
+    public var value: [UInt8]
+    /// The cluster-wide revision that created the key (0: it does not exist).
+    public var createRevision: Int64
+    public var modRevision: Int64
+    public var version: Int64
+    public var lease: Int64
+}
+
+/// What a range read found, at which revision of the whole cluster.
+public struct EtcdRange: Sendable {
+    public var keyValues: [EtcdKeyValue]
+    public var revision: Int64
+    /// More keys matched than the limit let through.
+    public var more: Bool
+}
+
+/// A condition of a transaction, on one key (or every key of a range).
+public struct EtcdCompare: Sendable {
+    public enum Target: String, Sendable { case version = "VERSION", create = "CREATE", mod = "MOD", value = "VALUE" }
+    public enum Relation: String, Sendable { case equal = "EQUAL", greater = "GREATER", less = "LESS", notEqual = "NOT_EQUAL" }
+    public var key: [UInt8]
+    public var rangeEnd: [UInt8]?
+    public var target: Target
+    public var relation: Relation
+    public var number: Int64
+    public var value: [UInt8]
+
+    /// The key's `target` revision (or version) compared with `number`.
+    public static func revision(_ key: [UInt8], _ target: Target, _ relation: Relation, _ number: Int64, rangeEnd: [UInt8]? = nil) -> EtcdCompare {
+        EtcdCompare(key: key, rangeEnd: rangeEnd, target: target, relation: relation, number: number, value: [])
+    }
+
+    /// The key's value compared with `value`.
+    public static func value(_ key: [UInt8], _ relation: Relation, _ value: [UInt8]) -> EtcdCompare {
+        EtcdCompare(key: key, rangeEnd: nil, target: .value, relation: relation, number: 0, value: value)
+    }
+
+    var json: CompareJSON {
+        var compare = CompareJSON(key: JSONBytes(key), range_end: rangeEnd.map(JSONBytes.init), target: target.rawValue, result: relation.rawValue)
+        switch target {
+        case .version: compare.version = JSONInt64(number)
+        case .create: compare.create_revision = JSONInt64(number)
+        case .mod: compare.mod_revision = JSONInt64(number)
+        case .value: compare.value = JSONBytes(value)
+        }
+        return compare
+    }
+}
+
+/// An operation of a transaction.
+public enum EtcdOperation: Sendable {
+    case range(key: [UInt8], rangeEnd: [UInt8]?)
+    case put(key: [UInt8], value: [UInt8], lease: Int64?)
+    case delete(key: [UInt8], rangeEnd: [UInt8]?)
+
+    var json: RequestOpJSON {
+        switch self {
+        case .range(let key, let end): RequestOpJSON(request_range: RangeRequestJSON(key: JSONBytes(key), range_end: end.map(JSONBytes.init)))
+        case .put(let key, let value, let lease):
+            RequestOpJSON(request_put: PutRequestJSON(key: JSONBytes(key), value: JSONBytes(value), lease: lease.map(JSONInt64.init)))
+        case .delete(let key, let end): RequestOpJSON(request_delete_range: DeleteRangeRequestJSON(key: JSONBytes(key), range_end: end.map(JSONBytes.init)))
+        }
+    }
+}
+
+/// What a transaction did: which branch ran, at which revision, and the ranges it read.
+public struct EtcdTxnResult: Sendable {
+    public var succeeded: Bool
+    public var revision: Int64
+    /// The key-values each range operation of the branch that ran found, in order.
+    public var ranges: [[EtcdKeyValue]]
+}
+
+/// Why a request to etcd failed.
+public struct EtcdError: Error, Sendable, CustomStringConvertible {
+    public enum Code: String, Sendable {
+        /// No endpoint could be reached; the request was not carried out.
+        case unavailable
+        /// The request was sent but no answer came: it may or may not have been carried out.
+        case outcomeUnknown
+        /// etcd answered with an error (its gRPC code and message are in the text).
+        case rejected
+        /// The answer could not be read.
+        case malformed
+    }
+    public var code: Code
+    public var message: String
+    /// etcd's gRPC status code, for `rejected`.
+    public var grpcCode: Int?
+
+    public init(_ code: Code, _ message: String, grpcCode: Int? = nil) {
+        self.code = code
+        self.message = message
+        self.grpcCode = grpcCode
+    }
+
+    public var description: String { "etcd \(code.rawValue): \(message)" }
+}
+
+/// A client of etcd's v3 API through its JSON gateway on the client port (HTTP/1.1, POST).
+///
+/// Endpoints are tried in turn: a request that could not be delivered (connection refused, no
+/// route) goes to the next one; a request that was sent and not answered within the timeout is
+/// retried elsewhere only when reading it twice cannot matter (ranges, status, lease keep-alive),
+/// otherwise it fails with `outcomeUnknown`, for the caller to find out what happened.
+public final class EtcdClient: Sendable {
+    public let endpoints: [String]
+    public let requestTimeout: Duration
+    private let http: HTTPClient
+    /// The endpoint that answered last: requests go there first (a dead one costs its connect
+    /// timeout once, not on every request).
+    private let preferred = Mutex(0)
+
+    /// `endpoints` are URLs such as `http://127.0.0.1:2379`.
+    public init(endpoints: [String], requestTimeout: Duration = .seconds(2)) throws {
+        guard !endpoints.isEmpty else { throw EtcdError(.unavailable, "no etcd endpoints given") }
+        for endpoint in endpoints {
+            guard let url = URL(string: endpoint), url.scheme == "http", url.host != nil, url.port != nil else {
+                throw EtcdError(.unavailable, "'\(endpoint)' is not an etcd endpoint of the form http://HOST:PORT")
+            }
+        }
+        self.endpoints = endpoints.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
+        self.requestTimeout = requestTimeout
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout = .init(connect: .milliseconds(Int64(min(requestTimeout, .seconds(1)).milliseconds)))
+        http = HTTPClient(eventLoopGroupProvider: .shared(MultiThreadedEventLoopGroup.singleton), configuration: configuration)
+    }
+
+    /// Releases the client's connections.
+    public func close() async {
+        try? await http.shutdown()
+    }
+
+    // MARK: key-value
+
+    /// The keys from `key` (to `rangeEnd`, exclusive, when given), at `revision` (nil: the latest).
+    public func range(_ key: [UInt8], rangeEnd: [UInt8]? = nil, revision: Int64? = nil, limit: Int64 = 0) async throws -> EtcdRange {
+        let request = RangeRequestJSON(
+            key: JSONBytes(key), range_end: rangeEnd.map(JSONBytes.init), limit: limit > 0 ? JSONInt64(limit) : nil,
+            revision: revision.map(JSONInt64.init))
+        let response: RangeResponseJSON = try await call("/v3/kv/range", request, idempotent: true)
+        return EtcdRange(
+            keyValues: (response.kvs ?? []).map(\.keyValue), revision: response.header?.revision?.value ?? 0, more: response.more ?? false)
+    }
+
+    /// Writes one key; returns the revision it made.
+    @discardableResult
+    public func put(_ key: [UInt8], _ value: [UInt8], lease: Int64? = nil) async throws -> Int64 {
+        let response: PutResponseJSON = try await call(
+            "/v3/kv/put", PutRequestJSON(key: JSONBytes(key), value: JSONBytes(value), lease: lease.map(JSONInt64.init)), idempotent: false)
+        return response.header?.revision?.value ?? 0
+    }
+
+    /// Deletes one key (or the range to `rangeEnd`); returns how many were deleted.
+    @discardableResult
+    public func delete(_ key: [UInt8], rangeEnd: [UInt8]? = nil) async throws -> Int64 {
+        let response: DeleteRangeResponseJSON = try await call(
+            "/v3/kv/deleterange", DeleteRangeRequestJSON(key: JSONBytes(key), range_end: rangeEnd.map(JSONBytes.init)), idempotent: false)
+        return response.deleted?.value ?? 0
+    }
+
+    /// Runs `success` when every comparison holds, otherwise `failure`, atomically.
+    public func txn(compare: [EtcdCompare], success: [EtcdOperation], failure: [EtcdOperation] = []) async throws -> EtcdTxnResult {
+        let request = TxnRequestJSON(compare: compare.map(\.json), success: success.map(\.json), failure: failure.map(\.json))
+        let response: TxnResponseJSON = try await call("/v3/kv/txn", request, idempotent: false)
+        return EtcdTxnResult(
+            succeeded: response.succeeded ?? false, revision: response.header?.revision?.value ?? 0,
+            ranges: (response.responses ?? []).compactMap { $0.response_range.map { ($0.kvs ?? []).map(\.keyValue) } })
+    }
+
+    // MARK: leases
+
+    /// A new lease of `ttlSeconds`; returns its id and the TTL etcd gave it.
+    public func grantLease(ttlSeconds: Int64) async throws -> (id: Int64, ttlSeconds: Int64) {
+        let response: LeaseGrantResponseJSON = try await call("/v3/lease/grant", LeaseGrantRequestJSON(TTL: JSONInt64(ttlSeconds)), idempotent: false)
+        if let error = response.error, !error.isEmpty { throw EtcdError(.rejected, "granting a lease: \(error)") }
+        guard let id = response.ID?.value, id != 0 else { throw EtcdError(.malformed, "a lease grant without a lease id") }
+        return (id, response.TTL?.value ?? ttlSeconds)
+    }
+
+    /// Renews a lease once; returns its remaining TTL in seconds (0: the lease is gone).
+    public func keepAlive(lease: Int64) async throws -> Int64 {
+        let response: LeaseKeepAliveResultJSON = try await call("/v3/lease/keepalive", LeaseIDJSON(ID: JSONInt64(lease)), idempotent: true)
+        return response.result?.TTL?.value ?? 0
+    }
+
+    /// Ends a lease now: every key attached to it is deleted.
+    public func revoke(lease: Int64) async throws {
+        let _: EmptyJSON = try await call("/v3/lease/revoke", LeaseIDJSON(ID: JSONInt64(lease)), idempotent: true)
+    }
+
+    // MARK: cluster
+
+    /// The answering member's view: etcd's version, the raft leader's member id and term.
+    public func status() async throws -> (version: String, leader: UInt64, raftTerm: Int64) {
+        let response: StatusResponseJSON = try await call("/v3/maintenance/status", EmptyJSON(), idempotent: true)
+        return (response.version ?? "", response.leader?.value ?? 0, response.raftTerm?.value ?? 0)
+    }
+
+    // MARK: machinery
+
+    private func call<Request: Encodable, Response: Decodable>(_ path: String, _ body: Request, idempotent: Bool) async throws -> Response {
+        let payload = try JSONEncoder().encode(body)
+        var unreachable: [String] = []
+        let first = preferred.withLock { $0 }
+        for index in endpoints.indices.map({ ($0 + first) % endpoints.count }) {
+            let endpoint = endpoints[index]
+            var request = HTTPClientRequest(url: endpoint + path)
+            request.method = .POST
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: payload))
+            let status: HTTPResponseStatus
+            let bytes: ByteBuffer
+            do {
+                let response = try await http.execute(request, timeout: .nanoseconds(Int64(requestTimeout.nanoseconds)))
+                status = response.status
+                bytes = try await response.body.collect(upTo: 64 << 20)
+            } catch {
+                if Self.notDelivered(error) || idempotent {
+                    unreachable.append("\(endpoint): \(error)")
+                    continue
+                }
+                throw EtcdError(.outcomeUnknown, "\(path) at \(endpoint) sent, no answer within \(requestTimeout): \(error)")
+            }
+            let data = Data(bytes.readableBytesView)
+            guard status == .ok else {
+                let failure = try? JSONDecoder().decode(GatewayErrorJSON.self, from: data)
+                let message = failure?.message ?? failure?.error ?? String(decoding: data.prefix(300), as: UTF8.self)
+                throw EtcdError(.rejected, "\(path) at \(endpoint): \(message) (HTTP \(status.code))", grpcCode: failure?.code)
+            }
+            preferred.withLock { $0 = index }
+            do {
+                return try JSONDecoder().decode(Response.self, from: data)
+            } catch {
+                throw EtcdError(.malformed, "\(path) at \(endpoint) answered what is not its response: \(error)")
+            }
+        }
+        throw EtcdError(.unavailable, "no etcd endpoint answered \(path): " + unreachable.joined(separator: "; "))
+    }
+
+    /// Whether the request surely never reached the server (the connection was not made).
+    static func notDelivered(_ error: any Error) -> Bool {
+        if let error = error as? HTTPClientError, error == .connectTimeout { return true }
+        if let error = error as? IOError, [ECONNREFUSED, EHOSTUNREACH, ENETUNREACH, EADDRNOTAVAIL].contains(error.errnoCode) { return true }
+        if error is NIOConnectionError { return true }
+        if let error = error as? ChannelError, case .connectTimeout = error { return true }
+        return false
+    }
+}
+
+extension Duration {
+    fileprivate var nanoseconds: Int64 { components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000 }
+    fileprivate var milliseconds: Int64 { nanoseconds / 1_000_000 }
+}

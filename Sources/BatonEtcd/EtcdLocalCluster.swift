@@ -1,0 +1,99 @@
+public import BatonProcessControl
+import BatonConfig
+import Foundation
+
+/// A local etcd of one or three members on free loopback ports, each a real `etcd` process with
+/// its data in `directory`, for development and tests. Timers are tuned for fast failover
+/// (heartbeat 50 ms, election timeout 500 ms: a lease of 1 s is then safe). `stop()` ends every
+/// member by pid; the owner removes `directory`.
+public final class EtcdLocalCluster: Sendable {
+    public struct Member: Sendable {
+        public var name: String
+        public var clientURL: String
+        public var peerURL: String
+        public var process: ChildProcess
+    }
+
+    public let directory: String
+    public let members: [Member]
+    public var endpoints: [String] { members.map(\.clientURL) }
+
+    /// The etcd executable: `BATON_ETCD` when set, else `etcd` on the PATH.
+    public static var executable: String? {
+        if let given = ProcessInfo.processInfo.environment["BATON_ETCD"], !given.isEmpty { return given }
+        let paths = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":")
+        return paths.map { "\($0)/etcd" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    /// Starts `count` members (1 or 3) and waits until every one answers as healthy.
+    public init(members count: Int, directory: String, heartbeatMillis: Int = 50, electionMillis: Int = 500, startTimeout: Duration = .seconds(20))
+        async throws
+    {
+        guard count == 1 || count == 3 else { throw EtcdError(.unavailable, "a local etcd has 1 or 3 members, not \(count)") }
+        guard let executable = Self.executable else {
+            throw EtcdError(.unavailable, "no etcd executable: install etcd-server (apt-get install etcd-server) or set BATON_ETCD")
+        }
+        self.directory = directory
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        var ports = FreePort.Allocator()
+        let names = (1...count).map { "etcd\($0)" }
+        let addresses = names.map { ($0, "http://127.0.0.1:\(ports.next())", "http://127.0.0.1:\(ports.next())") }
+        let initialCluster = addresses.map { "\($0.0)=\($0.2)" }.joined(separator: ",")
+        let token = "baton-\(UUID().uuidString.prefix(8))"
+        var started: [Member] = []
+        do {
+            for (name, client, peer) in addresses {
+                let process = try ChildProcess(
+                    executable: executable,
+                    arguments: [
+                        "--name", name, "--data-dir", "\(directory)/\(name).data",
+                        "--listen-client-urls", client, "--advertise-client-urls", client,
+                        "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+                        "--initial-cluster", initialCluster, "--initial-cluster-state", "new",
+                        "--initial-cluster-token", token,
+                        "--heartbeat-interval", "\(heartbeatMillis)", "--election-timeout", "\(electionMillis)",
+                        "--logger", "zap", "--log-outputs", "stderr",
+                    ],
+                    logPath: "\(directory)/\(name).log")
+                started.append(Member(name: name, clientURL: client, peerURL: peer, process: process))
+            }
+            members = started
+            try await waitUntilHealthy(timeout: startTimeout)
+        } catch {
+            for member in started { member.process.kill() }
+            throw error
+        }
+    }
+
+    /// Waits until every member answers a status request and they agree on a raft leader.
+    public func waitUntilHealthy(timeout: Duration) async throws {
+        let deadline = ContinuousClock.now + timeout
+        var last = "no answer yet"
+        while ContinuousClock.now < deadline {
+            var leaders: Set<UInt64> = []
+            var answered = 0
+            for member in members where member.process.isRunning {
+                let client = try EtcdClient(endpoints: [member.clientURL], requestTimeout: .milliseconds(500))
+                do {
+                    let status = try await client.status()
+                    answered += 1
+                    if status.leader != 0 { leaders.insert(status.leader) }
+                } catch {
+                    last = "\(member.name): \(error)"
+                }
+                await client.close()
+            }
+            if answered == members.count, leaders.count == 1 { return }
+            if let dead = members.first(where: { !$0.process.isRunning }) {
+                throw EtcdError(.unavailable, "etcd member \(dead.name) exited: \(dead.process.log.suffix(800))")
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw EtcdError(.unavailable, "the local etcd did not become healthy within \(timeout): \(last)")
+    }
+
+    /// Ends every member (SIGTERM, then SIGKILL).
+    public func stop() {
+        for member in members { member.process.stop(timeout: .seconds(5)) }
+    }
+}
