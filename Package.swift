@@ -92,6 +92,10 @@ let package = Package(
             ],
             swiftSettings: swiftSettings),
         .target(
+            name: "BatonHAStoreEtcd",
+            dependencies: ["BatonCore", "BatonHAStore", "BatonEtcd"],
+            swiftSettings: swiftSettings),
+        .target(
             name: "BatonHAStoreSelection",
             dependencies: ["BatonCore", "BatonConfig", "BatonHAStore", "BatonHAStoreSQLite", "BatonHAStoreLMDB"],
             swiftSettings: swiftSettings),
@@ -271,7 +275,9 @@ let package = Package(
         // MARK: tests
 
         .testTarget(name: "BatonCoreTests", dependencies: ["BatonCore"], swiftSettings: swiftSettings),
-        .testTarget(name: "BatonEtcdTests", dependencies: ["BatonEtcd", "BatonConfig", "BatonProcessControl"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "BatonEtcdTests", dependencies: ["BatonEtcd", "BatonHAStore", "BatonHAStoreEtcd", "BatonConfig", "BatonProcessControl"],
+            swiftSettings: swiftSettings),
         .testTarget(
             name: "BatonCheckpointingTests", dependencies: ["BatonCore", "BatonJobGraph", "BatonExecutionGraph", "BatonCheckpointing"],
             swiftSettings: swiftSettings),
@@ -308,7 +314,10 @@ let package = Package(
             exclude: ["Scenarios"], swiftSettings: swiftSettings),
         .testTarget(
             name: "BatonHAStoreTests",
-            dependencies: ["BatonProcessControl", "BatonCore", "BatonElection", "BatonHAStore", "BatonHAStoreSQLite", "BatonHAStoreLMDB", "BatonTestKit"],
+            dependencies: [
+                "BatonProcessControl", "BatonCore", "BatonElection", "BatonHAStore", "BatonHAStoreSQLite", "BatonHAStoreLMDB", "BatonHAStoreEtcd",
+                "BatonEtcd", "BatonTestKit",
+            ],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "BatonConfigTests",

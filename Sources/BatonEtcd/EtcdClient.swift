@@ -107,6 +107,14 @@ public struct EtcdError: Error, Sendable, CustomStringConvertible {
     public var description: String { "etcd \(code.rawValue): \(message)" }
 }
 
+/// The one HTTP client of the process for etcd's gateway (never shut down; see `EtcdClient.close`).
+private let etcdHTTPClient: HTTPClient = {
+    var configuration = HTTPClient.Configuration()
+    configuration.timeout = .init(connect: .seconds(1))
+    configuration.connectionPool = .init(idleTimeout: .seconds(30))
+    return HTTPClient(eventLoopGroupProvider: .shared(MultiThreadedEventLoopGroup.singleton), configuration: configuration)
+}()
+
 /// A client of etcd's v3 API through its JSON gateway on the client port (HTTP/1.1, POST).
 ///
 /// Endpoints are tried in turn: a request that could not be delivered (connection refused, no
@@ -131,100 +139,159 @@ public final class EtcdClient: Sendable {
         }
         self.endpoints = endpoints.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
         self.requestTimeout = requestTimeout
-        var configuration = HTTPClient.Configuration()
-        configuration.timeout = .init(connect: .milliseconds(Int64(min(requestTimeout, .seconds(1)).milliseconds)))
-        http = HTTPClient(eventLoopGroupProvider: .shared(MultiThreadedEventLoopGroup.singleton), configuration: configuration)
+        http = etcdHTTPClient
     }
 
-    /// Releases the client's connections.
-    public func close() async {
-        try? await http.shutdown()
-    }
+    /// Nothing to release: every client shares one process-wide HTTP client (its pooled
+    /// connections close when idle). Shutting an HTTP client down while a connection whose
+    /// request timed out is still closing trips async-http-client's pool (seen under load), so the
+    /// shared one is never shut down.
+    public func close() async {}
 
-    // MARK: key-value
+    /// As `close()`.
+    public func closeBlocking() {}
+
+    // MARK: requests (each waits off Swift's cooperative pool; `waiting` has the same, blocking)
 
     /// The keys from `key` (to `rangeEnd`, exclusive, when given), at `revision` (nil: the latest).
     public func range(_ key: [UInt8], rangeEnd: [UInt8]? = nil, revision: Int64? = nil, limit: Int64 = 0) async throws -> EtcdRange {
-        let request = RangeRequestJSON(
-            key: JSONBytes(key), range_end: rangeEnd.map(JSONBytes.init), limit: limit > 0 ? JSONInt64(limit) : nil,
-            revision: revision.map(JSONInt64.init))
-        let response: RangeResponseJSON = try await call("/v3/kv/range", request, idempotent: true)
-        return EtcdRange(
-            keyValues: (response.kvs ?? []).map(\.keyValue), revision: response.header?.revision?.value ?? 0, more: response.more ?? false)
+        try await offPool { try self.waiting.range(key, rangeEnd: rangeEnd, revision: revision, limit: limit) }
     }
 
     /// Writes one key; returns the revision it made.
     @discardableResult
     public func put(_ key: [UInt8], _ value: [UInt8], lease: Int64? = nil) async throws -> Int64 {
-        let response: PutResponseJSON = try await call(
-            "/v3/kv/put", PutRequestJSON(key: JSONBytes(key), value: JSONBytes(value), lease: lease.map(JSONInt64.init)), idempotent: false)
-        return response.header?.revision?.value ?? 0
+        try await offPool { try self.waiting.put(key, value, lease: lease) }
     }
 
     /// Deletes one key (or the range to `rangeEnd`); returns how many were deleted.
     @discardableResult
     public func delete(_ key: [UInt8], rangeEnd: [UInt8]? = nil) async throws -> Int64 {
-        let response: DeleteRangeResponseJSON = try await call(
-            "/v3/kv/deleterange", DeleteRangeRequestJSON(key: JSONBytes(key), range_end: rangeEnd.map(JSONBytes.init)), idempotent: false)
-        return response.deleted?.value ?? 0
+        try await offPool { try self.waiting.delete(key, rangeEnd: rangeEnd) }
     }
 
     /// Runs `success` when every comparison holds, otherwise `failure`, atomically.
     public func txn(compare: [EtcdCompare], success: [EtcdOperation], failure: [EtcdOperation] = []) async throws -> EtcdTxnResult {
-        let request = TxnRequestJSON(compare: compare.map(\.json), success: success.map(\.json), failure: failure.map(\.json))
-        let response: TxnResponseJSON = try await call("/v3/kv/txn", request, idempotent: false)
-        return EtcdTxnResult(
-            succeeded: response.succeeded ?? false, revision: response.header?.revision?.value ?? 0,
-            ranges: (response.responses ?? []).compactMap { $0.response_range.map { ($0.kvs ?? []).map(\.keyValue) } })
+        try await offPool { try self.waiting.txn(compare: compare, success: success, failure: failure) }
     }
-
-    // MARK: leases
 
     /// A new lease of `ttlSeconds`; returns its id and the TTL etcd gave it.
     public func grantLease(ttlSeconds: Int64) async throws -> (id: Int64, ttlSeconds: Int64) {
-        let response: LeaseGrantResponseJSON = try await call("/v3/lease/grant", LeaseGrantRequestJSON(TTL: JSONInt64(ttlSeconds)), idempotent: false)
-        if let error = response.error, !error.isEmpty { throw EtcdError(.rejected, "granting a lease: \(error)") }
-        guard let id = response.ID?.value, id != 0 else { throw EtcdError(.malformed, "a lease grant without a lease id") }
-        return (id, response.TTL?.value ?? ttlSeconds)
+        try await offPool { try self.waiting.grantLease(ttlSeconds: ttlSeconds) }
     }
 
     /// Renews a lease once; returns its remaining TTL in seconds (0: the lease is gone).
     public func keepAlive(lease: Int64) async throws -> Int64 {
-        let response: LeaseKeepAliveResultJSON = try await call("/v3/lease/keepalive", LeaseIDJSON(ID: JSONInt64(lease)), idempotent: true)
-        return response.result?.TTL?.value ?? 0
+        try await offPool { try self.waiting.keepAlive(lease: lease) }
     }
 
     /// Ends a lease now: every key attached to it is deleted.
     public func revoke(lease: Int64) async throws {
-        let _: EmptyJSON = try await call("/v3/lease/revoke", LeaseIDJSON(ID: JSONInt64(lease)), idempotent: true)
+        try await offPool { try self.waiting.revoke(lease: lease) }
     }
-
-    // MARK: cluster
 
     /// The answering member's view: etcd's version, the raft leader's member id and term.
     public func status() async throws -> (version: String, leader: UInt64, raftTerm: Int64) {
-        let response: StatusResponseJSON = try await call("/v3/maintenance/status", EmptyJSON(), idempotent: true)
-        return (response.version ?? "", response.leader?.value ?? 0, response.raftTerm?.value ?? 0)
+        try await offPool { try self.waiting.status() }
+    }
+
+    /// The same requests, blocking the calling thread until etcd answers: for a thread of its own
+    /// (the HA store's), never for one of Swift's cooperative pool.
+    public var waiting: Waiting { Waiting(client: self) }
+
+    public struct Waiting: Sendable {
+        let client: EtcdClient
+            // MARK: key-value
+
+        /// The keys from `key` (to `rangeEnd`, exclusive, when given), at `revision` (nil: the latest).
+        public func range(_ key: [UInt8], rangeEnd: [UInt8]? = nil, revision: Int64? = nil, limit: Int64 = 0) throws -> EtcdRange {
+            let request = RangeRequestJSON(
+                key: JSONBytes(key), range_end: rangeEnd.map(JSONBytes.init), limit: limit > 0 ? JSONInt64(limit) : nil,
+                revision: revision.map(JSONInt64.init))
+            let response: RangeResponseJSON = try client.callBlocking("/v3/kv/range", request, idempotent: true)
+            return EtcdRange(
+                keyValues: (response.kvs ?? []).map(\.keyValue), revision: response.header?.revision?.value ?? 0, more: response.more ?? false)
+        }
+
+        /// Writes one key; returns the revision it made.
+        @discardableResult
+        public func put(_ key: [UInt8], _ value: [UInt8], lease: Int64? = nil) throws -> Int64 {
+            let response: PutResponseJSON = try client.callBlocking(
+                "/v3/kv/put", PutRequestJSON(key: JSONBytes(key), value: JSONBytes(value), lease: lease.map(JSONInt64.init)), idempotent: false)
+            return response.header?.revision?.value ?? 0
+        }
+
+        /// Deletes one key (or the range to `rangeEnd`); returns how many were deleted.
+        @discardableResult
+        public func delete(_ key: [UInt8], rangeEnd: [UInt8]? = nil) throws -> Int64 {
+            let response: DeleteRangeResponseJSON = try client.callBlocking(
+                "/v3/kv/deleterange", DeleteRangeRequestJSON(key: JSONBytes(key), range_end: rangeEnd.map(JSONBytes.init)), idempotent: false)
+            return response.deleted?.value ?? 0
+        }
+
+        /// Runs `success` when every comparison holds, otherwise `failure`, atomically.
+        public func txn(compare: [EtcdCompare], success: [EtcdOperation], failure: [EtcdOperation] = []) throws -> EtcdTxnResult {
+            let request = TxnRequestJSON(compare: compare.map(\.json), success: success.map(\.json), failure: failure.map(\.json))
+            let response: TxnResponseJSON = try client.callBlocking("/v3/kv/txn", request, idempotent: false)
+            return EtcdTxnResult(
+                succeeded: response.succeeded ?? false, revision: response.header?.revision?.value ?? 0,
+                ranges: (response.responses ?? []).compactMap { $0.response_range.map { ($0.kvs ?? []).map(\.keyValue) } })
+        }
+
+        // MARK: leases
+
+        /// A new lease of `ttlSeconds`; returns its id and the TTL etcd gave it.
+        public func grantLease(ttlSeconds: Int64) throws -> (id: Int64, ttlSeconds: Int64) {
+            let response: LeaseGrantResponseJSON = try client.callBlocking("/v3/lease/grant", LeaseGrantRequestJSON(TTL: JSONInt64(ttlSeconds)), idempotent: false)
+            if let error = response.error, !error.isEmpty { throw EtcdError(.rejected, "granting a lease: \(error)") }
+            guard let id = response.ID?.value, id != 0 else { throw EtcdError(.malformed, "a lease grant without a lease id") }
+            return (id, response.TTL?.value ?? ttlSeconds)
+        }
+
+        /// Renews a lease once; returns its remaining TTL in seconds (0: the lease is gone).
+        public func keepAlive(lease: Int64) throws -> Int64 {
+            let response: LeaseKeepAliveResultJSON = try client.callBlocking("/v3/lease/keepalive", LeaseIDJSON(ID: JSONInt64(lease)), idempotent: true)
+            return response.result?.TTL?.value ?? 0
+        }
+
+        /// Ends a lease now: every key attached to it is deleted.
+        public func revoke(lease: Int64) throws {
+            let _: EmptyJSON = try client.callBlocking("/v3/lease/revoke", LeaseIDJSON(ID: JSONInt64(lease)), idempotent: true)
+        }
+
+        // MARK: cluster
+
+        /// The answering member's view: etcd's version, the raft leader's member id and term.
+        public func status() throws -> (version: String, leader: UInt64, raftTerm: Int64) {
+            let response: StatusResponseJSON = try client.callBlocking("/v3/maintenance/status", EmptyJSON(), idempotent: true)
+            return (response.version ?? "", response.leader?.value ?? 0, response.raftTerm?.value ?? 0)
+        }
+
     }
 
     // MARK: machinery
 
-    private func call<Request: Encodable, Response: Decodable>(_ path: String, _ body: Request, idempotent: Bool) async throws -> Response {
+    /// Runs a blocking request on a thread outside Swift's cooperative pool: the awaiting task
+    /// holds none while etcd answers.
+    private func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
+        }
+    }
+
+    /// Sends the request to each endpoint in turn (the last that answered first) and waits for
+    /// the answer, blocking the calling thread (never one of Swift's cooperative pool).
+    func callBlocking<Request: Encodable, Response: Decodable>(_ path: String, _ body: Request, idempotent: Bool) throws -> Response {
         let payload = try JSONEncoder().encode(body)
         var unreachable: [String] = []
         let first = preferred.withLock { $0 }
         for index in endpoints.indices.map({ ($0 + first) % endpoints.count }) {
             let endpoint = endpoints[index]
-            var request = HTTPClientRequest(url: endpoint + path)
-            request.method = .POST
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(bytes: payload))
-            let status: HTTPResponseStatus
-            let bytes: ByteBuffer
+            let response: HTTPClient.Response
             do {
-                let response = try await http.execute(request, timeout: .nanoseconds(Int64(requestTimeout.nanoseconds)))
-                status = response.status
-                bytes = try await response.body.collect(upTo: 64 << 20)
+                let request = try HTTPClient.Request(
+                    url: endpoint + path, method: .POST, headers: ["Content-Type": "application/json"], body: .bytes(payload))
+                response = try http.execute(request: request, deadline: .now() + .nanoseconds(requestTimeout.nanoseconds)).wait()
             } catch {
                 if Self.notDelivered(error) || idempotent {
                     unreachable.append("\(endpoint): \(error)")
@@ -232,11 +299,11 @@ public final class EtcdClient: Sendable {
                 }
                 throw EtcdError(.outcomeUnknown, "\(path) at \(endpoint) sent, no answer within \(requestTimeout): \(error)")
             }
-            let data = Data(bytes.readableBytesView)
-            guard status == .ok else {
+            let data = response.body.map { Data($0.readableBytesView) } ?? Data()
+            guard response.status == .ok else {
                 let failure = try? JSONDecoder().decode(GatewayErrorJSON.self, from: data)
                 let message = failure?.message ?? failure?.error ?? String(decoding: data.prefix(300), as: UTF8.self)
-                throw EtcdError(.rejected, "\(path) at \(endpoint): \(message) (HTTP \(status.code))", grpcCode: failure?.code)
+                throw EtcdError(.rejected, "\(path) at \(endpoint): \(message) (HTTP \(response.status.code))", grpcCode: failure?.code)
             }
             preferred.withLock { $0 = index }
             do {

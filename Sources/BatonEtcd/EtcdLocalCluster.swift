@@ -4,8 +4,9 @@ import Foundation
 
 /// A local etcd of one or three members on free loopback ports, each a real `etcd` process with
 /// its data in `directory`, for development and tests. Timers are tuned for fast failover
-/// (heartbeat 50 ms, election timeout 500 ms: a lease of 1 s is then safe). `stop()` ends every
-/// member by pid; the owner removes `directory`.
+/// (heartbeat 50 ms, election timeout 500 ms: a lease of 1 s is then safe), and its transactions
+/// may carry `maxTxnOps` operations and `maxRequestBytes` bytes. `stop()` ends every member by
+/// pid; the owner removes `directory`.
 public final class EtcdLocalCluster: Sendable {
     public struct Member: Sendable {
         public var name: String
@@ -26,6 +27,9 @@ public final class EtcdLocalCluster: Sendable {
     }
 
     /// Starts `count` members (1 or 3) and waits until every one answers as healthy.
+    public static let maxTxnOps = 65_536
+    public static let maxRequestBytes = 32 << 20
+
     public init(members count: Int, directory: String, heartbeatMillis: Int = 50, electionMillis: Int = 500, startTimeout: Duration = .seconds(20))
         async throws
     {
@@ -52,6 +56,7 @@ public final class EtcdLocalCluster: Sendable {
                         "--initial-cluster", initialCluster, "--initial-cluster-state", "new",
                         "--initial-cluster-token", token,
                         "--heartbeat-interval", "\(heartbeatMillis)", "--election-timeout", "\(electionMillis)",
+                        "--max-txn-ops", "\(Self.maxTxnOps)", "--max-request-bytes", "\(Self.maxRequestBytes)",
                         "--logger", "zap", "--log-outputs", "stderr",
                     ],
                     logPath: "\(directory)/\(name).log")

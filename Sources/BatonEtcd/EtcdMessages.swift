@@ -4,20 +4,21 @@ import Foundation
 // bytes fields are standard base64, int64 fields are strings, and fields at their default value
 // are left out of responses, so every response field is decoded as optional.
 
-/// An int64 that the gateway writes as a string (and accepts as one).
-struct JSONInt64: Codable, Hashable, Sendable {
-    var value: Int64
-    init(_ value: Int64) { self.value = value }
+/// An integer that the gateway writes as a string (and accepts as one): int64 fields (revisions,
+/// leases) and uint64 ones (member and cluster ids, which a real etcd sets above Int64.max).
+struct JSONInteger<Value: FixedWidthInteger & Codable & Sendable>: Codable, Hashable, Sendable {
+    var value: Value
+    init(_ value: Value) { self.value = value }
 
     init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         if let text = try? container.decode(String.self) {
-            guard let value = Int64(text) else {
-                throw DecodingError.dataCorruptedError(in: container, debugDescription: "'\(text)' is not an int64")
+            guard let value = Value(text) else {
+                throw DecodingError.dataCorruptedError(in: container, debugDescription: "'\(text)' is not a \(Value.self)")
             }
             self.value = value
         } else {
-            value = try container.decode(Int64.self)
+            value = try container.decode(Value.self)
         }
     }
 
@@ -27,27 +28,8 @@ struct JSONInt64: Codable, Hashable, Sendable {
     }
 }
 
-/// A uint64 (member and cluster ids) that the gateway writes as a string.
-struct JSONUInt64: Codable, Hashable, Sendable {
-    var value: UInt64
-
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if let text = try? container.decode(String.self) {
-            guard let value = UInt64(text) else {
-                throw DecodingError.dataCorruptedError(in: container, debugDescription: "'\(text)' is not a uint64")
-            }
-            self.value = value
-        } else {
-            value = try container.decode(UInt64.self)
-        }
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(String(value))
-    }
-}
+typealias JSONInt64 = JSONInteger<Int64>
+typealias JSONUInt64 = JSONInteger<UInt64>
 
 /// Bytes as standard base64.
 struct JSONBytes: Codable, Hashable, Sendable {

@@ -78,6 +78,46 @@ public final class HAStore: Sendable {
         }
     }
 
+    /// Opens a store that is not a file (etcd): `makeBackend` connects to it, `location` names it
+    /// in messages. The store is there when its format entry is; a `.readWrite` open of an empty
+    /// place creates it, in one transaction that holds only while no format entry exists (a
+    /// concurrent creator may win: then its store is used). The format, version and backend are
+    /// checked as for a file.
+    public static func open(
+        remote location: String, backendName: String, access: StoreAccess, options: StoreOptions = StoreOptions(), now: WallTime,
+        makeBackend: @escaping @Sendable () throws -> any HAStoreBackend
+    ) throws -> HAStore {
+        let thread = DedicatedThread(name: "baton-store-\(backendName)")
+        do {
+            nonisolated(unsafe) var opened: (any HAStoreBackend)?
+            try thread.runBlocking {
+                let backend = try makeBackend()
+                do {
+                    let exists = try backend.read { try $0.get(.meta, StoreKey.text("format")) != nil }
+                    if !exists {
+                        guard access == .readWrite else {
+                            throw HAStoreError(.notFound, path: location, "no store exists here (has a master of this group run yet?)")
+                        }
+                        try backend.write { transaction in
+                            guard try transaction.get(.meta, StoreKey.text("format")) == nil else { return }
+                            try writeMeta(StoreWriter(backend: transaction, path: location), backendName: backendName, now: now)
+                        }
+                    }
+                    try verifyMeta(backend, backendName: backendName)
+                    if options.checkIntegrityOnOpen { try verifyChecksums(backend) }
+                } catch {
+                    backend.close()
+                    throw error
+                }
+                opened = backend
+            }
+            return HAStore(path: location, backendName: backendName, access: access, thread: thread, backend: opened!)
+        } catch {
+            thread.shutdown()
+            throw error
+        }
+    }
+
     private static func openOnThread(
         path: String, kind: HAStoreBackendKind, access: StoreAccess, options: StoreOptions, now: WallTime
     ) throws -> any HAStoreBackend {
@@ -121,7 +161,7 @@ public final class HAStore: Sendable {
     ) throws -> any HAStoreBackend {
         let backend = try kind.open(path, access, false, options)
         do {
-            try verifyMeta(backend, kind: kind)
+            try verifyMeta(backend, backendName: kind.name)
             if checks && options.checkIntegrityOnOpen { try verifyChecksums(backend) }
             if access == .readWrite { try backend.clearStaleReaders() }
             return backend
@@ -144,13 +184,7 @@ public final class HAStore: Sendable {
         }
         let backend = try kind.open(temporary, .readWrite, true, options)
         do {
-            try backend.write { transaction in
-                let writer = StoreWriter(backend: transaction, path: path)
-                try writer.put(.meta, StoreKey.text("format"), bytes: StoreKey.text(formatName))
-                try writer.put(.meta, StoreKey.text("version"), bytes: StoreKey.text(String(formatVersion)))
-                try writer.put(.meta, StoreKey.text("backend"), bytes: StoreKey.text(kind.name))
-                try writer.put(.meta, StoreKey.text("createdAt"), bytes: StoreKey.text(now.iso8601))
-            }
+            try backend.write { try writeMeta(StoreWriter(backend: $0, path: path), backendName: kind.name, now: now) }
         } catch {
             backend.close()
             throw error
@@ -158,6 +192,14 @@ public final class HAStore: Sendable {
         backend.close()
         _ = try StoreFiles.linkIfAbsent(temporary, to: path)
         try StoreFiles.syncDirectory(directory)
+    }
+
+    /// The entries that make a store: its format, version, backend and creation time.
+    private static func writeMeta(_ writer: StoreWriter, backendName: String, now: WallTime) throws {
+        try writer.put(.meta, StoreKey.text("format"), bytes: StoreKey.text(formatName))
+        try writer.put(.meta, StoreKey.text("version"), bytes: StoreKey.text(String(formatVersion)))
+        try writer.put(.meta, StoreKey.text("backend"), bytes: StoreKey.text(backendName))
+        try writer.put(.meta, StoreKey.text("createdAt"), bytes: StoreKey.text(now.iso8601))
     }
 
     /// Verifies the checksum of every value (O(store size); stores hold metadata, not data).
@@ -175,7 +217,7 @@ public final class HAStore: Sendable {
         }
     }
 
-    private static func verifyMeta(_ backend: any HAStoreBackend, kind: HAStoreBackendKind) throws {
+    private static func verifyMeta(_ backend: any HAStoreBackend, backendName kindName: String) throws {
         let path = backend.path
         try backend.read { transaction in
             let reader = StoreReader(backend: transaction, path: path)
@@ -185,7 +227,7 @@ public final class HAStore: Sendable {
             guard let format = try text("format") else {
                 throw HAStoreError(
                     .foreignFormat, path: path,
-                    "is a \(kind.name) database but not a Baton HA store (it has no format entry); point store.path elsewhere")
+                    "is a \(kindName) database but not a Baton HA store (it has no format entry); point store.path elsewhere")
             }
             guard format == formatName else {
                 throw HAStoreError(.foreignFormat, path: path, "holds format '\(format)', not '\(formatName)'")
@@ -198,9 +240,9 @@ public final class HAStore: Sendable {
                     .newerVersion, path: path,
                     "was written by format version \(version); this baton reads up to version \(formatVersion): upgrade baton")
             }
-            if let backendName = try text("backend"), backendName != kind.name {
+            if let backendName = try text("backend"), backendName != kindName {
                 throw HAStoreError(
-                    .foreignFormat, path: path, "is a \(backendName) store opened as \(kind.name): check store.backend")
+                    .foreignFormat, path: path, "is a \(backendName) store opened as \(kindName): check store.backend")
             }
         }
     }

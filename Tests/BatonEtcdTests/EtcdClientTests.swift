@@ -156,6 +156,31 @@ struct EtcdClientTests {
         #expect(error?.message.contains("etcd.example:2379") == true)
     }
 
+    @Test("with one of three members killed, the client goes on through the others; what was written before is still there")
+    func memberDown() async throws {
+        try await withLocalEtcd(members: 3) { cluster, client in
+            try await client.put(bytes("before"), bytes("1"))
+            // The member the client used last (the first) dies.
+            cluster.members[0].process.kill()
+            let deadline = ContinuousClock.now + .seconds(20)
+            var written = false
+            while !written, ContinuousClock.now < deadline {
+                do {
+                    try await client.put(bytes("after"), bytes("2"))
+                    written = true
+                } catch let error as EtcdError {
+                    // Until the two left elect a leader: refused or unknown, never a wrong answer.
+                    #expect([.rejected, .outcomeUnknown, .unavailable].contains(error.code))
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+            }
+            #expect(written, "no write went through the two members left within 20 s")
+            let read = try await client.range(bytes("before"))
+            #expect(read.keyValues.first?.value == bytes("1"))
+            #expect(try await client.range(bytes("after")).keyValues.first?.value == bytes("2"))
+        }
+    }
+
     @Test("three members agree on a leader, and what one member wrote another reads")
     func threeMembers() async throws {
         try await withLocalEtcd(members: 3) { cluster, _ in

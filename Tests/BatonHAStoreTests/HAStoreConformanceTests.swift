@@ -6,12 +6,12 @@ import BatonTestKit
 import Foundation
 import Testing
 
-/// One suite, both backends: what every HA store backend must do.
+/// One suite, every backend: what every HA store backend must do.
 @Suite("HA store conformance")
 struct HAStoreConformanceTests {
-    @Test("a new store is created with its format and reopens with its data", arguments: Backend.allCases)
+    @Test("a new store is created with its format and reopens with its data", arguments: Backend.all)
     func createAndReopen(_ backend: Backend) async throws {
-        let fixture = try StoreFixture(backend)
+        let fixture = try await StoreFixture.make(backend)
         defer { fixture.remove() }
         do {
             let store = try fixture.open()
@@ -32,16 +32,16 @@ struct HAStoreConformanceTests {
         #expect(leftovers.isEmpty)
     }
 
-    @Test("a read-only open of a missing store fails and creates nothing", arguments: Backend.allCases)
-    func readOnlyMissing(_ backend: Backend) throws {
-        let fixture = try StoreFixture(backend)
+    @Test("a read-only open of a missing store fails and creates nothing", arguments: Backend.all)
+    func readOnlyMissing(_ backend: Backend) async throws {
+        let fixture = try await StoreFixture.make(backend)
         defer { fixture.remove() }
         let error = try #require(throws: HAStoreError.self) { try fixture.open(.readOnly) }
         #expect(error.code == .notFound)
         #expect(!FileManager.default.fileExists(atPath: fixture.path))
     }
 
-    @Test("get, put, delete and ordered prefix scans", arguments: Backend.allCases)
+    @Test("get, put, delete and ordered prefix scans", arguments: Backend.all)
     func keyValue(_ backend: Backend) async throws {
         try await StoreFixture.with(backend) { _, store in
             let epoch = try await store.winVacant(candidate("m1"))
@@ -72,7 +72,7 @@ struct HAStoreConformanceTests {
         }
     }
 
-    @Test("a transaction whose body throws writes nothing", arguments: Backend.allCases)
+    @Test("a transaction whose body throws writes nothing", arguments: Backend.all)
     func atomicity(_ backend: Backend) async throws {
         struct Abort: Error {}
         try await StoreFixture.with(backend) { _, store in
@@ -88,7 +88,7 @@ struct HAStoreConformanceTests {
         }
     }
 
-    @Test("a write fenced by a stale or ended epoch is refused and writes nothing", arguments: Backend.allCases)
+    @Test("a write fenced by a stale or ended epoch is refused and writes nothing", arguments: Backend.all)
     func fencing(_ backend: Backend) async throws {
         try await StoreFixture.with(backend) { _, store in
             let first = try await store.winVacant(candidate("m1"))
@@ -122,7 +122,7 @@ struct HAStoreConformanceTests {
         }
     }
 
-    @Test("campaigns are compare-and-set: only the expected record can be replaced", arguments: Backend.allCases)
+    @Test("campaigns are compare-and-set: only the expected record can be replaced", arguments: Backend.all)
     func campaignCompareAndSet(_ backend: Backend) async throws {
         try await StoreFixture.with(backend) { _, store in
             let epoch = try await store.winVacant(candidate("m1"))
@@ -156,7 +156,7 @@ struct HAStoreConformanceTests {
         }
     }
 
-    @Test("epochs strictly increase and every term is journaled with how it ended", arguments: Backend.allCases)
+    @Test("epochs strictly increase and every term is journaled with how it ended", arguments: Backend.all)
     func epochsNeverRepeat(_ backend: Backend) async throws {
         try await StoreFixture.with(backend) { _, store in
             var seen: [Epoch] = []
@@ -175,7 +175,7 @@ struct HAStoreConformanceTests {
         }
     }
 
-    @Test("concurrent campaigns from many tasks elect exactly one leader per epoch", arguments: Backend.allCases)
+    @Test("concurrent campaigns from many tasks elect exactly one leader per epoch", arguments: Backend.all)
     func concurrentCampaigns(_ backend: Backend) async throws {
         try await StoreFixture.with(backend) { _, store in
             let winners = try await withThrowingTaskGroup(of: Epoch?.self) { group in

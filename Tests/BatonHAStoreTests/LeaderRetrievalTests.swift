@@ -5,7 +5,7 @@ import Testing
 
 @Suite("leader retrieval")
 struct LeaderRetrievalTests {
-    @Test("any reader finds the current leader and follows each change of term", arguments: Backend.allCases)
+    @Test("any reader finds the current leader and follows each change of term", arguments: Backend.files)
     func followsChanges(_ backend: Backend) async throws {
         try await StoreFixture.with(backend) { _, store in
             let retrieval = LeaderRetrieval(store: store)
