@@ -247,7 +247,7 @@ let package = Package(
             dependencies: [
                 "BatonChaos", "BatonSimulation",
                 "BatonAudit",
-                "BatonCore", "BatonConfig", "BatonHAStore", "BatonHAStoreSelection", "BatonMasterService",
+                "BatonCore", "BatonConfig", "BatonFiles", "BatonHAStore", "BatonHAStoreSelection", "BatonMasterService",
                 "BatonGroup", "BatonStatus", "BatonBench", "BatonMemberLocks", "BatonElection", "BatonClient",
                 "BatonTaskExecutor", "BatonJobGraph", "BatonJobMaster", "BatonWire", "BatonREST",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BatonConfig
 import BatonCore
+import BatonFiles
 import BatonGroup
 import BatonHAStore
 import BatonHAStoreSelection
@@ -36,6 +37,12 @@ struct TaskExecutorCommand: AsyncParsableCommand {
         // Per-task series cost a registration each; without an exposition nothing would read them.
         let registry = settings.metrics == nil ? nil : MetricsExposition.bootstrap()
         let logger = Logger(label: "baton.taskexecutor")
+        // Checkpoints are written where every member can read them: make sure this one can.
+        do {
+            try StorageProbe.verify(configuration.checkpoints.directory, probeName: executorID.rawValue)
+        } catch {
+            throw CommandFailure.failed("task executor \(executorID) cannot start: checkpoints.dir \(error.description)")
+        }
         let lock = try MemberStartup.lock(executorID.identifier, address: settings.data.description, role: "taskexecutor", in: configuration, time: SystemTimeSource())
         let store = try await openStoreWhenItExists(configuration, logger: logger)
         let service = try TaskExecutorService(

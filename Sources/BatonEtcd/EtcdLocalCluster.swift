@@ -30,7 +30,12 @@ public final class EtcdLocalCluster: Sendable {
     public static let maxTxnOps = 65_536
     public static let maxRequestBytes = 32 << 20
 
-    public init(members count: Int, directory: String, heartbeatMillis: Int = 50, electionMillis: Int = 500, startTimeout: Duration = .seconds(20))
+    /// Local clusters of one process start two at a time: many etcd members electing and syncing
+    /// at once on a small machine (tests run side by side) can keep each other from ever
+    /// answering within a request's timeout.
+    private static let starting = StartGate(width: 2)
+
+    public init(members count: Int, directory: String, heartbeatMillis: Int = 50, electionMillis: Int = 500, startTimeout: Duration = .seconds(60))
         async throws
     {
         guard count == 1 || count == 3 else { throw EtcdError(.unavailable, "a local etcd has 1 or 3 members, not \(count)") }
@@ -45,6 +50,7 @@ public final class EtcdLocalCluster: Sendable {
         let initialCluster = addresses.map { "\($0.0)=\($0.2)" }.joined(separator: ",")
         let token = "baton-\(UUID().uuidString.prefix(8))"
         var started: [Member] = []
+        await Self.starting.enter()
         do {
             for (name, client, peer) in addresses {
                 let process = try ChildProcess(
@@ -66,8 +72,10 @@ public final class EtcdLocalCluster: Sendable {
             try await waitUntilHealthy(timeout: startTimeout)
         } catch {
             for member in started { member.process.kill() }
+            await Self.starting.leave()
             throw error
         }
+        await Self.starting.leave()
     }
 
     /// Waits until every member answers a status request and they agree on a raft leader.
@@ -78,7 +86,7 @@ public final class EtcdLocalCluster: Sendable {
             var leaders: Set<UInt64> = []
             var answered = 0
             for member in members where member.process.isRunning {
-                let client = try EtcdClient(endpoints: [member.clientURL], requestTimeout: .milliseconds(500))
+                let client = try EtcdClient(endpoints: [member.clientURL], requestTimeout: .seconds(2))
                 do {
                     let status = try await client.status()
                     answered += 1
@@ -100,5 +108,30 @@ public final class EtcdLocalCluster: Sendable {
     /// Ends every member (SIGTERM, then SIGKILL).
     public func stop() {
         for member in members { member.process.stop(timeout: .seconds(5)) }
+    }
+}
+
+/// At most `width` holders at a time; the others wait in order.
+actor StartGate {
+    private let width: Int
+    private var holders = 0
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    init(width: Int) { self.width = width }
+
+    func enter() async {
+        if holders < width {
+            holders += 1
+            return
+        }
+        await withCheckedContinuation { waiting.append($0) }
+    }
+
+    func leave() {
+        if waiting.isEmpty {
+            holders -= 1
+        } else {
+            waiting.removeFirst().resume()
+        }
     }
 }

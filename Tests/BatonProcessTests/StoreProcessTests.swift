@@ -24,6 +24,34 @@ struct StoreProcessTests {
         var otherErrors: [String]
     }
 
+    @Test("a task executor whose checkpoints.dir it cannot write and read back does not start, naming the folder; with a usable one it starts")
+    func checkpointStorageProbe() throws {
+        let directory = try TemporaryDirectory("baton-probe-test")
+        defer { directory.remove() }
+        // A folder under a regular file can never be made.
+        _ = try directory.write("not a folder", to: "blocker")
+        let unusable = directory.file("blocker/checkpoints")
+        let config = try directory.write(
+            TestConfigs.group(backend: "sqlite", masters: 1, taskExecutors: 1) + "checkpoints: { dir: \(unusable) }\n", to: "probe.yaml")
+        let refused = try BatonProcess.run(["taskexecutor", "--config", config, "--id", "te1"], timeout: .seconds(30))
+        #expect(refused.status == 1)
+        #expect(refused.output.contains("checkpoints.dir"))
+        #expect(refused.output.contains(unusable))
+        // A usable folder: the task executor gets past the probe (it then waits for a store), and
+        // leaves no probe file behind once stopped.
+        let usable = directory.file("shared/checkpoints")
+        let good = try directory.write(
+            TestConfigs.group(backend: "sqlite", masters: 1, taskExecutors: 1) + "checkpoints: { dir: \(usable) }\n", to: "good.yaml")
+        let executor = try ChildProcess(
+            executable: ChildProcess.executable("baton"), arguments: ["taskexecutor", "--config", good, "--id", "te1"], logPath: directory.file("te1.log"))
+        defer { executor.kill() }
+        let deadline = ContinuousClock.now + .seconds(20)
+        while !executor.log.contains("waiting for a master to create the store"), executor.isRunning, ContinuousClock.now < deadline { usleep(20_000) }
+        #expect(executor.log.contains("waiting for a master to create the store"), "\(executor.log)")
+        executor.stop()
+        #expect(try FileManager.default.contentsOfDirectory(atPath: usable).filter { $0.hasPrefix(".probe") }.isEmpty)
+    }
+
     @Test("the LMDB map grows as the store fills, while another process keeps writing to it")
     func lmdbMapGrows() async throws {
         let directory = try TemporaryDirectory("baton-lmdb-growth")
