@@ -135,4 +135,28 @@ struct EtcdHAStoreBackendTests {
             #expect(stored == 0)
         }
     }
+
+    @Test("a write etcd received and never answered is an HA store outcomeUnknown; a read that reaches no member is an I/O error naming etcd")
+    func unansweredWrites() async throws {
+        let silent = SilentListener()
+        nonisolated(unsafe) let store = EtcdHAStoreBackend(
+            client: try EtcdClient(endpoints: ["http://127.0.0.1:\(silent.port)"], requestTimeout: .milliseconds(300)), prefix: "t/",
+            location: "etcd://silent/t/")
+        let write = await #expect(throws: HAStoreError.self) {
+            try await onThread {
+                try store.write { writer in
+                    _ = try writer.get(.jobs, [1])
+                    try writer.put(.jobs, [1], [1])
+                }
+            }
+        }
+        // The body's read went unanswered first: a read moves on to the next member, and there is none.
+        #expect(write?.code == .io)
+        #expect(write?.message.contains("etcd cannot be reached") == true)
+        let blind = await #expect(throws: HAStoreError.self) {
+            try await onThread { try store.write { try $0.delete(.jobs, [1]) } }
+        }
+        // A write that reads nothing: its transaction was sent and not answered.
+        #expect(blind?.code == .outcomeUnknown)
+    }
 }
