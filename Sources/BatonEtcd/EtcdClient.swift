@@ -1,3 +1,4 @@
+import BatonCore
 import AsyncHTTPClient
 import Foundation
 import NIOCore
@@ -291,7 +292,7 @@ public final class EtcdClient: Sendable {
             do {
                 let request = try HTTPClient.Request(
                     url: endpoint + path, method: .POST, headers: ["Content-Type": "application/json"], body: .bytes(payload))
-                response = try http.execute(request: request, deadline: .now() + .nanoseconds(requestTimeout.nanoseconds)).wait()
+                response = try http.execute(request: request, deadline: .now() + .nanoseconds(requestTimeout.nanosecondsClamped)).wait()
             } catch {
                 if Self.notDelivered(error) || idempotent {
                     unreachable.append("\(endpoint): \(error)")
@@ -323,9 +324,4 @@ public final class EtcdClient: Sendable {
         if let error = error as? ChannelError, case .connectTimeout = error { return true }
         return false
     }
-}
-
-extension Duration {
-    fileprivate var nanoseconds: Int64 { components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000 }
-    fileprivate var milliseconds: Int64 { nanoseconds / 1_000_000 }
 }

@@ -161,13 +161,9 @@ struct LeaseIDJSON: Codable, Sendable {
     var ID: JSONInt64
 }
 
+/// A keep-alive answers on a stream: each renewal a `result` of the grant's shape.
 struct LeaseKeepAliveResultJSON: Codable, Sendable {
-    struct Result: Codable, Sendable {
-        var header: ResponseHeader?
-        var ID: JSONInt64?
-        var TTL: JSONInt64?
-    }
-    var result: Result?
+    var result: LeaseGrantResponseJSON?
 }
 
 struct EmptyJSON: Codable, Sendable {}

@@ -63,6 +63,9 @@ public final class EtcdHAStoreBackend: HAStoreBackend {
 
     func etcdKey(_ namespace: StoreNamespace, _ key: [UInt8]) -> [UInt8] { prefix + [namespace.number] + key }
 
+    /// Where a store key starts in an etcd key (after the prefix and the namespace byte).
+    var keyOffset: Int { prefix.count + 1 }
+
     /// Makes an etcd request from the store's thread and waits for it there, as a store error.
     func request<T>(_ body: (EtcdClient.Waiting) throws -> T) throws -> T {
         do {
@@ -145,8 +148,7 @@ class Snapshot: HAStoreBackendReading {
         let found = try range(start, end: end, limit: limit >= Int(Int32.max) ? 0 : Int64(limit))
         // What this scan saw: to its end, or to its last key when the limit cut it short.
         readRanges.append((start, found.more ? (found.keyValues.last!.key + [0]) : end))
-        let strip = backend.prefix.count + 1
-        return found.keyValues.map { StoreEntry(key: Array($0.key[strip...]), value: $0.value) }
+        return found.keyValues.map { StoreEntry(key: Array($0.key[backend.keyOffset...]), value: $0.value) }
     }
 }
 
@@ -168,9 +170,9 @@ final class Transaction: Snapshot, HAStoreBackendWriting {
         let deletions = overlay.values.filter { $0 == nil }.count
         let stored = try super.scan(namespace, prefix: prefix, after: after, limit: limit > Int.max - deletions ? Int.max : limit + deletions)
         var entries = Dictionary(stored.map { ($0.key, $0.value) }, uniquingKeysWith: { $1 })
-        let strip = backend.prefix.count + 1
-        for (etcdKey, value) in overlay where etcdKey.count >= strip && etcdKey[strip - 1] == namespace.number {
-            let key = Array(etcdKey[strip...])
+        let offset = backend.keyOffset
+        for (etcdKey, value) in overlay where etcdKey.count >= offset && etcdKey[offset - 1] == namespace.number {
+            let key = Array(etcdKey[offset...])
             guard key.starts(with: prefix) else { continue }
             if let after, !after.lexicographicallyPrecedes(key) { continue }
             entries[key] = value
