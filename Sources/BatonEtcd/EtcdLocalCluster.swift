@@ -44,13 +44,38 @@ public final class EtcdLocalCluster: Sendable {
         }
         self.directory = directory
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let arguments = ["--heartbeat-interval", "\(heartbeatMillis)", "--election-timeout", "\(electionMillis)"]
+        await Self.starting.enter()
+        var attempt = 1
+        while true {
+            // A port found free may be taken by another process before etcd binds it: then the
+            // members start again on new ports (a few times).
+            let started = try Self.launch(count, executable: executable, directory: directory, extraArguments: arguments)
+            do {
+                try await Self.waitUntilHealthy(started, timeout: startTimeout)
+                members = started
+                break
+            } catch {
+                for member in started { member.process.kill() }
+                let portTaken = started.contains { $0.process.log.contains("address already in use") }
+                guard portTaken, attempt < 3 else {
+                    await Self.starting.leave()
+                    throw error
+                }
+                for member in started { try? FileManager.default.removeItem(atPath: "\(directory)/\(member.name).data") }
+                attempt += 1
+            }
+        }
+        await Self.starting.leave()
+    }
+
+    /// Starts `count` members on free loopback ports.
+    private static func launch(_ count: Int, executable: String, directory: String, extraArguments: [String]) throws -> [Member] {
         var ports = FreePort.Allocator()
-        let names = (1...count).map { "etcd\($0)" }
-        let addresses = names.map { ($0, "http://127.0.0.1:\(ports.next())", "http://127.0.0.1:\(ports.next())") }
+        let addresses = (1...count).map { ("etcd\($0)", "http://127.0.0.1:\(ports.next())", "http://127.0.0.1:\(ports.next())") }
         let initialCluster = addresses.map { "\($0.0)=\($0.2)" }.joined(separator: ",")
         let token = "baton-\(UUID().uuidString.prefix(8))"
         var started: [Member] = []
-        await Self.starting.enter()
         do {
             for (name, client, peer) in addresses {
                 let process = try ChildProcess(
@@ -59,34 +84,33 @@ public final class EtcdLocalCluster: Sendable {
                         "--name", name, "--data-dir", "\(directory)/\(name).data",
                         "--listen-client-urls", client, "--advertise-client-urls", client,
                         "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-                        "--initial-cluster", initialCluster, "--initial-cluster-state", "new",
-                        "--initial-cluster-token", token,
-                        "--heartbeat-interval", "\(heartbeatMillis)", "--election-timeout", "\(electionMillis)",
-                        "--max-txn-ops", "\(Self.maxTxnOps)", "--max-request-bytes", "\(Self.maxRequestBytes)",
+                        "--initial-cluster", initialCluster, "--initial-cluster-state", "new", "--initial-cluster-token", token,
+                        "--max-txn-ops", "\(maxTxnOps)", "--max-request-bytes", "\(maxRequestBytes)",
                         "--logger", "zap", "--log-outputs", "stderr",
-                    ],
+                    ] + extraArguments,
                     logPath: "\(directory)/\(name).log")
                 started.append(Member(name: name, clientURL: client, peerURL: peer, process: process))
             }
-            members = started
-            try await waitUntilHealthy(timeout: startTimeout)
         } catch {
             for member in started { member.process.kill() }
-            await Self.starting.leave()
             throw error
         }
-        await Self.starting.leave()
+        return started
     }
 
     /// Waits until every member answers a status request and they agree on a raft leader.
     public func waitUntilHealthy(timeout: Duration) async throws {
+        try await Self.waitUntilHealthy(members, timeout: timeout)
+    }
+
+    private static func waitUntilHealthy(_ members: [Member], timeout: Duration) async throws {
         let deadline = ContinuousClock.now + timeout
+        let clients = try members.map { try EtcdClient(endpoints: [$0.clientURL], requestTimeout: .seconds(2)) }
         var last = "no answer yet"
         while ContinuousClock.now < deadline {
             var leaders: Set<UInt64> = []
             var answered = 0
-            for member in members where member.process.isRunning {
-                let client = try EtcdClient(endpoints: [member.clientURL], requestTimeout: .seconds(2))
+            for (member, client) in zip(members, clients) where member.process.isRunning {
                 do {
                     let status = try await client.status()
                     answered += 1
@@ -94,11 +118,13 @@ public final class EtcdLocalCluster: Sendable {
                 } catch {
                     last = "\(member.name): \(error)"
                 }
-                await client.close()
             }
             if answered == members.count, leaders.count == 1 { return }
             if let dead = members.first(where: { !$0.process.isRunning }) {
-                throw EtcdError(.unavailable, "etcd member \(dead.name) exited: \(dead.process.log.suffix(800))")
+                // Its fatal line says why (a port taken, a data folder in use); else the log's end.
+                let log = dead.process.log
+                let reason = log.split(separator: "\n").last { $0.contains("\"level\":\"fatal\"") }.map(String.init) ?? String(log.suffix(800))
+                throw EtcdError(.unavailable, "etcd member \(dead.name) exited: \(reason)")
             }
             try await Task.sleep(for: .milliseconds(50))
         }
