@@ -122,7 +122,7 @@ extension ProcessTests {
             // The job went on: no restart, still four running tasks.
             let after = try #require(
                 await http.waitFor("\(standbyURL)/v1/jobs/keyed") { ($0.json["state"] as? String) == "RUNNING" }, "\(group.logs)")
-            #expect(after.json["restarts"] as? Int == 0, "\(after.text)")
+            #expect(after.json["restarts"] as? Int == 0, "\(after.text)\n\(group.logs)")
         }
 
         @Test("bad requests get JSON errors and leave the master serving: unknown path and method, malformed and oversized bodies, a bad mode")
