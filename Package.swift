@@ -93,11 +93,11 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(
             name: "BatonHAStoreEtcd",
-            dependencies: ["BatonCore", "BatonHAStore", "BatonEtcd"],
+            dependencies: ["BatonCore", "BatonHAStore", "BatonEtcd", "BatonMemberLocks"],
             swiftSettings: swiftSettings),
         .target(
             name: "BatonHAStoreSelection",
-            dependencies: ["BatonCore", "BatonConfig", "BatonHAStore", "BatonHAStoreSQLite", "BatonHAStoreLMDB"],
+            dependencies: ["BatonCore", "BatonConfig", "BatonHAStore", "BatonHAStoreSQLite", "BatonHAStoreLMDB", "BatonHAStoreEtcd", "BatonMemberLocks"],
             swiftSettings: swiftSettings),
         .target(
             name: "BatonStoreRecords",
@@ -227,7 +227,7 @@ let package = Package(
             name: "BatonBench",
             dependencies: [
                 "BatonStoreRecords", "BatonJobManager",
-                "BatonCore", "BatonConfig", "BatonElection", "BatonHAStore", "BatonHAStoreSelection",
+                "BatonCore", "BatonConfig", "BatonElection", "BatonHAStore", "BatonHAStoreSelection", "BatonEtcd",
                 "BatonMemberLocks", "BatonStatus", "BatonProcessControl", "BatonJobGraph", "BatonExecutionGraph",
                 "BatonScheduling", "BatonResourceManager", "BatonJobMaster", "BatonCheckpointing", "BatonDataPlane", "BatonFiles",
                 "BatonOperators", "BatonRPC", "BatonTaskRuntime", "BatonWire", "BatonWireMapping", "BatonSimulation", "BatonClient",
@@ -276,7 +276,8 @@ let package = Package(
 
         .testTarget(name: "BatonCoreTests", dependencies: ["BatonCore"], swiftSettings: swiftSettings),
         .testTarget(
-            name: "BatonEtcdTests", dependencies: ["BatonEtcd", "BatonHAStore", "BatonHAStoreEtcd", "BatonConfig", "BatonProcessControl"],
+            name: "BatonEtcdTests",
+            dependencies: ["BatonCore", "BatonEtcd", "BatonHAStore", "BatonHAStoreEtcd", "BatonConfig", "BatonProcessControl", "BatonMemberLocks"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "BatonCheckpointingTests", dependencies: ["BatonCore", "BatonJobGraph", "BatonExecutionGraph", "BatonCheckpointing"],
@@ -370,7 +371,7 @@ let package = Package(
             dependencies: [
                 "BatonStoreRecords", "BatonJobManager",
                 "baton", "baton-store", "BatonCore", "BatonConfig", "BatonElection", "BatonHAStore", "BatonHAStoreSelection",
-                "BatonMemberLocks", "BatonStatus", "BatonTestKit", "BatonProcessControl", "BatonRPC", "BatonWire", "BatonMasterService",
+                "BatonMemberLocks", "BatonStatus", "BatonTestKit", "BatonProcessControl", "BatonRPC", "BatonWire", "BatonMasterService", "BatonEtcd",
                 "BatonGroup", "BatonJobMaster", "BatonCheckpointing", "BatonChaos", "BatonOperators", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),

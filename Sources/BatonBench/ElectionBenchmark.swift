@@ -3,7 +3,6 @@ import BatonCore
 import BatonElection
 import BatonHAStore
 import BatonHAStoreSelection
-import BatonMemberLocks
 import BatonProcessControl
 import Foundation
 
@@ -66,13 +65,12 @@ public struct ElectionBenchmark: Sendable {
             leaseMillis: configuration.election.leaseDuration.milliseconds, failedKills: failed)
     }
 
-    private var fileExtension: String { backend == .lmdb ? "lmdb" : "sqlite" }
-
     // MARK: commits
 
     private func measureCommits(in directory: String, time: SystemTimeSource) async throws -> ([Double], Double) {
-        let store = try HAStoreSelection.open(
-            .init(backend: backend, path: "\(directory)/ha.\(fileExtension)"), access: .readWrite, time: time)
+        let benchStore = try await BenchStore.start(backend, in: directory)
+        defer { benchStore.stop() }
+        let store = try HAStoreSelection.open(try benchStore.storeConfiguration(configuration), access: .readWrite, time: time)
         var random = SystemRandomNumberGenerator()
         let identity = LeaderIdentity(member: "bench", incarnation: .random(using: &random), address: "-", pid: getpid())
         guard
@@ -110,17 +108,17 @@ public struct ElectionBenchmark: Sendable {
     // MARK: failovers
 
     private func measureFailovers(in directory: String, time: SystemTimeSource) async throws -> ([Double], Int) {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let storePath = "\(directory)/ha.\(fileExtension)"
+        let benchStore = try await BenchStore.start(backend, in: directory)
+        defer { benchStore.stop() }
         let configPath = "\(directory)/bench.yaml"
-        try Self.benchGroupConfig(configuration, backend: backend, storePath: storePath).write(toFile: configPath, atomically: true, encoding: .utf8)
+        try benchStore.groupConfig(configuration).write(toFile: configPath, atomically: true, encoding: .utf8)
         let benchConfiguration = try HAConfiguration.load(path: configPath)
+        let storePath = benchConfiguration.store.path
         let group = try ChildProcess(
             executable: executable, arguments: ["group", "--config", configPath, "--log-level", "warning"],
             logPath: "\(directory)/group.log")
         defer { group.stop(timeout: .seconds(10)) }
-        let members = benchConfiguration.masters.map(\.id)
-        let locks = MemberLockDirectory(storePath: storePath)
+        let members = benchConfiguration.masters.map(\.id.identifier)
 
         var samples: [Double] = []
         var failed = 0
@@ -128,12 +126,10 @@ public struct ElectionBenchmark: Sendable {
         for kill in 1...max(kills, 0) {
             // Every master up, and a live leader.
             let ready = try await waitUntil(timeout: .seconds(30), time: time) {
-                guard members.allSatisfy({ if case .alive = MemberLocks.probe($0.identifier, in: locks) { true } else { false } }) else {
-                    return false
-                }
+                guard BenchStore.alive(members, in: benchConfiguration) else { return false }
                 if store == nil { store = try? HAStoreSelection.open(benchConfiguration.store, access: .readOnly, time: time) }
                 guard let record = try store?.readLeadershipBlocking(), let holder = record.holder,
-                    case .alive(let info) = MemberLocks.probe(holder.member.identifier, in: locks), info?.incarnation == holder.incarnation
+                    BenchStore.holderAlive(holder.member.identifier, incarnation: holder.incarnation, in: benchConfiguration)
                 else { return false }
                 return true
             }
@@ -160,17 +156,6 @@ public struct ElectionBenchmark: Sendable {
             }
         }
         return (samples, failed)
-    }
-
-    /// The config of a benchmark's own group: the config's masters and election settings, a
-    /// fresh store at `storePath`, `taskExecutors` task executors, every address on a free port
-    /// (so that it runs beside a group of the same config).
-    static func benchGroupConfig(
-        _ configuration: HAConfiguration, backend: HAConfiguration.StoreConfiguration.Backend, storePath: String, taskExecutors: Int = 0
-    ) -> String {
-        configuration.isolatedCopy(
-            directory: (storePath as NSString).deletingLastPathComponent, backend: backend, storePath: storePath, taskExecutors: taskExecutors,
-            restartDelay: .milliseconds(100))
     }
 
     private func waitUntil(timeout: Duration, time: SystemTimeSource, _ condition: () throws -> Bool) async throws -> Bool {

@@ -8,7 +8,6 @@ public import BatonJobMaster
 import BatonJobGraph
 import BatonJobManager
 import BatonStoreRecords
-import BatonMemberLocks
 import BatonResourceManager
 import BatonSimulation
 import BatonOperators
@@ -92,10 +91,12 @@ public struct FailoverBenchmark: Sendable {
         let workspace = try TemporaryDirectory("baton-bench-failover")
         defer { workspace.remove() }
         let directory = workspace.path
-        let storePath = "\(directory)/ha.\(backend == .lmdb ? "lmdb" : "sqlite")"
+        let benchStore = try await BenchStore.start(backend, in: directory)
+        defer { benchStore.stop() }
         let configPath = "\(directory)/bench.yaml"
-        try ElectionBenchmark.benchGroupConfig(configuration, backend: backend, storePath: storePath, taskExecutors: 2).write(toFile: configPath, atomically: true, encoding: .utf8)
+        try benchStore.groupConfig(configuration, taskExecutors: 2).write(toFile: configPath, atomically: true, encoding: .utf8)
         let bench = try HAConfiguration.load(path: configPath)
+        let storePath = bench.store.path
         if endedJobs > 0 { try await Self.writeHistory(bench.store, endedJobs: endedJobs, changesPerJob: changesPerEndedJob) }
         let spec = "\(directory)/failover-bench.yaml"
         try jobSpec(output: "\(directory)/out").write(toFile: spec, atomically: true, encoding: .utf8)
@@ -117,7 +118,6 @@ public struct FailoverBenchmark: Sendable {
                 + (takeover == .reconcile ? [] : ["--takeover", takeover.rawValue]),
             logPath: "\(directory)/group.log")
         defer { group.stop(timeout: .seconds(10)) }
-        let locks = MemberLockDirectory(storePath: storePath)
         var store: HAStore?
         var elected: [Double] = []
         var reconciled: [Double] = []
@@ -127,10 +127,10 @@ public struct FailoverBenchmark: Sendable {
         for kill in 1...max(kills, 1) {
             // Every master up; the job running with a checkpoint completed under the current leader.
             let ready = await waitUntil(timeout: .seconds(60)) {
-                guard bench.masters.allSatisfy({ if case .alive = MemberLocks.probe($0.id.identifier, in: locks) { true } else { false } }) else { return false }
+                guard BenchStore.alive(bench.masters.map(\.id.identifier), in: bench) else { return false }
                 if store == nil { store = try? HAStoreSelection.open(bench.store, access: .readOnly, time: time) }
                 guard let store, let record = try store.readLeadershipBlocking(), let holder = record.holder,
-                    case .alive(let info) = MemberLocks.probe(holder.member.identifier, in: locks), info?.incarnation == holder.incarnation,
+                    BenchStore.holderAlive(holder.member.identifier, incarnation: holder.incarnation, in: bench),
                     record.epoch.rawValue >= lastEpoch
                 else { return false }
                 if lastEpoch == 0 {

@@ -23,10 +23,10 @@ struct ElectionBench: AsyncParsableCommand {
     ) throws -> [HAConfiguration.StoreConfiguration.Backend] {
         switch option {
         case nil: return [backend]
-        case "all": return [.sqlite, .lmdb]
+        case "all": return HAConfiguration.StoreConfiguration.Backend.allCases
         case let name?:
-            guard let chosen = HAConfiguration.StoreConfiguration.Backend(rawValue: name), chosen != .etcd else {
-                throw CommandFailure.usage("--backend: '\(name)' is not one of sqlite, lmdb, all")
+            guard let chosen = HAConfiguration.StoreConfiguration.Backend(rawValue: name) else {
+                throw CommandFailure.usage("--backend: '\(name)' is not one of sqlite, lmdb, etcd, all")
             }
             return [chosen]
         }
@@ -45,7 +45,7 @@ struct ElectionBench: AsyncParsableCommand {
     var kills: Int = 20
     @Option(name: .long, help: "How many fenced commits to time.")
     var commits: Int = 5000
-    @Option(name: .long, help: "sqlite, lmdb, or all (default: the config's backend).")
+    @Option(name: .long, help: "sqlite, lmdb, etcd (a one-member etcd of its own), or all (default: the config's backend).")
     var backend: String?
     @Flag(name: .long, help: "Print one JSON object per backend.")
     var json = false
@@ -296,7 +296,7 @@ struct RecoveryBench: AsyncParsableCommand {
     var changesPerEndedJob: Int = 20
     @Option(name: .long, help: "How many times to kill the leader per size.")
     var kills: Int = 5
-    @Option(name: .long, help: "sqlite, lmdb, or all (default: the config's backend).")
+    @Option(name: .long, help: "sqlite, lmdb, etcd (a one-member etcd of its own), or all (default: the config's backend).")
     var backend: String?
     @Flag(name: .long, help: "Print one JSON object per row.")
     var json = false
@@ -346,7 +346,7 @@ struct FailoverBench: AsyncParsableCommand {
     @OptionGroup var config: ConfigOption
     @Option(name: .long, help: "How many times to kill the leader.")
     var kills: Int = 10
-    @Option(name: .long, help: "sqlite, lmdb, or all (default: the config's backend).")
+    @Option(name: .long, help: "sqlite, lmdb, etcd (a one-member etcd of its own), or all (default: the config's backend).")
     var backend: String?
     @OptionGroup var takeover: TakeoverOption
     @Flag(name: .long, help: "Print one JSON object per backend.")

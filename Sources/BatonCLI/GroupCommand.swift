@@ -3,6 +3,8 @@ import BatonConfig
 import BatonCore
 import BatonClient
 import BatonGroup
+import BatonHAStoreSelection
+import BatonMemberLocks
 import BatonJobGraph
 import BatonStatus
 import BatonWire
@@ -36,6 +38,7 @@ struct GroupCommand: AsyncParsableCommand {
         if submit != nil && job != nil { throw CommandFailure.usage("give --submit or --job, not both") }
         let jobGraph = try (job ?? submit).map { try JobSpec.load(path: $0) }
         let configurationCopy = configuration
+        let liveness = try HAStoreSelection.liveness(configuration.store, election: configuration.election)
         let supervisor = GroupSupervisor(
             executable: try ExecutablePath.current(),
             members: GroupSupervisor.members(
@@ -46,7 +49,8 @@ struct GroupCommand: AsyncParsableCommand {
                     let leader = (try? GroupStatus.read(configurationCopy))?.leader.flatMap { Identifier(rawValue: $0.id) }
                     let standbys = configurationCopy.masters.map(\.id.identifier).filter { $0 != leader }
                     return [standbys, leader.map { [$0] } ?? [], configurationCopy.taskExecutors.map(\.id.identifier)]
-                }),
+                },
+                memberExited: { member, pid in await liveness.certifyExit(of: member, pid: pid) }),
             logger: logger)
         logger.info(
             "group starting",

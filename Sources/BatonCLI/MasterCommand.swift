@@ -53,11 +53,13 @@ struct MasterCommand: AsyncParsableCommand {
         guard let dispatcherMode = Dispatcher.Mode(rawValue: mode) else {
             throw CommandFailure.usage("--mode: '\(mode)' is not session or per-job")
         }
+        let liveness = try HAStoreSelection.liveness(configuration.store, election: configuration.election)
         let service = MasterService(
-            identity: identity, configuration: configuration, store: store, logger: logger, time: time,
+            identity: identity, configuration: configuration, store: store, liveness: liveness, logger: logger, time: time,
             options: .init(mode: dispatcherMode, takeover: takeoverPolicy))
         let rest = try RESTServer(
-            configuration: configuration, store: store, identity: identity, metrics: registry, logger: Logger(label: "baton.rest"))
+            configuration: configuration, store: store, liveness: liveness, identity: identity, metrics: registry,
+            logger: Logger(label: "baton.rest"))
         try await runMemberServices(service, companions: [rest], logger: logger)
         withExtendedLifetime(lock) {}
     }

@@ -1,5 +1,6 @@
 import BatonConfig
 import BatonCore
+import BatonHAStoreSelection
 import BatonMemberLocks
 import Foundation
 
@@ -15,15 +16,20 @@ enum MemberStartup {
             "--id: no \(kind) '\(id)' in \(configuration.file) (\(plural): \(known.joined(separator: ", ")))")
     }
 
-    /// Takes the member's lock for this process, with a fresh incarnation, and writes who it is.
+    /// Registers this process as the member's one live process, with a fresh incarnation, and
+    /// says who it is: a member lock file beside a store file, a key on a lease in etcd.
     static func lock(
         _ member: Identifier, address: String, role: String, in configuration: HAConfiguration, time: any TimeSource
-    ) throws -> MemberLock {
+    ) throws -> any MemberRegistration {
         var random = SystemRandomNumberGenerator()
-        return try MemberLock.acquire(
-            in: MemberLockDirectory(storePath: configuration.store.path),
-            info: MemberProcessInfo(
+        let liveness = try HAStoreSelection.liveness(configuration.store, election: configuration.election)
+        // An earlier process of the member that nobody certified dead frees its etcd key when its
+        // lease lapses: wait that long for it.
+        let patience = configuration.store.backend == .etcd ? configuration.election.leaseDuration + .seconds(2) : .seconds(3)
+        return try liveness.register(
+            MemberProcessInfo(
                 member: member, pid: getpid(), incarnation: .random(using: &random), address: address, startedAt: time.wallNow(),
-                role: role))
+                role: role),
+            patience: patience)
     }
 }

@@ -11,12 +11,13 @@ extension HAConfiguration {
     /// at `storePath`, checkpoints under `directory`, a fresh random secret and every address on
     /// a free loopback port, so that the run reads nothing an earlier one left and runs beside a
     /// group of this same config. `restartDelay` overrides `group.restartDelay`; `taskExecutors` replaces the config's task executors with that
-    /// many (`te1`, `te2`, ... with `slotsPerTaskExecutor` slots each).
+    /// many (`te1`, `te2`, ... with `slotsPerTaskExecutor` slots each). On etcd the fresh store is
+    /// a fresh random key prefix, on `etcdEndpoints` (default: the config's endpoints).
     ///
     /// Returns the YAML text; write it to a file in `directory` and load it from there.
     public func isolatedCopy(
-        directory: String, backend: StoreConfiguration.Backend? = nil, storePath: String? = nil, taskExecutors: Int? = nil,
-        slotsPerTaskExecutor: Int = 2, restartDelay: Duration? = nil
+        directory: String, backend: StoreConfiguration.Backend? = nil, storePath: String? = nil, etcdEndpoints: [String]? = nil,
+        taskExecutors: Int? = nil, slotsPerTaskExecutor: Int = 2, restartDelay: Duration? = nil
     ) -> String {
         let backend = backend ?? store.backend
         let storePath = storePath ?? "\(directory)/ha.\(backend == .lmdb ? "lmdb" : "sqlite")"
@@ -24,10 +25,21 @@ extension HAConfiguration {
         let secret = (0..<4).map { _ in String(random.next() as UInt64, radix: 16) }.joined()
         func duration(_ value: Duration) -> String { DurationText.format(value) }
         var ports = FreePort.Allocator()
+        let storeLine: String
+        switch backend {
+        case .sqlite: storeLine = "store: { backend: sqlite, path: \"\(storePath)\", busyTimeout: \(duration(store.busyTimeout)) }"
+        case .lmdb: storeLine = "store: { backend: lmdb, path: \"\(storePath)\", mapSize: \(store.mapSizeBytes) }"
+        case .etcd:
+            let endpoints = (etcdEndpoints ?? store.endpoints).map { "\"\($0)\"" }.joined(separator: ", ")
+            let prefix = "/\(cluster)-run-\(String(random.next() as UInt64, radix: 16))/"
+            // From another backend: the limits a local etcd of the benchmarks and tests runs with.
+            let (operations, bytes) = store.backend == .etcd ? (store.maxTxnOps, store.maxRequestBytes) : (65_536, 32 << 20)
+            storeLine = "store: { backend: etcd, endpoints: [\(endpoints)], prefix: \"\(prefix)\", maxTxnOps: \(operations), "
+                + "maxRequestBytes: \(bytes) }"
+        }
         var lines = [
             "cluster: \(cluster)",
-            "store: { backend: \(backend.rawValue), path: \"\(storePath)\""
-                + (backend == .lmdb ? ", mapSize: \(store.mapSizeBytes)" : backend == .sqlite ? ", busyTimeout: \(duration(store.busyTimeout))" : "") + " }",
+            storeLine,
             "election: { lease: \(duration(election.leaseDuration)), renew: \(duration(election.renewInterval)), poll: \(duration(election.pollInterval)) }",
             "group: { restartDelay: \(duration(restartDelay ?? group.restartDelay)) }",
             "rpc: { secret: \(secret), heartbeat: \(duration(rpc.heartbeatInterval)), heartbeatTimeout: \(duration(rpc.heartbeatTimeout)), "

@@ -42,8 +42,19 @@ public struct HAConfiguration: Sendable, Hashable, CustomStringConvertible {
             case sqlite, lmdb, etcd
         }
         public var backend: Backend
-        /// The store file, absolute.
+        /// The store file, absolute; for etcd, where the store is: `etcd://ENDPOINTS/PREFIX`
+        /// (for logs and status).
         public var path: String
+        /// etcd only: the client URLs of the etcd cluster's members (`http://HOST:PORT`).
+        public var endpoints: [String] = []
+        /// etcd only: the key prefix every key of this group's store starts with (default
+        /// `/baton/<cluster>/`); groups sharing one etcd cluster need different prefixes.
+        public var prefix: String = ""
+        /// etcd only: what one transaction may carry, as the etcd cluster was started with
+        /// (`--max-txn-ops`, `--max-request-bytes`; etcd's defaults 128 and 1.5 MiB). A write past
+        /// either is refused whole, naming the flag.
+        public var maxTxnOps = 128
+        public var maxRequestBytes = 1_572_864
         /// LMDB only: the map size, which bounds the store's size. Default 1 GiB.
         public var mapSizeBytes: UInt64
         /// SQLite only: how long a writer waits for another one (a safety net). Default 5s.
@@ -153,6 +164,37 @@ extension HAConfiguration {
         try parse(try YAMLValue.parse(text, file: file), file: file)
     }
 
+    /// `store` for the etcd backend: `endpoints` (required, a list of `http://HOST:PORT`) and
+    /// `prefix` (default `/baton/<cluster>/`, always ending in `/`); `path` does not apply.
+    static func etcdStore(_ store: YAMLMapping, cluster: Identifier) throws -> StoreConfiguration {
+        if let path = store["path"] { throw path.error("path does not apply to the etcd backend: name its endpoints") }
+        let endpointsValue = try store.required("endpoints")
+        let endpoints = try endpointsValue.sequence().map { value in
+            let text = try value.nonEmptyString()
+            guard let url = URL(string: text), url.scheme == "http", let host = url.host, !host.isEmpty, url.port != nil,
+                url.path.isEmpty || url.path == "/"
+            else {
+                throw value.error("'\(text)' is not an etcd endpoint: write http://HOST:PORT (etcd's client URL)")
+            }
+            return text.hasSuffix("/") ? String(text.dropLast()) : text
+        }
+        guard !endpoints.isEmpty else { throw endpointsValue.error("endpoints is empty: name at least one etcd member") }
+        var prefix = "/baton/\(cluster)/"
+        if let value = store["prefix"] {
+            prefix = try value.nonEmptyString()
+            guard prefix.hasPrefix("/"), !prefix.contains("//"), prefix.allSatisfy({ $0.isASCII && !$0.isWhitespace }) else {
+                throw value.error("prefix '\(prefix)' must start with / and hold no spaces, empty segments or non-ASCII characters")
+            }
+            if !prefix.hasSuffix("/") { prefix += "/" }
+        }
+        var configuration = StoreConfiguration(backend: .etcd, path: "etcd://\(endpoints.joined(separator: ","))\(prefix)")
+        configuration.endpoints = endpoints
+        configuration.prefix = prefix
+        if let value = store["maxTxnOps"] { configuration.maxTxnOps = try value.int(in: 16...1_000_000) }
+        if let value = store["maxRequestBytes"] { configuration.maxRequestBytes = Int(try value.byteSize(in: (64 << 10)...(2 << 30))) }
+        return configuration
+    }
+
     static func parse(_ root: YAMLValue, file: String) throws -> HAConfiguration {
         let directory = (file as NSString).deletingLastPathComponent
         let top = try root.mapping(allowing: [
@@ -161,14 +203,19 @@ extension HAConfiguration {
         let cluster = try top["cluster"]?.identifier() ?? "local"
 
         let storeValue = try top.required("store")
-        let store = try storeValue.mapping(allowing: ["backend", "path", "mapSize", "busyTimeout"])
+        let store = try storeValue.mapping(allowing: ["backend", "path", "mapSize", "busyTimeout", "endpoints", "prefix", "maxTxnOps", "maxRequestBytes"])
         let backendName = try store["backend"]?.choice(StoreConfiguration.Backend.allCases.map(\.rawValue)) ?? "sqlite"
         let backend = StoreConfiguration.Backend(rawValue: backendName)!
+        var storeConfiguration: StoreConfiguration
         if backend == .etcd {
-            throw store["backend"]!.error("the etcd backend is not available yet: use sqlite or lmdb")
+            storeConfiguration = try etcdStore(store, cluster: cluster)
+        } else {
+            for key in ["endpoints", "prefix", "maxTxnOps", "maxRequestBytes"] {
+                if let value = store[key] { throw value.error("\(key) applies to the etcd backend only") }
+            }
+            let storePath = absolutePath(try store.required("path").nonEmptyString(), relativeTo: directory)
+            storeConfiguration = StoreConfiguration(backend: backend, path: storePath)
         }
-        let storePath = absolutePath(try store.required("path").nonEmptyString(), relativeTo: directory)
-        var storeConfiguration = StoreConfiguration(backend: backend, path: storePath)
         if let mapSize = store["mapSize"] {
             guard backend == .lmdb else { throw mapSize.error("mapSize applies to the lmdb backend only") }
             storeConfiguration.mapSizeBytes = try mapSize.byteSize(in: (1 << 20)...(1 << 40))

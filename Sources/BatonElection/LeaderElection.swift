@@ -50,8 +50,8 @@ public struct LeaderElection: Sendable {
     public enum Action: Hashable, Sendable {
         /// Read the leadership record and report it with `observed(_:now:)`.
         case readLeadership
-        /// Watch the process lock of this member (nil: watch no one) and report its release with
-        /// `holderProcessDied(_:now:)` while still holding it.
+        /// Watch the process of this member (nil: watch no one) and report its death with
+        /// `holderProcessDied(_:incarnation:now:)` (for a process lock: while still holding it).
         case watchHolder(MemberID?)
         /// Run a campaign in the store (`LeadershipRules.campaign`) and report `campaignCompleted`.
         case campaign(CampaignExpectation)
@@ -198,14 +198,26 @@ public struct LeaderElection: Sendable {
         return []
     }
 
-    /// The process of `member` is dead: the shell holds that member's process lock right now and
-    /// keeps holding it until the actions returned here are carried out.
-    public mutating func holderProcessDied(_ member: MemberID, now: MonotonicInstant) -> [Action] {
-        guard case .following(let observation, _, _) = state, observation?.record?.holder?.member == member else {
+    /// The process of `member` is dead. Either the shell holds that member's process lock right now
+    /// and keeps holding it until the actions returned here are carried out (`incarnation` nil), or
+    /// the supervisor that reaped process `incarnation` of `member` certified its death: then only
+    /// a holder of that very incarnation is replaced.
+    public mutating func holderProcessDied(_ member: MemberID, incarnation: Incarnation? = nil, now: MonotonicInstant) -> [Action] {
+        guard case .following(let observation, _, _) = state, let holder = observation?.record?.holder, holder.member == member,
+            incarnation.map({ $0 == holder.incarnation }) ?? true
+        else {
             return []
         }
         state = .campaigning(observation, startedAt: now)
-        return [.campaign(.holderDead(member: member))]
+        return [.campaign(.holderDead(member: member, incarnation: incarnation))]
+    }
+
+    /// The leadership record changed in the store (a watch said so): a standby reads it now
+    /// instead of at its next poll.
+    public mutating func leadershipChanged(now: MonotonicInstant) -> [Action] {
+        guard case .following(let observation, _, false) = state else { return [] }
+        state = .following(observation, lastReadAt: now, readInFlight: true)
+        return [.readLeadership]
     }
 
     public mutating func campaignCompleted(_ result: CampaignResult, now: MonotonicInstant) -> [Action] {

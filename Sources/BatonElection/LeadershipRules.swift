@@ -7,15 +7,18 @@ public enum CampaignExpectation: Hashable, Sendable, CustomStringConvertible {
     case vacant(epoch: Epoch)
     /// The record is exactly as observed (same epoch, same renewals): its lease lapsed.
     case leaseLapsed(epoch: Epoch, renewals: UInt64)
-    /// The holder is `member`, whose process is dead: the campaigner holds that member's process
-    /// lock while the campaign runs, and a live process of `member` always holds it.
-    case holderDead(member: MemberID)
+    /// The holder is `member`, whose process is dead. Either the campaigner holds that member's
+    /// process lock while the campaign runs (a live process of `member` always holds it), and
+    /// `incarnation` is nil; or the holder's own process, `incarnation`, was seen dead by the
+    /// supervisor that reaped it (a death certificate in a remote store): then only that
+    /// incarnation may be replaced, never a later process of the same member.
+    case holderDead(member: MemberID, incarnation: Incarnation? = nil)
 
     public var description: String {
         switch self {
         case .vacant(let epoch): "vacant after epoch \(epoch)"
         case .leaseLapsed(let epoch, let renewals): "lease of epoch \(epoch) lapsed at renewal \(renewals)"
-        case .holderDead(let member): "holder \(member) died"
+        case .holderDead(let member, let incarnation): "holder \(member)\(incarnation.map { "#\($0)" } ?? "") died"
         }
     }
 }
@@ -75,8 +78,10 @@ public enum LeadershipRules {
                 return .lost(current: current)
             }
             endReason = .leaseExpired
-        case .holderDead(let member):
-            guard let current, let holder = current.holder, holder.member == member else {
+        case .holderDead(let member, let incarnation):
+            guard let current, let holder = current.holder, holder.member == member,
+                incarnation.map({ $0 == holder.incarnation }) ?? true
+            else {
                 return .lost(current: current)
             }
             endReason = .holderDied

@@ -126,6 +126,7 @@ public final class EtcdClient: Sendable {
     public let endpoints: [String]
     public let requestTimeout: Duration
     private let http: HTTPClient
+    var httpClient: HTTPClient { http }
     /// The endpoint that answered last: requests go there first (a dead one costs its connect
     /// timeout once, not on every request).
     private let preferred = Mutex(0)
@@ -194,6 +195,13 @@ public final class EtcdClient: Sendable {
     /// The answering member's view: etcd's version, the raft leader's member id and term.
     public func status() async throws -> (version: String, leader: UInt64, raftTerm: Int64) {
         try await offPool { try self.waiting.status() }
+    }
+
+    /// Discards the history before `revision` (watches from earlier revisions are then refused).
+    public func compact(revision: Int64) async throws {
+        try await offPool {
+            let _: EmptyJSON = try self.callBlocking("/v3/kv/compaction", CompactionJSON(revision: JSONInt64(revision), physical: true), idempotent: true)
+        }
     }
 
     /// The same requests, blocking the calling thread until etcd answers: for a thread of its own
@@ -271,6 +279,12 @@ public final class EtcdClient: Sendable {
     }
 
     // MARK: machinery
+
+    /// The endpoints in the order a request tries them: the last that answered first.
+    var orderedEndpoints: [String] {
+        let first = preferred.withLock { $0 }
+        return endpoints.indices.map { endpoints[($0 + first) % endpoints.count] }
+    }
 
     /// Runs a blocking request on a thread outside Swift's cooperative pool: the awaiting task
     /// holds none while etcd answers.

@@ -168,6 +168,11 @@ struct LeaseKeepAliveResultJSON: Codable, Sendable {
 
 struct EmptyJSON: Codable, Sendable {}
 
+struct CompactionJSON: Codable, Sendable {
+    var revision: JSONInt64
+    var physical: Bool
+}
+
 struct StatusResponseJSON: Codable, Sendable {
     var header: ResponseHeader?
     var version: String?

@@ -34,15 +34,21 @@ public actor GroupSupervisor: Service {
         /// the one before it ended (members in no phase go first). Standbys, then the leader, then
         /// task executors: no cascade of short terms, no failovers while the group goes down.
         public var stopPhases: @Sendable () -> [[Identifier]]
+        /// Called at once when a member's process (`pid`) ended, before anything else is done
+        /// about it: the crash fast path across machines (the member's death is certified in etcd,
+        /// so its standbys need not wait for its lease).
+        public var memberExited: @Sendable (Identifier, Int32) async -> Void
 
         public init(
             restart: Bool = true, restartDelay: Duration = .seconds(1), stopTimeout: Duration = .seconds(5),
-            stopPhases: @escaping @Sendable () -> [[Identifier]] = { [] }
+            stopPhases: @escaping @Sendable () -> [[Identifier]] = { [] },
+            memberExited: @escaping @Sendable (Identifier, Int32) async -> Void = { _, _ in }
         ) {
             self.restart = restart
             self.restartDelay = restartDelay
             self.stopTimeout = stopTimeout
             self.stopPhases = stopPhases
+            self.memberExited = memberExited
         }
     }
 
@@ -104,6 +110,7 @@ public actor GroupSupervisor: Service {
                     switch input {
                     case .exited(let id, let pid, let status, let reason):
                         running[id] = nil
+                        await options.memberExited(id, pid)
                         let how = reason == .uncaughtSignal ? "killed by signal \(status)" : "exited with status \(status)"
                         let metadata: Logger.Metadata = [LogKey.member: "\(id)", LogKey.pid: "\(pid)", "baton.how": "\(how)"]
                         if stopping {

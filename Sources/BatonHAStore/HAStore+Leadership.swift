@@ -20,6 +20,8 @@ extension StoreReader {
 
 extension HAStore {
     static let leadershipKey = StoreKey.text("current")
+    /// The key of the leadership record in its namespace (for stores that watch it).
+    public static var leadershipKeyBytes: [UInt8] { leadershipKey }
 
     /// The current leadership record (leader retrieval: any process may call it).
     public func leadership() async throws -> LeadershipRecord? {

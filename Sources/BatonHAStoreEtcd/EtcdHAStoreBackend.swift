@@ -53,7 +53,7 @@ public final class EtcdHAStoreBackend: HAStoreBackend {
         endpoints: [String], prefix: String, access: StoreAccess, options: StoreOptions = StoreOptions(), now: WallTime,
         limits: Limits = Limits(), requestTimeout: Duration = .seconds(2)
     ) throws -> HAStore {
-        let location = "etcd://\(endpoints.joined(separator: ","))/\(prefix)"
+        let location = "etcd://\(endpoints.joined(separator: ","))\(prefix.hasPrefix("/") ? "" : "/")\(prefix)"
         return try HAStore.open(remote: location, backendName: name, access: access, options: options, now: now) {
             EtcdHAStoreBackend(
                 client: try EtcdClient(endpoints: endpoints, requestTimeout: requestTimeout), prefix: prefix, location: location, limits: limits,

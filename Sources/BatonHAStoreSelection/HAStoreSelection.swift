@@ -1,17 +1,36 @@
 public import BatonConfig
 public import BatonCore
 public import BatonHAStore
+import BatonEtcd
+import BatonHAStoreEtcd
 import BatonHAStoreLMDB
 import BatonHAStoreSQLite
+public import BatonMemberLocks
 
 /// Chooses the store backend a config names and opens the store with the config's options.
 public enum HAStoreSelection {
-    /// The backend kind for `backend`.
+    /// The backend kind for a file backend.
     public static func kind(_ backend: HAConfiguration.StoreConfiguration.Backend) -> HAStoreBackendKind {
         switch backend {
         case .sqlite: SQLiteHAStoreBackend.kind
         case .lmdb: LMDBHAStoreBackend.kind
-        case .etcd: preconditionFailure("the config loader refuses the etcd backend until it exists")
+        case .etcd: preconditionFailure("etcd is not a file backend: open it with open(_:access:)")
+        }
+    }
+
+    /// How the members of a group with this store learn who is alive: member lock files beside
+    /// a store file, keys on leases in etcd (`election` gives the leases' TTL: the election lease,
+    /// rounded up to whole seconds).
+    public static func liveness(_ store: HAConfiguration.StoreConfiguration, election: HAConfiguration.ElectionConfiguration) throws
+        -> any MemberLiveness
+    {
+        switch store.backend {
+        case .sqlite, .lmdb:
+            return FileMemberLiveness(storePath: store.path)
+        case .etcd:
+            let millis = election.leaseDuration.milliseconds
+            return EtcdMemberLiveness(
+                client: try EtcdClient(endpoints: store.endpoints), prefix: store.prefix, leaseSeconds: max(1, Int64((millis / 1000).rounded(.up))))
         }
     }
 
@@ -29,6 +48,11 @@ public enum HAStoreSelection {
     ) throws -> HAStore {
         var options = options(store)
         options.checkIntegrityOnOpen = verifyEveryValue ?? (access == .readWrite)
+        if store.backend == .etcd {
+            return try EtcdHAStoreBackend.openStore(
+                endpoints: store.endpoints, prefix: store.prefix, access: access, options: options, now: time.wallNow(),
+                limits: .init(requestBytes: store.maxRequestBytes, operations: store.maxTxnOps))
+        }
         return try HAStore.open(path: store.path, kind: kind(store.backend), access: access, options: options, now: time.wallNow())
     }
 }

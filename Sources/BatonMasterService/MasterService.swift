@@ -10,7 +10,7 @@ import BatonJobManager
 import BatonWireMapping
 import BatonJobGraph
 import BatonClient
-import BatonMemberLocks
+public import BatonMemberLocks
 import BatonRPC
 import BatonWire
 import Dispatch
@@ -42,7 +42,11 @@ public actor MasterService: Service {
 
     private enum Input: Sendable {
         case tick
-        case holderDied(MemberID, DispatchSemaphore)
+        /// A member's process died; `done`, when given, is signalled once the loop acted on it
+        /// (the lock watcher holds the member's lock until then).
+        case holderDied(MemberID, Incarnation?, DispatchSemaphore?)
+        /// The store says the leadership record changed.
+        case leadershipChanged
         case shutdown
         /// The leader runtime ended on a store failure: this master ends with it.
         case runtimeFailed(LeaderRuntimeFailure)
@@ -51,6 +55,8 @@ public actor MasterService: Service {
     public let identity: LeaderIdentity
     private let configuration: HAConfiguration
     private let store: HAStore
+    /// How this master learns that the leader's process died (and, on etcd, that the record changed).
+    private let liveness: any MemberLiveness
     private let logger: Logger
     private let time: any TimeSource
     /// The clock ticks and the leader's timers sleep on.
@@ -77,13 +83,14 @@ public actor MasterService: Service {
     private lazy var metrics = MasterMetrics(member: identity.member)
 
     public init(
-        identity: LeaderIdentity, configuration: HAConfiguration, store: HAStore, logger: Logger,
+        identity: LeaderIdentity, configuration: HAConfiguration, store: HAStore, liveness: any MemberLiveness, logger: Logger,
         time: any TimeSource = SystemTimeSource(), clock: any Clock<Duration> = ContinuousClock(), options: Options = Options()
     ) {
         self.clock = clock
         self.identity = identity
         self.configuration = configuration
         self.store = store
+        self.liveness = liveness
         self.time = time
         self.options = options
         var logger = logger
@@ -109,13 +116,20 @@ public actor MasterService: Service {
     public func run() async throws {
         let (inputs, continuation) = AsyncStream<Input>.makeStream()
         var failure: LeaderRuntimeFailure?
-        let watcher = MemberLockWatcher(directory: MemberLockDirectory(storePath: store.path)) { member in
+        let watcher = liveness.makeWatcher { member, incarnation in
+            guard incarnation == nil else {
+                // A certified death: nothing is held while the loop acts on it.
+                continuation.yield(.holderDied(member, incarnation, nil))
+                return
+            }
             // Called on the watcher's thread while it holds `member`'s lock: wait until the loop has
             // acted on it (campaigned), so the lock is released only afterwards.
             let done = DispatchSemaphore(value: 0)
-            if case .enqueued = continuation.yield(.holderDied(member, done)) {
+            if case .enqueued = continuation.yield(.holderDied(member, nil, done)) {
                 done.wait()
             }
+        } onLeadershipChange: {
+            continuation.yield(.leadershipChanged)
         }
         defer { watcher.stop() }
         let rpcConfiguration = RPCConfiguration(configuration.rpc)
@@ -162,11 +176,14 @@ public actor MasterService: Service {
                     switch input {
                     case .tick:
                         await self.carryOut(self.election.tick(now: self.time.monotonicNow()), watcher: watcher)
-                    case .holderDied(let member, let done):
-                        self.logger.debug("member lock released", metadata: [LogKey.member: "\(member)"])
+                    case .holderDied(let member, let incarnation, let done):
+                        self.logger.debug(
+                            "the leader's process died", metadata: [LogKey.member: "\(member)", LogKey.incarnation: "\(incarnation.map { "\($0)" } ?? "any")"])
                         await self.carryOut(
-                            self.election.holderProcessDied(member, now: self.time.monotonicNow()), watcher: watcher)
-                        done.signal()
+                            self.election.holderProcessDied(member, incarnation: incarnation, now: self.time.monotonicNow()), watcher: watcher)
+                        done?.signal()
+                    case .leadershipChanged:
+                        await self.carryOut(self.election.leadershipChanged(now: self.time.monotonicNow()), watcher: watcher)
                     case .shutdown:
                         await self.carryOut(self.election.resign(now: self.time.monotonicNow()), watcher: watcher)
                         continuation.finish()
@@ -185,7 +202,7 @@ public actor MasterService: Service {
         }
         }
         // Release a watcher thread that may still wait for the loop.
-        for await input in inputs { if case .holderDied(_, let done) = input { done.signal() } }
+        for await input in inputs { if case .holderDied(_, _, let done) = input { done?.signal() } }
         if let failure {
             logger.critical("master candidate ends: its store failed while it led", metadata: [LogKey.error: "\(failure)"])
             throw failure
@@ -351,7 +368,7 @@ public actor MasterService: Service {
     }
 
     /// Carries out `actions` in order, feeding each outcome back into the election.
-    private func carryOut(_ actions: [LeaderElection.Action], watcher: MemberLockWatcher) async {
+    private func carryOut(_ actions: [LeaderElection.Action], watcher: any HolderWatcher) async {
         var pending = actions[...]
         while let action = pending.popFirst() {
             let more = await perform(action, watcher: watcher)
@@ -359,7 +376,7 @@ public actor MasterService: Service {
         }
     }
 
-    private func perform(_ action: LeaderElection.Action, watcher: MemberLockWatcher) async -> [LeaderElection.Action] {
+    private func perform(_ action: LeaderElection.Action, watcher: any HolderWatcher) async -> [LeaderElection.Action] {
         switch action {
         case .readLeadership:
             do {

@@ -17,14 +17,27 @@ public struct MemberProcessInfo: Codable, Hashable, Sendable {
     public var startedAt: WallTime
     /// `master` or `taskexecutor`.
     public var role: String
+    /// The host name of the machine the process runs on (absent in files older than the field).
+    public var host: String?
 
-    public init(member: Identifier, pid: Int32, incarnation: Incarnation, address: String, startedAt: WallTime, role: String) {
+    public init(
+        member: Identifier, pid: Int32, incarnation: Incarnation, address: String, startedAt: WallTime, role: String,
+        host: String? = MemberProcessInfo.thisHost
+    ) {
         self.member = member
         self.pid = pid
         self.incarnation = incarnation
         self.address = address
         self.startedAt = startedAt
         self.role = role
+        self.host = host
+    }
+
+    /// This machine's host name.
+    public static var thisHost: String {
+        var name = [CChar](repeating: 0, count: 256)
+        guard gethostname(&name, name.count - 1) == 0 else { return "" }
+        return String(cString: name)
     }
 }
 
@@ -43,6 +56,12 @@ public struct MemberLockError: Error, Sendable, CustomStringConvertible {
     public var message: String
     /// When the lock is held by a live process: what it wrote.
     public var holder: MemberProcessInfo?
+
+    public init(path: String, message: String, holder: MemberProcessInfo? = nil) {
+        self.path = path
+        self.message = message
+        self.holder = holder
+    }
 
     public var description: String { "\(path): \(message)" }
 }

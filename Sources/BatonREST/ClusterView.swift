@@ -4,7 +4,7 @@ import BatonClient
 import BatonCore
 public import BatonElection
 public import BatonHAStore
-import BatonMemberLocks
+public import BatonMemberLocks
 import BatonWire
 import Foundation
 import Hummingbird
@@ -16,6 +16,8 @@ public import Logging
 public struct ClusterView: Sendable {
     let configuration: HAConfiguration
     let store: HAStore
+    /// Who among the members is alive (member locks or etcd keys).
+    let liveness: any MemberLiveness
     let identity: LeaderIdentity
     let logger: Logger
 
@@ -88,7 +90,7 @@ public struct ClusterView: Sendable {
 
     func leadership() async throws -> Leadership {
         let record = try await store.leadership()
-        let directory = MemberLockDirectory(storePath: configuration.store.path)
+        let probes = try await liveness.probe(configuration.masters.map(\.id.identifier))
         let leader = record.flatMap { record in
             record.holder.map { holder in
                 Leadership.Leader(
@@ -98,7 +100,7 @@ public struct ClusterView: Sendable {
             }
         }
         let masters = configuration.masters.map { master -> Leadership.Master in
-            switch MemberLocks.probe(master.id.identifier, in: directory) {
+            switch probes[master.id.identifier] ?? .neverRan {
             case .alive(let info):
                 let leads = record?.holder.map { $0.member == master.id && $0.incarnation == info?.incarnation } ?? false
                 return .init(id: master.id.rawValue, role: leads ? "leader" : "standby", pid: info?.pid, address: master.rpc.description, rest: master.rest.description)

@@ -7,6 +7,7 @@ public import BatonHAStore
 import BatonJobGraph
 import BatonWire
 import Foundation
+public import BatonMemberLocks
 import Hummingbird
 public import Logging
 import NIOCore
@@ -34,12 +35,13 @@ public struct RESTServer: Service {
 
     /// `metrics`: the process's registry, served at `/metrics` (none: no `/metrics`).
     public init(
-        configuration: HAConfiguration, store: HAStore, identity: LeaderIdentity, metrics: PrometheusCollectorRegistry? = nil, logger: Logger
+        configuration: HAConfiguration, store: HAStore, liveness: any MemberLiveness, identity: LeaderIdentity,
+        metrics: PrometheusCollectorRegistry? = nil, logger: Logger
     ) throws {
         guard let master = configuration.masters.first(where: { $0.id == identity.member }) else {
             throw RESTError(.internalServerError, "no master '\(identity.member)' in the config")
         }
-        let view = ClusterView(configuration: configuration, store: store, identity: identity, logger: logger)
+        let view = ClusterView(configuration: configuration, store: store, liveness: liveness, identity: identity, logger: logger)
         self.view = view
         host = master.rest.host
         port = master.rest.port

@@ -423,7 +423,7 @@ struct ClusterWorld {
         case .read:
             return .read(store.leadership)
         case .campaign(let expectation):
-            if case .holderDead(let member) = expectation, member != identity.member, locks[member] != .watcher(index) {
+            if case .holderDead(let member, _) = expectation, member != identity.member, locks[member] != .watcher(index) {
                 // Checked before the store decides: the campaign is only allowed with the lock held.
                 if store.leadership?.holder?.member == member {
                     violation("I1", "campaign-without-lock", "\(identity.member) campaigned on \(member)'s death without holding its lock")

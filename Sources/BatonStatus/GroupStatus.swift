@@ -119,7 +119,7 @@ public struct GroupStatus: Codable, Sendable, Hashable {
     }
 
     static func read(_ configuration: HAConfiguration, live: LeaderStatusReport?) throws -> GroupStatus {
-        let directory = MemberLockDirectory(storePath: configuration.store.path)
+        let liveness = try HAStoreSelection.liveness(configuration.store, election: configuration.election)
         var record: LeadershipRecord?
         var exists = true
         do {
@@ -128,12 +128,14 @@ public struct GroupStatus: Codable, Sendable, Hashable {
         } catch let error as HAStoreError where error.code == .notFound {
             exists = false
         }
-        let probes = Dictionary(
-            uniqueKeysWithValues: configuration.masters.map { ($0.id, MemberLocks.probe($0.id.identifier, in: directory)) })
+        let members = configuration.masters.map(\.id.identifier) + configuration.taskExecutors.map(\.id.identifier)
+        let probed = try liveness.probeBlocking(members)
+        let probes = Dictionary(uniqueKeysWithValues: configuration.masters.map { ($0.id, probed[$0.id.identifier] ?? .neverRan) })
         var leader: Leader?
         if let record, let holder = record.holder {
             var alive = false
-            if case .alive(let info) = probes[holder.member] ?? MemberLocks.probe(holder.member.identifier, in: directory) {
+            let probe = try probes[holder.member] ?? liveness.probeBlocking([holder.member.identifier])[holder.member.identifier]
+            if case .alive(let info) = probe {
                 alive = info?.incarnation == holder.incarnation
             }
             leader = Leader(
@@ -152,7 +154,7 @@ public struct GroupStatus: Codable, Sendable, Hashable {
         }
         let taskExecutors = configuration.taskExecutors.map { settings -> TaskExecutor in
             var pid: Int32?
-            if case .alive(let info) = MemberLocks.probe(settings.id.identifier, in: directory) { pid = info?.pid }
+            if case .alive(let info) = probed[settings.id.identifier] { pid = info?.pid }
             let registered = live?.taskExecutors.first { $0.id == settings.id.rawValue }
             return TaskExecutor(
                 id: settings.id.rawValue, pid: pid, slots: settings.slots, freeSlots: registered?.freeSlots,

@@ -6,12 +6,18 @@ public enum TestConfigs {
     /// address on a free loopback port (tests run side by side).
     public static func group(
         backend: String, masters: Int = 3, lease: String = "1s", renew: String = "200ms", poll: String = "100ms",
-        restartDelay: String = "100ms", taskExecutors: Int = 0, slots: Int = 4, heartbeatTimeout: String = "2s", metrics: Bool = false
+        restartDelay: String = "100ms", taskExecutors: Int = 0, slots: Int = 4, heartbeatTimeout: String = "2s", metrics: Bool = false,
+        etcdEndpoints: [String] = []
     ) -> String {
         var ports = FreePort.Allocator()
+        let store =
+            backend == "etcd"
+            ? "store: { backend: etcd, endpoints: [\(etcdEndpoints.map { "\"\($0)\"" }.joined(separator: ", "))], prefix: /test/, "
+                + "maxTxnOps: 65536, maxRequestBytes: 32MiB }"
+            : "store: { backend: \(backend), path: data/ha.\(backend) }"
         var lines = [
             "cluster: test",
-            "store: { backend: \(backend), path: data/ha.\(backend) }",
+            store,
             "election: { lease: \(lease), renew: \(renew), poll: \(poll) }",
             "group: { restartDelay: \(restartDelay) }",
             "rpc: { secret: test-cluster-secret, heartbeat: 200ms, heartbeatTimeout: \(heartbeatTimeout) }",

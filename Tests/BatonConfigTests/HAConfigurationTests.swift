@@ -95,10 +95,43 @@ struct HAConfigurationTests {
         let id = try #require(failure(minimal.replacingOccurrences(of: "id: m1", with: "id: m/1")))
         #expect(id.keyPath == "masters[0].id")
         let etcd = try #require(failure(minimal.replacingOccurrences(of: "backend: sqlite", with: "backend: etcd")))
-        #expect(etcd.message.contains("not available yet"))
+        #expect(etcd.keyPath == "store.path" && etcd.message.contains("does not apply to the etcd backend"))
         let mapSize = try #require(failure(minimal.replacingOccurrences(of: "path: data/ha.sqlite", with: "path: x, mapSize: 1GiB")))
         #expect(mapSize.keyPath == "store.mapSize")
         #expect(mapSize.message.contains("lmdb"))
+    }
+
+    @Test("store on etcd: endpoints and a prefix (default /baton/<cluster>/), the transaction limits, and each bad value named")
+    func etcdStore() throws {
+        func etcd(_ store: String) -> String {
+            minimal.replacingOccurrences(of: "store: { backend: sqlite, path: data/ha.sqlite }", with: "store: \(store)")
+        }
+        let defaults = try parse(etcd("{ backend: etcd, endpoints: [\"http://10.0.0.1:2379\", \"http://10.0.0.2:2379/\"] }"))
+        #expect(defaults.store.backend == .etcd)
+        #expect(defaults.store.endpoints == ["http://10.0.0.1:2379", "http://10.0.0.2:2379"])
+        #expect(defaults.store.prefix == "/baton/local/")
+        #expect(defaults.store.path == "etcd://http://10.0.0.1:2379,http://10.0.0.2:2379/baton/local/")
+        #expect(defaults.store.maxTxnOps == 128 && defaults.store.maxRequestBytes == 1_572_864)
+        let set = try parse(etcd("{ backend: etcd, endpoints: [\"http://e1:2379\"], prefix: /prod/flows, maxTxnOps: 4096, maxRequestBytes: 8MiB }"))
+        #expect(set.store.prefix == "/prod/flows/" && set.store.maxTxnOps == 4096 && set.store.maxRequestBytes == 8 << 20)
+        let copy = try parse(set.isolatedCopy(directory: "/tmp/isolated"))
+        #expect(copy.store.backend == .etcd && copy.store.endpoints == ["http://e1:2379"] && copy.store.maxTxnOps == 4096)
+        #expect(copy.store.prefix != set.store.prefix && copy.store.prefix.hasPrefix("/local-run-"), "\(copy.store.prefix)")
+
+        let missing = try #require(failure(etcd("{ backend: etcd }")))
+        #expect(missing.keyPath == "store.endpoints")
+        let empty = try #require(failure(etcd("{ backend: etcd, endpoints: [] }")))
+        #expect(empty.message.contains("at least one"))
+        let https = try #require(failure(etcd("{ backend: etcd, endpoints: [\"https://e1:2379\"] }")))
+        #expect(https.keyPath == "store.endpoints[0]" && https.message.contains("https://e1:2379"), "\(https)")
+        let noPort = try #require(failure(etcd("{ backend: etcd, endpoints: [\"http://e1\"] }")))
+        #expect(noPort.message.contains("http://HOST:PORT"))
+        let prefix = try #require(failure(etcd("{ backend: etcd, endpoints: [\"http://e1:2379\"], prefix: relative/x }")))
+        #expect(prefix.keyPath == "store.prefix")
+        let onSqlite = try #require(failure(minimal.replacingOccurrences(of: "path: data/ha.sqlite", with: "path: x, endpoints: [\"http://e1:2379\"]")))
+        #expect(onSqlite.keyPath == "store.endpoints" && onSqlite.message.contains("etcd backend only"))
+        let ops = try #require(failure(etcd("{ backend: etcd, endpoints: [\"http://e1:2379\"], maxTxnOps: 1 }")))
+        #expect(ops.keyPath == "store.maxTxnOps")
     }
 
     @Test("the job history's retention: defaults, both keys, and bad values named")

@@ -53,7 +53,10 @@ enum ScenarioRunner {
                 case "tick": actions = election!.tick(now: now)
                 case "observed": actions = election!.observed(try record(fields), now: now)
                 case "read-failed": actions = election!.readFailed(now: now)
-                case "died": actions = election!.holderProcessDied(MemberID(rawValue: fields["member"]!)!, now: now)
+                case "died":
+                    actions = election!.holderProcessDied(
+                        MemberID(rawValue: fields["member"]!)!, incarnation: fields["incarnation"].map { Incarnation(rawValue: UInt64($0)!) }, now: now)
+                case "changed": actions = election!.leadershipChanged(now: now)
                 case "won":
                     var record = try record(fields)!
                     record.holder = election!.identity

@@ -24,6 +24,22 @@ struct LeadershipRulesTests {
         #expect(victory.openedTerm.previousEpoch == nil)
     }
 
+    @Test("a certified death names an incarnation: a campaign on it wins only against a holder of that incarnation")
+    func certifiedDeathNamesTheIncarnation() {
+        var record = held(epoch: 6, by: "m2")
+        record.holder = identity("m2", 9)
+        let open = TermRecord(epoch: Epoch(6), holder: identity("m2", 9), startedAt: now, previousEpoch: Epoch(5))
+        let earlier = LeadershipRules.campaign(
+            by: identity("m1"), expecting: .holderDead(member: "m2", incarnation: Incarnation(rawValue: 8)), current: record, openTerm: open,
+            leaseMillis: 2000, now: now)
+        #expect(earlier == .lost(current: record))
+        let same = LeadershipRules.campaign(
+            by: identity("m1"), expecting: .holderDead(member: "m2", incarnation: Incarnation(rawValue: 9)), current: record, openTerm: open,
+            leaseMillis: 2000, now: now)
+        guard case .won(let victory) = same else { Issue.record("expected a win"); return }
+        #expect(victory.closedTerm?.endReason == .holderDied)
+    }
+
     @Test("a takeover closes the open term of the previous epoch with the observed reason")
     func takeoverClosesTerm() {
         let record = held(epoch: 4, by: "m2", renewals: 9)

@@ -13,14 +13,14 @@ import Testing
 struct ProcessTests {}
 
 extension ProcessTests {
-/// The election with real processes, real store files and real kill -9 / SIGSTOP, on both backends.
+/// The election with real processes, real stores (files, a real etcd) and real kill -9 / SIGSTOP, on every backend.
 @Suite("election with real processes")
 struct ElectionProcessTests {
-    static let backends = ["sqlite", "lmdb"]
+    static let backends = ["sqlite", "lmdb", "etcd"]
 
     @Test("exactly one of three candidates leads, and status shows it", arguments: backends)
-    func exactlyOneLeader(_ backend: String) throws {
-        let group = try GroupHarness(backend: backend)
+    func exactlyOneLeader(_ backend: String) async throws {
+        let group = try await GroupHarness.make(backend: backend)
         defer { group.stop() }
         try group.startGroup(restart: false)
         let status = try #require(group.waitForStableLeader(), "no leader elected:\n\(group.logs)")
@@ -48,8 +48,8 @@ struct ElectionProcessTests {
     }
 
     @Test("kill -9 of the leader makes a standby leader with a higher epoch at once", arguments: backends)
-    func killedLeaderIsReplaced(_ backend: String) throws {
-        let group = try GroupHarness(backend: backend)
+    func killedLeaderIsReplaced(_ backend: String) async throws {
+        let group = try await GroupHarness.make(backend: backend)
         defer { group.stop() }
         try group.startGroup()
         let before = try #require(group.waitForStableLeader(), "no leader elected:\n\(group.logs)")
@@ -72,8 +72,8 @@ struct ElectionProcessTests {
     }
 
     @Test("a paused leader is replaced after its lease; on waking it steps down and its writes are fenced", arguments: backends)
-    func pausedLeaderIsFenced(_ backend: String) throws {
-        let group = try GroupHarness(backend: backend)
+    func pausedLeaderIsFenced(_ backend: String) async throws {
+        let group = try await GroupHarness.make(backend: backend)
         defer { group.stop() }
         try group.startGroup()
         let before = try #require(group.waitForStableLeader(), "no leader elected:\n\(group.logs)")
@@ -113,8 +113,8 @@ struct ElectionProcessTests {
     }
 
     @Test("epochs never repeat over 20 successive kills of the leader", arguments: backends)
-    func twentyKills(_ backend: String) throws {
-        let group = try GroupHarness(backend: backend)
+    func twentyKills(_ backend: String) async throws {
+        let group = try await GroupHarness.make(backend: backend)
         defer { group.stop() }
         try group.startGroup()
         var epochs: [UInt64] = []
@@ -138,8 +138,8 @@ struct ElectionProcessTests {
     }
 
     @Test("a master resigns on SIGTERM, and a standby takes over at once", arguments: backends)
-    func resignOnSigterm(_ backend: String) throws {
-        let group = try GroupHarness(backend: backend)
+    func resignOnSigterm(_ backend: String) async throws {
+        let group = try await GroupHarness.make(backend: backend)
         defer { group.stop() }
         for id in ["m1", "m2", "m3"] { try group.startMaster(id) }
         let before = try #require(group.waitForStableLeader(), "no leader elected:\n\(group.logs)")

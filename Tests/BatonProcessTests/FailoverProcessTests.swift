@@ -54,9 +54,9 @@ extension ProcessTests {
             for (key, values) in steps { #expect(values.sorted() == Array(1...counts[key]!), "key \(key): \(values.count) steps") }
         }
 
-        @Test("kill -9 of the leader five times: the job goes on, no attempt changes, output exactly once", arguments: ["sqlite", "lmdb"])
+        @Test("kill -9 of the leader five times: the job goes on, no attempt changes, output exactly once", arguments: ["sqlite", "lmdb", "etcd"])
         func leaderKills(_ backend: String) async throws {
-            let group = try GroupHarness(backend: backend, masters: 3, taskExecutors: 2, slots: 2)
+            let group = try await GroupHarness.make(backend: backend, masters: 3, taskExecutors: 2, slots: 2)
             defer { group.stop() }
             try group.startGroup()
             let output = group.directory.file("out")
@@ -99,9 +99,9 @@ extension ProcessTests {
             }
         }
 
-        @Test("a leader stopped past its lease is replaced without restarts; woken, it changes nothing", arguments: ["sqlite", "lmdb"])
+        @Test("a leader stopped past its lease is replaced without restarts; woken, it changes nothing", arguments: ["sqlite", "lmdb", "etcd"])
         func leaderPaused(_ backend: String) async throws {
-            let group = try GroupHarness(backend: backend, masters: 3, taskExecutors: 2, slots: 2)
+            let group = try await GroupHarness.make(backend: backend, masters: 3, taskExecutors: 2, slots: 2)
             defer { group.stop() }
             try group.startGroup()
             let output = group.directory.file("out")

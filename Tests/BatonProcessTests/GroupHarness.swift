@@ -1,6 +1,7 @@
 import BatonConfig
 import BatonCore
 import BatonElection
+import BatonEtcd
 import BatonHAStore
 import BatonHAStoreSelection
 import BatonMemberLocks
@@ -18,12 +19,46 @@ final class GroupHarness: @unchecked Sendable {
     let configPath: String
     let configuration: HAConfiguration
     private(set) var processes: [BatonProcess] = []
+    /// For the etcd backend: the group's own one-member etcd, in the folder.
+    private let etcd: EtcdLocalCluster?
 
-    init(backend: String, masters: Int = 3, lease: String = "1s", taskExecutors: Int = 0, slots: Int = 4, metrics: Bool = false) throws {
+    /// A group on a file backend (sqlite, lmdb).
+    convenience init(backend: String, masters: Int = 3, lease: String = "1s", taskExecutors: Int = 0, slots: Int = 4, metrics: Bool = false) throws {
+        precondition(backend != "etcd", "a group on etcd is made with GroupHarness.make")
+        try self.init(
+            backend: backend, directory: try TemporaryDirectory("baton-group-test"), etcd: nil, masters: masters, lease: lease,
+            taskExecutors: taskExecutors, slots: slots, metrics: metrics)
+    }
+
+    /// A group on any backend; for etcd, a one-member etcd of its own is started in the folder.
+    static func make(
+        backend: String, masters: Int = 3, lease: String = "1s", taskExecutors: Int = 0, slots: Int = 4, metrics: Bool = false
+    ) async throws -> GroupHarness {
+        let directory = try TemporaryDirectory("baton-group-test")
+        var etcd: EtcdLocalCluster?
+        do {
+            if backend == "etcd" { etcd = try await EtcdLocalCluster(members: 1, directory: directory.file("etcd")) }
+            return try GroupHarness(
+                backend: backend, directory: directory, etcd: etcd, masters: masters, lease: lease, taskExecutors: taskExecutors, slots: slots,
+                metrics: metrics)
+        } catch {
+            etcd?.stop()
+            directory.remove()
+            throw error
+        }
+    }
+
+    private init(
+        backend: String, directory: TemporaryDirectory, etcd: EtcdLocalCluster?, masters: Int, lease: String, taskExecutors: Int, slots: Int,
+        metrics: Bool
+    ) throws {
         self.backend = backend
-        directory = try TemporaryDirectory("baton-group-test")
+        self.directory = directory
+        self.etcd = etcd
         configPath = try directory.write(
-            TestConfigs.group(backend: backend, masters: masters, lease: lease, taskExecutors: taskExecutors, slots: slots, metrics: metrics),
+            TestConfigs.group(
+                backend: backend, masters: masters, lease: lease, taskExecutors: taskExecutors, slots: slots, metrics: metrics,
+                etcdEndpoints: etcd?.endpoints ?? []),
             to: "ha.yaml")
         configuration = try HAConfiguration.load(path: configPath)
     }
@@ -52,16 +87,17 @@ final class GroupHarness: @unchecked Sendable {
     /// Kills every member process (by the pids in the member locks) and every process started here.
     func stop() {
         for process in processes { process.stop(timeout: .seconds(5)) }
-        for member in configuration.masters.map(\.id.identifier) + configuration.taskExecutors.map(\.id.identifier) {
-            if case .alive(let info) = MemberLocks.probe(member, in: locks), let pid = info?.pid {
+        let members = configuration.masters.map(\.id.identifier) + configuration.taskExecutors.map(\.id.identifier)
+        let probes = (try? HAStoreSelection.liveness(configuration.store, election: configuration.election).probeBlocking(members)) ?? [:]
+        for case .alive(let info) in probes.values {
+            if let pid = info?.pid, info?.host == nil || info?.host == MemberProcessInfo.thisHost {
                 kill(pid, SIGCONT)
                 kill(pid, SIGKILL)
             }
         }
+        etcd?.stop()
         directory.remove()
     }
-
-    var locks: MemberLockDirectory { MemberLockDirectory(storePath: configuration.store.path) }
 
     func status() throws -> GroupStatus { try GroupStatus.read(configuration) }
 
