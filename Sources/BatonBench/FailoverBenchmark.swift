@@ -61,7 +61,7 @@ public struct FailoverBenchmark: Sendable {
         public var statusMillis: [Double] = []
         /// The leader's resident memory before each kill.
         public var leaderRssBytes: [Int] = []
-        /// The store's files at the end.
+        /// The store's files at the end (0 on etcd, which keeps no file here).
         public var storeBytes = 0
         /// The change records the store held for the streaming job before the first kill (those
         /// after its snapshot), and how many its history wrote.

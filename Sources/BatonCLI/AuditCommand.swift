@@ -33,9 +33,9 @@ struct AuditCommand: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try config.load()
-        guard FileManager.default.fileExists(atPath: configuration.store.path) else {
-            throw CommandFailure.usage("there is no store at \(configuration.store.path) (store.path of \(configuration.file)): nothing to audit")
-        }
+        let noStore = CommandFailure.usage(
+            "there is no store at \(configuration.store.path) (store of \(configuration.file)): nothing to audit")
+        guard configuration.store.backend == .etcd || FileManager.default.fileExists(atPath: configuration.store.path) else { throw noStore }
         if sink != nil, job == nil { throw CommandFailure.usage("--sink needs --job: the job spec whose output it holds") }
         var graph: JobGraph?
         if let job {
@@ -48,7 +48,12 @@ struct AuditCommand: AsyncParsableCommand {
                 graph = OutputAudit.redirectingSinks(graph!, to: URL(fileURLWithPath: sink).standardizedFileURL.path)
             }
         }
-        let store = try HAStoreSelection.open(configuration.store, access: .readOnly, verifyEveryValue: true)
+        let store: HAStore
+        do {
+            store = try HAStoreSelection.open(configuration.store, access: .readOnly, verifyEveryValue: true)
+        } catch let error as HAStoreError where error.code == .notFound {
+            throw noStore
+        }
         var report = Audit.check(try AuditHistory.read(store), since: since.map { Epoch($0) }, retain: configuration.checkpoints.retain)
         if let graph {
             do {

@@ -27,11 +27,14 @@ struct GroupCommand: AsyncParsableCommand {
     var submit: String?
     @Option(name: .long, help: "Per-job mode: run the group for this one job and exit with its outcome (0 finished, 1 otherwise).")
     var job: String?
+    @Option(name: .long, help: "Run the members the config places on this host (masters[].host, taskexecutors[].host).")
+    var host: String?
     @OptionGroup var takeover: TakeoverOption
     @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
         let configuration = try config.load()
+        let hostID = try Self.host(host, in: configuration)
         let takeoverArguments = try takeover.arguments()
         _ = try logging.bootstrap()
         let logger = Logger(label: "baton.group")
@@ -42,7 +45,8 @@ struct GroupCommand: AsyncParsableCommand {
         let supervisor = GroupSupervisor(
             executable: try ExecutablePath.current(),
             members: GroupSupervisor.members(
-                of: configuration, logLevel: logging.logLevel, mode: job == nil ? "session" : "per-job", masterArguments: takeoverArguments),
+                of: configuration, host: hostID, logLevel: logging.logLevel, mode: job == nil ? "session" : "per-job",
+                masterArguments: takeoverArguments),
             options: .init(
                 restart: !noRestart, restartDelay: configuration.group.restartDelay,
                 stopPhases: {
@@ -76,6 +80,24 @@ struct GroupCommand: AsyncParsableCommand {
                 throw CommandFailure(status: 1, message: "the job ended \(outcome.state ?? "without an outcome")")
             }
         }
+    }
+}
+
+extension GroupCommand {
+    /// The host `--host` names: required when the config places members on hosts, refused when it
+    /// places none, and one of the config's hosts.
+    static func host(_ option: String?, in configuration: HAConfiguration) throws -> Identifier? {
+        let hosts = configuration.hosts.map(\.rawValue)
+        guard let option else {
+            if hosts.isEmpty { return nil }
+            throw CommandFailure.usage(
+                "\(configuration.file) places members on hosts (\(hosts.joined(separator: ", "))): give --host to run one host's members")
+        }
+        guard !hosts.isEmpty else { throw CommandFailure.usage("--host \(option): \(configuration.file) places no member on a host") }
+        guard hosts.contains(option), let host = Identifier(rawValue: option) else {
+            throw CommandFailure.usage("--host: no member of \(configuration.file) is on host '\(option)' (hosts: \(hosts.joined(separator: ", ")))")
+        }
+        return host
     }
 }
 

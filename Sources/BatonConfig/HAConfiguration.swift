@@ -89,6 +89,9 @@ public struct HAConfiguration: Sendable, Hashable, CustomStringConvertible {
         public var rpc: Endpoint
         /// The REST address.
         public var rest: Endpoint
+        /// The host (machine) it runs on, when the config places members on hosts: `baton group
+        /// --host H` runs the members of host H.
+        public var host: Identifier? = nil
     }
 
     public struct TaskExecutorConfiguration: Sendable, Hashable {
@@ -102,6 +105,8 @@ public struct HAConfiguration: Sendable, Hashable, CustomStringConvertible {
         public var resources: ResourceProfile
         /// Where it serves its Prometheus metrics (`GET /metrics`); none when absent.
         public var metrics: Endpoint? = nil
+        /// The host (machine) it runs on, when the config places members on hosts.
+        public var host: Identifier? = nil
 
         public static func defaultResources(slots: Int) -> ResourceProfile {
             ResourceProfile(
@@ -257,14 +262,17 @@ extension HAConfiguration {
             }
             endpoints[endpoint] = value.keyPath
         }
+        var placements = HostPlacements()
         for value in try mastersValue.sequence() {
-            let mapping = try value.mapping(allowing: ["id", "rpc", "rest"])
+            let mapping = try value.mapping(allowing: ["id", "rpc", "rest", "host"])
             let idValue = try mapping.required("id")
             let id: MemberID = try idValue.identifier()
             if masters.contains(where: { $0.id == id }) { throw idValue.error("master id '\(id)' is used twice") }
             let rpcValue = try mapping.required("rpc")
             let restValue = try mapping.required("rest")
-            let master = MasterConfiguration(id: id, rpc: try rpcValue.endpoint(), rest: try restValue.endpoint())
+            let master = MasterConfiguration(
+                id: id, rpc: try rpcValue.endpoint(), rest: try restValue.endpoint(), host: try mapping["host"]?.identifier())
+            try placements.note(master.host, of: value)
             try claim(master.rpc, by: rpcValue)
             try claim(master.rest, by: restValue)
             masters.append(master)
@@ -274,7 +282,7 @@ extension HAConfiguration {
         var taskExecutors: [TaskExecutorConfiguration] = []
         if let executorsValue = top["taskexecutors"] {
             for value in try executorsValue.sequence() {
-                let mapping = try value.mapping(allowing: ["id", "slots", "data", "resources", "metrics"])
+                let mapping = try value.mapping(allowing: ["id", "slots", "data", "resources", "metrics", "host"])
                 let idValue = try mapping.required("id")
                 let id: ResourceID = try idValue.identifier()
                 if taskExecutors.contains(where: { $0.id == id }) || masters.contains(where: { $0.id.rawValue == id.rawValue }) {
@@ -285,7 +293,8 @@ extension HAConfiguration {
                 let executor = TaskExecutorConfiguration(
                     id: id, slots: slots, data: try dataValue.endpoint(),
                     resources: try mapping["resources"]?.resourceProfile() ?? TaskExecutorConfiguration.defaultResources(slots: slots),
-                    metrics: try mapping["metrics"]?.endpoint())
+                    metrics: try mapping["metrics"]?.endpoint(), host: try mapping["host"]?.identifier())
+                try placements.note(executor.host, of: value)
                 try claim(executor.data, by: dataValue)
                 if let metrics = executor.metrics, let metricsValue = mapping["metrics"] { try claim(metrics, by: metricsValue) }
                 taskExecutors.append(executor)
@@ -350,6 +359,11 @@ extension HAConfiguration {
             if let duration = mapping["window"] { window = try duration.duration(in: .milliseconds(50)...(.seconds(600))) }
         }
 
+        if !placements.hosts.isEmpty, storeConfiguration.backend != .etcd {
+            throw storeValue.error(
+                "members are placed on hosts (\(placements.hosts.map(\.rawValue).sorted().joined(separator: ", "))): their store must be shared by every host, "
+                    + "so use backend: etcd")
+        }
         var configuration = HAConfiguration(
             file: file, directory: directory, cluster: cluster, store: storeConfiguration, election: election,
             masters: masters, taskExecutors: taskExecutors, checkpoints: checkpoints, group: group, rpc: rpc)
@@ -370,6 +384,26 @@ extension HAConfiguration {
             }
         }
         return configuration
+    }
+
+    /// The hosts members are placed on (`masters[].host`, `taskexecutors[].host`), in order of
+    /// their names; empty when the config places none (every member runs on one machine).
+    public var hosts: [Identifier] {
+        Array(Set(masters.compactMap(\.host) + taskExecutors.compactMap(\.host))).sorted { $0.rawValue < $1.rawValue }
+    }
+
+    /// Either every member names its host or none does.
+    struct HostPlacements {
+        private(set) var hosts: Set<Identifier> = []
+        private var placed = 0
+        private var unplaced = 0
+
+        mutating func note(_ host: Identifier?, of value: YAMLValue) throws {
+            if let host { hosts.insert(host); placed += 1 } else { unplaced += 1 }
+            if placed > 0 && unplaced > 0 {
+                throw value.error("some members name a host and some do not: give every master and task executor a host, or none")
+            }
+        }
     }
 
     /// `path` made absolute against `directory`, with `.` and `..` components resolved.

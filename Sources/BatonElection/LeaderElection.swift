@@ -132,6 +132,13 @@ public struct LeaderElection: Sendable {
         return nil
     }
 
+    /// When the lease of the term this candidate leads runs out (nil: it leads no term): past it,
+    /// the leader must not act, whether or not it has run since.
+    public var leaseExpiry: MonotonicInstant? {
+        if case .leading(let leading) = state { return leading.leaseStart + configuration.leaderLease }
+        return nil
+    }
+
     /// The member whose process lock the shell should be watching.
     public var watchedMember: MemberID? { watched }
 

@@ -26,7 +26,20 @@ public final class EtcdLocalCluster: Sendable {
         return paths.map { "\($0)/etcd" }.first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
-    /// Starts `count` members (1 or 3) and waits until every one answers as healthy.
+    /// Where one member runs: its addresses, and the command it is started under (empty: run
+    /// directly; `ip netns exec NS`: inside a host of its own).
+    public struct Placement: Sendable {
+        public var clientURL: String
+        public var peerURL: String
+        public var launcher: [String]
+        public init(clientURL: String, peerURL: String, launcher: [String] = []) {
+            self.clientURL = clientURL
+            self.peerURL = peerURL
+            self.launcher = launcher
+        }
+    }
+
+    /// What one transaction may carry in the clusters this starts.
     public static let maxTxnOps = 65_536
     public static let maxRequestBytes = 32 << 20
 
@@ -35,10 +48,23 @@ public final class EtcdLocalCluster: Sendable {
     /// answering within a request's timeout.
     private static let starting = StartGate(width: 2)
 
-    public init(members count: Int, directory: String, heartbeatMillis: Int = 50, electionMillis: Int = 500, startTimeout: Duration = .seconds(60))
-        async throws
-    {
+    /// Starts `count` members (1 or 3) on free loopback ports and waits until every one answers
+    /// as healthy.
+    public convenience init(
+        members count: Int, directory: String, heartbeatMillis: Int = 50, electionMillis: Int = 500, startTimeout: Duration = .seconds(60)
+    ) async throws {
         guard count == 1 || count == 3 else { throw EtcdError(.unavailable, "a local etcd has 1 or 3 members, not \(count)") }
+        try await self.init(
+            placements: { Self.loopbackPlacements(count) }, directory: directory, heartbeatMillis: heartbeatMillis, electionMillis: electionMillis,
+            startTimeout: startTimeout)
+    }
+
+    /// Starts one member per placement (`placements` is asked again when a start must be retried
+    /// because a port was taken) and waits until every one answers as healthy.
+    public init(
+        placements: () -> [Placement], directory: String, heartbeatMillis: Int = 50, electionMillis: Int = 500,
+        startTimeout: Duration = .seconds(60)
+    ) async throws {
         guard let executable = Self.executable else {
             throw EtcdError(.unavailable, "no etcd executable: install etcd-server (apt-get install etcd-server) or set BATON_ETCD")
         }
@@ -50,7 +76,7 @@ public final class EtcdLocalCluster: Sendable {
         while true {
             // A port found free may be taken by another process before etcd binds it: then the
             // members start again on new ports (a few times).
-            let started = try Self.launch(count, executable: executable, directory: directory, extraArguments: arguments)
+            let started = try Self.launch(placements(), executable: executable, directory: directory, extraArguments: arguments)
             do {
                 try await Self.waitUntilHealthy(started, timeout: startTimeout)
                 members = started
@@ -69,18 +95,24 @@ public final class EtcdLocalCluster: Sendable {
         await Self.starting.leave()
     }
 
-    /// Starts `count` members on free loopback ports.
-    private static func launch(_ count: Int, executable: String, directory: String, extraArguments: [String]) throws -> [Member] {
+    static func loopbackPlacements(_ count: Int) -> [Placement] {
         var ports = FreePort.Allocator()
-        let addresses = (1...count).map { ("etcd\($0)", "http://127.0.0.1:\(ports.next())", "http://127.0.0.1:\(ports.next())") }
+        return (1...count).map { _ in Placement(clientURL: "http://127.0.0.1:\(ports.next())", peerURL: "http://127.0.0.1:\(ports.next())") }
+    }
+
+    /// Starts one member per placement, named `etcd1`, `etcd2`, ...
+    private static func launch(_ placements: [Placement], executable: String, directory: String, extraArguments: [String]) throws -> [Member] {
+        let addresses = placements.enumerated().map { ("etcd\($0.offset + 1)", $0.element.clientURL, $0.element.peerURL, $0.element.launcher) }
         let initialCluster = addresses.map { "\($0.0)=\($0.2)" }.joined(separator: ",")
         let token = "baton-\(UUID().uuidString.prefix(8))"
         var started: [Member] = []
         do {
-            for (name, client, peer) in addresses {
+            for (name, client, peer, launcher) in addresses {
+                // Under a launcher (`ip netns exec NS`), etcd is its last argument before etcd's own.
+                let (program, prefix) = launcher.isEmpty ? (executable, []) : ("/usr/bin/env", launcher + [executable])
                 let process = try ChildProcess(
-                    executable: executable,
-                    arguments: [
+                    executable: program,
+                    arguments: prefix + [
                         "--name", name, "--data-dir", "\(directory)/\(name).data",
                         "--listen-client-urls", client, "--advertise-client-urls", client,
                         "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,

@@ -75,17 +75,18 @@ public actor GroupSupervisor: Service {
         self.logger = logger
     }
 
-    /// The members of `configuration`: every master (in `mode`) and every task executor.
-    /// `masterArguments` go to every master's command line (e.g. `--takeover restart-all`).
+    /// The members of `configuration`: every master (in `mode`) and every task executor, or, with
+    /// `host`, those the config places on that host. `masterArguments` go to every master's
+    /// command line (e.g. `--takeover restart-all`).
     public static func members(
-        of configuration: HAConfiguration, logLevel: String?, mode: String = "session", masterArguments: [String] = []
+        of configuration: HAConfiguration, host: Identifier? = nil, logLevel: String?, mode: String = "session", masterArguments: [String] = []
     ) -> [Member] {
-        let masters = configuration.masters.map { master in
+        let masters = configuration.masters.filter { host == nil || $0.host == host }.map { master in
             var arguments = ["master", "--config", configuration.file, "--id", master.id.rawValue, "--mode", mode] + masterArguments
             if let logLevel { arguments += ["--log-level", logLevel] }
             return Member(id: master.id.identifier, arguments: arguments)
         }
-        let executors = configuration.taskExecutors.map { executor in
+        let executors = configuration.taskExecutors.filter { host == nil || $0.host == host }.map { executor in
             var arguments = ["taskexecutor", "--config", configuration.file, "--id", executor.id.rawValue]
             if let logLevel { arguments += ["--log-level", logLevel] }
             return Member(id: executor.id.identifier, arguments: arguments)

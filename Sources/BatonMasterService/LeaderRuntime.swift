@@ -71,11 +71,14 @@ actor LeaderRuntime {
     /// Restarts already counted into `baton_job_restarts_total`, per job.
     private var countedRestarts: [JobID: Int] = [:]
     private let inputs = BatchQueue<Input>()
+    /// The term's lease: commands leave only while it holds.
+    let lease: LeaseGuard
 
     init(
         epoch: Epoch, identity: LeaderIdentity, store: HAStore, configuration: HAConfiguration, mode: Dispatcher.Mode,
-        takeover: TakeoverPolicy, logger: Logger, time: any TimeSource, clock: any Clock<Duration>
+        takeover: TakeoverPolicy, logger: Logger, time: any TimeSource, clock: any Clock<Duration>, lease: LeaseGuard
     ) {
+        self.lease = lease
         self.clock = clock
         self.epoch = epoch
         self.identity = identity
@@ -312,8 +315,18 @@ actor LeaderRuntime {
             }
         }
         // On the cooperative pool, like the connection it writes to, not on the store thread.
+        let (lease, time, epoch) = (self.lease, self.time, self.epoch)
         timers.addTask(executorPreference: globalConcurrentExecutor) {
             while let run = await commands.takeAll() {
+                guard lease.holds(at: time.monotonicNow()) else {
+                    // The lease ran out while the loop waits for the store: this term is over.
+                    if lease.firstLapse() {
+                        logger.warning(
+                            "the lease ran out before the store answered: commands are held back",
+                            metadata: [LogKey.epoch: "\(epoch)", LogKey.taskExecutor: "\(id)", "baton.commands": "\(run.count)"])
+                    }
+                    continue
+                }
                 await connection.send(requests: run, replyTimeout: Self.commandReplyTimeout, onReply: handler)
             }
         }

@@ -65,6 +65,8 @@ public actor MasterService: Service {
     private var election: LeaderElection
     private var leadingSince: MonotonicInstant?
     private var runtime: LeaderRuntime?
+    /// The lease of the term this master leads, for the runtime's outboxes.
+    private let lease = LeaseGuard()
     private let runtimes: AsyncStream<LeaderRuntime>
     private let runtimeStarts: AsyncStream<LeaderRuntime>.Continuation
     /// The store refused this process for good (LMDB's MDB_PANIC): the master ends, so that the
@@ -371,7 +373,9 @@ public actor MasterService: Service {
     private func carryOut(_ actions: [LeaderElection.Action], watcher: any HolderWatcher) async {
         var pending = actions[...]
         while let action = pending.popFirst() {
+            lease.set(election.leaseExpiry)
             let more = await perform(action, watcher: watcher)
+            lease.set(election.leaseExpiry)
             pending = more[...] + pending
         }
     }
@@ -464,7 +468,7 @@ public actor MasterService: Service {
                 metadata: [LogKey.epoch: "\(epoch)", "baton.address": "\(identity.address)"])
             let runtime = LeaderRuntime(
                 epoch: epoch, identity: identity, store: store, configuration: configuration, mode: options.mode, takeover: options.takeover,
-                logger: logger, time: time, clock: clock)
+                logger: logger, time: time, clock: clock, lease: lease)
             self.runtime = runtime
             runtimeStarts.yield(runtime)
             return []

@@ -105,6 +105,7 @@ public struct FileSinkOperator: StreamOperator, @unchecked Sendable {
             descriptor = open(path(name), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
             guard descriptor >= 0 else { throw fileError("cannot create", name) }
             currentName = name
+            if exactlyOnce { file.inProgressPath = path(name) }
         }
         do { try DurableFiles.writeAll(descriptor, buffer, path: path(currentName ?? "")) } catch {
             throw OperatorError("operator 'file-sink': \(error)")
@@ -125,6 +126,7 @@ public struct FileSinkOperator: StreamOperator, @unchecked Sendable {
         if fsync(descriptor) != 0 { throw fileError("cannot sync", name) }
         close(descriptor)
         descriptor = -1
+        file.inProgressPath = nil
         currentName = nil
         wroteSinceSync = false
         unsyncedBytes = 0
@@ -292,5 +294,13 @@ final class EarlyWriteback: Sendable {
 final class OpenFile: @unchecked Sendable {
     // @unchecked: used by the one task that owns the sink.
     var descriptor: Int32 = -1
-    deinit { if descriptor >= 0 { close(descriptor) } }
+    /// The in-progress file open now, when exactly-once: no checkpoint holds it, so when the sink
+    /// goes away without closing it (its task failed or was canceled) it is removed. A replaced
+    /// attempt that ran on after its successor restored (it was cut off from the leader) leaves
+    /// nothing behind.
+    var inProgressPath: String?
+    deinit {
+        if descriptor >= 0 { close(descriptor) }
+        if let inProgressPath { unlink(inProgressPath) }
+    }
 }

@@ -103,6 +103,28 @@ struct EtcdMemberLivenessTests {
         }
     }
 
+    @Test("a live process whose lease lapsed (paused, cut off) takes its member's name again under a new lease")
+    func lapsedLeaseIsTakenAgain() async throws {
+        try await withLocalEtcd { _, client in
+            let liveness = EtcdMemberLiveness(client: client, prefix: "/t5/", leaseSeconds: 1)
+            let key = Array("/t5/members/live/m1".utf8)
+            let m1 = try liveness.register(info("m1", pid: 7001, incarnation: 31), patience: .zero)
+            let first = try #require(try await client.range(key).keyValues.first)
+            try await client.revoke(lease: first.lease)
+            var again: EtcdKeyValue?
+            let deadline = ContinuousClock.now + .seconds(5)
+            while again == nil, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(50))
+                again = try await client.range(key).keyValues.first
+            }
+            let back = try #require(again, "the live key did not come back")
+            #expect(back.lease != first.lease)
+            #expect(try JSONDecoder().decode(MemberProcessInfo.self, from: Data(back.value)).pid == 7001)
+
+            withExtendedLifetime(m1) {}
+        }
+    }
+
     @Test("a write of the leadership record is reported to the watcher at once")
     func leadershipChanges() async throws {
         try await withLocalEtcd { _, client in

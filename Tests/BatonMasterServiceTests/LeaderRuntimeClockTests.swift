@@ -33,7 +33,7 @@ struct LeaderRuntimeClockTests {
         let clock = ManualClock()
         let runtime = LeaderRuntime(
             epoch: victory.record.epoch, identity: identity, store: store, configuration: configuration, mode: .session, takeover: .reconcile,
-            logger: Logger(label: "test"), time: SystemTimeSource(), clock: clock)
+            logger: Logger(label: "test"), time: SystemTimeSource(), clock: clock, lease: .holdingForever)
         let running = Task { try await runtime.run() }
         // No task executor: the job's slot requests wait, with their timeout (300 s) on the clock.
         var builder = JobGraphBuilder(id: "waits", configuration: JobConfiguration(scheduling: .eager, failover: .region, restart: .none))

@@ -19,15 +19,48 @@ final class GroupHarness: @unchecked Sendable {
     let configPath: String
     let configuration: HAConfiguration
     private(set) var processes: [BatonProcess] = []
-    /// For the etcd backend: the group's own one-member etcd, in the folder.
+    /// For the etcd backend: the group's own etcd, in the folder (one member, or one per host).
     private let etcd: EtcdLocalCluster?
+    /// When the group spans hosts: the network namespaces it runs in (a master and a task
+    /// executor on each, an etcd member on each).
+    let hosts: NetnsHosts?
 
     /// A group on a file backend (sqlite, lmdb).
     convenience init(backend: String, masters: Int = 3, lease: String = "1s", taskExecutors: Int = 0, slots: Int = 4, metrics: Bool = false) throws {
         precondition(backend != "etcd", "a group on etcd is made with GroupHarness.make")
+        let directory = try TemporaryDirectory("baton-group-test")
         try self.init(
-            backend: backend, directory: try TemporaryDirectory("baton-group-test"), etcd: nil, masters: masters, lease: lease,
-            taskExecutors: taskExecutors, slots: slots, metrics: metrics)
+            directory: directory, etcd: nil, hosts: nil, backend: backend,
+            config: TestConfigs.group(backend: backend, masters: masters, lease: lease, taskExecutors: taskExecutors, slots: slots, metrics: metrics))
+    }
+
+    /// A group across `count` hosts of this machine (network namespaces; needs root): on each an
+    /// etcd member, a master and a task executor with `slots` slots; `startGroup()` runs
+    /// `baton group --host` inside each.
+    static func makeOnHosts(_ count: Int = 3, lease: String = "2s", slots: Int = 2) async throws -> GroupHarness {
+        let directory = try TemporaryDirectory("baton-hosts-test")
+        var hosts: NetnsHosts?
+        var etcd: EtcdLocalCluster?
+        do {
+            let set = try NetnsHosts.create(count: count)
+            hosts = set
+            etcd = try await EtcdLocalCluster(
+                placements: {
+                    set.hosts.map {
+                        .init(clientURL: "http://\($0.storeAddress):2379", peerURL: "http://\($0.storeAddress):2380", launcher: set.exec($0, []))
+                    }
+                }, directory: directory.file("etcd"))
+            let config = MultiHostConfig.text(
+                cluster: "test", hosts: set.hosts.map { .init(name: $0.name, address: $0.address) }, etcdEndpoints: etcd!.endpoints,
+                prefix: "/test/", directory: directory.path, secret: "test-cluster-secret", lease: lease, renew: "200ms", heartbeatTimeout: "2s",
+                slots: slots, restartDelay: "100ms")
+            return try GroupHarness(directory: directory, etcd: etcd, hosts: set, backend: "etcd", config: config)
+        } catch {
+            etcd?.stop()
+            hosts?.destroy()
+            directory.remove()
+            throw error
+        }
     }
 
     /// A group on any backend; for etcd, a one-member etcd of its own is started in the folder.
@@ -39,8 +72,10 @@ final class GroupHarness: @unchecked Sendable {
         do {
             if backend == "etcd" { etcd = try await EtcdLocalCluster(members: 1, directory: directory.file("etcd")) }
             return try GroupHarness(
-                backend: backend, directory: directory, etcd: etcd, masters: masters, lease: lease, taskExecutors: taskExecutors, slots: slots,
-                metrics: metrics)
+                directory: directory, etcd: etcd, hosts: nil, backend: backend,
+                config: TestConfigs.group(
+                    backend: backend, masters: masters, lease: lease, taskExecutors: taskExecutors, slots: slots, metrics: metrics,
+                    etcdEndpoints: etcd?.endpoints ?? []))
         } catch {
             etcd?.stop()
             directory.remove()
@@ -48,27 +83,39 @@ final class GroupHarness: @unchecked Sendable {
         }
     }
 
-    private init(
-        backend: String, directory: TemporaryDirectory, etcd: EtcdLocalCluster?, masters: Int, lease: String, taskExecutors: Int, slots: Int,
-        metrics: Bool
-    ) throws {
+    private init(directory: TemporaryDirectory, etcd: EtcdLocalCluster?, hosts: NetnsHosts?, backend: String, config: String) throws {
         self.backend = backend
         self.directory = directory
         self.etcd = etcd
-        configPath = try directory.write(
-            TestConfigs.group(
-                backend: backend, masters: masters, lease: lease, taskExecutors: taskExecutors, slots: slots, metrics: metrics,
-                etcdEndpoints: etcd?.endpoints ?? []),
-            to: "ha.yaml")
+        self.hosts = hosts
+        configPath = try directory.write(config, to: "ha.yaml")
         configuration = try HAConfiguration.load(path: configPath)
     }
 
-    /// Starts `baton group` on the config.
+    /// Starts `baton group` on the config (on hosts: one inside each host, for its members).
     @discardableResult
     func startGroup(restart: Bool = true) throws -> BatonProcess {
         var arguments = ["group", "--config", configPath]
         if !restart { arguments.append("--no-restart") }
-        return try start(arguments, log: "group.log")
+        guard let hosts else { return try start(arguments, log: "group.log") }
+        var last: BatonProcess?
+        for host in hosts.hosts { last = try startGroup(on: host, restart: restart) }
+        return last!
+    }
+
+    /// Starts `baton group --host` inside `host`.
+    @discardableResult
+    func startGroup(on host: NetnsHosts.Host, restart: Bool = true) throws -> BatonProcess {
+        var arguments = ["group", "--config", configPath, "--host", host.name]
+        if !restart { arguments.append("--no-restart") }
+        return try start(
+            hosts!.exec(host, [BatonProcess.executable("baton")] + arguments), log: "group-\(host.name)-\(processes.count).log",
+            executable: "/usr/bin/env")
+    }
+
+    /// The host the master `id` runs on.
+    func host(ofMaster id: String) -> NetnsHosts.Host? {
+        configuration.masters.first { $0.id.rawValue == id }?.host.flatMap { hosts?.host($0.rawValue) }
     }
 
     /// Starts one `baton master`.
@@ -96,6 +143,7 @@ final class GroupHarness: @unchecked Sendable {
             }
         }
         etcd?.stop()
+        hosts?.destroy()
         directory.remove()
     }
 

@@ -40,6 +40,22 @@ struct FileSinkTests {
         #expect(try files(root) == ["part-0-1", "part-0-2"])
     }
 
+    @Test("a sink that goes away without finishing (its task failed or was canceled) removes its in-progress file and keeps its pending ones")
+    func abandonedSinkRemovesItsInProgressFile() throws {
+        let root = NSTemporaryDirectory() + "baton-sink-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        do {
+            var operation = try sink(root, attempt: 3)
+            try write(&operation, 1...3)
+            _ = try operation.snapshotState(checkpoint: 1)
+            // Enough records that some reach the in-progress file before any checkpoint.
+            try write(&operation, 4...400_000)
+            let present = try files(root)
+            #expect(present.contains { $0.hasPrefix(".part-0-3-") && $0.hasSuffix(".inprogress") }, "\(present)")
+        }
+        #expect(try files(root) == [".part-0-1.pending"])
+    }
+
     @Test("a checkpoint's file holds every record when syncs start early in the background, across several files")
     func earlyWritebackKeepsEveryRecord() throws {
         let root = NSTemporaryDirectory() + "baton-sink-\(UInt32.random(in: 0...UInt32.max))"

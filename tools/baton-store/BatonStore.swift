@@ -4,6 +4,7 @@
 //   baton-store check  --config F              integrity check of the backend and every checksum
 //   baton-store hammer --config F --id X ...   one of several concurrent writer processes (tests)
 //   baton-store etcd-cluster --members N --dir D   a local etcd of 1 or 3 members until SIGTERM (tools/etcd-cluster)
+//   baton-store netns-hosts run|destroy|list        hosts in network namespaces with an etcd member each (tools/netns-hosts)
 //
 // Exit status: 0 success, 1 a failed check or a refused store, 2 bad usage or config.
 import ArgumentParser
@@ -25,7 +26,7 @@ import Glibc
 struct StoreTool: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "baton-store", abstract: "Dump, check and hammer a Baton HA store.",
-        subcommands: [Dump.self, Check.self, Hammer.self, EtcdCluster.self])
+        subcommands: [Dump.self, Check.self, Hammer.self, EtcdCluster.self, NetnsHostsCommand.self])
 }
 
 func openStore(_ config: String, access: StoreAccess) throws -> (HAConfiguration, HAStore) {
@@ -199,5 +200,58 @@ struct EtcdCluster: AsyncParsableCommand {
         try cluster.endpoints.joined(separator: ",").write(toFile: "\(dir)/endpoints", atomically: true, encoding: .utf8)
         print(cluster.endpoints.joined(separator: ","))
         for await _ in await UnixSignalsSequence(trapping: .sigterm, .sigint) { break }
+    }
+}
+
+/// Hosts in network namespaces for a group that spans machines (`tools/netns-hosts`).
+struct NetnsHostsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "netns-hosts", abstract: "Hosts in network namespaces, each with an etcd member (needs root).",
+        subcommands: [Run.self, Destroy.self, List.self])
+
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create the hosts, start an etcd member in each, write DIR/ha.yaml placing a master and a task executor on each; "
+                + "on SIGTERM or SIGINT, end every process in the hosts and remove them.")
+        @Option(help: "How many hosts.") var hosts = 3
+        @Option(help: "The set's name (1-8 letters or digits; default: a fresh one).") var name: String?
+        @Option(help: "The folder for the config, checkpoints and the etcd members' data (created).") var dir: String
+
+        func run() async throws {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            let set = try NetnsHosts.create(count: hosts, name: name)
+            defer { set.destroy() }
+            let cluster = try await EtcdLocalCluster(
+                placements: {
+                    set.hosts.map {
+                        .init(clientURL: "http://\($0.storeAddress):2379", peerURL: "http://\($0.storeAddress):2380", launcher: set.exec($0, []))
+                    }
+                }, directory: "\(dir)/etcd")
+            defer { cluster.stop() }
+            var random = SystemRandomNumberGenerator()
+            let secret = (0..<4).map { _ in String(random.next() as UInt64, radix: 16) }.joined()
+            let config = MultiHostConfig.text(
+                hosts: set.hosts.map { .init(name: $0.name, address: $0.address) }, etcdEndpoints: cluster.endpoints, directory: dir, secret: secret)
+            try config.write(toFile: "\(dir)/ha.yaml", atomically: true, encoding: .utf8)
+            let table = set.hosts.map { "\($0.name) \($0.namespace) \($0.address) \($0.storeAddress)" }.joined(separator: "\n") + "\n"
+            try table.write(toFile: "\(dir)/hosts", atomically: true, encoding: .utf8)
+            try set.name.write(toFile: "\(dir)/name", atomically: true, encoding: .utf8)
+            print("host set \(set.name): \(set.hosts.count) hosts, etcd \(cluster.endpoints.joined(separator: ","))")
+            print(table, terminator: "")
+            for await _ in await UnixSignalsSequence(trapping: .sigterm, .sigint) { break }
+        }
+    }
+
+    struct Destroy: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "End every process in the set's hosts and remove its namespaces and bridges.")
+        @Argument(help: "The set's name.") var name: String
+        func run() async throws { NetnsHosts.destroy(name: name) }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The host sets that exist.")
+        func run() async throws {
+            for name in NetnsHosts.existingSets() { print(name) }
+        }
     }
 }
