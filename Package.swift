@@ -239,7 +239,7 @@ let package = Package(
             dependencies: [
                 "BatonStoreRecords", "BatonJobManager",
                 "BatonAudit", "BatonClient", "BatonConfig", "BatonCore", "BatonElection", "BatonHAStore", "BatonOperators", "BatonHAStoreSelection", "BatonJobGraph", "BatonJobMaster",
-                "BatonProcessControl", "BatonStatus", "BatonWire", .product(name: "Logging", package: "swift-log"),
+                "BatonProcessControl", "BatonStatus", "BatonWire", "BatonEtcd", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
         .target(
@@ -348,7 +348,7 @@ let package = Package(
             dependencies: [
                 "BatonStoreRecords", "BatonJobManager",
                 "BatonCore", "BatonElection", "BatonExecutionGraph", "BatonHAStore", "BatonHAStoreSQLite", "BatonMasterService",
-                "BatonCheckpointing", "BatonProcessControl", "BatonTestKit", "BatonConfig", "BatonHAStoreSelection", "BatonJobGraph",
+                "BatonCheckpointing", "BatonProcessControl", "BatonTestKit", "BatonConfig", "BatonHAStoreSelection", "BatonJobGraph", "BatonWire",
                 "BatonJobMaster", "BatonResourceManager", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),

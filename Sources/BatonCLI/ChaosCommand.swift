@@ -27,8 +27,10 @@ struct ChaosCommand: AsyncParsableCommand {
     var duration: String?
     @Option(name: .long, help: "The pause before each fault, a range like 2s-5s.")
     var interval: String = "2s-5s"
-    @Option(name: .long, help: "Fault kinds: kill, stop, standby-kill, te-kill, store-stall.")
-    var faults: String = "kill,stop,standby-kill,te-kill,store-stall"
+    @Option(
+        name: .long,
+        help: "Fault kinds: kill, stop, standby-kill, te-kill, store-stall; on hosts also host-kill, host-stop, partition (default: all that apply).")
+    var faults: String?
     @Option(name: .long, help: "The seed of the fault schedule (default: random, printed).")
     var seed: UInt64?
     @Option(name: .long, help: "The report folder, which must not exist or be empty (default: chaos-<seed>-<time>-<random> beside the config).")
@@ -49,8 +51,22 @@ struct ChaosCommand: AsyncParsableCommand {
         guard let job else { throw CommandFailure.usage("--job: give the job spec to run") }
         let takeoverPolicy = try takeover.policy()
         guard let range = ChaosPlan.interval(interval) else { throw CommandFailure.usage("--interval: '\(interval)' is not a range like 2s-5s") }
-        guard let kinds = ChaosPlan.kinds(faults) else {
-            throw CommandFailure.usage("--faults: '\(faults)' is not a list of kill, stop, standby-kill, te-kill, store-stall")
+        let onHosts = !configuration.hosts.isEmpty
+        let kinds: [FaultKind]
+        if let faults {
+            guard let named = ChaosPlan.kinds(faults) else {
+                throw CommandFailure.usage(
+                    "--faults: '\(faults)' is not a list of \(FaultKind.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            if let hostFault = named.first(where: \.needsHosts), !onHosts {
+                throw CommandFailure.usage("--faults: \(hostFault.rawValue) needs a config that places members on hosts (masters[].host)")
+            }
+            if named.contains(.storeStall), configuration.store.backend == .etcd {
+                throw CommandFailure.usage("--faults: store-stall holds a store file's write lock; etcd has none")
+            }
+            kinds = named
+        } else {
+            kinds = FaultKind.defaults(onHosts: onHosts)
         }
         let count: Int
         if let kills {

@@ -10,11 +10,28 @@ public enum FaultKind: String, Codable, Sendable, CaseIterable {
     case standbyKill = "standby-kill"
     /// kill -9 of a task executor (task failover mixed in).
     case teKill = "te-kill"
-    /// Another process holds the store's write lock for a while.
+    /// Another process holds the store's write lock for a while (file stores).
     case storeStall = "store-stall"
+    /// Every process of one host killed (its group, master, task executor and etcd member); the
+    /// host then starts again.
+    case hostKill = "host-kill"
+    /// Every process of one host stopped past the lease, then continued.
+    case hostStop = "host-stop"
+    /// One host's links cut past the lease (its processes live on, alone), then restored.
+    case partition
 
-    /// Whether the fault hits the master group (it must restart no task).
-    public var isMasterFault: Bool { self != .teKill }
+    /// Whether the fault hits the master group only (it must restart no task). Faults of whole
+    /// hosts and links hit task executors too.
+    public var isMasterFault: Bool { ![.teKill, .hostKill, .hostStop, .partition].contains(self) }
+
+    /// Whether the fault needs a config that places members on hosts.
+    public var needsHosts: Bool { [.hostKill, .hostStop, .partition].contains(self) }
+
+    /// The kinds a run injects when none are named: on hosts, the faults of hosts and links
+    /// instead of the store stall (which holds a file store's lock).
+    public static func defaults(onHosts: Bool) -> [FaultKind] {
+        onHosts ? [.kill, .stop, .standbyKill, .teKill, .hostKill, .hostStop, .partition] : [.kill, .stop, .standbyKill, .teKill, .storeStall]
+    }
 }
 
 /// The schedule of a chaos run, drawn from a seed: the same seed gives the same faults, at the

@@ -149,19 +149,16 @@ public struct ChaosRunner: Sendable {
         let graph = try Self.prepare(jobSpec: jobSpec, reportDirectory: reportDirectory)
         try FileManager.default.createDirectory(atPath: reportDirectory, withIntermediateDirectories: true)
         try "\(plan.seed)\n".write(toFile: "\(reportDirectory)/seed", atomically: true, encoding: .utf8)
-        let configPath = "\(reportDirectory)/chaos.yaml"
-        try configuration.isolatedCopy(directory: reportDirectory).write(toFile: configPath, atomically: true, encoding: .utf8)
-        let chaos = try HAConfiguration.load(path: configPath)
+        let group = try await ChaosGroup.start(
+            configuration, in: reportDirectory, executable: executable,
+            groupArguments: takeover == .reconcile ? [] : ["--takeover", takeover.rawValue])
+        defer { group.stop() }
+        let (configPath, chaos) = (group.configPath, group.configuration)
         let bounds = ChaosBounds(chaos, job: graph)
         let job = graph.id.rawValue
-        let group = try ChildProcess(
-            executable: executable,
-            arguments: ["group", "--config", configPath, "--log-level", "info"] + (takeover == .reconcile ? [] : ["--takeover", takeover.rawValue]),
-            logPath: "\(reportDirectory)/group.log")
-        defer { group.stop(timeout: .seconds(15)) }
         guard await waitFor(chaos, .seconds(60), { status in
             status.leader?.alive == true && status.taskExecutors.allSatisfy { $0.registeredEpoch != nil } && status.masters.allSatisfy { $0.role != "down" }
-        }) != nil else { throw Failure(description: "the group did not come up within 60 s; see \(reportDirectory)/group.log") }
+        }) != nil else { throw Failure(description: "the group did not come up within 60 s; see \(group.logs)") }
 
         var logger = Logger(label: "baton.chaos")
         logger.logLevel = .warning
@@ -174,7 +171,7 @@ public struct ChaosRunner: Sendable {
         guard await waitFor(chaos, .seconds(60), { status in
             guard let state = status.jobs.first(where: { $0.id == job }) else { return false }
             return (state.lastCheckpoint.id ?? 0) >= 1 && state.vertices.flatMap(\.subtasks).allSatisfy { $0.state == "RUNNING" }
-        }) != nil else { throw Failure(description: "the job did not run with a checkpoint within 60 s; see \(reportDirectory)/group.log") }
+        }) != nil else { throw Failure(description: "the job did not run with a checkpoint within 60 s; see \(group.logs)") }
 
         let started = ContinuousClock.now
         var faults: [ChaosReport.Fault] = []
@@ -197,14 +194,14 @@ public struct ChaosRunner: Sendable {
                 continue
             }
             let injectedAt = (ContinuousClock.now - started).milliseconds
-            var fault = try await inject(planned, before: before, job: job, configuration: chaos, configPath: configPath, bounds: bounds)
+            var fault = try await inject(planned, before: before, job: job, group: group, configPath: configPath, bounds: bounds)
             fault.atMillis = injectedAt
             if fault.outcome != "ok" {
                 let kind =
                     fault.outcome.hasPrefix("no new leader") ? "no-leader" : fault.outcome.hasPrefix("no task failover") ? "no-task-failover" : "fault-not-injected"
                 flag(kind, "\(name): \(fault.outcome)")
             }
-            if planned.kind == .kill || planned.kind == .stop, fault.toEpoch != nil, fault.reconcileMillis == nil {
+            if fault.toEpoch != nil, fault.reconcileMillis == nil, [.kill, .stop, .hostKill, .hostStop, .partition].contains(planned.kind) {
                 flag("reconciliation-timeout", "\(name): reconciliation at epoch \(fault.toEpoch!) did not finish within \(DurationText.format(bounds.reconciled))")
             }
             // The job runs again: every subtask RUNNING.
@@ -277,8 +274,9 @@ public struct ChaosRunner: Sendable {
     // MARK: faults
 
     private func inject(
-        _ planned: ChaosPlan.Fault, before: GroupStatus, job: String, configuration: HAConfiguration, configPath: String, bounds: ChaosBounds
+        _ planned: ChaosPlan.Fault, before: GroupStatus, job: String, group: ChaosGroup, configPath: String, bounds: ChaosBounds
     ) async throws -> ChaosReport.Fault {
+        let configuration = group.configuration
         var fault = ChaosReport.Fault(
             kind: planned.kind.rawValue, atMillis: 0, target: "-", fromEpoch: before.leader?.epoch, toEpoch: nil, detectMillis: nil, reconcileMillis: nil,
             restarted: 0, restartedTasks: [], outcome: "ok")
@@ -291,26 +289,38 @@ public struct ChaosRunner: Sendable {
             fault.target = leader.id
             let start = ContinuousClock.now
             kill(leader.pid, planned.kind == .kill ? SIGKILL : SIGSTOP)
-            let observed = EpochBox()
-            let elected = await waitForStore(configuration, bounds.leader) { store in
-                guard let record = try store.readLeadershipBlocking(), record.epoch.rawValue > leader.epoch else { return false }
-                observed.epoch = record.epoch.rawValue
-                return true
-            }
+            let elected = await awaitNewLeader(after: leader.epoch, start: start, configuration: configuration, bounds: bounds, fault: &fault)
             if planned.kind == .stop { kill(leader.pid, SIGCONT) }
-            guard elected, let epoch = observed.epoch else {
-                fault.outcome = "no new leader within \(DurationText.format(bounds.leader))"
+            if elected { await awaitReconciliation(start: start, configuration: configuration, bounds: bounds, fault: &fault) }
+        case .hostKill, .hostStop, .partition:
+            let hosts = configuration.hosts
+            guard !hosts.isEmpty else {
+                fault.outcome = "no hosts to hit: the config places no member on a host"
                 return fault
             }
-            fault.detectMillis = (ContinuousClock.now - start).milliseconds
-            fault.toEpoch = epoch
-            let key = ReconciliationRecord.key(epoch: Epoch(epoch))
-            if await waitForStore(configuration, bounds.reconciled - (ContinuousClock.now - start), { store in
-                guard let record = try store.readBlocking({ try $0.value(ReconciliationRecord.self, .reconciliations, key) }) else { return false }
-                return record.reconciledAt != nil && !record.windowClosed
-            }) {
-                fault.reconcileMillis = (ContinuousClock.now - start).milliseconds
+            let host = hosts[Int(planned.pick % UInt64(hosts.count))]
+            fault.target = host.rawValue
+            // When the leader is on that host a new one must lead within the bound; else the
+            // fault lasts past a lease.
+            let leader = before.leader.flatMap { $0.alive && group.host(ofMaster: $0.id) == host ? $0 : nil }
+            let start = ContinuousClock.now
+            switch planned.kind {
+            case .hostKill: group.signalAll(on: host, SIGKILL)
+            case .hostStop: group.signalAll(on: host, SIGSTOP)
+            default: try group.setLinks(of: host, up: false)
             }
+            var elected = false
+            if let leader {
+                elected = await awaitNewLeader(after: leader.epoch, start: start, configuration: configuration, bounds: bounds, fault: &fault)
+            } else {
+                try await Task.sleep(for: configuration.election.leaseDuration + .milliseconds(500))
+            }
+            switch planned.kind {
+            case .hostKill: try group.restartHost(host)
+            case .hostStop: group.signalAll(on: host, SIGCONT)
+            default: try group.setLinks(of: host, up: true)
+            }
+            if elected { await awaitReconciliation(start: start, configuration: configuration, bounds: bounds, fault: &fault) }
         case .standbyKill:
             let standbys = before.masters.filter { $0.role == "standby" }.compactMap { master in master.pid.map { (master.id, $0) } }
             guard killOne(of: standbys, pick: planned.pick, fault: &fault, none: "no standby to hit") else { return fault }
@@ -335,6 +345,38 @@ public struct ChaosRunner: Sendable {
             if let epoch = (try? GroupStatus.read(configuration))?.leader?.epoch, epoch != before.leader?.epoch { fault.toEpoch = epoch }
         }
         return fault
+    }
+
+    /// Waits for a leader newer than `epoch` in the store; records when it came (or the outcome
+    /// that none did).
+    private func awaitNewLeader(
+        after epoch: UInt64, start: ContinuousClock.Instant, configuration: HAConfiguration, bounds: ChaosBounds, fault: inout ChaosReport.Fault
+    ) async -> Bool {
+        let observed = EpochBox()
+        let elected = await waitForStore(configuration, bounds.leader) { store in
+            guard let record = try store.readLeadershipBlocking(), record.epoch.rawValue > epoch else { return false }
+            observed.epoch = record.epoch.rawValue
+            return true
+        }
+        guard elected, let newEpoch = observed.epoch else {
+            fault.outcome = "no new leader within \(DurationText.format(bounds.leader))"
+            return false
+        }
+        fault.detectMillis = (ContinuousClock.now - start).milliseconds
+        fault.toEpoch = newEpoch
+        return true
+    }
+
+    /// Waits for the new leader's reconciliation to finish within its window.
+    private func awaitReconciliation(start: ContinuousClock.Instant, configuration: HAConfiguration, bounds: ChaosBounds, fault: inout ChaosReport.Fault) async {
+        guard let epoch = fault.toEpoch else { return }
+        let key = ReconciliationRecord.key(epoch: Epoch(epoch))
+        if await waitForStore(configuration, bounds.reconciled - (ContinuousClock.now - start), { store in
+            guard let record = try store.readBlocking({ try $0.value(ReconciliationRecord.self, .reconciliations, key) }) else { return false }
+            return record.reconciledAt != nil && !record.windowClosed
+        }) {
+            fault.reconcileMillis = (ContinuousClock.now - start).milliseconds
+        }
     }
 
     /// Kills the candidate `pick` names with SIGKILL; false (with the outcome said) when there is none.
@@ -382,7 +424,8 @@ public struct ChaosRunner: Sendable {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if let store = try? HAStoreSelection.open(configuration.store, access: .readOnly), (try? condition(store)) == true { return true }
-            try? await Task.sleep(for: .milliseconds(1))
+            // A file store is looked at every millisecond; etcd, a server, every ten.
+            try? await Task.sleep(for: .milliseconds(configuration.store.backend == .etcd ? 10 : 1))
         }
         return false
     }

@@ -1,4 +1,4 @@
-import BatonCore
+public import BatonCore
 import Foundation
 
 #if canImport(Glibc)
@@ -12,13 +12,19 @@ extension HAConfiguration {
     /// a free loopback port, so that the run reads nothing an earlier one left and runs beside a
     /// group of this same config. `restartDelay` overrides `group.restartDelay`; `taskExecutors` replaces the config's task executors with that
     /// many (`te1`, `te2`, ... with `slotsPerTaskExecutor` slots each). On etcd the fresh store is
-    /// a fresh random key prefix, on `etcdEndpoints` (default: the config's endpoints).
+    /// a fresh random key prefix, on `etcdEndpoints` (default: the config's endpoints). With
+    /// `hostAddresses` (host name -> address), members keep their hosts and listen on their
+    /// host's address (a run across hosts of its own); without, every address is on loopback.
     ///
     /// Returns the YAML text; write it to a file in `directory` and load it from there.
     public func isolatedCopy(
         directory: String, backend: StoreConfiguration.Backend? = nil, storePath: String? = nil, etcdEndpoints: [String]? = nil,
-        taskExecutors: Int? = nil, slotsPerTaskExecutor: Int = 2, restartDelay: Duration? = nil
+        hostAddresses: [Identifier: String]? = nil, taskExecutors: Int? = nil, slotsPerTaskExecutor: Int = 2, restartDelay: Duration? = nil
     ) -> String {
+        func placed(_ host: Identifier?) -> (address: String, key: String) {
+            guard let hostAddresses, let host, let address = hostAddresses[host] else { return ("127.0.0.1", "") }
+            return (address, "host: \(host), ")
+        }
         let backend = backend ?? store.backend
         let storePath = storePath ?? "\(directory)/ha.\(backend == .lmdb ? "lmdb" : "sqlite")"
         var random = SystemRandomNumberGenerator()
@@ -52,18 +58,20 @@ extension HAConfiguration {
             "masters:",
         ]
         for master in masters {
-            lines.append("  - { id: \(master.id), rpc: \"127.0.0.1:\(ports.next())\", rest: \"127.0.0.1:\(ports.next())\" }")
+            let (address, host) = placed(master.host)
+            lines.append("  - { id: \(master.id), \(host)rpc: \"\(address):\(ports.next())\", rest: \"\(address):\(ports.next())\" }")
         }
-        let executors: [(id: String, slots: Int, resources: ResourceProfile?)] =
-            taskExecutors.map { count in (0..<count).map { ("te\($0 + 1)", slotsPerTaskExecutor, nil) } }
+        let executors: [(id: String, slots: Int, resources: ResourceProfile?, host: Identifier?)] =
+            taskExecutors.map { count in (0..<count).map { ("te\($0 + 1)", slotsPerTaskExecutor, nil, nil) } }
             ?? self.taskExecutors.map { executor in
                 let custom = executor.resources != TaskExecutorConfiguration.defaultResources(slots: executor.slots)
-                return (executor.id.rawValue, executor.slots, custom ? executor.resources : nil)
+                return (executor.id.rawValue, executor.slots, custom ? executor.resources : nil, executor.host)
             }
         if !executors.isEmpty { lines.append("taskexecutors:") }
         for executor in executors {
             let resources = executor.resources.map { ", resources: \(Self.yaml($0))" } ?? ""
-            lines.append("  - { id: \(executor.id), slots: \(executor.slots), data: \"127.0.0.1:\(ports.next())\"\(resources) }")
+            let (address, host) = placed(executor.host)
+            lines.append("  - { id: \(executor.id), \(host)slots: \(executor.slots), data: \"\(address):\(ports.next())\"\(resources) }")
         }
         return lines.joined(separator: "\n") + "\n"
     }

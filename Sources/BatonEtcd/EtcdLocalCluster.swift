@@ -1,6 +1,7 @@
 public import BatonProcessControl
 import BatonConfig
 import Foundation
+import Synchronization
 
 /// A local etcd of one or three members on free loopback ports, each a real `etcd` process with
 /// its data in `directory`, for development and tests. Timers are tuned for fast failover
@@ -16,7 +17,8 @@ public final class EtcdLocalCluster: Sendable {
     }
 
     public let directory: String
-    public let members: [Member]
+    private let running: Mutex<[Member]>
+    public var members: [Member] { running.withLock { $0 } }
     public var endpoints: [String] { members.map(\.clientURL) }
 
     /// The etcd executable: `BATON_ETCD` when set, else `etcd` on the PATH.
@@ -79,7 +81,7 @@ public final class EtcdLocalCluster: Sendable {
             let started = try Self.launch(placements(), executable: executable, directory: directory, extraArguments: arguments)
             do {
                 try await Self.waitUntilHealthy(started, timeout: startTimeout)
-                members = started
+                running = Mutex(started)
                 break
             } catch {
                 for member in started { member.process.kill() }
@@ -161,6 +163,18 @@ public final class EtcdLocalCluster: Sendable {
             try await Task.sleep(for: .milliseconds(50))
         }
         throw EtcdError(.unavailable, "the local etcd did not become healthy within \(timeout): \(last)")
+    }
+
+    /// Starts the member `name` again on its data, after its process ended (it rejoins the
+    /// cluster as it was).
+    public func restart(_ name: String) throws {
+        try running.withLock { members in
+            guard let index = members.firstIndex(where: { $0.name == name }) else {
+                throw EtcdError(.unavailable, "no member \(name) in the local etcd")
+            }
+            members[index].process.kill()
+            members[index].process = try members[index].process.relaunched(logPath: "\(directory)/\(name)-\(UInt32.random(in: 0...UInt32.max)).log")
+        }
     }
 
     /// Ends every member (SIGTERM, then SIGKILL).

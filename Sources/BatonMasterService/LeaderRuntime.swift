@@ -317,18 +317,28 @@ actor LeaderRuntime {
         // On the cooperative pool, like the connection it writes to, not on the store thread.
         let (lease, time, epoch) = (self.lease, self.time, self.epoch)
         timers.addTask(executorPreference: globalConcurrentExecutor) {
-            while let run = await commands.takeAll() {
-                guard lease.holds(at: time.monotonicNow()) else {
-                    // The lease ran out while the loop waits for the store: this term is over.
-                    if lease.firstLapse() {
-                        logger.warning(
-                            "the lease ran out before the store answered: commands are held back",
-                            metadata: [LogKey.epoch: "\(epoch)", LogKey.taskExecutor: "\(id)", "baton.commands": "\(run.count)"])
-                    }
-                    continue
-                }
+            await Self.drain(commands, while: lease, time: time) { run in
                 await connection.send(requests: run, replyTimeout: Self.commandReplyTimeout, onReply: handler)
+            } heldBack: { count in
+                logger.warning(
+                    "the lease ran out before the store answered: commands are held back",
+                    metadata: [LogKey.epoch: "\(epoch)", LogKey.taskExecutor: "\(id)", "baton.commands": "\(count)"])
             }
+        }
+    }
+
+    /// Sends what `commands` holds, in runs, while `lease` holds; past it, drops every run (the
+    /// term is over) and calls `heldBack` once per lapse.
+    static func drain(
+        _ commands: BatchQueue<WireEnvelope>, while lease: LeaseGuard, time: any TimeSource,
+        send: ([WireEnvelope]) async -> Void, heldBack: (Int) -> Void
+    ) async {
+        while let run = await commands.takeAll() {
+            guard lease.holds(at: time.monotonicNow()) else {
+                if lease.firstLapse() { heldBack(run.count) }
+                continue
+            }
+            await send(run)
         }
     }
 

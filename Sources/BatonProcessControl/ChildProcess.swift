@@ -11,12 +11,16 @@ public final class ChildProcess: @unchecked Sendable {
     // @unchecked: `process` is created once; Foundation's Process is safe to query from any thread.
     private let process: Process
     public let logPath: String
+    public let executable: String
     public let arguments: [String]
+    private let environment: [String: String]
 
     /// Starts `executable` with `arguments`, its stdout and stderr going to `logPath`.
     public init(executable: String, arguments: [String], logPath: String, environment: [String: String] = [:]) throws {
         self.logPath = logPath
+        self.executable = executable
         self.arguments = arguments
+        self.environment = environment
         process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -28,6 +32,11 @@ public final class ChildProcess: @unchecked Sendable {
         process.standardOutput = log
         process.standardError = log
         try process.run()
+    }
+
+    /// The same command started again (after this one ended), its output going to `logPath`.
+    public func relaunched(logPath: String) throws -> ChildProcess {
+        try ChildProcess(executable: executable, arguments: arguments, logPath: logPath, environment: environment)
     }
 
     public var pid: Int32 { process.processIdentifier }

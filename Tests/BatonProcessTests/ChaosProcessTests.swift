@@ -36,6 +36,47 @@ extension ProcessTests {
             return Run(status: run.status, output: run.output, object: object)
         }
 
+        @Test(
+            "chaos across three hosts of its own: a leader kill, a host killed, a host stopped and a host cut off; no violation, every record once, nothing left behind",
+            .enabled(if: NetnsHosts.available, "needs root and iproute2 (ip netns)"))
+        func acrossHosts() throws {
+            let directory = try TemporaryDirectory("baton-chaos-hosts-test")
+            defer { directory.remove() }
+            // Where the members of this config run is the run's own business: it makes three hosts
+            // and an etcd of its own, and places the members on them as the config says.
+            let config = try directory.write(
+                MultiHostConfig.text(
+                    hosts: ["alpha", "beta", "gamma"].enumerated().map { .init(name: $0.element, address: "192.0.2.\($0.offset + 1)") },
+                    etcdEndpoints: ["http://192.0.2.1:2379"], directory: directory.path, secret: "test-cluster-secret", lease: "2s", renew: "200ms",
+                    heartbeatTimeout: "2s", slots: 2, restartDelay: "100ms"),
+                to: "hosts.yaml")
+            let setsBefore = Set(NetnsHosts.existingSets())
+            let run = try chaos(
+                config, ["--kills", "4", "--faults", "kill,host-kill,host-stop,partition", "--interval", "300ms-700ms", "--seed", "7"],
+                timeout: .seconds(400))
+            #expect(run.status == 0, "\(run.output)")
+            #expect(run.faultKinds == ["kill", "host-kill", "host-stop", "partition"], "\(run.output)")
+            #expect(run.violations.isEmpty, "\(run.output)")
+            #expect((run.summary["recordsCommitted"] as? Int ?? 0) > 0, "\(run.output)")
+            #expect(run.summary["duplicates"] as? Int == 0 && run.summary["gaps"] as? Int == 0 && run.summary["unexpected"] as? Int == 0)
+            // The kill of a leader process is a master fault: it restarted nothing.
+            #expect(run.summary["taskRestartsFromMasterFaults"] as? Int == 0)
+            #expect(Set(NetnsHosts.existingSets()) == setsBefore, "the run left its hosts behind")
+        }
+
+        @Test("host faults need a config that places members on hosts; store-stall needs a store file")
+        func hostFaultsNeedHosts() throws {
+            let directory = try TemporaryDirectory("baton-chaos-test")
+            defer { directory.remove() }
+            let config = try directory.write(TestConfigs.group(backend: "sqlite", masters: 3, taskExecutors: 2, slots: 2), to: "ha.yaml")
+            let refused = try BatonProcess.run(["chaos", "--config", config, "--job", Self.shippedJob, "--faults", "kill,partition"])
+            #expect(refused.status == 2 && refused.output.contains("partition needs a config that places members on hosts"), "\(refused.output)")
+            let etcd = try directory.write(
+                TestConfigs.group(backend: "etcd", masters: 3, taskExecutors: 2, slots: 2, etcdEndpoints: ["http://127.0.0.1:2379"]), to: "etcd.yaml")
+            let stall = try BatonProcess.run(["chaos", "--config", etcd, "--job", Self.shippedJob, "--faults", "kill,store-stall"])
+            #expect(stall.status == 2 && stall.output.contains("store-stall holds a store file's write lock"), "\(stall.output)")
+        }
+
         @Test("two chaos runs in a row on one config both pass, each in its own folder, every listed kind of fault injected", arguments: ["sqlite", "lmdb"])
         func twoRunsInARow(_ backend: String) throws {
             let directory = try TemporaryDirectory("baton-chaos-test")
