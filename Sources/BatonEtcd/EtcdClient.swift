@@ -192,8 +192,8 @@ public final class EtcdClient: Sendable {
         try await offPool { try self.waiting.revoke(lease: lease) }
     }
 
-    /// The answering member's view: etcd's version, the raft leader's member id and term.
-    public func status() async throws -> (version: String, leader: UInt64, raftTerm: Int64) {
+    /// The answering member's view: etcd's version, the raft leader's member id and term, and its own id.
+    public func status() async throws -> (version: String, leader: UInt64, raftTerm: Int64, member: UInt64) {
         try await offPool { try self.waiting.status() }
     }
 
@@ -270,10 +270,10 @@ public final class EtcdClient: Sendable {
 
         // MARK: cluster
 
-        /// The answering member's view: etcd's version, the raft leader's member id and term.
-        public func status() throws -> (version: String, leader: UInt64, raftTerm: Int64) {
+        /// The answering member's view: etcd's version, the raft leader's member id and term, and its own id.
+        public func status() throws -> (version: String, leader: UInt64, raftTerm: Int64, member: UInt64) {
             let response: StatusResponseJSON = try client.callBlocking("/v3/maintenance/status", EmptyJSON(), idempotent: true)
-            return (response.version ?? "", response.leader?.value ?? 0, response.raftTerm?.value ?? 0)
+            return (response.version ?? "", response.leader?.value ?? 0, response.raftTerm?.value ?? 0, response.header?.member_id?.value ?? 0)
         }
 
     }
@@ -296,9 +296,33 @@ public final class EtcdClient: Sendable {
 
     /// Sends the request to each endpoint in turn (the last that answered first) and waits for
     /// the answer, blocking the calling thread (never one of Swift's cooperative pool).
+    ///
+    /// A member that answers "unavailable" (HTTP 503: it has no raft leader, or the leader
+    /// changed while the request was in flight, as during etcd's own elections) is passed over
+    /// for a request that may run twice, and such a request goes round the members up to
+    /// `unavailableRounds` times, pausing between rounds; any other request then fails as
+    /// `outcomeUnknown` (a proposal dropped by a leader change may still have been committed).
     func callBlocking<Request: Encodable, Response: Decodable>(_ path: String, _ body: Request, idempotent: Bool) throws -> Response {
         let payload = try JSONEncoder().encode(body)
         var unreachable: [String] = []
+        for round in 0..<(idempotent ? Self.unavailableRounds : 1) {
+            if round > 0 {
+                guard unreachable.contains(where: { $0.contains("HTTP 503") }) else { break }
+                usleep(useconds_t(Self.unavailablePause.nanosecondsClamped / 1000))
+            }
+            if let response: Response = try callRound(path, payload, idempotent: idempotent, unreachable: &unreachable) { return response }
+        }
+        throw EtcdError(.unavailable, "no etcd endpoint answered \(path): " + unreachable.joined(separator: "; "))
+    }
+
+    /// How often a request that may run twice goes round members that answered "unavailable",
+    /// and the pause between rounds: together longer than an etcd leader election with tuned
+    /// timers (about 1.1 s), shorter than the default request timeout.
+    static let unavailableRounds = 8
+    static let unavailablePause: Duration = .milliseconds(200)
+
+    /// One try of each endpoint; nil when none answered.
+    private func callRound<Response: Decodable>(_ path: String, _ payload: Data, idempotent: Bool, unreachable: inout [String]) throws -> Response? {
         let first = preferred.withLock { $0 }
         for index in endpoints.indices.map({ ($0 + first) % endpoints.count }) {
             let endpoint = endpoints[index]
@@ -318,6 +342,14 @@ public final class EtcdClient: Sendable {
             guard response.status == .ok else {
                 let failure = try? JSONDecoder().decode(GatewayErrorJSON.self, from: data)
                 let message = failure?.message ?? failure?.error ?? String(decoding: data.prefix(300), as: UTF8.self)
+                if response.status == .serviceUnavailable {
+                    if idempotent {
+                        unreachable.append("\(endpoint): \(message) (HTTP 503)")
+                        continue
+                    }
+                    throw EtcdError(
+                        .outcomeUnknown, "\(path) at \(endpoint): \(message) (HTTP 503): it may have been carried out", grpcCode: failure?.code)
+                }
                 throw EtcdError(.rejected, "\(path) at \(endpoint): \(message) (HTTP \(response.status.code))", grpcCode: failure?.code)
             }
             preferred.withLock { $0 = index }
@@ -327,7 +359,7 @@ public final class EtcdClient: Sendable {
                 throw EtcdError(.malformed, "\(path) at \(endpoint) answered what is not its response: \(error)")
             }
         }
-        throw EtcdError(.unavailable, "no etcd endpoint answered \(path): " + unreachable.joined(separator: "; "))
+        return nil
     }
 
     /// Whether the request surely never reached the server (the connection was not made).

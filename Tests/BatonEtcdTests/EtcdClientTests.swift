@@ -181,6 +181,35 @@ struct EtcdClientTests {
         }
     }
 
+    @Test("while the raft leader is killed and the two left elect another, every read succeeds (a member's 'unavailable' is gone round); writes fail only as outcome unknown or unavailable")
+    func readsThroughAnEtcdElection() async throws {
+        try await withLocalEtcd(members: 3) { cluster, _ in
+            let clients = try cluster.endpoints.map { try EtcdClient(endpoints: [$0]) }
+            let statuses = try await clients.asyncMap { try await $0.status() }
+            let leader = try #require(statuses.firstIndex { $0.member == $0.leader }, "\(statuses)")
+            // Followers first: the client under test never talks to the dying leader.
+            let followers = cluster.endpoints.indices.filter { $0 != leader }.map { cluster.endpoints[$0] }
+            let client = try EtcdClient(endpoints: followers)
+            try await client.put(bytes("k"), bytes("v"))
+            cluster.members[leader].process.kill()
+            var reads = 0
+            var writesRefused: [EtcdError.Code] = []
+            let deadline = ContinuousClock.now + .seconds(4)
+            while ContinuousClock.now < deadline {
+                let read = try await client.range(bytes("k"))
+                #expect(read.keyValues.first?.value == bytes("v"))
+                reads += 1
+                do {
+                    try await client.put(bytes("w"), bytes("\(reads)"))
+                } catch let error as EtcdError {
+                    writesRefused.append(error.code)
+                }
+            }
+            #expect(reads > 10)
+            #expect(writesRefused.allSatisfy { [.outcomeUnknown, .unavailable].contains($0) }, "\(writesRefused)")
+        }
+    }
+
     @Test("three members agree on a leader, and what one member wrote another reads")
     func threeMembers() async throws {
         try await withLocalEtcd(members: 3) { cluster, _ in
@@ -193,5 +222,13 @@ struct EtcdClientTests {
             await writer.close()
             await reader.close()
         }
+    }
+}
+
+extension Array {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var results: [T] = []
+        for element in self { results.append(try await transform(element)) }
+        return results
     }
 }

@@ -15,15 +15,28 @@ extension ProcessTests {
     struct HostsProcessTests {
         let failover = FailoverProcessTests()
 
+        /// A three-host group running the keyed count, and where its leader is.
+        struct Running {
+            let group: GroupHarness
+            let output: String
+            let hosts: NetnsHosts
+            let status: GroupStatus
+            let leader: GroupStatus.Leader
+            let leaderHost: NetnsHosts.Host
+        }
+
         /// A three-host group running the keyed count of `records` records.
-        func runningGroup(records: Int) async throws -> (GroupHarness, output: String, GroupStatus) {
+        func runningGroup(records: Int) async throws -> Running {
             let group = try await GroupHarness.makeOnHosts(3)
             do {
                 try group.startGroup()
                 let output = group.directory.file("out")
                 try await failover.submitKeyedCount(group, records: records, output: output, taskExecutors: 3)
                 let status = try #require(await failover.runningUnder(group, newerThan: 0), "\(group.logs)")
-                return (group, output, status)
+                let leader = try #require(status.leader)
+                return Running(
+                    group: group, output: output, hosts: try #require(group.hosts), status: status, leader: leader,
+                    leaderHost: try #require(group.host(ofMaster: leader.id)))
             } catch {
                 group.stop()
                 throw error
@@ -53,11 +66,10 @@ extension ProcessTests {
         @Test("kill -9 of the leader's process: its host's group certifies the death and a master on another host leads at once; an etcd member lost changes nothing")
         func leaderProcessKilledThenEtcdMemberLost() async throws {
             let records = 40_000
-            let (group, output, before) = try await runningGroup(records: records)
+            let run = try await runningGroup(records: records)
+            let (group, output, hosts, leader) = (run.group, run.output, run.hosts, run.leader)
             defer { group.stop() }
-            let hosts = try #require(group.hosts)
-            let leader = try #require(before.leader)
-            let attempts = failover.attempts(before.jobs[0])
+            let attempts = failover.attempts(run.status.jobs[0])
 
             let killedAt = ContinuousClock.now
             kill(leader.pid, SIGKILL)
@@ -90,11 +102,9 @@ extension ProcessTests {
         @Test("the leader's host cut off from etcd: it stops leading, a master elsewhere leads, the cut-off leader commits nothing; then cut off from the other members: the job comes back")
         func leaderHostLinksCut() async throws {
             let records = 60_000
-            let (group, output, before) = try await runningGroup(records: records)
+            let run = try await runningGroup(records: records)
+            let (group, output, hosts, leader, leaderHost) = (run.group, run.output, run.hosts, run.leader, run.leaderHost)
             defer { group.stop() }
-            let hosts = try #require(group.hosts)
-            let leader = try #require(before.leader)
-            let leaderHost = try #require(group.host(ofMaster: leader.id))
 
             // Cut from etcd (its own etcd member too), still reaching the task executors.
             try hosts.cut(leaderHost, [.store])
@@ -123,11 +133,9 @@ extension ProcessTests {
         @Test("the leader's host stopped past the lease (every process in it): a master elsewhere leads; woken, the old leader steps down and its writes are fenced")
         func leaderHostStopped() async throws {
             let records = 40_000
-            let (group, output, before) = try await runningGroup(records: records)
+            let run = try await runningGroup(records: records)
+            let (group, output, hosts, leader, leaderHost) = (run.group, run.output, run.hosts, run.leader, run.leaderHost)
             defer { group.stop() }
-            let hosts = try #require(group.hosts)
-            let leader = try #require(before.leader)
-            let leaderHost = try #require(group.host(ofMaster: leader.id))
             let stoppedAt = ContinuousClock.now
             let stopped = hosts.signalAll(on: leaderHost, SIGSTOP)
             #expect(stopped.count >= 4, "group, master, task executor and etcd member: \(stopped)")
@@ -152,11 +160,9 @@ extension ProcessTests {
         @Test("the leader's host killed whole (its group, master, task executor and etcd member): a master elsewhere leads within the lease and the job comes back")
         func leaderHostKilled() async throws {
             let records = 40_000
-            let (group, output, before) = try await runningGroup(records: records)
+            let run = try await runningGroup(records: records)
+            let (group, output, hosts, leader, leaderHost) = (run.group, run.output, run.hosts, run.leader, run.leaderHost)
             defer { group.stop() }
-            let hosts = try #require(group.hosts)
-            let leader = try #require(before.leader)
-            let leaderHost = try #require(group.host(ofMaster: leader.id))
             let killedAt = ContinuousClock.now
             #expect(hosts.signalAll(on: leaderHost, SIGKILL).count >= 4)
             let successor = try #require(newLeader(group, after: leader.epoch), "\(group.logs)")
