@@ -23,8 +23,8 @@ struct BenchStore {
 
     /// The config of the benchmark's group on this store: `configuration`'s masters and election
     /// settings, `taskExecutors` task executors, every address on a free port.
-    func groupConfig(_ configuration: HAConfiguration, taskExecutors: Int = 0) -> String {
-        configuration.isolatedCopy(
+    func groupConfig(_ configuration: HAConfiguration, taskExecutors: Int = 0) throws -> String {
+        try configuration.isolatedCopy(
             directory: directory, backend: backend, storePath: storePath, etcdEndpoints: etcd?.endpoints, taskExecutors: taskExecutors,
             restartDelay: .milliseconds(100))
     }

@@ -15,6 +15,7 @@ struct BatonCommand: AsyncParsableCommand {
         subcommands: [
             MasterCommand.self, TaskExecutorCommand.self, GroupCommand.self, SubmitCommand.self, StatusCommand.self, CancelCommand.self,
             SavepointCommand.self, StopCommand.self, AuditCommand.self, ChaosCommand.self, SimulateCommand.self, BenchCommand.self, RunCommand.self,
+            InitCommand.self,
         ])
 
     /// Parses the command line, runs the command, and exits with Baton's exit statuses.
@@ -107,4 +108,44 @@ struct ConfigOption: ParsableArguments {
     var config: String
 
     func load() throws -> HAConfiguration { try HAConfiguration.load(path: config) }
+
+    /// Creates the config's secret file when it names one that does not exist yet, then loads
+    /// the config (for the commands that start a group of their own: group, chaos, benchmarks).
+    func loadCreatingSecret() throws -> HAConfiguration {
+        let created = try SecretFile.ensure(forConfig: config)
+        if let created, created.created {
+            FileHandle.standardError.write(Data("baton: created the cluster's secret file \(created.path) (mode 0600)\n".utf8))
+        }
+        return try load()
+    }
+}
+
+/// `baton init`: what a config needs before its group first starts.
+struct InitCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "init",
+        abstract: "Create the config's secret file (rpc.secretFile: 32 random bytes, mode 0600) when it does not exist.")
+
+    @OptionGroup var config: ConfigOption
+
+    func run() async throws {
+        guard let secret = try SecretFile.ensure(forConfig: config.config) else {
+            _ = try config.load()
+            print("\(config.config) holds its secret inline (rpc.secret): nothing to create; a secret file (rpc.secretFile) is safer")
+            return
+        }
+        _ = try config.load()
+        print(secret.created ? "created \(secret.path) (mode 0600)" : "\(secret.path) exists; left as it is")
+    }
+}
+
+/// Warnings about a config that every member logs when it starts.
+enum ConfigWarnings {
+    static func log(_ configuration: HAConfiguration, _ logger: Logger) {
+        if configuration.rpc.secretFile == nil {
+            logger.warning(
+                "rpc.secret is inline in the config: whoever reads the config has the cluster's key; name a file of mode 0600 with rpc.secretFile instead",
+                metadata: ["baton.config": "\(configuration.file)"])
+        }
+    }
 }

@@ -51,7 +51,7 @@ struct ElectionBench: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let configuration = try config.load()
+        let configuration = try config.loadCreatingSecret()
         guard kills >= 1, commits >= 1 else { throw CommandFailure.usage("--kills and --commits must be at least 1") }
         let backends = try Self.backends(backend, default: configuration.store.backend)
         let quiet = json
@@ -154,7 +154,7 @@ struct DeployBench: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let configuration = try config.load()
+        let configuration = try config.loadCreatingSecret()
         guard !subtasks.isEmpty, subtasks.allSatisfy({ $0 >= 20 && $0 % 20 == 0 && $0 / 20 <= 1024 }) else {
             throw CommandFailure.usage("--subtasks: each size must be a multiple of 20, from 20 to 20480")
         }
@@ -302,7 +302,7 @@ struct RecoveryBench: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let configuration = try config.load()
+        let configuration = try config.loadCreatingSecret()
         guard kills >= 1 else { throw CommandFailure.usage("--kills must be at least 1") }
         guard endedJobs.allSatisfy({ $0 >= 0 }), changes >= 0, changesPerEndedJob >= 0 else {
             throw CommandFailure.usage("--ended-jobs, --changes and --changes-per-ended-job must not be negative")
@@ -353,7 +353,7 @@ struct FailoverBench: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let configuration = try config.load()
+        let configuration = try config.loadCreatingSecret()
         guard kills >= 1 else { throw CommandFailure.usage("--kills must be at least 1") }
         let policy = try takeover.policy()
         var failed = 0

@@ -42,7 +42,7 @@ struct ChaosCommand: AsyncParsableCommand {
     var holdStoreLock: String?
 
     func run() async throws {
-        let configuration = try config.load()
+        let configuration = try config.loadCreatingSecret()
         if let holdStoreLock {
             guard let duration = DurationText.parse(holdStoreLock) else { throw CommandFailure.usage("--hold-store-lock: not a duration") }
             try await BatonChaos.holdStoreLock(configuration, for: duration)

@@ -33,7 +33,7 @@ struct GroupCommand: AsyncParsableCommand {
     @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
-        let configuration = try config.load()
+        let configuration = try config.loadCreatingSecret()
         let hostID = try Self.host(host, in: configuration)
         let takeoverArguments = try takeover.arguments()
         _ = try logging.bootstrap()

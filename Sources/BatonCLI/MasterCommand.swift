@@ -40,6 +40,7 @@ struct MasterCommand: AsyncParsableCommand {
         _ = try logging.bootstrap()
         let registry = MetricsExposition.bootstrap()
         let logger = Logger(label: "baton.master")
+        ConfigWarnings.log(configuration, logger)
         if takeoverPolicy == .restartAll {
             logger.warning(
                 "--takeover restart-all: a new leader will restart every task (a fault for testing the checkers)",

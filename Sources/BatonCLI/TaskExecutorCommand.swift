@@ -37,6 +37,7 @@ struct TaskExecutorCommand: AsyncParsableCommand {
         // Per-task series cost a registration each; without an exposition nothing would read them.
         let registry = settings.metrics == nil ? nil : MetricsExposition.bootstrap()
         let logger = Logger(label: "baton.taskexecutor")
+        ConfigWarnings.log(configuration, logger)
         // Checkpoints are written where every member can read them: make sure this one can.
         do {
             try StorageProbe.verify(configuration.checkpoints.directory, probeName: executorID.rawValue)

@@ -8,7 +8,7 @@ import Foundation
 extension HAConfiguration {
     /// The config of a run of its own (chaos, benchmarks): this config's masters, task
     /// executors, election, checkpoint, reconciliation, RPC and group settings, but a fresh store
-    /// at `storePath`, checkpoints under `directory`, a fresh random secret and every address on
+    /// at `storePath`, checkpoints under `directory`, a fresh secret file and every address on
     /// a free loopback port, so that the run reads nothing an earlier one left and runs beside a
     /// group of this same config. `restartDelay` overrides `group.restartDelay`; `taskExecutors` replaces the config's task executors with that
     /// many (`te1`, `te2`, ... with `slotsPerTaskExecutor` slots each). On etcd the fresh store is
@@ -16,11 +16,12 @@ extension HAConfiguration {
     /// `hostAddresses` (host name -> address), members keep their hosts and listen on their
     /// host's address (a run across hosts of its own); without, every address is on loopback.
     ///
-    /// Returns the YAML text; write it to a file in `directory` and load it from there.
+    /// Writes a fresh secret file, `directory/cluster.secret` (mode 0600), and returns the YAML
+    /// text; write it to a file in `directory` and load it from there.
     public func isolatedCopy(
         directory: String, backend: StoreConfiguration.Backend? = nil, storePath: String? = nil, etcdEndpoints: [String]? = nil,
         hostAddresses: [Identifier: String]? = nil, taskExecutors: Int? = nil, slotsPerTaskExecutor: Int = 2, restartDelay: Duration? = nil
-    ) -> String {
+    ) throws -> String {
         func placed(_ host: Identifier?) -> (address: String, key: String) {
             guard let hostAddresses, let host, let address = hostAddresses[host] else { return ("127.0.0.1", "") }
             return (address, "host: \(host), ")
@@ -28,7 +29,8 @@ extension HAConfiguration {
         let backend = backend ?? store.backend
         let storePath = storePath ?? "\(directory)/ha.\(backend == .lmdb ? "lmdb" : "sqlite")"
         var random = SystemRandomNumberGenerator()
-        let secret = (0..<4).map { _ in String(random.next() as UInt64, radix: 16) }.joined()
+        let secretFile = "\(directory)/cluster.secret"
+        try SecretFile.create(at: secretFile)
         func duration(_ value: Duration) -> String { DurationText.format(value) }
         var ports = FreePort.Allocator()
         let storeLine: String
@@ -48,7 +50,7 @@ extension HAConfiguration {
             storeLine,
             "election: { lease: \(duration(election.leaseDuration)), renew: \(duration(election.renewInterval)), poll: \(duration(election.pollInterval)) }",
             "group: { restartDelay: \(duration(restartDelay ?? group.restartDelay)) }",
-            "rpc: { secret: \(secret), heartbeat: \(duration(rpc.heartbeatInterval)), heartbeatTimeout: \(duration(rpc.heartbeatTimeout)), "
+            "rpc: { secretFile: \"\(secretFile)\", heartbeat: \(duration(rpc.heartbeatInterval)), heartbeatTimeout: \(duration(rpc.heartbeatTimeout)), "
                 + "maxFrame: \(rpc.maxFrameBytes) }",
             "reconciliation: { window: \(duration(reconciliationWindow)) }",
             "jobs: { history: { retain: \(jobHistoryRetain), maxAge: \(duration(jobHistoryMaxAge)) }, snapshotEvery: \(jobSnapshotEvery) }",

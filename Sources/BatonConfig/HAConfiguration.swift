@@ -132,6 +132,9 @@ public struct HAConfiguration: Sendable, Hashable, CustomStringConvertible {
         public var heartbeatTimeout: Duration
         /// The largest frame accepted (`rpc.maxFrame`, default 16MiB).
         public var maxFrameBytes: Int
+        /// The file the secret was read from (`rpc.secretFile`); nil when the config holds it
+        /// inline (`rpc.secret`), which members warn about when they start.
+        public var secretFile: String? = nil
     }
 
     public struct CheckpointConfiguration: Sendable, Hashable {
@@ -331,14 +334,14 @@ extension HAConfiguration {
         let rpcValue = try top.required("rpc")
         let rpcMapping = try rpcValue.mapping(allowing: ["secret", "secretFile", "heartbeat", "heartbeatTimeout", "maxFrame"])
         var secret: [UInt8]
+        var secretFile: String?
         switch (rpcMapping["secret"], rpcMapping["secretFile"]) {
         case (let value?, nil):
             secret = Array(try value.nonEmptyString().utf8)
         case (nil, let value?):
             let path = absolutePath(try value.nonEmptyString(), relativeTo: directory)
-            guard let data = FileManager.default.contents(atPath: path) else { throw value.error("cannot read the secret file \(path)") }
-            secret = Array(data)
-            while secret.last == 0x0A || secret.last == 0x0D { secret.removeLast() }
+            secret = try SecretFile.read(path, value: value, configFile: file)
+            secretFile = path
         case (nil, nil):
             throw rpcValue.error("give the cluster's shared secret as secret or secretFile", code: .missingKey)
         case (_?, _?):
@@ -351,7 +354,8 @@ extension HAConfiguration {
             throw (rpcMapping["heartbeatTimeout"] ?? rpcValue).error("heartbeatTimeout must be at least twice heartbeat")
         }
         let maxFrame = try rpcMapping["maxFrame"]?.byteSize(in: 4096...(1 << 30)) ?? (16 << 20)
-        let rpc = RPCSettings(secret: secret, heartbeatInterval: heartbeat, heartbeatTimeout: heartbeatTimeout, maxFrameBytes: Int(maxFrame))
+        var rpc = RPCSettings(secret: secret, heartbeatInterval: heartbeat, heartbeatTimeout: heartbeatTimeout, maxFrameBytes: Int(maxFrame))
+        rpc.secretFile = secretFile
 
         var window = heartbeat * 3
         if let value = top["reconciliation"] {

@@ -12,9 +12,9 @@ struct HAConfigurationTests {
         try HAConfiguration.parse(text: text, file: "/etc/baton/test.yaml")
     }
 
-    func failure(_ text: String) -> ConfigError? {
+    func failure(_ text: String, file: String = "/etc/baton/test.yaml") -> ConfigError? {
         do {
-            _ = try parse(text)
+            _ = try HAConfiguration.parse(text: text, file: file)
             return nil
         } catch let error as ConfigError {
             return error
@@ -31,16 +31,26 @@ struct HAConfigurationTests {
           - { id: m1, rpc: "127.0.0.1:6123", rest: "127.0.0.1:8081" }
         """
 
-    @Test("the shipped configs load with three masters each")
+    @Test("the shipped configs hold no secret, name a secret file, and load with three masters each once it exists")
     func shippedConfigs() throws {
-        let sqlite = try HAConfiguration.load(path: Self.repository + "/ha-config/local.yaml")
+        // Loaded from a copy beside a secret file of its own: the repository's folder is not written.
+        let directory = NSTemporaryDirectory() + "baton-shipped-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        for name in ["local.yaml", "local-lmdb.yaml"] {
+            let text = try String(contentsOfFile: Self.repository + "/ha-config/" + name, encoding: .utf8)
+            #expect(!text.contains("secret:") && text.contains("secretFile: data/cluster.secret"), "\(name)")
+            try text.write(toFile: directory + "/" + name, atomically: true, encoding: .utf8)
+            _ = try SecretFile.ensure(forConfig: directory + "/" + name)
+        }
+        let sqlite = try HAConfiguration.load(path: directory + "/local.yaml")
         #expect(sqlite.store.backend == .sqlite)
         #expect(sqlite.masters.map(\.id) == ["m1", "m2", "m3"])
-        #expect(sqlite.store.path == Self.repository + "/ha-config/data/ha.sqlite")
+        #expect(sqlite.store.path == directory + "/data/ha.sqlite")
         #expect(sqlite.election.leaseDuration == .seconds(2))
         #expect(sqlite.election.renewInterval == .milliseconds(500))
         #expect(sqlite.taskExecutors.count == 2)
-        let lmdb = try HAConfiguration.load(path: Self.repository + "/ha-config/local-lmdb.yaml")
+        let lmdb = try HAConfiguration.load(path: directory + "/local-lmdb.yaml")
         #expect(lmdb.store.backend == .lmdb)
         #expect(lmdb.masters.count == 3)
         #expect(lmdb.store.mapSizeBytes == 1 << 30)
@@ -114,7 +124,9 @@ struct HAConfigurationTests {
         #expect(defaults.store.maxTxnOps == 128 && defaults.store.maxRequestBytes == 1_572_864)
         let set = try parse(etcd("{ backend: etcd, endpoints: [\"http://e1:2379\"], prefix: /prod/flows, maxTxnOps: 4096, maxRequestBytes: 8MiB }"))
         #expect(set.store.prefix == "/prod/flows/" && set.store.maxTxnOps == 4096 && set.store.maxRequestBytes == 8 << 20)
-        let copy = try parse(set.isolatedCopy(directory: "/tmp/isolated"))
+        let isolated = NSTemporaryDirectory() + "baton-isolated-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: isolated) }
+        let copy = try HAConfiguration.parse(text: set.isolatedCopy(directory: isolated), file: isolated + "/copy.yaml")
         #expect(copy.store.backend == .etcd && copy.store.endpoints == ["http://e1:2379"] && copy.store.maxTxnOps == 4096)
         #expect(copy.store.prefix != set.store.prefix && copy.store.prefix.hasPrefix("/local-run-"), "\(copy.store.prefix)")
 
@@ -149,7 +161,10 @@ struct HAConfigurationTests {
     @Test("an isolated copy (chaos, benchmarks) keeps the config's job history retention and snapshot interval")
     func isolatedCopyKeepsJobSettings() throws {
         let configuration = try parse(minimal + "\njobs: { history: { retain: 7, maxAge: 2h }, snapshotEvery: 33 }\n")
-        let copy = try parse(configuration.isolatedCopy(directory: "/tmp/isolated"))
+        let isolated = NSTemporaryDirectory() + "baton-isolated-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: isolated) }
+        let copy = try HAConfiguration.parse(text: configuration.isolatedCopy(directory: isolated), file: isolated + "/copy.yaml")
+        #expect(copy.rpc.secretFile == isolated + "/cluster.secret" && copy.rpc.secret != configuration.rpc.secret)
         #expect(copy.jobHistoryRetain == 7 && copy.jobHistoryMaxAge == .seconds(7200) && copy.jobSnapshotEvery == 33)
     }
 
@@ -218,9 +233,50 @@ struct HAConfigurationTests {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try "from-a-file-secret\n".write(toFile: directory + "/secret", atomically: true, encoding: .utf8)
-        let fromFile = try HAConfiguration.parse(
-            text: minimal.replacingOccurrences(of: "secret: a-secret-of-some-length", with: "secretFile: secret"), file: directory + "/ha.yaml")
+        let fileConfig = minimal.replacingOccurrences(of: "secret: a-secret-of-some-length", with: "secretFile: secret")
+        // Written with the umask's mode (0644 here): readable by others, so refused, saying how to fix it.
+        chmod(directory + "/secret", 0o644)
+        let open = try #require(failure(fileConfig, file: directory + "/ha.yaml"))
+        #expect(open.keyPath == "rpc.secretFile" && open.message.contains("chmod 600 \(directory)/secret"), "\(open)")
+        #expect(!open.description.contains("from-a-file-secret"))
+        chmod(directory + "/secret", 0o600)
+        let fromFile = try HAConfiguration.parse(text: fileConfig, file: directory + "/ha.yaml")
         #expect(fromFile.rpc.secret == Array("from-a-file-secret".utf8))
+        #expect(fromFile.rpc.secretFile == directory + "/secret")
+        #expect(try parse(minimal).rpc.secretFile == nil)
+        let missingFile = try #require(failure(fileConfig.replacingOccurrences(of: "secretFile: secret", with: "secretFile: nowhere"), file: directory + "/ha.yaml"))
+        #expect(missingFile.message.contains("does not exist") && missingFile.message.contains("baton init --config"), "\(missingFile)")
+    }
+
+    @Test("a secret file is made once: 32 random bytes as hex, mode 0600 in a 0700 folder; an existing one is left as it is")
+    func secretFileCreation() throws {
+        let directory = NSTemporaryDirectory() + "baton-secret-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let config = directory + "/ha.yaml"
+        try minimal.replacingOccurrences(of: "secret: a-secret-of-some-length", with: "secretFile: data/cluster.secret")
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        let made = try #require(try SecretFile.ensure(forConfig: config))
+        #expect(made.created && made.path == directory + "/data/cluster.secret")
+        let attributes = try FileManager.default.attributesOfItem(atPath: made.path)
+        #expect((attributes[.posixPermissions] as? Int) == 0o600)
+        #expect((try FileManager.default.attributesOfItem(atPath: directory + "/data")[.posixPermissions] as? Int) == 0o700)
+        let first = try String(contentsOfFile: made.path, encoding: .utf8)
+        #expect(first.count == 65 && first.hasSuffix("\n") && first.dropLast().allSatisfy(\.isHexDigit))
+        let again = try #require(try SecretFile.ensure(forConfig: config))
+        let unchanged = try String(contentsOfFile: made.path, encoding: .utf8)
+        #expect(!again.created && unchanged == first)
+        #expect(try HAConfiguration.load(path: config).rpc.secret.count == 64)
+        // Another config's secret differs: no two installations share one.
+        let other = directory + "/other.yaml"
+        try minimal.replacingOccurrences(of: "secret: a-secret-of-some-length", with: "secretFile: other.secret")
+            .write(toFile: other, atomically: true, encoding: .utf8)
+        _ = try SecretFile.ensure(forConfig: other)
+        let otherSecret = try String(contentsOfFile: directory + "/other.secret", encoding: .utf8)
+        #expect(otherSecret != first)
+        // An inline secret names no file: nothing to make.
+        try minimal.write(toFile: directory + "/inline.yaml", atomically: true, encoding: .utf8)
+        #expect(try SecretFile.ensure(forConfig: directory + "/inline.yaml") == nil)
     }
 
     @Test("task executors have default resources per slot, or the ones given")

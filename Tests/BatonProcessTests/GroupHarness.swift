@@ -50,9 +50,10 @@ final class GroupHarness: @unchecked Sendable {
                         .init(clientURL: "http://\($0.storeAddress):2379", peerURL: "http://\($0.storeAddress):2380", launcher: set.exec($0, []))
                     }
                 }, directory: directory.file("etcd"))
+            try SecretFile.create(at: directory.file("cluster.secret"))
             let config = MultiHostConfig.text(
                 cluster: "test", hosts: set.hosts.map { .init(name: $0.name, address: $0.address) }, etcdEndpoints: etcd!.endpoints,
-                prefix: "/test/", directory: directory.path, secret: "test-cluster-secret", lease: lease, renew: "200ms", heartbeatTimeout: "2s",
+                prefix: "/test/", directory: directory.path, secretFile: directory.file("cluster.secret"), lease: lease, renew: "200ms", heartbeatTimeout: "2s",
                 slots: slots, restartDelay: "100ms")
             return try GroupHarness(directory: directory, etcd: etcd, hosts: set, backend: "etcd", config: config)
         } catch {

@@ -228,16 +228,17 @@ struct NetnsHostsCommand: AsyncParsableCommand {
                     }
                 }, directory: "\(dir)/etcd")
             defer { cluster.stop() }
-            var random = SystemRandomNumberGenerator()
-            let secret = (0..<4).map { _ in String(random.next() as UInt64, radix: 16) }.joined()
+            try SecretFile.create(at: "\(dir)/cluster.secret")
             let config = MultiHostConfig.text(
-                hosts: set.hosts.map { .init(name: $0.name, address: $0.address) }, etcdEndpoints: cluster.endpoints, directory: dir, secret: secret)
+                hosts: set.hosts.map { .init(name: $0.name, address: $0.address) }, etcdEndpoints: cluster.endpoints, directory: dir,
+                secretFile: "\(dir)/cluster.secret")
             try config.write(toFile: "\(dir)/ha.yaml", atomically: true, encoding: .utf8)
             let table = set.hosts.map { "\($0.name) \($0.namespace) \($0.address) \($0.storeAddress)" }.joined(separator: "\n") + "\n"
             try table.write(toFile: "\(dir)/hosts", atomically: true, encoding: .utf8)
             try set.name.write(toFile: "\(dir)/name", atomically: true, encoding: .utf8)
-            print("host set \(set.name): \(set.hosts.count) hosts, etcd \(cluster.endpoints.joined(separator: ","))")
-            print(table, terminator: "")
+            // Written at once (not buffered): tools/netns-hosts shows it while this runs on.
+            FileHandle.standardOutput.write(
+                Data(("host set \(set.name): \(set.hosts.count) hosts, etcd \(cluster.endpoints.joined(separator: ","))\n" + table).utf8))
             for await _ in await UnixSignalsSequence(trapping: .sigterm, .sigint) { break }
         }
     }
