@@ -20,6 +20,8 @@ struct BatonCommand: AsyncParsableCommand {
 
     /// Parses the command line, runs the command, and exits with Baton's exit statuses.
     static func runAndExit() async -> Never {
+        // Every file Baton makes is its owner's alone unless a config's files.mode says otherwise.
+        FileMode.private.apply()
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {
@@ -107,7 +109,12 @@ struct ConfigOption: ParsableArguments {
     @Option(name: .long, help: "The master group's config file (ha-config/*.yaml).")
     var config: String
 
-    func load() throws -> HAConfiguration { try HAConfiguration.load(path: config) }
+    /// Loads the config and makes its `files.mode` the mode of every file made from now on.
+    func load() throws -> HAConfiguration {
+        let configuration = try HAConfiguration.load(path: config)
+        configuration.fileMode.apply()
+        return configuration
+    }
 
     /// Creates the config's secret file when it names one that does not exist yet, then loads
     /// the config (for the commands that start a group of their own: group, chaos, benchmarks).

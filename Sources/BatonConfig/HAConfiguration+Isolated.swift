@@ -53,6 +53,7 @@ extension HAConfiguration {
             "rpc: { secretFile: \"\(secretFile)\", heartbeat: \(duration(rpc.heartbeatInterval)), heartbeatTimeout: \(duration(rpc.heartbeatTimeout)), "
                 + "maxFrame: \(rpc.maxFrameBytes) }",
             "reconciliation: { window: \(duration(reconciliationWindow)) }",
+            "files: { mode: \"\(fileMode)\" }",
             "jobs: { history: { retain: \(jobHistoryRetain), maxAge: \(duration(jobHistoryMaxAge)) }, snapshotEvery: \(jobSnapshotEvery) }",
             "blockingResults: { memory: \(blockingResultMemoryBytes), dir: \"\(directory)/spill\" }",
             "checkpoints: { dir: \"\(directory)/checkpoints\", interval: \(duration(checkpoints.interval)), retain: \(checkpoints.retain), "

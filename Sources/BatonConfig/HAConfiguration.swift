@@ -36,6 +36,9 @@ public struct HAConfiguration: Sendable, Hashable, CustomStringConvertible {
     /// `<dir>/<id>`, emptied when it starts).
     public var blockingResultMemoryBytes = 256 << 20
     public var blockingResultDirectory = ""
+    /// The mode of every file a member creates (`files.mode`, default 0600): store, member locks,
+    /// checkpoints, savepoints, outputs, spill files; folders get it with `x` beside each `r`.
+    public var fileMode: FileMode = .private
 
     public struct StoreConfiguration: Sendable, Hashable {
         public enum Backend: String, Sendable, Hashable, CaseIterable {
@@ -206,7 +209,7 @@ extension HAConfiguration {
     static func parse(_ root: YAMLValue, file: String) throws -> HAConfiguration {
         let directory = (file as NSString).deletingLastPathComponent
         let top = try root.mapping(allowing: [
-            "cluster", "store", "election", "masters", "taskexecutors", "checkpoints", "group", "rpc", "reconciliation", "jobs", "blockingResults",
+            "cluster", "store", "election", "masters", "taskexecutors", "checkpoints", "group", "rpc", "reconciliation", "jobs", "blockingResults", "files",
         ])
         let cluster = try top["cluster"]?.identifier() ?? "local"
 
@@ -377,6 +380,17 @@ extension HAConfiguration {
             let mapping = try blocking.mapping(allowing: ["memory", "dir"])
             if let memory = mapping["memory"] { configuration.blockingResultMemoryBytes = Int(try memory.byteSize(in: 0...(1 << 40))) }
             if let dir = mapping["dir"] { configuration.blockingResultDirectory = absolutePath(try dir.nonEmptyString(), relativeTo: directory) }
+        }
+        if let files = top["files"] {
+            let mapping = try files.mapping(allowing: ["mode"])
+            if let value = mapping["mode"] {
+                let text = try value.nonEmptyString()
+                guard let mode = FileMode(octal: text) else {
+                    throw value.error(
+                        "'\(text)' is not a file mode for Baton's files: octal like 0600 or 0640, read and write for the owner, no execute bits")
+                }
+                configuration.fileMode = mode
+            }
         }
         if let jobs = top["jobs"] {
             let mapping = try jobs.mapping(allowing: ["history", "snapshotEvery"])

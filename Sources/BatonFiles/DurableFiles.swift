@@ -24,7 +24,7 @@ public enum DurableFiles {
         for component in directory.split(separator: "/") {
             let parent = current.isEmpty ? "/" : current
             current += "/" + component
-            if mkdir(current, 0o755) == 0 {
+            if mkdir(current, 0o777) == 0 {
                 try syncDirectory(parent)
             } else if errno != EEXIST {
                 throw FileError(path: directory, "cannot create directory \(current): \(errnoText())")
@@ -45,7 +45,7 @@ public enum DurableFiles {
     public static func write(_ bytes: [UInt8], to path: String) throws(FileError) {
         let folder = directory(of: path)
         try makeDirectories(folder)
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o666)
         guard fd >= 0 else { throw FileError(path: path, "cannot create: \(errnoText())") }
         defer { close(fd) }
         try writeAll(fd, bytes, path: path)

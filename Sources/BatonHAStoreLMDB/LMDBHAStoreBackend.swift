@@ -54,7 +54,7 @@ public final class LMDBHAStoreBackend: HAStoreBackend {
                 mdb_env_set_mapsize(environment, Int(options.mapSizeBytes)), path: path, doing: "set the map size")
             var flags = UInt32(MDB_NOSUBDIR | MDB_NOTLS)
             if access == .readOnly { flags |= UInt32(MDB_RDONLY) }
-            try LMDBHAStoreBackend.check(mdb_env_open(environment, path, flags, 0o644), path: path, doing: "open")
+            try LMDBHAStoreBackend.check(mdb_env_open(environment, path, flags, 0o666), path: path, doing: "open")
             var transaction: OpaquePointer?
             try LMDBHAStoreBackend.check(
                 mdb_txn_begin(environment, nil, UInt32(MDB_RDONLY), &transaction), path: path, doing: "begin")

@@ -97,7 +97,7 @@ public final class MemberLock: Sendable {
     ) throws -> MemberLock {
         try MemberLocks.makeDirectory(directory.path)
         let path = directory.lockPath(for: info.member)
-        var fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        var fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o666)
         guard fd >= 0 else {
             throw MemberLockError(path: path, message: "cannot open the member lock file: \(String(cString: strerror(errno)))")
         }
@@ -107,7 +107,7 @@ public final class MemberLock: Sendable {
             case .acquired where !MemberLocks.sameFile(fd, path):
                 // The file was deleted or replaced while we opened it: lock the one at the path.
                 close(fd)
-                fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+                fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o666)
                 guard fd >= 0 else {
                     throw MemberLockError(path: path, message: "cannot open the member lock file: \(String(cString: strerror(errno)))")
                 }
@@ -174,7 +174,7 @@ public enum MemberLocks {
         var current = path.hasPrefix("/") ? "" : "."
         for component in path.split(separator: "/") {
             current += "/" + component
-            if mkdir(current, 0o755) != 0 && errno != EEXIST {
+            if mkdir(current, 0o777) != 0 && errno != EEXIST {
                 throw MemberLockError(path: path, message: "cannot create \(current): \(String(cString: strerror(errno)))")
             }
         }

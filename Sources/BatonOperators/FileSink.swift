@@ -102,7 +102,7 @@ public struct FileSinkOperator: StreamOperator, @unchecked Sendable {
         if descriptor < 0 {
             let name = exactlyOnce ? "\(pendingPrefix)\(attempt)-\(fileCount).inprogress" : "part-\(subtask)-\(attempt)"
             fileCount += 1
-            descriptor = open(path(name), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            descriptor = open(path(name), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o666)
             guard descriptor >= 0 else { throw fileError("cannot create", name) }
             currentName = name
             if exactlyOnce { file.inProgressPath = path(name) }

@@ -248,6 +248,22 @@ struct HAConfigurationTests {
         #expect(missingFile.message.contains("does not exist") && missingFile.message.contains("baton init --config"), "\(missingFile)")
     }
 
+    @Test("files.mode: 0600 by default (folders 0700); 0640 gives folders 0750; execute bits, an owner who cannot write, or no octal number are refused")
+    func fileMode() throws {
+        let defaults = try parse(minimal)
+        #expect(defaults.fileMode == .private && defaults.fileMode.folderBits == 0o700 && defaults.fileMode.umask == 0o077)
+        let shared = try parse(minimal + "\nfiles: { mode: \"0640\" }\n")
+        #expect(shared.fileMode.bits == 0o640 && shared.fileMode.folderBits == 0o750 && shared.fileMode.umask == 0o027)
+        #expect(try parse(minimal + "\nfiles: { mode: \"664\" }\n").fileMode.folderBits == 0o775)
+        for bad in ["0755", "0400", "0460", "rw-------", "01600"] {
+            let refused = try #require(failure(minimal + "\nfiles: { mode: \"\(bad)\" }\n"), "\(bad)")
+            #expect(refused.keyPath == "files.mode" && refused.message.contains(bad), "\(refused)")
+        }
+        let isolated = NSTemporaryDirectory() + "baton-isolated-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: isolated) }
+        #expect(try HAConfiguration.parse(text: shared.isolatedCopy(directory: isolated), file: isolated + "/copy.yaml").fileMode.bits == 0o640)
+    }
+
     @Test("a secret file is made once: 32 random bytes as hex, mode 0600 in a 0700 folder; an existing one is left as it is")
     func secretFileCreation() throws {
         let directory = NSTemporaryDirectory() + "baton-secret-\(UInt32.random(in: 0...UInt32.max))"

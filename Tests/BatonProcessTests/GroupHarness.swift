@@ -26,12 +26,16 @@ final class GroupHarness: @unchecked Sendable {
     let hosts: NetnsHosts?
 
     /// A group on a file backend (sqlite, lmdb).
-    convenience init(backend: String, masters: Int = 3, lease: String = "1s", taskExecutors: Int = 0, slots: Int = 4, metrics: Bool = false) throws {
+    convenience init(
+        backend: String, masters: Int = 3, lease: String = "1s", taskExecutors: Int = 0, slots: Int = 4, metrics: Bool = false,
+        filesMode: String? = nil
+    ) throws {
         precondition(backend != "etcd", "a group on etcd is made with GroupHarness.make")
         let directory = try TemporaryDirectory("baton-group-test")
         try self.init(
             directory: directory, etcd: nil, hosts: nil, backend: backend,
-            config: TestConfigs.group(backend: backend, masters: masters, lease: lease, taskExecutors: taskExecutors, slots: slots, metrics: metrics))
+            config: TestConfigs.group(backend: backend, masters: masters, lease: lease, taskExecutors: taskExecutors, slots: slots, metrics: metrics)
+                + (filesMode.map { "files: { mode: \"\($0)\" }\n" } ?? ""))
     }
 
     /// A group across `count` hosts of this machine (network namespaces; needs root): on each an
