@@ -112,6 +112,11 @@ public final class MemberLock: Sendable {
                     throw MemberLockError(path: path, message: "cannot open the member lock file: \(String(cString: strerror(errno)))")
                 }
             case .acquired:
+                // A lock file made before files were private (0644) becomes the process's mode:
+                // whoever cannot open it cannot lock it.
+                let mask = umask(0)
+                umask(mask)
+                fchmod(fd, 0o666 & ~mask)
                 let bytes = Array((try? JSONEncoder().encode(info)) ?? Data()) + [0x0A]
                 _ = ftruncate(fd, 0)
                 _ = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
@@ -121,10 +126,16 @@ public final class MemberLock: Sendable {
             case .busy:
                 let holder = MemberLocks.readInfo(path)
                 close(fd)
+                guard let holder, MemberLocks.isMemberProcess(holder) else {
+                    throw MemberLockError(
+                        path: path,
+                        message: "the lock of member \(info.member) is held by a process that is not a member of this group"
+                            + (holder.map { " (its last process, pid \($0.pid), has ended)" } ?? "")
+                            + ": find it with `fuser \(path)` and end it; keep the folder readable by the group's user alone")
+                }
                 throw MemberLockError(
                     path: path,
-                    message: "member \(info.member) is already running"
-                        + (holder.map { " (pid \($0.pid))" } ?? "") + "; stop it first or use another id",
+                    message: "member \(info.member) is already running (pid \(holder.pid)); stop it first or use another id",
                     holder: holder)
             case .interrupted:
                 continue
@@ -146,15 +157,25 @@ public enum MemberLocks {
         case down(last: MemberProcessInfo?)
         /// A live process holds the lock.
         case alive(MemberProcessInfo?)
+        /// A process that is not the member's holds the lock (the member's last process, named in
+        /// the file, is gone): the member cannot start until that process lets go.
+        case heldByAnother(last: MemberProcessInfo?)
     }
 
     public static func probe(_ member: Identifier, in directory: MemberLockDirectory) -> Probe {
         let path = directory.lockPath(for: member)
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return .neverRan }
+        guard fd >= 0 else { return errno == EACCES ? .heldByAnother(last: nil) : .neverRan }
         defer { close(fd) }
         let info = readInfo(path)
-        return OFDLock.isHeld(fd) == true ? .alive(info) : .down(last: info)
+        guard OFDLock.isHeld(fd) == true else { return .down(last: info) }
+        return info.map(isMemberProcess) == true ? .alive(info) : .heldByAnother(last: info)
+    }
+
+    /// Whether the process `info` names still runs (so the lock is its, not another's that took
+    /// the lock after it ended).
+    static func isMemberProcess(_ info: MemberProcessInfo) -> Bool {
+        kill(info.pid, 0) == 0 || errno == EPERM
     }
 
     public static func readInfo(_ path: String) -> MemberProcessInfo? {

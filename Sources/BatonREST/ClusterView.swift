@@ -104,6 +104,8 @@ public struct ClusterView: Sendable {
             case .alive(let info):
                 let leads = record?.holder.map { $0.member == master.id && $0.incarnation == info?.incarnation } ?? false
                 return .init(id: master.id.rawValue, role: leads ? "leader" : "standby", pid: info?.pid, address: master.rpc.description, rest: master.rest.description)
+            case .heldByAnother:
+                return .init(id: master.id.rawValue, role: "blocked", pid: nil, address: master.rpc.description, rest: master.rest.description)
             case .down, .neverRan:
                 return .init(id: master.id.rawValue, role: "down", pid: nil, address: master.rpc.description, rest: master.rest.description)
             }

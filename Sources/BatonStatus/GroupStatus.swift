@@ -148,6 +148,8 @@ public struct GroupStatus: Codable, Sendable, Hashable {
             case .alive(let info):
                 let leads = record?.holder.map { $0.member == master.id && $0.incarnation == info?.incarnation } ?? false
                 return Master(id: master.id.rawValue, pid: info?.pid, address: master.rpc.description, role: leads ? "leader" : "standby")
+            case .heldByAnother:
+                return Master(id: master.id.rawValue, pid: nil, address: master.rpc.description, role: "blocked")
             case .down, .neverRan:
                 return Master(id: master.id.rawValue, pid: nil, address: master.rpc.description, role: "down")
             }

@@ -8,9 +8,10 @@ import Testing
 
 @Suite("member locks")
 struct MemberLockTests {
-    func info(_ member: Identifier, pid: Int32 = 4242) -> MemberProcessInfo {
+    /// A member process's info: this process's pid (a live process) unless another is given.
+    func info(_ member: Identifier, pid: Int32 = getpid(), incarnation: UInt64 = 7) -> MemberProcessInfo {
         MemberProcessInfo(
-            member: member, pid: pid, incarnation: Incarnation(rawValue: 7), address: "127.0.0.1:1",
+            member: member, pid: pid, incarnation: Incarnation(rawValue: incarnation), address: "127.0.0.1:1",
             startedAt: WallTime(millisecondsSince1970: 0), role: "master")
     }
 
@@ -24,16 +25,49 @@ struct MemberLockTests {
         #expect(MemberLocks.probe("m1", in: locks) == .alive(info("m1")))
         // OFD locks conflict between open file descriptions, even within one process.
         let error = try #require(throws: MemberLockError.self) {
-            try MemberLock.acquire(in: locks, info: info("m1", pid: 99), patience: .milliseconds(50))
+            try MemberLock.acquire(in: locks, info: info("m1", incarnation: 8), patience: .milliseconds(50))
         }
-        #expect(error.holder?.pid == 4242)
-        #expect(error.message.contains("already running (pid 4242)"))
+        #expect(error.holder?.pid == getpid())
+        #expect(error.message.contains("already running (pid \(getpid()))"))
         _ = first
         first = nil
         #expect(MemberLocks.probe("m1", in: locks) == .down(last: info("m1")))
-        let second = try MemberLock.acquire(in: locks, info: info("m1", pid: 99), patience: .milliseconds(50))
-        #expect(MemberLocks.probe("m1", in: locks) == .alive(info("m1", pid: 99)))
+        let second = try MemberLock.acquire(in: locks, info: info("m1", incarnation: 8), patience: .milliseconds(50))
+        #expect(MemberLocks.probe("m1", in: locks) == .alive(info("m1", incarnation: 8)))
         _ = second
+    }
+
+    @Test("a lock held by a process that is not the member (its last process ended) is reported as such, and a starting member says so")
+    func heldByAnotherProcess() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let locks = MemberLockDirectory(storePath: directory.file("ha.sqlite"))
+        // The member's last process (pid of a process that has ended) wrote its info and left.
+        let gone: Int32 = Int32.max - 7  // above any pid the kernel gives: no such process
+        var last: MemberLock? = try MemberLock.acquire(in: locks, info: info("m1", pid: gone))
+        last = nil
+        _ = last
+        #expect(MemberLocks.probe("m1", in: locks) == .down(last: info("m1", pid: gone)))
+        // Another process takes the lock (a read lock, as any user who can open the file could).
+        let intruder = open(locks.lockPath(for: "m1"), O_RDONLY | O_CLOEXEC)
+        var lock = flock()
+        lock.l_type = Int16(F_RDLCK)
+        lock.l_whence = Int16(SEEK_SET)
+        #expect(fcntl(intruder, 37 /* F_OFD_SETLK */, &lock) == 0)
+        #expect(MemberLocks.probe("m1", in: locks) == .heldByAnother(last: info("m1", pid: gone)))
+        let refused = try #require(throws: MemberLockError.self) {
+            try MemberLock.acquire(in: locks, info: info("m1", incarnation: 9), patience: .milliseconds(50))
+        }
+        #expect(refused.message.contains("held by a process that is not a member") && refused.message.contains("fuser"), "\(refused)")
+        #expect(refused.holder == nil)
+        // Taking the lock makes the file as private as the process's files (0644 from an older version, here).
+        close(intruder)
+        chmod(locks.lockPath(for: "m1"), 0o644)
+        let mask = umask(0o077)
+        defer { umask(mask) }
+        let member = try MemberLock.acquire(in: locks, info: info("m1", incarnation: 10))
+        #expect((try FileManager.default.attributesOfItem(atPath: locks.lockPath(for: "m1"))[.posixPermissions] as? Int) == 0o600)
+        _ = member
     }
 
     @Test("the watcher reports the death of the watched member while it holds its lock")
