@@ -320,7 +320,7 @@ public struct ChaosRunner: Sendable {
             case .hostStop: group.signalAll(on: host, SIGCONT)
             default: try group.setLinks(of: host, up: true)
             }
-            if elected { await awaitReconciliation(start: start, configuration: configuration, bounds: bounds, fault: &fault) }
+            if elected { await awaitReconciliation(start: start, configuration: configuration, bounds: bounds, windowMayClose: true, fault: &fault) }
         case .standbyKill:
             let standbys = before.masters.filter { $0.role == "standby" }.compactMap { master in master.pid.map { (master.id, $0) } }
             guard killOne(of: standbys, pick: planned.pick, fault: &fault, none: "no standby to hit") else { return fault }
@@ -367,13 +367,18 @@ public struct ChaosRunner: Sendable {
         return true
     }
 
-    /// Waits for the new leader's reconciliation to finish within its window.
-    private func awaitReconciliation(start: ContinuousClock.Instant, configuration: HAConfiguration, bounds: ChaosBounds, fault: inout ChaosReport.Fault) async {
+    /// Waits for the new leader's reconciliation to finish: within its window, or, when the fault
+    /// also took task executors down (`windowMayClose`: a whole host), when the window closed on
+    /// the attempts they held.
+    private func awaitReconciliation(
+        start: ContinuousClock.Instant, configuration: HAConfiguration, bounds: ChaosBounds, windowMayClose: Bool = false,
+        fault: inout ChaosReport.Fault
+    ) async {
         guard let epoch = fault.toEpoch else { return }
         let key = ReconciliationRecord.key(epoch: Epoch(epoch))
         if await waitForStore(configuration, bounds.reconciled - (ContinuousClock.now - start), { store in
             guard let record = try store.readBlocking({ try $0.value(ReconciliationRecord.self, .reconciliations, key) }) else { return false }
-            return record.reconciledAt != nil && !record.windowClosed
+            return record.reconciledAt != nil && (windowMayClose || !record.windowClosed)
         }) {
             fault.reconcileMillis = (ContinuousClock.now - start).milliseconds
         }

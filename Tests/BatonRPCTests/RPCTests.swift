@@ -38,7 +38,7 @@ struct RPCHarness {
     let recorder = LogRecorder()
 
     func configuration(secret: [UInt8]? = nil, interval: Duration = .milliseconds(100), timeout: Duration = .seconds(2)) -> RPCConfiguration {
-        RPCConfiguration(secret: secret ?? self.secret, heartbeatInterval: interval, heartbeatTimeout: timeout, handshakeTimeout: .seconds(2), maxFrameBytes: 64 * 1024)
+        RPCConfiguration(secret: secret ?? self.secret, heartbeatInterval: interval, heartbeatTimeout: timeout, handshakeTimeout: .seconds(10), maxFrameBytes: 64 * 1024)
     }
 
     /// A server that answers every request with a JobAccepted naming the request's job.
