@@ -1,6 +1,8 @@
 public import BatonConfig
 import BatonCore
+import BatonElection
 import BatonEtcd
+import BatonHAStore
 import BatonHAStoreSelection
 import BatonMemberLocks
 import Foundation
@@ -37,20 +39,26 @@ struct BenchStore {
     }
 
     func stop() { etcd?.stop() }
+}
 
-    /// Whether every one of `members` is alive, and the leader's live process is the record's holder.
-    static func alive(_ members: [Identifier], in configuration: HAConfiguration) -> Bool {
-        guard let liveness = try? HAStoreSelection.liveness(configuration.store, election: configuration.election),
-            let probes = try? liveness.probeBlocking(members)
-        else { return false }
-        return members.allSatisfy { if case .alive = probes[$0] { true } else { false } }
+/// For a benchmark's group: whether every master is up and the leadership record's holder is the
+/// live process of its member (one probe of every master per look).
+struct LiveLeader {
+    let masters: [Identifier]
+    let liveness: any MemberLiveness
+
+    init(_ configuration: HAConfiguration) throws {
+        masters = configuration.masters.map(\.id.identifier)
+        liveness = try HAStoreSelection.liveness(configuration.store, election: configuration.election)
     }
 
-    /// Whether `holder`'s process is the live one of its member.
-    static func holderAlive(_ member: Identifier, incarnation: Incarnation, in configuration: HAConfiguration) -> Bool {
-        guard let liveness = try? HAStoreSelection.liveness(configuration.store, election: configuration.election),
-            case .alive(let info) = try? liveness.probeBlocking([member])[member]
-        else { return false }
-        return info?.incarnation == incarnation
+    /// The leadership record when every master is alive and its holder is the live process; nil otherwise.
+    func record(in store: HAStore) throws -> LeadershipRecord? {
+        let probes = try liveness.probeBlocking(masters)
+        guard masters.allSatisfy({ if case .alive = probes[$0] { true } else { false } }),
+            let record = try store.readLeadershipBlocking(), let holder = record.holder,
+            case .alive(let info) = probes[holder.member.identifier], info?.incarnation == holder.incarnation
+        else { return nil }
+        return record
     }
 }

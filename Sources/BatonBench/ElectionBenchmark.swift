@@ -118,7 +118,7 @@ public struct ElectionBenchmark: Sendable {
             executable: executable, arguments: ["group", "--config", configPath, "--log-level", "warning"],
             logPath: "\(directory)/group.log")
         defer { group.stop(timeout: .seconds(10)) }
-        let members = benchConfiguration.masters.map(\.id.identifier)
+        let liveLeader = try LiveLeader(benchConfiguration)
 
         var samples: [Double] = []
         var failed = 0
@@ -126,12 +126,9 @@ public struct ElectionBenchmark: Sendable {
         for kill in 1...max(kills, 0) {
             // Every master up, and a live leader.
             let ready = try await waitUntil(timeout: .seconds(30), time: time) {
-                guard BenchStore.alive(members, in: benchConfiguration) else { return false }
                 if store == nil { store = try? HAStoreSelection.open(benchConfiguration.store, access: .readOnly, time: time) }
-                guard let record = try store?.readLeadershipBlocking(), let holder = record.holder,
-                    BenchStore.holderAlive(holder.member.identifier, incarnation: holder.incarnation, in: benchConfiguration)
-                else { return false }
-                return true
+                guard let store else { return false }
+                return try liveLeader.record(in: store) != nil
             }
             guard ready, let store, let before = try store.readLeadershipBlocking(), let holder = before.holder else {
                 throw HAStoreError(.io, path: storePath, "the group did not elect a leader within 30 s; see \(directory)/group.log")

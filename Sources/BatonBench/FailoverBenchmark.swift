@@ -118,6 +118,7 @@ public struct FailoverBenchmark: Sendable {
                 + (takeover == .reconcile ? [] : ["--takeover", takeover.rawValue]),
             logPath: "\(directory)/group.log")
         defer { group.stop(timeout: .seconds(10)) }
+        let liveLeader = try LiveLeader(bench)
         var store: HAStore?
         var elected: [Double] = []
         var reconciled: [Double] = []
@@ -127,12 +128,8 @@ public struct FailoverBenchmark: Sendable {
         for kill in 1...max(kills, 1) {
             // Every master up; the job running with a checkpoint completed under the current leader.
             let ready = await waitUntil(timeout: .seconds(60)) {
-                guard BenchStore.alive(bench.masters.map(\.id.identifier), in: bench) else { return false }
                 if store == nil { store = try? HAStoreSelection.open(bench.store, access: .readOnly, time: time) }
-                guard let store, let record = try store.readLeadershipBlocking(), let holder = record.holder,
-                    BenchStore.holderAlive(holder.member.identifier, incarnation: holder.incarnation, in: bench),
-                    record.epoch.rawValue >= lastEpoch
-                else { return false }
+                guard let store, let record = try liveLeader.record(in: store), record.epoch.rawValue >= lastEpoch else { return false }
                 if lastEpoch == 0 {
                     return try !store.readBlocking { try CheckpointRecords.read($0, job: Self.job) }.completed.isEmpty
                 }

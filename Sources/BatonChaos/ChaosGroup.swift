@@ -38,12 +38,7 @@ final class ChaosGroup: Sendable {
         let set = try NetnsHosts.create(count: configuration.hosts.count)
         var etcd: EtcdLocalCluster?
         do {
-            etcd = try await EtcdLocalCluster(
-                placements: {
-                    set.hosts.map {
-                        .init(clientURL: "http://\($0.storeAddress):2379", peerURL: "http://\($0.storeAddress):2380", launcher: set.exec($0, []))
-                    }
-                }, directory: "\(directory)/etcd")
+            etcd = try await EtcdLocalCluster(on: set, directory: "\(directory)/etcd")
             let hosts = Dictionary(uniqueKeysWithValues: zip(configuration.hosts, set.hosts))
             try configuration.isolatedCopy(
                 directory: directory, backend: .etcd, etcdEndpoints: etcd!.endpoints, hostAddresses: hosts.mapValues(\.address)

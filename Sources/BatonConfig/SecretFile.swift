@@ -48,7 +48,7 @@ public enum SecretFile {
         }
         var random = SystemRandomNumberGenerator()
         let bytes = (0..<randomBytes).map { _ in UInt8.random(in: 0...255, using: &random) }
-        let text = Array((bytes.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined() + "\n").utf8)
+        let text = Array((bytes.map { String(format: "%02x", $0) }.joined() + "\n").utf8)
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             if errno == EEXIST { return }  // another process made it meanwhile: that one is the secret

@@ -305,12 +305,17 @@ public final class EtcdClient: Sendable {
     func callBlocking<Request: Encodable, Response: Decodable>(_ path: String, _ body: Request, idempotent: Bool) throws -> Response {
         let payload = try JSONEncoder().encode(body)
         var unreachable: [String] = []
+        var answeredUnavailable = false
         for round in 0..<(idempotent ? Self.unavailableRounds : 1) {
             if round > 0 {
-                guard unreachable.contains(where: { $0.contains("HTTP 503") }) else { break }
+                guard answeredUnavailable else { break }
                 usleep(useconds_t(Self.unavailablePause.nanosecondsClamped / 1000))
             }
-            if let response: Response = try callRound(path, payload, idempotent: idempotent, unreachable: &unreachable) { return response }
+            if let response: Response = try callRound(
+                path, payload, idempotent: idempotent, unreachable: &unreachable, answeredUnavailable: &answeredUnavailable)
+            {
+                return response
+            }
         }
         throw EtcdError(.unavailable, "no etcd endpoint answered \(path): " + unreachable.joined(separator: "; "))
     }
@@ -322,7 +327,9 @@ public final class EtcdClient: Sendable {
     static let unavailablePause: Duration = .milliseconds(200)
 
     /// One try of each endpoint; nil when none answered.
-    private func callRound<Response: Decodable>(_ path: String, _ payload: Data, idempotent: Bool, unreachable: inout [String]) throws -> Response? {
+    private func callRound<Response: Decodable>(
+        _ path: String, _ payload: Data, idempotent: Bool, unreachable: inout [String], answeredUnavailable: inout Bool
+    ) throws -> Response? {
         let first = preferred.withLock { $0 }
         for index in endpoints.indices.map({ ($0 + first) % endpoints.count }) {
             let endpoint = endpoints[index]
@@ -345,6 +352,7 @@ public final class EtcdClient: Sendable {
                 if response.status == .serviceUnavailable {
                     if idempotent {
                         unreachable.append("\(endpoint): \(message) (HTTP 503)")
+                        answeredUnavailable = true
                         continue
                     }
                     throw EtcdError(

@@ -61,6 +61,17 @@ public final class EtcdLocalCluster: Sendable {
             startTimeout: startTimeout)
     }
 
+    /// Starts one member inside each host of `hosts`, on the host's store address (client port
+    /// 2379, peer port 2380), and waits until every one answers as healthy.
+    public convenience init(on hosts: NetnsHosts, directory: String) async throws {
+        try await self.init(
+            placements: {
+                hosts.hosts.map {
+                    Placement(clientURL: "http://\($0.storeAddress):2379", peerURL: "http://\($0.storeAddress):2380", launcher: hosts.exec($0, []))
+                }
+            }, directory: directory)
+    }
+
     /// Starts one member per placement (`placements` is asked again when a start must be retried
     /// because a port was taken) and waits until every one answers as healthy.
     public init(

@@ -40,6 +40,8 @@ public final class EtcdMemberLiveness: MemberLiveness {
     func liveKey(_ member: Identifier) -> [UInt8] { Array("\(prefix)members/live/\(member.rawValue)".utf8) }
     func deadKey(_ member: Identifier) -> [UInt8] { Array("\(prefix)members/dead/\(member.rawValue)".utf8) }
     var deadPrefix: [UInt8] { Array("\(prefix)members/dead/".utf8) }
+    /// Every member key, live and dead: what a probe reads.
+    var membersPrefix: [UInt8] { Array("\(prefix)members/".utf8) }
 
     // MARK: registration
 
@@ -72,14 +74,12 @@ public final class EtcdMemberLiveness: MemberLiveness {
     // MARK: probes
 
     public func probeBlocking(_ members: [Identifier]) throws -> [Identifier: MemberLocks.Probe] {
-        let prefixBytes = Array("\(prefix)members/".utf8)
-        let found = try client.waiting.range(prefixBytes, rangeEnd: StoreKey.prefixUpperBound(prefixBytes))
+        let found = try client.waiting.range(membersPrefix, rangeEnd: StoreKey.prefixUpperBound(membersPrefix))
         return probes(members, from: found.keyValues)
     }
 
     public func probe(_ members: [Identifier]) async throws -> [Identifier: MemberLocks.Probe] {
-        let prefixBytes = Array("\(prefix)members/".utf8)
-        let found = try await client.range(prefixBytes, rangeEnd: StoreKey.prefixUpperBound(prefixBytes))
+        let found = try await client.range(membersPrefix, rangeEnd: StoreKey.prefixUpperBound(membersPrefix))
         return probes(members, from: found.keyValues)
     }
 

@@ -372,12 +372,12 @@ public actor MasterService: Service {
     /// Carries out `actions` in order, feeding each outcome back into the election.
     private func carryOut(_ actions: [LeaderElection.Action], watcher: any HolderWatcher) async {
         var pending = actions[...]
+        // The lease the runtime's outboxes check follows the election at every step.
         while let action = pending.popFirst() {
             lease.set(election.leaseExpiry)
-            let more = await perform(action, watcher: watcher)
-            lease.set(election.leaseExpiry)
-            pending = more[...] + pending
+            pending = await perform(action, watcher: watcher)[...] + pending
         }
+        lease.set(election.leaseExpiry)
     }
 
     private func perform(_ action: LeaderElection.Action, watcher: any HolderWatcher) async -> [LeaderElection.Action] {

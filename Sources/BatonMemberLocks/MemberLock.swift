@@ -114,9 +114,7 @@ public final class MemberLock: Sendable {
             case .acquired:
                 // A lock file made before files were private (0644) becomes the process's mode:
                 // whoever cannot open it cannot lock it.
-                let mask = umask(0)
-                umask(mask)
-                fchmod(fd, 0o666 & ~mask)
+                fchmod(fd, 0o666 & ~MemberLocks.processUmask)
                 let bytes = Array((try? JSONEncoder().encode(info)) ?? Data()) + [0x0A]
                 _ = ftruncate(fd, 0)
                 _ = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
@@ -170,6 +168,14 @@ public enum MemberLocks {
         let info = readInfo(path)
         guard OFDLock.isHeld(fd) == true else { return .down(last: info) }
         return info.map(isMemberProcess) == true ? .alive(info) : .heldByAnother(last: info)
+    }
+
+    /// The process's umask, read without changing it (`umask(2)` can only set it, and setting it
+    /// for a moment would change the mode of files other threads create meanwhile).
+    static var processUmask: mode_t {
+        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("Umask:") }
+        return line.flatMap { mode_t($0.dropFirst("Umask:".count).trimmingCharacters(in: .whitespaces), radix: 8) } ?? 0o077
     }
 
     /// Whether the process `info` names still runs (so the lock is its, not another's that took

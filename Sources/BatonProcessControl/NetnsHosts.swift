@@ -54,7 +54,7 @@ public final class NetnsHosts: Sendable {
     /// /24s of 10.0.0.0/8 that no interface of the machine uses.
     public static func create(count: Int, name: String? = nil) throws -> NetnsHosts {
         guard (1...50).contains(count) else { throw NetnsError("a set has 1 to 50 hosts, not \(count)") }
-        let name = name ?? "bt" + String(UInt32.random(in: 0...0xFF_FFFF), radix: 16).leftPadded(to: 6)
+        let name = name ?? "bt" + String(format: "%06x", UInt32.random(in: 0...0xFF_FFFF))
         guard name.count <= 8, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) else {
             throw NetnsError("a host set's name is 1 to 8 letters or digits (it prefixes interface names), not '\(name)'")
         }
@@ -102,8 +102,11 @@ public final class NetnsHosts: Sendable {
     // MARK: faults
 
     /// The pids of every process in `host`.
-    public func processes(on host: Host) -> [Int32] {
-        ((try? Self.run(["ip", "netns", "pids", host.namespace])) ?? "").split(separator: "\n").compactMap { Int32($0) }
+    public func processes(on host: Host) -> [Int32] { Self.pids(in: host.namespace) }
+
+    /// The pids of every process in the network namespace `namespace`.
+    static func pids(in namespace: String) -> [Int32] {
+        ((try? run(["ip", "netns", "pids", namespace])) ?? "").split(separator: "\n").compactMap { Int32($0) }
     }
 
     /// Sends `signal` to every process in `host` (SIGKILL: the host died; SIGSTOP: it hangs;
@@ -152,8 +155,7 @@ public final class NetnsHosts: Sendable {
         let namespaces = ((try? run(["ip", "netns", "list"])) ?? "").split(separator: "\n")
             .compactMap { $0.split(separator: " ").first.map(String.init) }.filter { $0.hasPrefix("\(name)-") }
         for namespace in namespaces {
-            let pids = ((try? run(["ip", "netns", "pids", namespace])) ?? "").split(separator: "\n").compactMap { Int32($0) }
-            for pid in pids {
+            for pid in pids(in: namespace) {
                 kill(pid, SIGCONT)
                 kill(pid, SIGKILL)
             }
@@ -219,10 +221,4 @@ public final class NetnsHosts: Sendable {
 public struct NetnsError: Error, CustomStringConvertible, Sendable {
     public let description: String
     init(_ description: String) { self.description = description }
-}
-
-extension String {
-    fileprivate func leftPadded(to width: Int) -> String {
-        count >= width ? self : String(repeating: "0", count: width - count) + self
-    }
 }

@@ -48,12 +48,7 @@ final class GroupHarness: @unchecked Sendable {
         do {
             let set = try NetnsHosts.create(count: count)
             hosts = set
-            etcd = try await EtcdLocalCluster(
-                placements: {
-                    set.hosts.map {
-                        .init(clientURL: "http://\($0.storeAddress):2379", peerURL: "http://\($0.storeAddress):2380", launcher: set.exec($0, []))
-                    }
-                }, directory: directory.file("etcd"))
+            etcd = try await EtcdLocalCluster(on: set, directory: directory.file("etcd"))
             try SecretFile.create(at: directory.file("cluster.secret"))
             let config = MultiHostConfig.text(
                 cluster: "test", hosts: set.hosts.map { .init(name: $0.name, address: $0.address) }, etcdEndpoints: etcd!.endpoints,

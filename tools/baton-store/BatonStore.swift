@@ -221,12 +221,7 @@ struct NetnsHostsCommand: AsyncParsableCommand {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             let set = try NetnsHosts.create(count: hosts, name: name)
             defer { set.destroy() }
-            let cluster = try await EtcdLocalCluster(
-                placements: {
-                    set.hosts.map {
-                        .init(clientURL: "http://\($0.storeAddress):2379", peerURL: "http://\($0.storeAddress):2380", launcher: set.exec($0, []))
-                    }
-                }, directory: "\(dir)/etcd")
+            let cluster = try await EtcdLocalCluster(on: set, directory: "\(dir)/etcd")
             defer { cluster.stop() }
             try SecretFile.create(at: "\(dir)/cluster.secret")
             let config = MultiHostConfig.text(
