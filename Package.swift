@@ -28,6 +28,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
     ],
     targets: [
         // MARK: layer 0: vocabulary shared by every module
@@ -118,10 +121,23 @@ let package = Package(
             dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
             exclude: ["Proto"],
             swiftSettings: swiftSettings),
+        // Mutual TLS for RPC, the data plane and REST: a cluster's certificates, and the contexts
+        // that load them.
+        .target(
+            name: "BatonTLS",
+            dependencies: [
+                "BatonFiles",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings),
         .target(
             name: "BatonRPC",
             dependencies: [
-                "BatonCore", "BatonWire",
+                "BatonCore", "BatonWire", "BatonTLS",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -177,7 +193,7 @@ let package = Package(
         .target(
             name: "BatonClient",
             dependencies: [
-                "BatonCore", "BatonElection", "BatonConfig", "BatonHAStore", "BatonHAStoreSelection", "BatonRPC", "BatonWire",
+                "BatonCore", "BatonElection", "BatonConfig", "BatonHAStore", "BatonHAStoreSelection", "BatonRPC", "BatonWire", "BatonTLS",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
@@ -211,7 +227,9 @@ let package = Package(
             dependencies: [
                 "BatonMetrics", "BatonCore", "BatonConfig", "BatonElection", "BatonHAStore", "BatonMemberLocks", "BatonClient", "BatonWire",
                 "BatonJobMaster", "BatonJobGraph", "BatonAudit",
-                .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
+                "BatonTLS",
+                .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -261,7 +279,7 @@ let package = Package(
         .executableTarget(
             name: "baton-store",
             dependencies: [
-                "BatonCore", "BatonConfig", "BatonElection", "BatonHAStore", "BatonHAStoreSelection", "BatonEtcd", "BatonProcessControl",
+                "BatonCore", "BatonConfig", "BatonElection", "BatonHAStore", "BatonHAStoreSelection", "BatonEtcd", "BatonProcessControl", "BatonClient", "BatonTLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
@@ -330,7 +348,7 @@ let package = Package(
         .testTarget(
             name: "BatonRPCTests",
             dependencies: [
-                "BatonCore", "BatonWire", "BatonRPC", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                "BatonCore", "BatonWire", "BatonRPC", "BatonTLS", .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -370,9 +388,11 @@ let package = Package(
             name: "BatonProcessTests",
             dependencies: [
                 "BatonStoreRecords", "BatonJobManager",
-                "baton", "baton-store", "BatonCore", "BatonConfig", "BatonElection", "BatonHAStore", "BatonHAStoreSelection",
+                "baton", "baton-store", "BatonClient", "BatonTLS", "BatonCore", "BatonConfig", "BatonElection", "BatonHAStore", "BatonHAStoreSelection",
                 "BatonMemberLocks", "BatonStatus", "BatonTestKit", "BatonProcessControl", "BatonRPC", "BatonWire", "BatonMasterService", "BatonEtcd",
                 "BatonGroup", "BatonJobMaster", "BatonCheckpointing", "BatonChaos", "BatonOperators", .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings),
     ]

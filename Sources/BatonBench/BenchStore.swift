@@ -5,6 +5,7 @@ import BatonEtcd
 import BatonHAStore
 import BatonHAStoreSelection
 import BatonMemberLocks
+import BatonClient
 import Foundation
 
 /// A benchmark's own store, made fresh in its folder: a store file, or, for etcd, a one-member
@@ -23,19 +24,22 @@ struct BenchStore {
         return BenchStore(backend: backend, directory: directory, storePath: storePath, etcd: etcd)
     }
 
-    /// The config of the benchmark's group on this store: `configuration`'s masters and election
-    /// settings, `taskExecutors` task executors, every address on a free port.
-    func groupConfig(_ configuration: HAConfiguration, taskExecutors: Int = 0) throws -> String {
-        try configuration.isolatedCopy(
-            directory: directory, backend: backend, storePath: storePath, etcdEndpoints: etcd?.endpoints, taskExecutors: taskExecutors,
-            restartDelay: .milliseconds(100))
+    /// Writes the config of the benchmark's group on this store to `path` and loads it:
+    /// `configuration`'s masters and election settings, `taskExecutors` task executors, every
+    /// address on a free port.
+    @discardableResult
+    func writeGroupConfig(_ configuration: HAConfiguration, taskExecutors: Int = 0, to path: String) throws -> HAConfiguration {
+        try HAConfiguration.writeIsolated(
+            configuration.isolatedCopy(
+                directory: directory, backend: backend, storePath: storePath, etcdEndpoints: etcd?.endpoints, taskExecutors: taskExecutors,
+                restartDelay: .milliseconds(100)),
+            to: path)
     }
 
     /// This store alone, as a config's `store` (for a benchmark that opens it in-process).
     func storeConfiguration(_ configuration: HAConfiguration) throws -> HAConfiguration.StoreConfiguration {
         let path = "\(directory)/store-only.yaml"
-        try groupConfig(configuration).write(toFile: path, atomically: true, encoding: .utf8)
-        return try HAConfiguration.load(path: path).store
+        return try writeGroupConfig(configuration, to: path).store
     }
 
     func stop() { etcd?.stop() }

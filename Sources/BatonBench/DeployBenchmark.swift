@@ -47,11 +47,11 @@ public struct DeployBenchmark: Sendable {
         // Ten vertices of N/10 subtasks share N/10 slots, half on each task executor.
         let slots = subtasks / Self.vertices / Self.taskExecutors
         let configPath = workspace.file("bench.yaml")
-        try configuration.isolatedCopy(
-            directory: workspace.path, storePath: workspace.file("ha.sqlite"), taskExecutors: Self.taskExecutors, slotsPerTaskExecutor: slots,
-            restartDelay: .milliseconds(100)
-        ).write(toFile: configPath, atomically: true, encoding: .utf8)
-        let bench = try HAConfiguration.load(path: configPath)
+        let bench = try HAConfiguration.writeIsolated(
+            configuration.isolatedCopy(
+                directory: workspace.path, storePath: workspace.file("ha.sqlite"), taskExecutors: Self.taskExecutors, slotsPerTaskExecutor: slots,
+                restartDelay: .milliseconds(100)),
+            to: configPath)
         let group = try ChildProcess(
             executable: executable, arguments: ["group", "--config", configPath, "--log-level", "warning"], logPath: workspace.file("group.log"))
         defer { group.stop(timeout: .seconds(20)) }

@@ -111,8 +111,7 @@ public struct ElectionBenchmark: Sendable {
         let benchStore = try await BenchStore.start(backend, in: directory)
         defer { benchStore.stop() }
         let configPath = "\(directory)/bench.yaml"
-        try benchStore.groupConfig(configuration).write(toFile: configPath, atomically: true, encoding: .utf8)
-        let benchConfiguration = try HAConfiguration.load(path: configPath)
+        let benchConfiguration = try benchStore.writeGroupConfig(configuration, to: configPath)
         let storePath = benchConfiguration.store.path
         let group = try ChildProcess(
             executable: executable, arguments: ["group", "--config", configPath, "--log-level", "warning"],

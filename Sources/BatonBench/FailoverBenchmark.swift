@@ -94,8 +94,7 @@ public struct FailoverBenchmark: Sendable {
         let benchStore = try await BenchStore.start(backend, in: directory)
         defer { benchStore.stop() }
         let configPath = "\(directory)/bench.yaml"
-        try benchStore.groupConfig(configuration, taskExecutors: 2).write(toFile: configPath, atomically: true, encoding: .utf8)
-        let bench = try HAConfiguration.load(path: configPath)
+        let bench = try benchStore.writeGroupConfig(configuration, taskExecutors: 2, to: configPath)
         let storePath = bench.store.path
         if endedJobs > 0 { try await Self.writeHistory(bench.store, endedJobs: endedJobs, changesPerJob: changesPerEndedJob) }
         let spec = "\(directory)/failover-bench.yaml"

@@ -1,6 +1,8 @@
 import ArgumentParser
 import BatonJobMaster
+import BatonClient
 import BatonConfig
+import BatonTLS
 import BatonHAStore
 import BatonMemberLocks
 import Foundation
@@ -16,6 +18,7 @@ struct BatonCommand: AsyncParsableCommand {
             MasterCommand.self, TaskExecutorCommand.self, GroupCommand.self, SubmitCommand.self, StatusCommand.self, CancelCommand.self,
             SavepointCommand.self, StopCommand.self, AuditCommand.self, ChaosCommand.self, SimulateCommand.self, BenchCommand.self, RunCommand.self,
             InitCommand.self,
+            CertsCommand.self,
         ])
 
     /// Parses the command line, runs the command, and exits with Baton's exit statuses.
@@ -154,5 +157,34 @@ enum ConfigWarnings {
                 "rpc.secret is inline in the config: whoever reads the config has the cluster's key; name a file of mode 0600 with rpc.secretFile instead",
                 metadata: ["baton.config": "\(configuration.file)"])
         }
+    }
+}
+
+/// `baton certs`: a cluster CA and a certificate per member, for `rpc.tls` in development and tests.
+struct CertsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "certs",
+        abstract: "Write a cluster CA (ca.pem) and, for every master and task executor of the config and for clients, <id>.pem and <id>.key (mode 0600) into a folder, for rpc.tls.",
+        discussion: """
+            For development and tests: the CA's key is not kept, so run it again (into an emptied
+            folder) for a new set, e.g. when members are added. Refuses a folder that holds a
+            ca.pem already. Point the config at the folder with `rpc: { tls: { dir: DIR } }`.
+            """)
+
+    @OptionGroup var config: ConfigOption
+    @Option(name: .customLong("out"), help: "The folder to write into (made 0700 when missing).") var out: String
+    @Option(help: "How many days the certificates are valid.") var days: Int = 365
+
+    func run() async throws {
+        guard (1...36_500).contains(days) else { throw CommandFailure.usage("--days must be between 1 and 36500") }
+        let configuration = try config.loadCreatingSecret()
+        let folder = HAConfiguration.absolutePath(out, relativeTo: FileManager.default.currentDirectoryPath)
+        let holders: [String]
+        do {
+            holders = try ClusterCertificates.issue(for: configuration, into: folder, validity: TimeInterval(days) * 86_400)
+        } catch {
+            throw CommandFailure.failed("cannot write the certificates: \(error)")
+        }
+        print("wrote \(folder)/ca.pem and certificates for \(holders.joined(separator: ", ")) (mode 0600), valid \(days) days")
     }
 }

@@ -2,6 +2,7 @@ public import BatonConfig
 import BatonCore
 import BatonEtcd
 public import BatonProcessControl
+import BatonClient
 import Foundation
 import Synchronization
 
@@ -28,9 +29,9 @@ final class ChaosGroup: Sendable {
     ) async throws -> ChaosGroup {
         let configPath = "\(directory)/chaos.yaml"
         guard !configuration.hosts.isEmpty else {
-            try configuration.isolatedCopy(directory: directory).write(toFile: configPath, atomically: true, encoding: .utf8)
+            let copy = try HAConfiguration.writeIsolated(configuration.isolatedCopy(directory: directory), to: configPath)
             let group = try ChaosGroup(
-                configPath: configPath, hosts: [:], hostSet: nil, etcd: nil, executable: executable, groupArguments: groupArguments,
+                configPath: configPath, configuration: copy, hosts: [:], hostSet: nil, etcd: nil, executable: executable, groupArguments: groupArguments,
                 directory: directory)
             try group.startGroup(on: nil)
             return group
@@ -40,11 +41,12 @@ final class ChaosGroup: Sendable {
         do {
             etcd = try await EtcdLocalCluster(on: set, directory: "\(directory)/etcd")
             let hosts = Dictionary(uniqueKeysWithValues: zip(configuration.hosts, set.hosts))
-            try configuration.isolatedCopy(
-                directory: directory, backend: .etcd, etcdEndpoints: etcd!.endpoints, hostAddresses: hosts.mapValues(\.address)
-            ).write(toFile: configPath, atomically: true, encoding: .utf8)
+            let copy = try HAConfiguration.writeIsolated(
+                configuration.isolatedCopy(
+                    directory: directory, backend: .etcd, etcdEndpoints: etcd!.endpoints, hostAddresses: hosts.mapValues(\.address)),
+                to: configPath)
             let group = try ChaosGroup(
-                configPath: configPath, hosts: hosts, hostSet: set, etcd: etcd, executable: executable, groupArguments: groupArguments,
+                configPath: configPath, configuration: copy, hosts: hosts, hostSet: set, etcd: etcd, executable: executable, groupArguments: groupArguments,
                 directory: directory)
             for name in configuration.hosts { try group.startGroup(on: name) }
             return group
@@ -56,11 +58,11 @@ final class ChaosGroup: Sendable {
     }
 
     private init(
-        configPath: String, hosts: [Identifier: NetnsHosts.Host], hostSet: NetnsHosts?, etcd: EtcdLocalCluster?, executable: String,
+        configPath: String, configuration: HAConfiguration, hosts: [Identifier: NetnsHosts.Host], hostSet: NetnsHosts?, etcd: EtcdLocalCluster?, executable: String,
         groupArguments: [String], directory: String
     ) throws {
         self.configPath = configPath
-        configuration = try HAConfiguration.load(path: configPath)
+        self.configuration = configuration
         self.hosts = hosts
         self.hostSet = hostSet
         self.etcd = etcd

@@ -31,6 +31,7 @@ public struct LeaderClient: Sendable {
         self.logger = logger
         self.patience = patience
         self.lookup = leaderLookup
+        rpc = Result { try RPCConfiguration(configuration.rpc, identity: identity) }
     }
 
     /// A leader's `host:port` address split, with its id.
@@ -44,7 +45,8 @@ public struct LeaderClient: Sendable {
         public var description: String { message }
     }
 
-    var rpc: RPCConfiguration { RPCConfiguration(configuration.rpc) }
+    /// The connection settings with this client's TLS credentials (`identity`'s), loaded once.
+    private let rpc: Result<RPCConfiguration, any Error>
 
     /// The leader's `host:port` from the store, or nil when no term is held.
     public func leaderAddress() throws -> (host: String, port: Int, id: String)? {
@@ -56,6 +58,8 @@ public struct LeaderClient: Sendable {
     /// Sends `request` to the leader and returns its reply (never a NotLeader).
     public func request(_ request: WireEnvelope, timeout: Duration = .seconds(30)) async throws -> WireEnvelope {
         let deadline = ContinuousClock.now + patience
+        let rpc: RPCConfiguration
+        do { rpc = try self.rpc.get() } catch { throw ClientError(message: "\(error)") }
         var lastProblem = "no leader is elected"
         while true {
             let found = if let lookup { try await lookup() } else { try leaderAddress() }

@@ -17,7 +17,8 @@ extension HAConfiguration {
     /// host's address (a run across hosts of its own); without, every address is on loopback.
     ///
     /// Writes a fresh secret file, `directory/cluster.secret` (mode 0600), and returns the YAML
-    /// text; write it to a file in `directory` and load it from there.
+    /// text; write it to a file in `directory` and load it from there (`writeIsolated` does,
+    /// and issues the run's own certificates when the copy has TLS).
     public func isolatedCopy(
         directory: String, backend: StoreConfiguration.Backend? = nil, storePath: String? = nil, etcdEndpoints: [String]? = nil,
         hostAddresses: [Identifier: String]? = nil, taskExecutors: Int? = nil, slotsPerTaskExecutor: Int = 2, restartDelay: Duration? = nil
@@ -45,13 +46,16 @@ extension HAConfiguration {
             storeLine = "store: { backend: etcd, endpoints: [\(endpoints)], prefix: \"\(prefix)\", maxTxnOps: \(operations), "
                 + "maxRequestBytes: \(bytes) }"
         }
+        // TLS as the original has it, and always across hosts: certificates of the run's own in
+        // `<directory>/tls` (`HAConfiguration.writeIsolated` issues them).
+        let tls = rpc.tlsDirectory != nil || hostAddresses != nil ? ", tls: { dir: \"\(directory)/tls\" }" : ""
         var lines = [
             "cluster: \(cluster)",
             storeLine,
             "election: { lease: \(duration(election.leaseDuration)), renew: \(duration(election.renewInterval)), poll: \(duration(election.pollInterval)) }",
             "group: { restartDelay: \(duration(restartDelay ?? group.restartDelay)) }",
             "rpc: { secretFile: \"\(secretFile)\", heartbeat: \(duration(rpc.heartbeatInterval)), heartbeatTimeout: \(duration(rpc.heartbeatTimeout)), "
-                + "maxFrame: \(rpc.maxFrameBytes) }",
+                + "maxFrame: \(rpc.maxFrameBytes)\(tls) }",
             "reconciliation: { window: \(duration(reconciliationWindow)) }",
             "files: { mode: \"\(fileMode)\" }",
             "jobs: { history: { retain: \(jobHistoryRetain), maxAge: \(duration(jobHistoryMaxAge)) }, snapshotEvery: \(jobSnapshotEvery) }",

@@ -138,7 +138,15 @@ public struct HAConfiguration: Sendable, Hashable, CustomStringConvertible {
         /// The file the secret was read from (`rpc.secretFile`); nil when the config holds it
         /// inline (`rpc.secret`), which members warn about when they start.
         public var secretFile: String? = nil
+        /// The TLS folder (`rpc.tls.dir`, absolute): `ca.pem`, and `<id>.pem` and `<id>.key` for
+        /// every member and for `client` (what `baton certs` writes). nil: plain TCP, which only
+        /// a config whose every address is loopback may use.
+        public var tlsDirectory: String? = nil
     }
+
+    /// The id whose certificate clients (`baton submit`, `baton status`, ...) present; no member
+    /// may use it when the config has TLS.
+    public static let clientIdentity = "client"
 
     public struct CheckpointConfiguration: Sendable, Hashable {
         /// The checkpoint folder, absolute (`checkpoints.dir`); every member must see it.
@@ -335,7 +343,7 @@ extension HAConfiguration {
         }
 
         let rpcValue = try top.required("rpc")
-        let rpcMapping = try rpcValue.mapping(allowing: ["secret", "secretFile", "heartbeat", "heartbeatTimeout", "maxFrame"])
+        let rpcMapping = try rpcValue.mapping(allowing: ["secret", "secretFile", "heartbeat", "heartbeatTimeout", "maxFrame", "tls"])
         var secret: [UInt8]
         var secretFile: String?
         switch (rpcMapping["secret"], rpcMapping["secretFile"]) {
@@ -359,6 +367,25 @@ extension HAConfiguration {
         let maxFrame = try rpcMapping["maxFrame"]?.byteSize(in: 4096...(1 << 30)) ?? (16 << 20)
         var rpc = RPCSettings(secret: secret, heartbeatInterval: heartbeat, heartbeatTimeout: heartbeatTimeout, maxFrameBytes: Int(maxFrame))
         rpc.secretFile = secretFile
+        if let tls = rpcMapping["tls"] {
+            let mapping = try tls.mapping(allowing: ["dir"])
+            rpc.tlsDirectory = absolutePath(try mapping.required("dir").nonEmptyString(), relativeTo: directory)
+            for id in masters.map(\.id.rawValue) + taskExecutors.map(\.id.rawValue) where id == clientIdentity {
+                throw tls.error("no member may be called '\(clientIdentity)' with TLS: that certificate is the clients'")
+            }
+        } else {
+            let addresses =
+                masters.flatMap { [("masters[\($0.id)].rpc", $0.rpc), ("masters[\($0.id)].rest", $0.rest)] }
+                + taskExecutors.flatMap { executor in
+                    [("taskexecutors[\(executor.id)].data", executor.data)] + (executor.metrics.map { [("taskexecutors[\(executor.id)].metrics", $0)] } ?? [])
+                }
+            if let (key, address) = addresses.first(where: { !$0.1.isLoopback }) {
+                throw rpcValue.error(
+                    "rpc.tls is required: \(key) (\(address)) is not a loopback address, and records, commands and the secret "
+                        + "handshake would cross the network in the clear. Add `tls: { dir: tls }` under rpc; "
+                        + "`baton certs --config \(file) --out DIR` makes a CA and a certificate per member for it")
+            }
+        }
 
         var window = heartbeat * 3
         if let value = top["reconciliation"] {

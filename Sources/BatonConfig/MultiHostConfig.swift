@@ -14,10 +14,11 @@ public enum MultiHostConfig {
 
     /// The YAML text. `directory` holds the checkpoints (storage every host sees: here the one
     /// machine's file system; on real machines a shared mount); `secretFile` is the cluster's
-    /// secret file (every host needs a copy, mode 0600).
+    /// secret file (every host needs a copy, mode 0600); `tlsDirectory` the TLS folder (`baton
+    /// certs` writes it; each host needs `ca.pem` and its members' files).
     public static func text(
         cluster: String = "hosts", hosts: [Host], etcdEndpoints: [String], prefix: String = "/baton/hosts/", directory: String,
-        secretFile: String, lease: String = "2s", renew: String = "500ms", poll: String = "100ms", heartbeatTimeout: String = "5s",
+        secretFile: String, tlsDirectory: String, lease: String = "2s", renew: String = "500ms", poll: String = "100ms", heartbeatTimeout: String = "5s",
         slots: Int = 2, restartDelay: String = "1s"
     ) -> String {
         var lines = [
@@ -26,7 +27,7 @@ public enum MultiHostConfig {
                 + "maxTxnOps: 65536, maxRequestBytes: 32MiB }",
             "election: { lease: \(lease), renew: \(renew), poll: \(poll) }",
             "group: { restartDelay: \(restartDelay) }",
-            "rpc: { secretFile: \"\(secretFile)\", heartbeat: 500ms, heartbeatTimeout: \(heartbeatTimeout) }",
+            "rpc: { secretFile: \"\(secretFile)\", tls: { dir: \"\(tlsDirectory)\" }, heartbeat: 500ms, heartbeatTimeout: \(heartbeatTimeout) }",
             "checkpoints: { dir: \"\(directory)/checkpoints\", interval: 1s, retain: 3 }",
             "blockingResults: { dir: \"\(directory)/spill\" }",
             "masters:",

@@ -134,7 +134,7 @@ public actor MasterService: Service {
             continuation.yield(.leadershipChanged)
         }
         defer { watcher.stop() }
-        let rpcConfiguration = RPCConfiguration(configuration.rpc)
+        let rpcConfiguration = try RPCConfiguration(configuration.rpc, identity: identity.member.rawValue)
         let endpoint = configuration.master(identity.member)!.rpc
         let server = try await RPCServer.bind(
             host: endpoint.host, port: endpoint.port, identity: RPCPeer(id: identity.member.rawValue, role: .master),

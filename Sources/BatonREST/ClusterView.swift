@@ -21,10 +21,18 @@ public struct ClusterView: Sendable {
     let identity: LeaderIdentity
     let logger: Logger
 
-    var client: LeaderClient {
-        let store = self.store
-        return LeaderClient(
-            configuration: configuration, identity: "rest-\(identity.member)", logger: logger, patience: .seconds(2),
+    /// Asks the leader as this master (with TLS, its own certificate), finding it through the
+    /// store handle the master holds.
+    let client: LeaderClient
+
+    init(configuration: HAConfiguration, store: HAStore, liveness: any MemberLiveness, identity: LeaderIdentity, logger: Logger) {
+        self.configuration = configuration
+        self.store = store
+        self.liveness = liveness
+        self.identity = identity
+        self.logger = logger
+        client = LeaderClient(
+            configuration: configuration, identity: identity.member.rawValue, logger: logger, patience: .seconds(2),
             leaderLookup: {
                 guard let holder = try await store.leadership()?.holder else { return nil }
                 return LeaderClient.leader(address: holder.address, id: holder.member.rawValue)

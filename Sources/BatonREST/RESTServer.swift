@@ -8,7 +8,9 @@ import BatonJobGraph
 import BatonWire
 import Foundation
 public import BatonMemberLocks
+import BatonTLS
 import Hummingbird
+import HummingbirdTLS
 public import Logging
 import NIOCore
 public import Prometheus
@@ -53,11 +55,17 @@ public struct RESTServer: Service {
         let router = Router()
         router.add(middleware: JSONErrors(logger: logger))
         routes(router)
-        let app = Application(
-            router: router, configuration: .init(address: .hostname(host, port: port), serverName: "baton"),
-            logger: logger)
         do {
-            try await app.run()
+            let configuration = ApplicationConfiguration(address: .hostname(host, port: port), serverName: "baton")
+            // With rpc.tls, HTTPS with the master's certificate.
+            if let directory = self.configuration.rpc.tlsDirectory {
+                let credentials = try TLSCredentials.load(directory: directory, identity: view.identity.member.rawValue)
+                let app = Application(
+                    router: router, server: try .tls(.http1(), tlsConfiguration: credentials.httpsServer), configuration: configuration, logger: logger)
+                try await app.run()
+            } else {
+                try await Application(router: router, configuration: configuration, logger: logger).run()
+            }
         } catch {
             // The master's duties come first: without its REST address it goes on leading or
             // standing by, and says why.

@@ -1,3 +1,5 @@
+public import BatonTLS
+
 /// How RPC connections authenticate and stay alive.
 public struct RPCConfiguration: Sendable {
     /// The cluster's shared secret: both sides of a connection prove they know it.
@@ -10,11 +12,16 @@ public struct RPCConfiguration: Sendable {
     public var handshakeTimeout: Duration
     /// The largest frame accepted; a larger one closes the connection.
     public var maxFrameBytes: Int
+    /// Mutual TLS under the handshake (`rpc.tls`): when set, every connection is TLS 1.3 with a
+    /// certificate on both ends from the cluster CA, and the id a peer claims in the handshake
+    /// must be its certificate's; nil: plain TCP (loopback only, which the config enforces).
+    public var tls: TLSCredentials?
 
     public init(
         secret: [UInt8], heartbeatInterval: Duration = .seconds(1), heartbeatTimeout: Duration = .seconds(5),
-        handshakeTimeout: Duration = .seconds(5), maxFrameBytes: Int = 16 << 20
+        handshakeTimeout: Duration = .seconds(5), maxFrameBytes: Int = 16 << 20, tls: TLSCredentials? = nil
     ) {
+        self.tls = tls
         self.secret = secret
         self.heartbeatInterval = heartbeatInterval
         self.heartbeatTimeout = heartbeatTimeout
@@ -47,7 +54,8 @@ public struct RPCError: Error, Sendable, CustomStringConvertible {
         private init(_ value: String) { self.value = value }
         /// The peer refused the connection (bad secret, other protocol version).
         public static let refused = Code("refused")
-        /// The peer could not prove it knows the secret.
+        /// The peer could not prove it knows the secret, or its TLS certificate was refused (from
+        /// another CA, expired, missing, or naming someone else).
         public static let unauthenticated = Code("unauthenticated")
         /// A frame could not be decoded, or broke the protocol.
         public static let malformed = Code("malformed")

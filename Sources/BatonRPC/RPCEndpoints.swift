@@ -1,6 +1,8 @@
 public import Logging
 public import NIOCore
 import NIOPosix
+import NIOSSL
+import BatonTLS
 
 /// A listening RPC server.
 public struct RPCServer: Sendable {
@@ -18,11 +20,15 @@ public struct RPCServer: Sendable {
         group: (any EventLoopGroup)? = nil
     ) async throws -> RPCServer {
         let maxFrameBytes = configuration.maxFrameBytes
+        let tls = configuration.tls
         let listener = try await ServerBootstrap(group: group ?? MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .bind(host: host, port: port) { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.makeFramedAsyncChannel(maxFrameBytes: maxFrameBytes) }
+                channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.server)) }
+                    return try channel.makeFramedAsyncChannel(maxFrameBytes: maxFrameBytes)
+                }
             }
         return RPCServer(listener: listener, identity: identity, configuration: configuration, logger: logger)
     }
@@ -44,7 +50,8 @@ public struct RPCServer: Sendable {
                                 logger.warning(
                                     "refused a connection", metadata: ["baton.remote": "\(child.channel.remoteAddress.map { "\($0)" } ?? "?")", "baton.error": "\(error.message)"])
                             } catch {
-                                logger.warning("connection failed", metadata: ["baton.error": "\(error)"])
+                                logger.warning(
+                                    "connection failed", metadata: ["baton.remote": "\(child.channel.remoteAddress.map { "\($0)" } ?? "?")", "baton.error": "\(error)"])
                             }
                         }
                     }
@@ -71,13 +78,19 @@ public enum RPCClient {
         _ body: @escaping @Sendable (RPCConnection) async throws -> Result
     ) async throws -> Result {
         let maxFrameBytes = configuration.maxFrameBytes
+        let tls = configuration.tls
         let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
         do {
             channel = try await ClientBootstrap(group: group ?? MultiThreadedEventLoopGroup.singleton)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .connectTimeout(.seconds(5))
                 .connect(host: host, port: port) { channel in
-                    channel.eventLoop.makeCompletedFuture { try channel.makeFramedAsyncChannel(maxFrameBytes: maxFrameBytes) }
+                    channel.eventLoop.makeCompletedFuture {
+                        if let tls {
+                            try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls.client, serverHostname: nil))
+                        }
+                        return try channel.makeFramedAsyncChannel(maxFrameBytes: maxFrameBytes)
+                    }
                 }
         } catch {
             throw RPCError(.closed, "cannot connect to \(host):\(port): \(error)")

@@ -1,7 +1,9 @@
+import BatonTLS
 import BatonWire
 import Foundation
 import Logging
 import NIOCore
+import NIOSSL
 import SwiftProtobuf
 
 /// Runs one connection: the handshake, then the read and heartbeat loops around `body`.
@@ -54,12 +56,50 @@ enum RPCSession {
     private static func next(
         _ iterator: inout NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator, _ peer: String, _ address: String
     ) async throws -> WireEnvelope {
-        guard let frame = try await iterator.next() else { throw RPCError(.closed, "\(peer) closed the connection during the handshake") }
+        let received: ByteBuffer?
+        do { received = try await iterator.next() } catch { throw transportError(error, peer, address) }
+        guard let frame = received else { throw RPCError(.closed, "\(peer) closed the connection during the handshake") }
         return try RPCConnection.decode(frame, from: peer, at: address)
     }
 
     private static func write(_ envelope: WireEnvelope, _ outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) async throws {
         try await outbound.write(try envelope.frame())
+    }
+
+    /// A failure of the connection under the handshake: TLS refusing the peer (or the peer
+    /// refusing this side's certificate) is `.unauthenticated`, anything else `.closed`.
+    private static func transportError(_ error: any Error, _ peer: String, _ address: String) -> RPCError {
+        switch error {
+        case let error as RPCError: error
+        case is NIOSSLError, is BoringSSLError: RPCError(.unauthenticated, "the TLS handshake with \(peer) at \(address) failed: \(error)")
+        default: RPCError(.closed, "the connection to \(peer) at \(address) failed during the handshake: \(error)")
+        }
+    }
+
+    /// With TLS: the peer's verified certificate must name the id it claims, and the role: a
+    /// certificate of the role `client` may claim nothing else; a member's may also act as a
+    /// client (a master's REST server asks the leader).
+    private static func checkCertificate(
+        _ channel: any Channel, _ configuration: RPCConfiguration, claims id: String, role: RPCPeer.Role?, address: String
+    ) async throws {
+        guard configuration.tls != nil else { return }
+        let who = role.map { "\($0.rawValue) \(id)" } ?? "the server \(id)"
+        guard let certificate = try await channel.nioSSL_peerCertificate().get() else {
+            throw RPCError(.unauthenticated, "\(who) at \(address) presented no TLS certificate")
+        }
+        let named: TLSPeerIdentity
+        do { named = try TLSPeerIdentity(certificate) } catch {
+            throw RPCError(.unauthenticated, "the TLS certificate of \(who) at \(address) names nobody: \(error)")
+        }
+        let roleFits: Bool =
+            switch role {
+            case nil: named.role != RPCPeer.Role.client.rawValue
+            case .client?: true
+            case let claimed?: named.role == claimed.rawValue
+            }
+        guard named.id == id, roleFits else {
+            throw RPCError(.unauthenticated, "\(who) at \(address) presents the TLS certificate of \(named)")
+        }
     }
 
     private static func shakeHands(
@@ -85,6 +125,7 @@ enum RPCSession {
             guard case .challenge(let challenge) = challengeEnvelope.body, challenge.serverNonce.count == 32 else {
                 throw RPCError(.malformed, "the server at \(address) did not send a challenge")
             }
+            try await checkCertificate(channel, configuration, claims: challenge.serverID, role: nil, address: address)
             var proof = WireEnvelope()
             proof.proof = .with {
                 $0.clientProof = Data(
@@ -110,6 +151,14 @@ enum RPCSession {
             let helloEnvelope = try await next(&iterator, "a peer", address)
             guard case .hello(let hello) = helloEnvelope.body, hello.clientNonce.count == 32, let role = RPCPeer.Role(wire: hello.role) else {
                 throw RPCError(.malformed, "the peer at \(address) did not start with a valid hello")
+            }
+            do {
+                try await checkCertificate(channel, configuration, claims: hello.peerID, role: role, address: address)
+            } catch let error as RPCError {
+                var refused = WireEnvelope()
+                refused.refused = .with { $0.reason = "authentication failed: \(error.message)" }
+                try? await write(refused, outbound)
+                throw error
             }
             let serverNonce = HandshakeProof.nonce()
             var challenge = WireEnvelope()

@@ -87,7 +87,7 @@ public actor TaskExecutorService: Service {
         self.incarnation = incarnation
         self.time = time
         table = TaskSlotTable(taskExecutor: id)
-        rpc = RPCConfiguration(configuration.rpc)
+        rpc = try RPCConfiguration(configuration.rpc, identity: id.rawValue)
         (startStream, starts) = AsyncStream<TaskSpec>.makeStream()
     }
 

@@ -3,11 +3,12 @@ import BatonConfig
 /// Configs that tests write into their temporary folders.
 public enum TestConfigs {
     /// A group of `masters` masters on `backend`, with a short lease so that tests run fast, every
-    /// address on a free loopback port (tests run side by side).
+    /// address on a free loopback port (tests run side by side); with `tls`, RPC and REST over
+    /// TLS with the certificates in the config's `tls` folder (`baton certs` writes them).
     public static func group(
         backend: String, masters: Int = 3, lease: String = "1s", renew: String = "200ms", poll: String = "100ms",
         restartDelay: String = "100ms", taskExecutors: Int = 0, slots: Int = 4, heartbeatTimeout: String = "2s", metrics: Bool = false,
-        etcdEndpoints: [String] = []
+        etcdEndpoints: [String] = [], tls: Bool = false
     ) -> String {
         var ports = FreePort.Allocator()
         let store =
@@ -20,7 +21,7 @@ public enum TestConfigs {
             store,
             "election: { lease: \(lease), renew: \(renew), poll: \(poll) }",
             "group: { restartDelay: \(restartDelay) }",
-            "rpc: { secret: test-cluster-secret, heartbeat: 200ms, heartbeatTimeout: \(heartbeatTimeout) }",
+            "rpc: { secret: test-cluster-secret, heartbeat: 200ms, heartbeatTimeout: \(heartbeatTimeout)\(tls ? ", tls: { dir: tls }" : "") }",
             "masters:",
         ]
         for index in 1...masters {

@@ -56,6 +56,31 @@ struct HAConfigurationTests {
         #expect(lmdb.store.mapSizeBytes == 1 << 30)
     }
 
+    @Test("rpc.tls is required once any address is not loopback, and names the address and how to make certificates")
+    func tlsRequiredOffLoopback() throws {
+        let offLoopback = """
+            rpc: { secret: a-secret-of-some-length }
+            store: { backend: sqlite, path: data/ha.sqlite }
+            masters:
+              - { id: m1, rpc: "127.0.0.1:6123", rest: "127.0.0.1:8081" }
+            taskexecutors:
+              - { id: te1, slots: 1, data: "10.0.0.7:6200" }
+            """
+        let error = try #require(failure(offLoopback))
+        #expect(error.message.contains("taskexecutors[te1].data (10.0.0.7:6200)") && error.message.contains("baton certs"), "\(error)")
+        let withTLS = try parse(offLoopback.replacingOccurrences(of: "a-secret-of-some-length }", with: "a-secret-of-some-length, tls: { dir: tls } }"))
+        #expect(withTLS.rpc.tlsDirectory == "/etc/baton/tls")
+        // Loopback in every form needs none.
+        for host in ["127.0.0.1", "127.1.2.3", "localhost", "[::1]"] {
+            #expect(try parse(minimal.replacingOccurrences(of: "\"127.0.0.1:6123\"", with: "\"\(host):6123\"")).rpc.tlsDirectory == nil)
+        }
+        #expect(failure(minimal.replacingOccurrences(of: "127.0.0.1:8081", with: "0.0.0.0:8081"))?.message.contains("masters[m1].rest") == true)
+        // With TLS no member may take the clients' certificate name.
+        let clientMember = minimal.replacingOccurrences(of: "length }", with: "length, tls: { dir: tls } }")
+            .replacingOccurrences(of: "id: m1", with: "id: client")
+        #expect(failure(clientMember)?.message.contains("'client'") == true)
+    }
+
     @Test("relative paths resolve against the config's folder; defaults fill the rest")
     func relativePaths() throws {
         let configuration = try parse(minimal)

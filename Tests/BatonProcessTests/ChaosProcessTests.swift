@@ -47,7 +47,7 @@ extension ProcessTests {
             let config = try directory.write(
                 MultiHostConfig.text(
                     hosts: ["alpha", "beta", "gamma"].enumerated().map { .init(name: $0.element, address: "192.0.2.\($0.offset + 1)") },
-                    etcdEndpoints: ["http://192.0.2.1:2379"], directory: directory.path, secretFile: "cluster.secret", lease: "2s", renew: "200ms",
+                    etcdEndpoints: ["http://192.0.2.1:2379"], directory: directory.path, secretFile: "cluster.secret", tlsDirectory: "tls", lease: "2s", renew: "200ms",
                     heartbeatTimeout: "2s", slots: 2, restartDelay: "100ms"),
                 to: "hosts.yaml")
             let setsBefore = Set(NetnsHosts.existingSets())

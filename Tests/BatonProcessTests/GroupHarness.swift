@@ -1,3 +1,4 @@
+import BatonClient
 import BatonConfig
 import BatonCore
 import BatonElection
@@ -8,6 +9,7 @@ import BatonMemberLocks
 import BatonStatus
 import BatonProcessControl
 import BatonTestKit
+import BatonTLS
 import Foundation
 
 /// A master group of real `baton` processes in a temporary folder, for one test. `stop()` (call
@@ -28,13 +30,14 @@ final class GroupHarness: @unchecked Sendable {
     /// A group on a file backend (sqlite, lmdb).
     convenience init(
         backend: String, masters: Int = 3, lease: String = "1s", taskExecutors: Int = 0, slots: Int = 4, metrics: Bool = false,
-        filesMode: String? = nil
+        filesMode: String? = nil, tls: Bool = false
     ) throws {
         precondition(backend != "etcd", "a group on etcd is made with GroupHarness.make")
         let directory = try TemporaryDirectory("baton-group-test")
         try self.init(
             directory: directory, etcd: nil, hosts: nil, backend: backend,
-            config: TestConfigs.group(backend: backend, masters: masters, lease: lease, taskExecutors: taskExecutors, slots: slots, metrics: metrics)
+            config: TestConfigs.group(
+                backend: backend, masters: masters, lease: lease, taskExecutors: taskExecutors, slots: slots, metrics: metrics, tls: tls)
                 + (filesMode.map { "files: { mode: \"\($0)\" }\n" } ?? ""))
     }
 
@@ -52,9 +55,11 @@ final class GroupHarness: @unchecked Sendable {
             try SecretFile.create(at: directory.file("cluster.secret"))
             let config = MultiHostConfig.text(
                 cluster: "test", hosts: set.hosts.map { .init(name: $0.name, address: $0.address) }, etcdEndpoints: etcd!.endpoints,
-                prefix: "/test/", directory: directory.path, secretFile: directory.file("cluster.secret"), lease: lease, renew: "200ms", heartbeatTimeout: "2s",
+                prefix: "/test/", directory: directory.path, secretFile: directory.file("cluster.secret"), tlsDirectory: directory.file("tls"), lease: lease, renew: "200ms", heartbeatTimeout: "2s",
                 slots: slots, restartDelay: "100ms")
-            return try GroupHarness(directory: directory, etcd: etcd, hosts: set, backend: "etcd", config: config)
+            let group = try GroupHarness(directory: directory, etcd: etcd, hosts: set, backend: "etcd", config: config)
+            try ClusterCertificates.issue(for: group.configuration, into: directory.file("tls"))
+            return group
         } catch {
             etcd?.stop()
             hosts?.destroy()

@@ -8,8 +8,10 @@
 //
 // Exit status: 0 success, 1 a failed check or a refused store, 2 bad usage or config.
 import ArgumentParser
+import BatonClient
 import BatonConfig
 import BatonCore
+import BatonTLS
 import BatonElection
 import BatonEtcd
 import BatonProcessControl
@@ -226,8 +228,9 @@ struct NetnsHostsCommand: AsyncParsableCommand {
             try SecretFile.create(at: "\(dir)/cluster.secret")
             let config = MultiHostConfig.text(
                 hosts: set.hosts.map { .init(name: $0.name, address: $0.address) }, etcdEndpoints: cluster.endpoints, directory: dir,
-                secretFile: "\(dir)/cluster.secret")
+                secretFile: "\(dir)/cluster.secret", tlsDirectory: "\(dir)/tls")
             try config.write(toFile: "\(dir)/ha.yaml", atomically: true, encoding: .utf8)
+            try ClusterCertificates.issue(for: try HAConfiguration.load(path: "\(dir)/ha.yaml"), into: "\(dir)/tls")
             let table = set.hosts.map { "\($0.name) \($0.namespace) \($0.address) \($0.storeAddress)" }.joined(separator: "\n") + "\n"
             try table.write(toFile: "\(dir)/hosts", atomically: true, encoding: .utf8)
             try set.name.write(toFile: "\(dir)/name", atomically: true, encoding: .utf8)
