@@ -383,7 +383,7 @@ let package = Package(
             name: "BatonSimulationTests", dependencies: ["BatonCore", "BatonElection", "BatonSimulation"],
             swiftSettings: swiftSettings),
         .testTarget(
-            name: "BatonRESTTests", dependencies: ["BatonREST", "BatonWire"], swiftSettings: swiftSettings),
+            name: "BatonRESTTests", dependencies: ["BatonREST", "BatonWire", "BatonConfig"], swiftSettings: swiftSettings),
         .testTarget(
             name: "BatonProcessTests",
             dependencies: [

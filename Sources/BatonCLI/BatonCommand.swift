@@ -122,9 +122,8 @@ struct ConfigOption: ParsableArguments {
     /// Creates the config's secret file when it names one that does not exist yet, then loads
     /// the config (for the commands that start a group of their own: group, chaos, benchmarks).
     func loadCreatingSecret() throws -> HAConfiguration {
-        let created = try SecretFile.ensure(forConfig: config)
-        if let created, created.created {
-            FileHandle.standardError.write(Data("baton: created the cluster's secret file \(created.path) (mode 0600)\n".utf8))
+        for file in try SecretFile.ensureAll(forConfig: config) where file.created {
+            FileHandle.standardError.write(Data("baton: created \(file.kind.name) \(file.path) (mode 0600)\n".utf8))
         }
         return try load()
     }
@@ -134,18 +133,20 @@ struct ConfigOption: ParsableArguments {
 struct InitCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "init",
-        abstract: "Create the config's secret file (rpc.secretFile: 32 random bytes, mode 0600) when it does not exist.")
+        abstract:
+            "Create the config's secret file (rpc.secretFile) and REST token file (rest.tokenFile), 32 random bytes each, mode 0600, when they do not exist.")
 
     @OptionGroup var config: ConfigOption
 
     func run() async throws {
-        guard let secret = try SecretFile.ensure(forConfig: config.config) else {
-            _ = try config.load()
-            print("\(config.config) holds its secret inline (rpc.secret): nothing to create; a secret file (rpc.secretFile) is safer")
-            return
-        }
+        let files = try SecretFile.ensureAll(forConfig: config.config)
         _ = try config.load()
-        print(secret.created ? "created \(secret.path) (mode 0600)" : "\(secret.path) exists; left as it is")
+        if !files.contains(where: { $0.kind == .clusterSecret }) {
+            print("\(config.config) holds its secret inline (rpc.secret): nothing to create; a secret file (rpc.secretFile) is safer")
+        }
+        for file in files {
+            print(file.created ? "created \(file.path) (mode 0600)" : "\(file.path) exists; left as it is")
+        }
     }
 }
 

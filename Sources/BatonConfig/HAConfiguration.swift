@@ -39,6 +39,23 @@ public struct HAConfiguration: Sendable, Hashable, CustomStringConvertible {
     /// The mode of every file a member creates (`files.mode`, default 0600): store, member locks,
     /// checkpoints, savepoints, outputs, spill files; folders get it with `x` beside each `r`.
     public var fileMode: FileMode = .private
+    /// The REST API's access (`rest`).
+    public var rest = RESTSettings()
+
+    /// Who may use the REST API (`rest`). Its descriptions never show the token.
+    public struct RESTSettings: Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible {
+        /// The bearer token requests that change the cluster (submit, cancel, stop, savepoint)
+        /// carry, read from `rest.tokenFile`; nil when the config names none, and then REST
+        /// accepts no such request.
+        public var token: [UInt8]? = nil
+        /// The file it was read from.
+        public var tokenFile: String? = nil
+
+        public init() {}
+
+        public var description: String { "RESTSettings(token: \(token == nil ? "none" : "<redacted>"), tokenFile: \(tokenFile ?? "none"))" }
+        public var debugDescription: String { description }
+    }
 
     public struct StoreConfiguration: Sendable, Hashable {
         public enum Backend: String, Sendable, Hashable, CaseIterable {
@@ -218,6 +235,7 @@ extension HAConfiguration {
         let directory = (file as NSString).deletingLastPathComponent
         let top = try root.mapping(allowing: [
             "cluster", "store", "election", "masters", "taskexecutors", "checkpoints", "group", "rpc", "reconciliation", "jobs", "blockingResults", "files",
+            "rest",
         ])
         let cluster = try top["cluster"]?.identifier() ?? "local"
 
@@ -407,6 +425,15 @@ extension HAConfiguration {
             let mapping = try blocking.mapping(allowing: ["memory", "dir"])
             if let memory = mapping["memory"] { configuration.blockingResultMemoryBytes = Int(try memory.byteSize(in: 0...(1 << 40))) }
             if let dir = mapping["dir"] { configuration.blockingResultDirectory = absolutePath(try dir.nonEmptyString(), relativeTo: directory) }
+        }
+        if let rest = top["rest"] {
+            let mapping = try rest.mapping(allowing: ["tokenFile"])
+            if let value = mapping["tokenFile"] {
+                let path = absolutePath(try value.nonEmptyString(), relativeTo: directory)
+                configuration.rest.token = try SecretFile.read(path, value: value, configFile: file)
+                configuration.rest.tokenFile = path
+                guard configuration.rest.token!.count >= 16 else { throw value.error("the REST token in \(path) must be at least 16 bytes long") }
+            }
         }
         if let files = top["files"] {
             let mapping = try files.mapping(allowing: ["mode"])

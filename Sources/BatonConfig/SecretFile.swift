@@ -4,23 +4,53 @@ import Foundation
 import Glibc
 #endif
 
-/// The cluster's secret in a file of its own (`rpc.secretFile`): made once, readable by its
-/// owner alone, never in a config that is shared or committed.
+/// A key in a file of its own, made once, readable by its owner alone, never in a config that is
+/// shared or committed: the cluster's secret (`rpc.secretFile`) and the REST API's bearer token
+/// (`rest.tokenFile`).
 public enum SecretFile {
     /// What a new secret file holds: 32 random bytes, written as 64 hex digits and a newline.
     static let randomBytes = 32
 
-    /// Creates the secret file the config at `configPath` names (`rpc.secretFile`) when it does
-    /// not exist: 32 random bytes from the system's generator, mode 0600, synced, in a folder
-    /// created 0700 when missing. Never replaces an existing file.
+    /// The config keys that name such a file.
+    public enum Kind: CaseIterable, Sendable {
+        /// `rpc.secretFile`: the key both ends of an RPC connection prove they know.
+        case clusterSecret
+        /// `rest.tokenFile`: the bearer token REST requests that change the cluster carry.
+        case restToken
+
+        var keyPath: (section: String, key: String) {
+            switch self {
+            case .clusterSecret: ("rpc", "secretFile")
+            case .restToken: ("rest", "tokenFile")
+            }
+        }
+
+        public var name: String {
+            switch self {
+            case .clusterSecret: "the cluster's secret file"
+            case .restToken: "the REST token file"
+            }
+        }
+    }
+
+    /// Creates every such file the config at `configPath` names and that does not exist yet.
+    ///
+    /// - Returns: each named file, its kind, and whether it was created now.
+    public static func ensureAll(forConfig configPath: String) throws -> [(kind: Kind, path: String, created: Bool)] {
+        try Kind.allCases.compactMap { kind in try ensure(forConfig: configPath, kind).map { (kind, $0.path, $0.created) } }
+    }
+
+    /// Creates the file of `kind` the config at `configPath` names when it does not exist: 32
+    /// random bytes from the system's generator, mode 0600, synced, in a folder created 0700 when
+    /// missing. Never replaces an existing file.
     ///
     /// - Returns: the file's path and whether it was created now; nil when the config names no
-    ///   secret file (an inline `rpc.secret`).
-    public static func ensure(forConfig configPath: String) throws -> (path: String, created: Bool)? {
+    ///   such file (an inline `rpc.secret`; no `rest.tokenFile`).
+    public static func ensure(forConfig configPath: String, _ kind: Kind = .clusterSecret) throws -> (path: String, created: Bool)? {
         let file = HAConfiguration.absolutePath(configPath, relativeTo: FileManager.default.currentDirectoryPath)
         let root = try YAMLValue.load(path: file)
-        guard let rpc = try root.anyMapping().first(where: { $0.0 == "rpc" })?.1,
-            let value = try rpc.anyMapping().first(where: { $0.0 == "secretFile" })?.1
+        guard let section = try root.anyMapping().first(where: { $0.0 == kind.keyPath.section })?.1,
+            let value = try section.anyMapping().first(where: { $0.0 == kind.keyPath.key })?.1
         else { return nil }
         let path = HAConfiguration.absolutePath(try value.nonEmptyString(), relativeTo: (file as NSString).deletingLastPathComponent)
         if FileManager.default.fileExists(atPath: path) { return (path, false) }

@@ -32,6 +32,7 @@ public struct RESTServer: Service {
     let savepoints = SavepointOperations()
     let feed: LiveFeed
     let metrics: PrometheusCollectorRegistry?
+    let access: RESTAccess
     var configuration: HAConfiguration { view.configuration }
     var logger: Logger { view.logger }
 
@@ -47,6 +48,7 @@ public struct RESTServer: Service {
         self.view = view
         host = master.rest.host
         port = master.rest.port
+        access = RESTAccess(configuration.rest, restAddress: master.rest)
         feed = LiveFeed { await view.snapshotJSON() }
         self.metrics = metrics
     }
@@ -54,6 +56,7 @@ public struct RESTServer: Service {
     public func run() async throws {
         let router = Router()
         router.add(middleware: JSONErrors(logger: logger))
+        router.add(middleware: RESTAccessMiddleware(access: access))
         routes(router)
         do {
             let configuration = ApplicationConfiguration(address: .hostname(host, port: port), serverName: "baton")
@@ -254,11 +257,14 @@ struct RESTError: Error, CustomStringConvertible {
     var status: HTTPResponse.Status
     var messages: [String]
     var retryAfter: Int?
+    /// A 401 that asks for the bearer token (`WWW-Authenticate: Bearer`).
+    var challenge = false
 
-    init(_ status: HTTPResponse.Status, _ message: String, retryAfter: Int? = nil) {
+    init(_ status: HTTPResponse.Status, _ message: String, retryAfter: Int? = nil, challenge: Bool = false) {
         self.status = status
         self.messages = [message]
         self.retryAfter = retryAfter
+        self.challenge = challenge
     }
 
     var description: String { "\(status.code) \(messages.joined(separator: "; "))" }
@@ -278,6 +284,7 @@ struct JSONErrors: RouterMiddleware {
         } catch let error as RESTError {
             var headers = HTTPFields()
             if let retryAfter = error.retryAfter { headers[.retryAfter] = "\(retryAfter)" }
+            if error.challenge { headers[.wwwAuthenticate] = "Bearer realm=\"baton\"" }
             return try json(RESTViews.Errors(error.messages), status: error.status, headers: headers)
         } catch let error as HTTPError {
             let message = error.body ?? (error.status == .notFound ? "no such resource: \(request.method) \(request.uri.path)" : error.status.reasonPhrase)

@@ -40,11 +40,15 @@ struct HAConfigurationTests {
         for name in ["local.yaml", "local-lmdb.yaml"] {
             let text = try String(contentsOfFile: Self.repository + "/ha-config/" + name, encoding: .utf8)
             #expect(!text.contains("secret:") && text.contains("secretFile: data/cluster.secret"), "\(name)")
+            #expect(text.contains("tokenFile: data/rest.token"), "\(name)")
             try text.write(toFile: directory + "/" + name, atomically: true, encoding: .utf8)
-            _ = try SecretFile.ensure(forConfig: directory + "/" + name)
+            let made = try SecretFile.ensureAll(forConfig: directory + "/" + name)
+            #expect(made.map(\.path) == [directory + "/data/cluster.secret", directory + "/data/rest.token"])
         }
         let sqlite = try HAConfiguration.load(path: directory + "/local.yaml")
         #expect(sqlite.store.backend == .sqlite)
+        #expect(sqlite.rest.token?.count == 64 && sqlite.rest.token != sqlite.rpc.secret)
+        #expect(!"\(sqlite.rest)".contains(String(decoding: sqlite.rest.token ?? [], as: UTF8.self)))
         #expect(sqlite.masters.map(\.id) == ["m1", "m2", "m3"])
         #expect(sqlite.store.path == directory + "/data/ha.sqlite")
         #expect(sqlite.election.leaseDuration == .seconds(2))

@@ -93,9 +93,14 @@ final class GroupHarness: @unchecked Sendable {
         self.directory = directory
         self.etcd = etcd
         self.hosts = hosts
-        configPath = try directory.write(config, to: "ha.yaml")
+        // Every test group has a REST token, as `baton init` makes it.
+        try SecretFile.create(at: directory.file("rest.token"))
+        configPath = try directory.write(config + "rest: { tokenFile: rest.token }\n", to: "ha.yaml")
         configuration = try HAConfiguration.load(path: configPath)
     }
+
+    /// The REST token requests that change the cluster carry.
+    var restToken: String { String(decoding: configuration.rest.token ?? [], as: UTF8.self) }
 
     /// Starts `baton group` on the config (on hosts: one inside each host, for its members).
     @discardableResult

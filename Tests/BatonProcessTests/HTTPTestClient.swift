@@ -22,11 +22,13 @@ struct HTTPTestClient {
         return URLSession(configuration: configuration)
     }()
 
-    func request(_ method: String, _ url: String, body: Data? = nil, contentType: String? = nil) async throws -> Reply {
+    /// `token`: sent as `Authorization: Bearer <token>` (requests that change the cluster need it).
+    func request(_ method: String, _ url: String, body: Data? = nil, contentType: String? = nil, token: String? = nil) async throws -> Reply {
         var request = URLRequest(url: URL(string: url)!)
         request.httpMethod = method
         request.httpBody = body
         if let contentType { request.setValue(contentType, forHTTPHeaderField: "Content-Type") }
+        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
         let (data, response) = try await session.data(for: request)
         let http = response as! HTTPURLResponse
         var headers: [String: String] = [:]

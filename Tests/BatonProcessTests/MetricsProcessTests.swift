@@ -36,7 +36,7 @@ extension ProcessTests {
             let leader = try #require(group.waitForStableLeader()?.leader, "\(group.logs)")
             let master = "http://\(group.configuration.masters.first { $0.id.rawValue == leader.id }!.rest)"
             _ = try #require(await http.waitFor("\(master)/v1/overview") { ($0.json["taskmanagers"] as? Int) == 2 }, "\(group.logs)")
-            let submitted = try await http.request("POST", "\(master)/v1/jobs?jobid=keyed", body: Data(RESTProcessTests.streamingSpec.utf8))
+            let submitted = try await http.request("POST", "\(master)/v1/jobs?jobid=keyed", body: Data(RESTProcessTests.streamingSpec.utf8), token: group.restToken)
             #expect(submitted.status == 202, "\(submitted.text)")
             // Task metrics appear once the job runs and a checkpoint completed.
             _ = try #require(
@@ -78,7 +78,7 @@ extension ProcessTests {
             // A running job: a failover then reconciles it (and records how long that took).
             let master = "http://\(group.configuration.masters.first { $0.id.rawValue == first.id }!.rest)"
             _ = try #require(await http.waitFor("\(master)/v1/overview") { ($0.json["taskmanagers"] as? Int) == 1 }, "\(group.logs)")
-            let submitted = try await http.request("POST", "\(master)/v1/jobs?jobid=keyed", body: Data(RESTProcessTests.streamingSpec.utf8))
+            let submitted = try await http.request("POST", "\(master)/v1/jobs?jobid=keyed", body: Data(RESTProcessTests.streamingSpec.utf8), token: group.restToken)
             #expect(submitted.status == 202, "\(submitted.text)")
             _ = try #require(await http.waitFor("\(master)/v1/jobs/keyed") { ($0.json["state"] as? String) == "RUNNING" }, "\(group.logs)")
             let targets = group.configuration.masters.map { "\"\($0.rest)\"" } + group.configuration.taskExecutors.compactMap { $0.metrics.map { "\"\($0)\"" } }

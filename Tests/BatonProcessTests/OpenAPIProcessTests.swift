@@ -57,13 +57,13 @@ extension ProcessTests {
             let base = "http://\(standby.rest)"
             _ = try #require(await http.waitFor("\(base)/v1/overview") { ($0.json["taskmanagers"] as? Int) == 1 }, "\(group.logs)")
             // The document's example job id names a running job, so its paths answer 200 too.
-            let submitted = try await http.request("POST", "\(base)/v1/jobs?jobid=keyed", body: Data(RESTProcessTests.streamingSpec.utf8))
+            let submitted = try await http.request("POST", "\(base)/v1/jobs?jobid=keyed", body: Data(RESTProcessTests.streamingSpec.utf8), token: group.restToken)
             #expect(submitted.status == 202, "\(submitted.text)")
             _ = try #require(await http.waitFor("\(base)/v1/jobs/keyed") { ($0.json["state"] as? String) == "RUNNING" }, "\(group.logs)")
 
             let run = { (spec: String) throws -> (Int32, String) in
                 try shell(
-                    "'\(schemathesis)' run '\(spec)' --url \(base) --checks not_a_server_error,status_code_conformance,content_type_conformance,"
+                    "'\(schemathesis)' run '\(spec)' --url \(base) --header 'Authorization: Bearer \(group.restToken)' --checks not_a_server_error,status_code_conformance,content_type_conformance,"
                         + "response_schema_conformance,response_headers_conformance --exclude-path /v1/events --max-examples 10 --workers 1 "
                         + "--seed 1 --phases examples,coverage,fuzzing --no-color",
                     in: group.directory)

@@ -64,7 +64,7 @@ extension ProcessTests {
 
             // Submit over REST, on a standby: 202 with the job id; then the job runs.
             let submitted = try await http.request(
-                "POST", "\(standbyURL)/v1/jobs?jobid=keyed", body: Data(Self.streamingSpec.utf8), contentType: "application/yaml")
+                "POST", "\(standbyURL)/v1/jobs?jobid=keyed", body: Data(Self.streamingSpec.utf8), contentType: "application/yaml", token: group.restToken)
             #expect(submitted.status == 202, "\(submitted.text)")
             #expect(submitted.json["jobid"] as? String == "keyed")
             let running = try #require(
@@ -84,11 +84,11 @@ extension ProcessTests {
             #expect(((checkpoints.json["latest"] as? [String: Any])?["completed"] as? [String: Any])?["status"] as? String == "COMPLETED")
 
             // The same id again while it runs: 409; an unknown job: 404; a bad spec: 400 naming the key.
-            let again = try await http.request("POST", "\(standbyURL)/v1/jobs?jobid=keyed", body: Data(Self.streamingSpec.utf8))
+            let again = try await http.request("POST", "\(standbyURL)/v1/jobs?jobid=keyed", body: Data(Self.streamingSpec.utf8), token: group.restToken)
             #expect(again.status == 409, "\(again.text)")
             let unknown = try await http.get("\(standbyURL)/v1/jobs/nothing-here")
             #expect(unknown.status == 404 && (unknown.json["errors"] as? [String])?.first?.contains("nothing-here") == true, "\(unknown.text)")
-            let bad = try await http.request("POST", "\(standbyURL)/v1/jobs", body: Data("name: x\nparalelism: 2\nvertices: []\n".utf8))
+            let bad = try await http.request("POST", "\(standbyURL)/v1/jobs", body: Data("name: x\nparalelism: 2\nvertices: []\n".utf8), token: group.restToken)
             #expect(bad.status == 400 && bad.text.contains("paralelism"), "\(bad.text)")
 
             // Leadership, on every master, names the same leader and epoch.
@@ -125,7 +125,7 @@ extension ProcessTests {
             #expect(after.json["restarts"] as? Int == 0, "\(after.text)\n\(group.logs)")
         }
 
-        @Test("bad requests get JSON errors and leave the master serving: unknown path and method, malformed and oversized bodies, a bad mode")
+        @Test("bad requests get JSON errors and leave the master serving: unknown path and method, malformed and oversized bodies, a bad mode, no or a wrong token")
         func badRequests() async throws {
             let group = try GroupHarness(backend: "lmdb", masters: 1)
             defer { group.stop() }
@@ -140,15 +140,25 @@ extension ProcessTests {
                 #expect(errors.contains { $0.contains(fragment) }, "\(reply.text)")
             }
             expectError(try await http.get("\(base)/v1/no-such-thing"), 404, "/v1/no-such-thing")
-            expectError(try await http.request("DELETE", "\(base)/v1/jobs"), 404, "DELETE")
-            expectError(try await http.request("POST", "\(base)/v1/jobs", body: Data("{[: not yaml".utf8)), 400, "request body")
-            expectError(try await http.request("POST", "\(base)/v1/jobs", body: Data(repeating: 0x61, count: 2 << 20)), 413, "larger than")
-            expectError(try await http.request("PATCH", "\(base)/v1/jobs/x?mode=explode"), 400, "mode=cancel")
-            expectError(try await http.request("POST", "\(base)/v1/jobs/x/savepoints", body: Data("[1]".utf8)), 400, "JSON object")
-            expectError(try await http.request("POST", "\(base)/v1/jobs/x/stop"), 404, "x")
+            expectError(try await http.request("DELETE", "\(base)/v1/jobs", token: group.restToken), 404, "DELETE")
+            expectError(try await http.request("POST", "\(base)/v1/jobs", body: Data("{[: not yaml".utf8), token: group.restToken), 400, "request body")
+            expectError(try await http.request("POST", "\(base)/v1/jobs", body: Data(repeating: 0x61, count: 2 << 20), token: group.restToken), 413, "larger than")
+            expectError(try await http.request("PATCH", "\(base)/v1/jobs/x?mode=explode", token: group.restToken), 400, "mode=cancel")
+            expectError(try await http.request("POST", "\(base)/v1/jobs/x/savepoints", body: Data("[1]".utf8), token: group.restToken), 400, "JSON object")
+            expectError(try await http.request("POST", "\(base)/v1/jobs/x/stop", token: group.restToken), 404, "x")
             // An id that is no job id is an unknown job, not a missing leader (it once answered 503).
-            expectError(try await http.request("POST", "\(base)/v1/jobs/%F3%90%96%8B/stop"), 404, "not a valid job id")
-            expectError(try await http.request("PATCH", "\(base)/v1/jobs/a%20b?mode=cancel"), 404, "not a valid job id")
+            expectError(try await http.request("POST", "\(base)/v1/jobs/%F3%90%96%8B/stop", token: group.restToken), 404, "not a valid job id")
+            expectError(try await http.request("PATCH", "\(base)/v1/jobs/a%20b?mode=cancel", token: group.restToken), 404, "not a valid job id")
+            // Requests that change the cluster without the token, or with another, are refused
+            // before they reach the leader: 401 asking for a bearer token; reads on loopback are open.
+            for (method, path) in [("POST", "/v1/jobs"), ("PATCH", "/v1/jobs/x?mode=cancel"), ("POST", "/v1/jobs/x/stop"), ("POST", "/v1/jobs/x/savepoints")] {
+                for token in [nil, "not-the-token-of-this-group"] {
+                    let refused = try await http.request(method, base + path, body: Data("{}".utf8), token: token)
+                    expectError(refused, 401, token == nil ? "Authorization: Bearer" : "not this group's REST token")
+                    #expect(refused.headers["www-authenticate"]?.hasPrefix("Bearer") == true)
+                }
+            }
+            #expect(try group.status().jobs.isEmpty)
             // Still serving, and still the leader.
             let overview = try await http.get("\(base)/v1/overview")
             #expect(overview.status == 200, "\(overview.text)")

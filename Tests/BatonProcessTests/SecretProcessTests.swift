@@ -10,12 +10,13 @@ extension ProcessTests {
     /// refused when others can read it.
     @Suite("the cluster's secret file with real processes")
     struct SecretProcessTests {
-        @Test("baton group makes the missing secret file (mode 0600) and the group runs on it; made readable by others, every command refuses it, saying how to fix it")
+        @Test("baton group makes the missing secret and REST token files (mode 0600) and the group runs on them; made readable by others, every command refuses it, saying how to fix it")
         func groupMakesThePrivateSecret() throws {
             let directory = try TemporaryDirectory("baton-secret-test")
             defer { directory.remove() }
             let config = try directory.write(
-                TestConfigs.group(backend: "sqlite", masters: 2).replacingOccurrences(of: "secret: test-cluster-secret", with: "secretFile: data/cluster.secret"),
+                TestConfigs.group(backend: "sqlite", masters: 2).replacingOccurrences(of: "secret: test-cluster-secret", with: "secretFile: data/cluster.secret")
+                    + "rest: { tokenFile: data/rest.token }\n",
                 to: "ha.yaml")
             let secret = directory.file("data/cluster.secret")
             #expect(!FileManager.default.fileExists(atPath: secret))
@@ -29,6 +30,10 @@ extension ProcessTests {
             let attributes = try FileManager.default.attributesOfItem(atPath: secret)
             #expect(attributes[.posixPermissions] as? Int == 0o600)
             #expect(group.log.contains("created the cluster's secret file \(secret) (mode 0600)"), "\(group.log)")
+            let token = directory.file("data/rest.token")
+            #expect(group.log.contains("created the REST token file \(token) (mode 0600)"), "\(group.log)")
+            #expect(try FileManager.default.attributesOfItem(atPath: token)[.posixPermissions] as? Int == 0o600)
+            #expect(!group.log.contains(try String(contentsOfFile: token, encoding: .utf8).trimmingCharacters(in: .newlines)))
             #expect(!group.log.contains("rpc.secret is inline"), "a secret file is no inline secret")
             // Nothing secret in the logs.
             let text = try String(contentsOfFile: secret, encoding: .utf8).trimmingCharacters(in: .newlines)

@@ -19,7 +19,9 @@ function connect() {
   if (state.source) state.source.close();
   const base = state.endpoints[state.index % state.endpoints.length];
   text("endpoint", base);
-  const source = new EventSource(`${base}/v1/events`);
+  // Off loopback the events need the REST token: open the dashboard as /#token=TOKEN.
+  const token = new URLSearchParams(location.hash.slice(1)).get("token");
+  const source = new EventSource(`${base}/v1/events${token ? `?access_token=${encodeURIComponent(token)}` : ""}`);
   state.source = source;
   source.addEventListener("snapshot", (event) => {
     $("connection").className = "pill live";
