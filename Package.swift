@@ -47,7 +47,8 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(name: "BatonResourceManager", dependencies: ["BatonCore", "BatonJobGraph"], swiftSettings: swiftSettings),
         .target(
-            name: "BatonCheckpointing", dependencies: ["BatonCore", "BatonJobGraph", "BatonExecutionGraph"],
+            name: "BatonCheckpointing",
+            dependencies: ["BatonCore", "BatonJobGraph", "BatonExecutionGraph", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings),
         .target(
             name: "BatonTaskSlots", dependencies: ["BatonCore", "BatonJobGraph", "BatonExecutionGraph"], swiftSettings: swiftSettings),
@@ -388,7 +389,7 @@ let package = Package(
             name: "BatonProcessTests",
             dependencies: [
                 "BatonStoreRecords", "BatonJobManager",
-                "baton", "baton-store", "BatonClient", "BatonTLS", "BatonCore", "BatonConfig", "BatonElection", "BatonHAStore", "BatonHAStoreSelection",
+                "baton", "baton-store", "BatonClient", "BatonTLS", "BatonExecutionGraph", "BatonFiles", "BatonCore", "BatonConfig", "BatonElection", "BatonHAStore", "BatonHAStoreSelection",
                 "BatonMemberLocks", "BatonStatus", "BatonTestKit", "BatonProcessControl", "BatonRPC", "BatonWire", "BatonMasterService", "BatonEtcd",
                 "BatonGroup", "BatonJobMaster", "BatonCheckpointing", "BatonChaos", "BatonOperators", .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "AsyncHTTPClient", package: "async-http-client"),

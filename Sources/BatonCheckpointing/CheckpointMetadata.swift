@@ -1,3 +1,4 @@
+import Crypto
 public import BatonCore
 public import BatonExecutionGraph
 public import BatonJobGraph
@@ -96,7 +97,7 @@ public struct CompletedCheckpoint: Hashable, Sendable {
 public enum CompletedCheckpointCodec {
     static let format: UInt8 = 1
     /// The first bytes of a savepoint's `_metadata` file.
-    public static let fileMagic: [UInt8] = Array("BATONSP1".utf8)
+    public static let fileMagic: [UInt8] = Array("BATONSP2".utf8)
 
     public static func encode(_ checkpoint: CompletedCheckpoint) -> [UInt8] {
         var writer = BinaryWriter(capacity: 128 + checkpoint.states.count * 64)
@@ -170,27 +171,40 @@ public enum CompletedCheckpointCodec {
             directory: directory, vertices: vertices, states: states)
     }
 
-    /// A savepoint's `_metadata` file: the magic, the metadata, and its CRC-32C.
-    public static func encodeFile(_ checkpoint: CompletedCheckpoint) -> [UInt8] {
-        let body = encode(checkpoint)
-        var writer = BinaryWriter(capacity: body.count + 16)
+    /// A savepoint's `_metadata` file: the magic, the metadata, and an HMAC-SHA256 of both under
+    /// the cluster's key (`rpc.secret`), so that only a member of this cluster can write one a
+    /// leader will act on (a restore renames and deletes files the metadata names).
+    public static func encodeFile(_ checkpoint: CompletedCheckpoint, key: [UInt8]) -> [UInt8] {
+        var writer = BinaryWriter(capacity: 256)
         for byte in fileMagic { writer.write(byte) }
-        writer.write(bytes: body)
-        writer.write(UInt64(CRC32C.checksum(body)))
-        return writer.bytes
+        writer.write(bytes: encode(checkpoint))
+        var bytes = writer.bytes
+        bytes += Array(HMAC<SHA256>.authenticationCode(for: bytes, using: SymmetricKey(data: key)))
+        return bytes
     }
 
-    public static func decodeFile(_ bytes: [UInt8]) throws -> CompletedCheckpoint {
+    /// The savepoint in a `_metadata` file, after its HMAC is verified under `key`: nothing of
+    /// the metadata is read from a file that was not written by a member of this cluster, or was
+    /// changed since.
+    public static func decodeFile(_ bytes: [UInt8], key: [UInt8]) throws -> CompletedCheckpoint {
         guard bytes.count > fileMagic.count, Array(bytes.prefix(fileMagic.count)) == fileMagic else {
-            throw BinaryDecodingError(offset: 0, problem: "not a Baton savepoint metadata file (no BATONSP1 header)")
+            if bytes.starts(with: Array("BATONSP1".utf8)) {
+                throw BinaryDecodingError(offset: 0, problem: "an unsigned savepoint of an older Baton (BATONSP1): take a new savepoint")
+            }
+            throw BinaryDecodingError(offset: 0, problem: "not a Baton savepoint metadata file (no \(String(decoding: fileMagic, as: UTF8.self)) header)")
         }
-        var reader = BinaryReader(Array(bytes.dropFirst(fileMagic.count)))
+        let macLength = SHA256.byteCount
+        guard bytes.count >= fileMagic.count + macLength else {
+            throw BinaryDecodingError(offset: fileMagic.count, problem: "the file ends before its signature")
+        }
+        let signed = bytes.dropLast(macLength)
+        guard HMAC<SHA256>.isValidAuthenticationCode(bytes.suffix(macLength), authenticating: signed, using: SymmetricKey(data: key)) else {
+            throw BinaryDecodingError(
+                offset: signed.count, problem: "the signature does not match: the file was changed, or written by another cluster (another rpc.secret)")
+        }
+        var reader = BinaryReader(Array(signed.dropFirst(fileMagic.count)))
         let body = try reader.readBytes()
-        let checksum = UInt32(truncatingIfNeeded: try reader.readUInt64())
         guard reader.isAtEnd else { throw BinaryDecodingError(offset: reader.offset, problem: "trailing bytes after the metadata") }
-        guard CRC32C.checksum(body) == checksum else {
-            throw BinaryDecodingError(offset: fileMagic.count, problem: "the metadata checksum does not match: the file is damaged")
-        }
         return try decode(body)
     }
 }

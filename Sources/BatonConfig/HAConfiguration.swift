@@ -31,6 +31,9 @@ public struct HAConfiguration: Sendable, Hashable, CustomStringConvertible {
     /// records the snapshot covers deleted (`jobs.snapshotEvery`): a new leader reads at most
     /// that many records per job after its snapshot, however long the job has run.
     public var jobSnapshotEvery = 1000
+    /// The folders jobs may read and write (`jobs.allowedPaths`, absolute); nil: the config's
+    /// folder and the folder of the job spec file (see `jobPathRoots`).
+    public var jobAllowedPaths: [String]? = nil
     /// Per task executor, the memory its blocking (batch) results may hold (`blockingResults.memory`),
     /// and the folder they spill to past it (`blockingResults.dir`; each task executor uses
     /// `<dir>/<id>`, emptied when it starts).
@@ -447,7 +450,12 @@ extension HAConfiguration {
             }
         }
         if let jobs = top["jobs"] {
-            let mapping = try jobs.mapping(allowing: ["history", "snapshotEvery"])
+            let mapping = try jobs.mapping(allowing: ["history", "snapshotEvery", "allowedPaths"])
+            if let paths = mapping["allowedPaths"] {
+                let list = try paths.sequence().map { absolutePath(try $0.nonEmptyString(), relativeTo: directory) }
+                guard !list.isEmpty else { throw paths.error("allowedPaths needs at least one folder") }
+                configuration.jobAllowedPaths = list
+            }
             if let every = mapping["snapshotEvery"] { configuration.jobSnapshotEvery = try every.int(in: 1...1_000_000) }
             if let history = mapping["history"] {
                 let retention = try history.mapping(allowing: ["retain", "maxAge"])

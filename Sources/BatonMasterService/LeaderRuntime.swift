@@ -268,7 +268,7 @@ actor LeaderRuntime {
         case .writeSavepointFile(let job, let savepoint):
             var failure: String?
             do {
-                try DurableFiles.write(CompletedCheckpointCodec.encodeFile(savepoint), to: "\(savepoint.directory)/_metadata")
+                try DurableFiles.write(CompletedCheckpointCodec.encodeFile(savepoint, key: configuration.rpc.secret), to: "\(savepoint.directory)/_metadata")
             } catch {
                 failure = "\(error)"
             }
@@ -365,7 +365,7 @@ actor LeaderRuntime {
             }
             // A job that has no checkpoint of its own yet restores from the savepoint it started from.
             for index in takeover.jobs.indices where takeover.jobs[index].completed.isEmpty && !takeover.jobs[index].record.state.isTerminal {
-                takeover.jobs[index].savepoint = takeover.jobs[index].record.savepoint.flatMap { try? SavepointFile.read($0) }
+                takeover.jobs[index].savepoint = takeover.jobs[index].record.savepoint.flatMap { try? SavepointFile.read($0, key: configuration.rpc.secret) }
             }
             return takeover
         } catch {

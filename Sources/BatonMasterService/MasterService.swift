@@ -259,10 +259,22 @@ public actor MasterService: Service {
                 }
                 do {
                     let graph = try JSONDecoder().decode(JobGraph.self, from: submit.jobGraphJson)
+                    // Every path of the job, and the savepoint, inside the folders jobs may use.
+                    let specDirectory = submit.specDirectory.isEmpty ? nil : submit.specDirectory
+                    do {
+                        try configuration.jobPathRoots(specDirectory: specDirectory).check(graph)
+                        if !submit.fromSavepoint.isEmpty {
+                            try configuration.savepointRoots(specDirectory: specDirectory).check(submit.fromSavepoint, named: "the savepoint")
+                        }
+                    } catch {
+                        logger.warning("refused a job whose paths lie outside the allowed folders", metadata: [LogKey.error: "\(error)"])
+                        reply.failure = .with { $0.message = "\(error)" }
+                        break
+                    }
                     var savepoint: CompletedCheckpoint?
                     if !submit.fromSavepoint.isEmpty {
                         do {
-                            savepoint = try SavepointFile.read(submit.fromSavepoint)
+                            savepoint = try SavepointFile.read(submit.fromSavepoint, key: configuration.rpc.secret)
                         } catch {
                             reply.failure = .with { $0.message = "\(error)" }
                             break

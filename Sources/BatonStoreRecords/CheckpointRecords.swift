@@ -141,12 +141,14 @@ extension CheckpointFolders {
 }
 
 public enum SavepointFile {
-    public static func read(_ path: String) throws -> CompletedCheckpoint {
+    /// The savepoint at `path` (its folder or `_metadata` file), verified under the cluster's
+    /// `key` before any of it is used.
+    public static func read(_ path: String, key: [UInt8]) throws -> CompletedCheckpoint {
         let file = path.hasSuffix("/_metadata") ? path : "\(path)/_metadata"
         let bytes: [UInt8]
         do { bytes = try DurableFiles.read(file) } catch { throw SavepointError("cannot read the savepoint: \(error)") }
         do {
-            return try CompletedCheckpointCodec.decodeFile(bytes)
+            return try CompletedCheckpointCodec.decodeFile(bytes, key: key)
         } catch {
             throw SavepointError("\(file) is not a valid savepoint: \(error)")
         }

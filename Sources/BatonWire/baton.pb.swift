@@ -794,6 +794,10 @@ public nonisolated struct WireSubmitJob: Sendable {
   /// A savepoint folder to start the job from (its `_metadata` file is read by the leader).
   public var fromSavepoint: String = String()
 
+  /// The folder of the job spec file it was submitted from: its paths may lie inside it (unless
+  /// the config's jobs.allowedPaths says otherwise). Empty for a spec without a file (REST).
+  public var specDirectory: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -2660,7 +2664,7 @@ nonisolated extension WireAck: SwiftProtobuf.Message, SwiftProtobuf._MessageImpl
 
 nonisolated extension WireSubmitJob: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SubmitJob"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_graph_json\0\u{3}from_savepoint\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_graph_json\0\u{3}from_savepoint\0\u{3}spec_directory\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2670,6 +2674,7 @@ nonisolated extension WireSubmitJob: SwiftProtobuf.Message, SwiftProtobuf._Messa
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularBytesField(value: &self.jobGraphJson) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.fromSavepoint) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.specDirectory) }()
       default: break
       }
     }
@@ -2682,12 +2687,16 @@ nonisolated extension WireSubmitJob: SwiftProtobuf.Message, SwiftProtobuf._Messa
     if !self.fromSavepoint.isEmpty {
       try visitor.visitSingularStringField(value: self.fromSavepoint, fieldNumber: 2)
     }
+    if !self.specDirectory.isEmpty {
+      try visitor.visitSingularStringField(value: self.specDirectory, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: WireSubmitJob, rhs: WireSubmitJob) -> Bool {
     if lhs.jobGraphJson != rhs.jobGraphJson {return false}
     if lhs.fromSavepoint != rhs.fromSavepoint {return false}
+    if lhs.specDirectory != rhs.specDirectory {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

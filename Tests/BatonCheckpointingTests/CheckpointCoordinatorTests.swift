@@ -226,17 +226,25 @@ extension [CheckpointCoordinator.Action] {
         #expect(harness.coordinator.restoreState(for: ExecutionVertexID(jobVertex: 1, subtask: 1), jobVertex: "sink")?.checkpoint == 10)
     }
 
-    @Test func metadataRoundTripsAndADamagedSavepointFileIsRefused() throws {
+    @Test func metadataRoundTripsAndAChangedOrForeignSavepointFileIsRefused() throws {
         let checkpoint = CompletedCheckpoint(
             job: "job", id: 3, isSavepoint: true, triggeredAt: .init(millisecondsSince1970: 5), completedAt: .init(millisecondsSince1970: 9),
             duration: .milliseconds(4), directory: "/x", vertices: [.init(index: 0, id: "source", parallelism: 2)],
             states: [ExecutionVertexID(jobVertex: 0, subtask: 1): StateHandle(path: "/x/0-1", size: 3, checksum: 77)])
         #expect(try CompletedCheckpointCodec.decode(CompletedCheckpointCodec.encode(checkpoint)) == checkpoint)
-        var file = CompletedCheckpointCodec.encodeFile(checkpoint)
-        #expect(try CompletedCheckpointCodec.decodeFile(file) == checkpoint)
-        file[20] ^= 0xFF
-        #expect(throws: BinaryDecodingError.self) { try CompletedCheckpointCodec.decodeFile(file) }
-        #expect(throws: BinaryDecodingError.self) { try CompletedCheckpointCodec.decodeFile(Array("hello world".utf8)) }
+        let key = Array("the cluster's secret".utf8)
+        let file = CompletedCheckpointCodec.encodeFile(checkpoint, key: key)
+        #expect(try CompletedCheckpointCodec.decodeFile(file, key: key) == checkpoint)
+        // Any byte changed, the file cut short, or another cluster's key: refused before decoding.
+        for index in [0, 9, 20, file.count - 40, file.count - 1] {
+            var damaged = file
+            damaged[index] ^= 0xFF
+            #expect(throws: BinaryDecodingError.self) { try CompletedCheckpointCodec.decodeFile(damaged, key: key) }
+        }
+        #expect(throws: BinaryDecodingError.self) { try CompletedCheckpointCodec.decodeFile(Array(file.dropLast(5)), key: key) }
+        let foreign = #expect(throws: BinaryDecodingError.self) { try CompletedCheckpointCodec.decodeFile(file, key: Array("another cluster".utf8)) }
+        #expect(foreign?.problem.contains("signature") == true)
+        #expect(throws: BinaryDecodingError.self) { try CompletedCheckpointCodec.decodeFile(Array("hello world".utf8), key: key) }
     }
 }
 
