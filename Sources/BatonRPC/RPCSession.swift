@@ -62,8 +62,18 @@ enum RPCSession {
         return try RPCConnection.decode(frame, from: peer, at: address)
     }
 
-    private static func write(_ envelope: WireEnvelope, _ outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) async throws {
-        try await outbound.write(try envelope.frame())
+    /// Writes a handshake message. When the connection is gone already, the reason (a TLS
+    /// refusal by the peer, say) waits in the inbound stream: that is the error thrown.
+    private static func write(
+        _ envelope: WireEnvelope, _ outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>,
+        _ iterator: inout NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator, _ peer: String, _ address: String
+    ) async throws {
+        do {
+            try await outbound.write(try envelope.frame())
+        } catch {
+            do { _ = try await iterator.next() } catch { throw transportError(error, peer, address) }
+            throw transportError(error, peer, address)
+        }
     }
 
     /// A failure of the connection under the handshake: TLS refusing the peer (or the peer
@@ -117,7 +127,7 @@ enum RPCSession {
                 $0.role = me.role.wire
                 $0.clientNonce = Data(clientNonce)
             }
-            try await write(hello, outbound)
+            try await write(hello, outbound, &iterator, "the server", address)
             let challengeEnvelope = try await next(&iterator, "the server", address)
             if case .refused(let refused) = challengeEnvelope.body {
                 throw RPCError(.refused, "the server at \(address) refused the connection: \(refused.reason)")
@@ -133,7 +143,7 @@ enum RPCSession {
                         secret: configuration.secret, side: "client", verifierNonce: Array(challenge.serverNonce), proverNonce: clientNonce,
                         proverID: me.id))
             }
-            try await write(proof, outbound)
+            try await write(proof, outbound, &iterator, "the server", address)
             let welcomeEnvelope = try await next(&iterator, "the server", address)
             if case .refused(let refused) = welcomeEnvelope.body {
                 throw RPCError(.refused, "the server at \(address) refused the connection: \(refused.reason)")
@@ -157,7 +167,7 @@ enum RPCSession {
             } catch let error as RPCError {
                 var refused = WireEnvelope()
                 refused.refused = .with { $0.reason = "authentication failed: \(error.message)" }
-                try? await write(refused, outbound)
+                try? await outbound.write(try refused.frame())
                 throw error
             }
             let serverNonce = HandshakeProof.nonce()
@@ -167,7 +177,7 @@ enum RPCSession {
                 $0.serverID = me.id
                 $0.serverNonce = Data(serverNonce)
             }
-            try await write(challenge, outbound)
+            try await write(challenge, outbound, &iterator, "a peer", address)
             let proofEnvelope = try await next(&iterator, "\(role.rawValue) \(hello.peerID)", address)
             guard case .proof(let proof) = proofEnvelope.body,
                 HandshakeProof.verify(
@@ -176,7 +186,7 @@ enum RPCSession {
             else {
                 var refused = WireEnvelope()
                 refused.refused = .with { $0.reason = "authentication failed: the cluster secret does not match" }
-                try? await write(refused, outbound)
+                try? await outbound.write(try refused.frame())
                 throw RPCError(.unauthenticated, "\(role.rawValue) \(hello.peerID) at \(address) does not know the cluster secret")
             }
             var welcome = WireEnvelope()
@@ -186,7 +196,7 @@ enum RPCSession {
                         secret: configuration.secret, side: "server", verifierNonce: Array(hello.clientNonce), proverNonce: serverNonce,
                         proverID: me.id))
             }
-            try await write(welcome, outbound)
+            try await write(welcome, outbound, &iterator, "\(role.rawValue) \(hello.peerID)", address)
             return RPCPeer(id: hello.peerID, role: role)
         }
     }

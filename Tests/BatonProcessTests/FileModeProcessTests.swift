@@ -18,8 +18,9 @@ extension ProcessTests {
             var found: [(String, Bool, Int)] = []
             let enumerator = FileManager.default.enumerator(atPath: directory)
             while let relative = enumerator?.nextObject() as? String {
-                // The test's own files, and spill folders (0700 whatever the mode: one process's scratch).
-                guard !relative.hasSuffix(".log"), !relative.hasSuffix(".yaml"), !relative.hasPrefix("data/spill") else { continue }
+                // The test's own files, spill folders (0700 whatever the mode: one process's
+                // scratch), and the REST token (a secret: 0600 whatever the mode).
+                guard !relative.hasSuffix(".log"), !relative.hasSuffix(".yaml"), !relative.hasPrefix("data/spill"), relative != "rest.token" else { continue }
                 let path = directory + "/" + relative
                 guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
                     let mode = attributes[.posixPermissions] as? Int
