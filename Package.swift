@@ -290,6 +290,23 @@ let package = Package(
             name: "BatonTestKit",
             dependencies: ["BatonCore", "BatonConfig", "BatonProcessControl"],
             swiftSettings: swiftSettings),
+        // The fuzz targets: bytes from outside a process fed to the decoders it uses (frames, wire
+        // messages, configs, job specs, checkpoint metadata, store values); docs/fuzzing.md.
+        .target(
+            name: "BatonFuzzTargets",
+            dependencies: [
+                "BatonCore", "BatonRPC", "BatonWire", "BatonWireMapping", "BatonConfig", "BatonCheckpointing", "BatonStoreRecords",
+                "BatonHAStore", "BatonExecutionGraph", "BatonElection", "BatonJobGraph", "BatonJobManager", "BatonResourceManager",
+                "BatonDataPlane", "BatonOperators", "BatonTaskRuntime", "BatonJobMaster",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            swiftSettings: swiftSettings),
+        // tools/baton-fuzz: the fuzz targets as a libFuzzer binary (tools/fuzz builds it so), or a
+        // replayer of inputs and the writer of the seeds.
+        .executableTarget(
+            name: "baton-fuzz", dependencies: ["BatonFuzzTargets"], path: "tools/baton-fuzz", swiftSettings: swiftSettings),
 
         // MARK: tests
 
@@ -394,6 +411,15 @@ let package = Package(
                 "BatonGroup", "BatonJobMaster", "BatonCheckpointing", "BatonChaos", "BatonOperators", .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "BatonFuzzTests",
+            dependencies: [
+                "BatonFuzzTargets", "BatonCore", "BatonConfig", "BatonRPC", "BatonWire", "BatonWireMapping", "BatonCheckpointing",
+                "BatonExecutionGraph", "BatonHAStore", "BatonJobManager", "BatonStoreRecords",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             swiftSettings: swiftSettings),
     ]

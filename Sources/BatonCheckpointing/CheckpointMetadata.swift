@@ -61,8 +61,14 @@ public struct CompletedCheckpoint: Hashable, Sendable {
         self.states = states
     }
 
-    /// The bytes of every task's state.
-    public var size: UInt64 { states.values.reduce(0) { $0 + $1.size } }
+    /// The bytes of every task's state; UInt64.max when they add up to more (sizes come from
+    /// task executors' acknowledgements and stored metadata, which nothing bounds).
+    public var size: UInt64 {
+        states.values.reduce(0) { total, state in
+            let (sum, overflow) = total.addingReportingOverflow(state.size)
+            return overflow ? .max : sum
+        }
+    }
 
     /// The problems that keep `jobGraph` from restoring this checkpoint (vertices missing or
     /// rescaled), one sentence each; empty when it can.

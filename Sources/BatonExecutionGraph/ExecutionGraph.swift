@@ -234,6 +234,9 @@ public struct ExecutionGraph: Sendable {
         guard executions[index].state.isTerminal else {
             throw ExecutionGraphError(message: "vertex \(vertex) is \(executions[index].state); only a terminal attempt can be replaced")
         }
+        guard executions[index].attempt < .max else {
+            throw ExecutionGraphError(message: "vertex \(vertex) is at attempt \(Int32.max), the last there is")
+        }
         executions[index] = Execution(attempt: executions[index].attempt + 1)
         return .reset(vertex, executions[index].attempt)
     }
@@ -257,7 +260,8 @@ public struct ExecutionGraph: Sendable {
         case .state(let attempt, let state, let location):
             try transition(attempt, to: state, location: location)
         case .reset(let vertex, let attempt):
-            guard contains(vertex), executions[flatIndex(vertex)].attempt + 1 == attempt else {
+            // In Int: a stored attempt may be the largest there is (a snapshot's), with no next one.
+            guard contains(vertex), Int(executions[flatIndex(vertex)].attempt) + 1 == Int(attempt) else {
                 throw ExecutionGraphError(message: "reset of \(vertex) to attempt \(attempt) does not follow the current attempt")
             }
             try resetForNewAttempt(vertex)

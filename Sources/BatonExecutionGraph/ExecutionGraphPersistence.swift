@@ -48,7 +48,12 @@ public enum ExecutionGraphCodec {
         guard count == UInt64(graph.vertexCount) else {
             throw ExecutionGraphError(message: "snapshot has \(count) vertices, the job graph \(graph.vertexCount)")
         }
-        let names = try (0..<reader.readUInt64()).map { _ in try identifier(reader.readString()) }
+        let nameCount = try reader.readUInt64()
+        // Each name takes one byte at least: a larger count is corrupt, and must not size an array.
+        guard nameCount <= UInt64(reader.bytes.count - reader.offset) else {
+            throw ExecutionGraphError(message: "snapshot names \(nameCount) task executors, more than its \(snapshot.count) bytes hold")
+        }
+        let names = try (0..<nameCount).map { _ in try identifier(reader.readString()) }
         var executions: [Execution] = []
         executions.reserveCapacity(graph.vertexCount)
         for _ in 0..<count {

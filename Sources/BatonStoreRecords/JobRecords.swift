@@ -215,6 +215,14 @@ extension JobManager.RecoveredJob {
         }
         for record in records {
             let id = record.graph.id
+            // Only a valid graph can be expanded into an ExecutionGraph: a record whose graph is
+            // not (an edge naming no vertex, a cycle) is refused like one that does not decode.
+            do {
+                try record.graph.validate()
+            } catch {
+                undecodable[id] = "its job graph is not valid: \(error)"
+                continue
+            }
             if record.state.isTerminal {
                 // An ended run that is still among the jobs: it moves to the history; its graph is
                 // not needed.

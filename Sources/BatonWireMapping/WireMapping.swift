@@ -92,14 +92,24 @@ extension WireAttempt {
         self.attempt = UInt32(attempt.attempt)
     }
 
+    /// The attempt a command names; nil when it names no valid job, or a number beyond Int32
+    /// (which no attempt has).
     public var key: TaskSpec.AttemptKey? {
-        guard let job = JobID(rawValue: job) else { return nil }
+        guard let job = JobID(rawValue: job), isInRange else { return nil }
         return TaskSpec.AttemptKey(job: job, jobVertex: Int(jobVertex), subtask: Int(subtask), attempt: Int(attempt))
     }
 
+    /// The attempt this names. A number beyond Int32, which no attempt has, reads as Int32.max,
+    /// which none has either: the receiver finds no such attempt. (`key`, `TaskReport(wire:)` and
+    /// `TaskDeploymentDescriptor(wire:)` refuse such a message outright.)
     public var executionAttempt: ExecutionAttemptID {
-        ExecutionAttemptID(vertex: ExecutionVertexID(jobVertex: Int(jobVertex), subtask: Int(subtask)), attempt: Int32(attempt))
+        ExecutionAttemptID(
+            vertex: ExecutionVertexID(jobVertex: Int(Int32(clamping: jobVertex)), subtask: Int(Int32(clamping: subtask))),
+            attempt: Int32(clamping: attempt))
     }
+
+    /// Whether the job vertex, subtask and attempt fit the Int32 of an ExecutionAttemptID.
+    var isInRange: Bool { max(jobVertex, subtask, attempt) <= UInt32(Int32.max) }
 }
 
 /// A malformed deployment (names no job, unknown pattern, bad address).
@@ -109,10 +119,11 @@ public struct WireMappingError: Error, Sendable, CustomStringConvertible {
 }
 
 extension WireInputChannel {
-    /// The channel as a deployment names it (its location only when known and well formed).
+    /// The channel as a deployment names it (its location only when known and well formed; a
+    /// producer attempt beyond Int32, which no attempt has, reads as Int32.max).
     public var descriptor: InputChannelDescriptor {
         InputChannelDescriptor(
-            producerSubtask: Int(producerSubtask), producerAttempt: Int32(producerAttempt),
+            producerSubtask: Int(producerSubtask), producerAttempt: Int32(clamping: producerAttempt),
             location: known ? ResourceID(rawValue: taskExecutor).map { .init(taskExecutor: $0, dataAddress: dataAddress) } : nil)
     }
 
@@ -125,6 +136,16 @@ extension TaskDeploymentDescriptor {
     public init(wire deploy: WireDeployTask) throws {
         guard let job = JobID(rawValue: deploy.attempt.job), let vertexID = JobVertexID(rawValue: deploy.vertexID) else {
             throw WireMappingError(message: "a deployment names an invalid job or vertex")
+        }
+        let largest = UInt32(Int32.max)
+        guard deploy.attempt.isInRange else {
+            let attempt = deploy.attempt
+            throw WireMappingError(
+                message: "a deployment names attempt \(attempt.attempt) of subtask \(attempt.subtask) of job vertex \(attempt.jobVertex): "
+                    + "none may be above \(largest)")
+        }
+        if let channel = deploy.inputs.lazy.flatMap(\.channels).first(where: { $0.producerAttempt > largest }) {
+            throw WireMappingError(message: "a deployment names producer attempt \(channel.producerAttempt): none may be above \(largest)")
         }
         let outputs = try deploy.outputs.map { output -> OutputSpec in
             guard let pattern = DistributionPattern(rawValue: output.pattern) else {
@@ -319,9 +340,9 @@ extension WireTaskReport {
 }
 
 extension TaskReport {
-    /// A report from the wire; nil when it names no valid job.
+    /// A report from the wire; nil when it names no valid job, or a number beyond Int32.
     public init?(wire report: WireTaskReport) {
-        guard let job = JobID(rawValue: report.attempt.job) else { return nil }
+        guard let job = JobID(rawValue: report.attempt.job), report.attempt.isInRange else { return nil }
         self.init(
             attempt: TaskAttempt(job: job, attempt: report.attempt.executionAttempt), state: ExecutionState(wire: report.state),
             failure: report.failure.isEmpty ? nil : report.failure, allocation: AllocationID(rawValue: report.allocation))

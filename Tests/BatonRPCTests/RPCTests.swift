@@ -116,8 +116,11 @@ struct RPCTests {
     func runsOfRequestsAndAnswers() async throws {
         let harness = RPCHarness()
         let count = 50
+        // Not a heartbeat test: a loaded machine (the full suite) may stall a process past the
+        // harness's 2 s timeout, which once closed the connection under the run.
+        let configuration = harness.configuration(timeout: .seconds(30))
         let server = try await RPCServer.bind(
-            host: "127.0.0.1", port: 0, identity: RPCPeer(id: "m1", role: .master), configuration: harness.configuration(),
+            host: "127.0.0.1", port: 0, identity: RPCPeer(id: "m1", role: .master), configuration: configuration,
             logger: harness.recorder.logger)
         try await withThrowingTaskGroup(of: Void.self) { group in
             // Answers only once the whole run arrived, all of them in one write.
@@ -137,12 +140,15 @@ struct RPCTests {
                 }
             }
             let answered = try await RPCClient.connect(
-                host: "127.0.0.1", port: server.localPort, identity: RPCPeer(id: "cli", role: .client), configuration: harness.configuration(),
+                host: "127.0.0.1", port: server.localPort, identity: RPCPeer(id: "cli", role: .client), configuration: configuration,
                 logger: harness.recorder.logger
             ) { connection in
                 let (replies, arrived) = AsyncStream<String>.makeStream()
                 await connection.send(requests: (0..<count).map { harness.submit("job-\($0)") }, replyTimeout: .seconds(30)) { result in
-                    if case .success(let reply) = result, case .jobAccepted(let accepted) = reply.body { arrived.yield(accepted.job) } else { arrived.yield("?") }
+                    switch result {
+                    case .success(let reply): if case .jobAccepted(let accepted) = reply.body { arrived.yield(accepted.job) } else { arrived.yield("? \(reply.body.map { "\($0)" } ?? "empty")") }
+                    case .failure(let error): arrived.yield("? \(error)")
+                    }
                 }
                 var jobs: [String] = []
                 for await job in replies {
