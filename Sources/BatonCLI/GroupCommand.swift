@@ -39,7 +39,8 @@ struct GroupCommand: AsyncParsableCommand {
         _ = try logging.bootstrap()
         let logger = Logger(label: "baton.group")
         if submit != nil && job != nil { throw CommandFailure.usage("give --submit or --job, not both") }
-        let jobGraph = try (job ?? submit).map { try JobSpec.load(path: $0) }
+        let specFile = job ?? submit
+        let jobGraph = try specFile.map { try JobSpec.load(path: $0) }
         let configurationCopy = configuration
         let liveness = try HAStoreSelection.liveness(configuration.store, election: configuration.election)
         let supervisor = GroupSupervisor(
@@ -65,10 +66,12 @@ struct GroupCommand: AsyncParsableCommand {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: supervisor)]
         if showStatus { services.append(.init(service: StatusPrinter(configuration: configuration))) }
         let outcome = OutcomeBox()
-        if let jobGraph {
+        if let jobGraph, let specFile {
             services.append(
                 .init(
-                    service: JobSubmitter(configuration: configuration, graph: jobGraph, waitForOutcome: job != nil, outcome: outcome, logger: logger),
+                    service: JobSubmitter(
+                        configuration: configuration, graph: jobGraph, specDirectory: JobSpec.folder(ofFile: specFile), waitForOutcome: job != nil,
+                        outcome: outcome, logger: logger),
                     successTerminationBehavior: job != nil ? .gracefullyShutdownGroup : .ignore))
         }
         let group = ServiceGroup(
@@ -142,6 +145,8 @@ struct JobSubmitter: Service, CustomStringConvertible {
     var description: String { "JobSubmitter" }
     let configuration: HAConfiguration
     let graph: JobGraph
+    /// The folder of the spec file (a root its paths may use).
+    let specDirectory: String
     let waitForOutcome: Bool
     let outcome: OutcomeBox
     let logger: Logger
@@ -157,7 +162,10 @@ struct JobSubmitter: Service, CustomStringConvertible {
         }
         let client = LeaderClient(configuration: configuration, logger: logger, patience: .seconds(60))
         var request = WireEnvelope()
-        request.submitJob = .with { $0.jobGraphJson = (try? JSONEncoder().encode(graph)) ?? Data() }
+        request.submitJob = .with {
+            $0.jobGraphJson = (try? JSONEncoder().encode(graph)) ?? Data()
+            $0.specDirectory = specDirectory
+        }
         let reply = try await client.request(request)
         guard case .jobAccepted(let accepted) = reply.body else {
             logger.error("the job was refused", metadata: [LogKey.error: "\(reply.failure.message)"])

@@ -34,7 +34,7 @@ struct SubmitCommand: AsyncParsableCommand {
         request.submitJob = .with {
             $0.jobGraphJson = (try? JSONEncoder().encode(graph)) ?? Data()
             $0.fromSavepoint = savepoint
-            $0.specDirectory = URL(fileURLWithPath: job).standardizedFileURL.deletingLastPathComponent().path
+            $0.specDirectory = JobSpec.folder(ofFile: job)
         }
         let reply = try await clientCall { try await client.request(request) }
         guard case .jobAccepted(let accepted) = reply.body else {

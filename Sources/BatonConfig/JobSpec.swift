@@ -27,6 +27,12 @@ import Foundation
 /// Paths in operator parameters resolve against the spec's folder. Errors name the file, the path
 /// in the document and the problem.
 public enum JobSpec {
+    /// The folder of the spec file at `path` (absolute): where its relative paths resolve, and
+    /// a folder its job may use unless `jobs.allowedPaths` says otherwise (`SubmitJob.spec_directory`).
+    public static func folder(ofFile path: String) -> String {
+        (HAConfiguration.absolutePath(path, relativeTo: FileManager.default.currentDirectoryPath) as NSString).deletingLastPathComponent
+    }
+
     public static func load(path: String, catalog: OperatorCatalog = .builtIn) throws -> JobGraph {
         let file = HAConfiguration.absolutePath(path, relativeTo: FileManager.default.currentDirectoryPath)
         return try parse(try YAMLValue.load(path: file), file: file, catalog: catalog)

@@ -66,6 +66,23 @@ extension ProcessTests {
             #expect(accepted.status == 0, "\(accepted.output)\n\(group.logs)")
         }
 
+        @Test("a per-job group runs a spec from a folder of its own, whose paths lie in that folder; one reading outside is refused and the group exits 1")
+        func perJobGroupUsesTheSpecFolder() throws {
+            let group = try GroupHarness(backend: "sqlite", masters: 1, taskExecutors: 1)
+            defer { group.stop() }
+            let specFolder = try TemporaryDirectory("baton-spec-folder")
+            defer { specFolder.remove() }
+            _ = try specFolder.write("a b a\n", to: "words.txt")
+            let inside = try specFolder.write(readerSpec(input: "words.txt", output: "out"), to: "reader.yaml")
+            let run = try group.start(["group", "--config", group.configPath, "--job", inside], log: "per-job.log")
+            #expect(run.wait(timeout: .seconds(120)), "the per-job group did not end:\n\(group.logs)")
+            #expect(run.exitStatus == 0 && run.log.contains("FINISHED"), "\(run.log)")
+            let outside = try specFolder.write(readerSpec(input: "/etc/hostname", output: "out-2"), to: "outside.yaml")
+            let refused = try group.start(["group", "--config", group.configPath, "--job", outside], log: "per-job-outside.log")
+            #expect(refused.wait(timeout: .seconds(120)), "the per-job group did not end:\n\(group.logs)")
+            #expect(refused.exitStatus == 1 && refused.log.contains("outside the folders jobs may use"), "\(refused.log)")
+        }
+
         @Test("a savepoint signed with another cluster's key, or outside the allowed folders, is refused before it is read")
         func forgedSavepointRefused() async throws {
             let group = try GroupHarness(backend: "sqlite", masters: 1, taskExecutors: 1)
