@@ -19,7 +19,16 @@ public struct TemporaryDirectory: Sendable {
         return file
     }
 
-    public func remove() { try? FileManager.default.removeItem(atPath: path) }
+    /// Removes the folder and everything in it. A file something else removes meanwhile (a sink
+    /// dropping its in-progress file as its task ends) makes one pass of `removeItem` give up
+    /// with the folder left behind: it tries again, a few times, until the folder is gone.
+    public func remove() {
+        for _ in 0..<5 {
+            try? FileManager.default.removeItem(atPath: path)
+            if !FileManager.default.fileExists(atPath: path) { return }
+            usleep(20_000)
+        }
+    }
 }
 
 /// File contents for before/after comparisons (a refused store must be left byte for byte unchanged).
