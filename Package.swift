@@ -82,7 +82,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(
             name: "BatonConfig",
-            dependencies: ["BatonCore", "BatonJobGraph", .product(name: "Yams", package: "Yams")],
+            dependencies: ["BatonCore", "BatonJobGraph", "BatonFiles", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings),
         // etcd's v3 API through its JSON gateway, and a local etcd for development and tests.
         .target(

@@ -46,9 +46,10 @@ public struct JobPathRoots: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Whether `path` resolves inside a root (or is one).
-    public func contains(_ path: String) -> Bool {
-        let resolved = Self.resolve(path)
-        return roots.contains { root in resolved == root || resolved.hasPrefix(root == "/" ? "/" : root + "/") }
+    public func contains(_ path: String) -> Bool { contains(resolved: Self.resolve(path)) }
+
+    private func contains(resolved: String) -> Bool {
+        roots.contains { root in resolved == root || resolved.hasPrefix(root == "/" ? "/" : root + "/") }
     }
 
     /// A path outside the roots: what names it, the path, and the roots.
@@ -72,8 +73,8 @@ public struct JobPathRoots: Sendable, Hashable, CustomStringConvertible {
     /// Checks one path; `named` says what it is, for the refusal.
     public func check(_ path: String, named: String) throws(Refusal) {
         guard path.hasPrefix("/") else { throw Refusal(message: "\(named) '\(path)' is not an absolute path") }
-        guard contains(path) else {
-            let resolved = Self.resolve(path)
+        let resolved = Self.resolve(path)
+        guard contains(resolved: resolved) else {
             throw Refusal(
                 message: "\(named) \(path)\(resolved == path ? "" : " (resolves to \(resolved))") is outside the folders jobs may use: "
                     + "\(description) (jobs.allowedPaths)")

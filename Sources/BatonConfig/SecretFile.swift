@@ -1,3 +1,4 @@
+import BatonFiles
 import Foundation
 
 #if canImport(Glibc)
@@ -105,11 +106,7 @@ public enum SecretFile {
             }
             throw value.error("cannot read the secret file \(path): \(String(cString: strerror(errno)))")
         }
-        let mode = info.st_mode & 0o777
-        guard mode & 0o077 == 0 else {
-            throw value.error(
-                "the secret file \(path) can be read or written by others (mode \(String(mode, radix: 8))): run `chmod 600 \(path)`")
-        }
+        if let problem = DurableFiles.othersMayAccess(path, what: "secret file") { throw value.error(problem) }
         guard let data = FileManager.default.contents(atPath: path) else { throw value.error("cannot read the secret file \(path)") }
         var secret = Array(data)
         while secret.last == 0x0A || secret.last == 0x0D { secret.removeLast() }

@@ -131,6 +131,17 @@ public enum DurableFiles {
         return lstat(path, &info) == 0
     }
 
+    /// Why a file that must stay its owner's (a secret, a key) may not be used: nil when group
+    /// and others have no access to it, else a sentence naming `what` it is, the file, its mode
+    /// and the `chmod` that fixes it.
+    public static func othersMayAccess(_ path: String, what: String) -> String? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        let mode = info.st_mode & 0o777
+        guard mode & 0o077 != 0 else { return nil }
+        return "the \(what) \(path) can be read or written by others (mode \(String(mode, radix: 8))): run `chmod 600 \(path)`"
+    }
+
     public static func directory(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         return slash == path.startIndex ? "/" : String(path[..<slash])

@@ -34,12 +34,7 @@ public struct TLSCredentials: Sendable {
         let authorityPath = try path(ClusterCertificates.authorityFile)
         let certificatePath = try path(ClusterCertificates.certificateFile(identity))
         let keyPath = try path(ClusterCertificates.keyFile(identity))
-        guard let mode = (try? FileManager.default.attributesOfItem(atPath: keyPath))?[.posixPermissions] as? Int else {
-            throw Failure(message: "cannot read the TLS key \(keyPath)")
-        }
-        guard mode & 0o077 == 0 else {
-            throw Failure(message: "the TLS key \(keyPath) can be read or written by others (mode \(String(mode, radix: 8))): run `chmod 600 \(keyPath)`")
-        }
+        if let problem = DurableFiles.othersMayAccess(keyPath, what: "TLS key") { throw Failure(message: problem) }
         let authority: [NIOSSLCertificate]
         let chain: [NIOSSLCertificate]
         let key: NIOSSLPrivateKey
