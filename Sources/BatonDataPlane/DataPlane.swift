@@ -14,26 +14,42 @@ public import Logging
 /// take), the producer side sends a batch only against a credit, and the consumer returns a
 /// credit once a batch has entered its task's input mailbox. A slow consumer therefore slows its
 /// producer, and nothing is dropped.
+///
+/// How many credits a channel starts with trades memory for wake-ups: each run of batches a
+/// producer sends, and each run of credits a consumer returns (half the window at a time), wakes
+/// the event loops at both ends. A channel gets an equal share of its gate's `creditsPerGate`,
+/// between two and `maxCreditsPerChannel` (as Flink's floating buffers per gate and exclusive
+/// ones per channel): a gate of few channels streams in long runs, one of many stays within
+/// about `creditsPerGate` batches (two per channel at least).
 public struct DataPlane: ChannelOpener {
     public let taskExecutor: ResourceID
     public let registry: PartitionRegistry
     public let configuration: RPCConfiguration
     public let logger: Logger
-    /// Batches a consumer lets a remote producer send ahead.
-    public let initialCredit: Int
+    /// Batches one consumer channel lets a remote producer send ahead, at most.
+    public let maxCreditsPerChannel: Int
+    /// Batches the channels of one input gate let their producers send ahead together (each
+    /// channel at least two).
+    public let creditsPerGate: Int
     /// How long a consumer waits for its producer to register a partition.
     public let patience: Duration
 
     public init(
-        taskExecutor: ResourceID, registry: PartitionRegistry, configuration: RPCConfiguration, logger: Logger, initialCredit: Int = 4,
-        patience: Duration = .seconds(30)
+        taskExecutor: ResourceID, registry: PartitionRegistry, configuration: RPCConfiguration, logger: Logger, maxCreditsPerChannel: Int = 16,
+        creditsPerGate: Int = 32, patience: Duration = .seconds(30)
     ) {
         self.taskExecutor = taskExecutor
         self.registry = registry
         self.configuration = configuration
         self.logger = logger
-        self.initialCredit = initialCredit
+        self.maxCreditsPerChannel = max(2, maxCreditsPerChannel)
+        self.creditsPerGate = creditsPerGate
         self.patience = patience
+    }
+
+    /// The credits a channel of a gate with `channels` channels starts with.
+    public func initialCredit(channels: Int) -> Int {
+        max(2, min(maxCreditsPerChannel, creditsPerGate / max(1, channels)))
     }
 
     // MARK: consumer side
@@ -60,7 +76,7 @@ public struct DataPlane: ChannelOpener {
 
     private func readRemote(_ channel: InputChannelSpec, location: InputChannelSpec.Location, into sink: ChannelSink) async throws {
         let identity = RPCPeer(id: taskExecutor.rawValue, role: .taskExecutor)
-        let credit = initialCredit
+        let credit = initialCredit(channels: sink.gate.channelCount)
         do {
             try await RPCClient.connect(host: location.host, port: location.port, identity: identity, configuration: configuration, logger: logger) {
                 connection in
@@ -156,14 +172,7 @@ public struct DataPlane: ChannelOpener {
                         }
                         run.append(more)
                     }
-                    try await connection.send(run.map { batch in
-                        WireEnvelope.with {
-                            $0.recordBatch = .with {
-                                $0.channel = request.channel
-                                $0.records = Data(batch)
-                            }
-                        }
-                    })
+                    try await connection.send(recordBatches: run, channel: request.channel)
                 }
                 var end = WireEnvelope()
                 end.endOfPartition = .with { $0.channel = request.channel }

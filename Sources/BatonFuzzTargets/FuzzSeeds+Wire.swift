@@ -85,6 +85,8 @@ extension FuzzSeeds {
         }))
         let records = ChannelEventCodec.encode(.records([.line("to be or not to be"), .keyed(key: "be", value: 2)]))
         list.append(("record-batch", .with { $0.recordBatch = .with { $0.channel = 1; $0.records = Data(records); $0.count = 2 } }))
+        // As the data plane sends a batch (no count): the frame its fast path reads.
+        list.append(("record-batch-data-plane", .with { $0.recordBatch = .with { $0.channel = 1; $0.records = Data(records) } }))
         let barrier = ChannelEventCodec.encode(
             .barrier(CheckpointTrigger(id: CheckpointID(rawValue: 3), timestamp: start, directory: "/var/baton/checkpoints/word-count/chk-3", isSavepoint: false)))
         list.append(("record-batch-barrier", .with { $0.recordBatch = .with { $0.channel = 1; $0.records = Data(barrier); $0.count = 0 } }))

@@ -59,9 +59,19 @@ public final class RPCConnection: Sendable {
     /// Sends envelopes in order, in one write to the connection (one system call for a run of
     /// small messages, rather than one each).
     public func send(_ envelopes: some Collection<WireEnvelope>) async throws {
+        try await write { try envelopes.map { try $0.frame() } }
+    }
+
+    /// Sends record batches on `channel`, each as the Envelope with a RecordBatch that `send`
+    /// would write, in one write, copying each batch once (`RecordBatchFrame`).
+    public func send(recordBatches batches: some Collection<some Collection<UInt8>>, channel: UInt64) async throws {
+        try await write { batches.map { RecordBatchFrame.encode(channel: channel, records: $0) } }
+    }
+
+    private func write(_ makeFrames: () throws -> [ByteBuffer]) async throws {
         if let reason = state.withLock({ $0.closedReason }) { throw reason }
         do {
-            let frames = try envelopes.map { try $0.frame() }
+            let frames = try makeFrames()
             if frames.count == 1 {
                 try await outbound.write(frames[0])
             } else {
@@ -239,10 +249,14 @@ public final class RPCConnection: Sendable {
 
     static func decode(_ frame: ByteBuffer, from peer: Any, at address: String) throws -> WireEnvelope {
         let envelope: WireEnvelope
-        do {
-            envelope = try WireEnvelope(serializedBytes: FrameBytes(received: frame))
-        } catch {
-            throw RPCError(.malformed, "a frame from \(peer) at \(address) is not a valid message: \(error)")
+        if let batch = RecordBatchFrame.decode(frame) {
+            envelope = batch
+        } else {
+            do {
+                envelope = try WireEnvelope(serializedBytes: FrameBytes(received: frame))
+            } catch {
+                throw RPCError(.malformed, "a frame from \(peer) at \(address) is not a valid message: \(error)")
+            }
         }
         guard envelope.protocolVersion == RPCConfiguration.protocolVersion else {
             throw RPCError(

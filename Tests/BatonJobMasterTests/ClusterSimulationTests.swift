@@ -340,3 +340,22 @@ struct ThroughputBenchmarkTests {
         #expect(run.job == "batch-word-count" && run.sink == "file" && run.checkpoints == 0)
     }
 }
+
+@Suite("exchange benchmark")
+struct ExchangeBenchmarkTests {
+    @Test("batches cross from one data plane to another over TCP and every record is counted at the consumer")
+    func everyRecordArrives() async throws {
+        let run = try await ExchangeBenchmark(batches: 300, recordBytes: 512).run()
+        #expect(run.records == 300 * (64 << 10) / 512)
+        #expect(run.batchBytes > 64 << 10 && run.credits == 16)
+        #expect(run.mebibytesPerSecond > 0 && run.cpuSecondsPerGibibyte > 0 && run.contextSwitchesPerThousandBatches >= 0)
+    }
+
+    @Test("a producer that fails part way makes the run fail, naming how far the consumer got")
+    func aBrokenChannelFailsTheRun() async throws {
+        var benchmark = ExchangeBenchmark(batches: 300, recordBytes: 512)
+        benchmark.failAfter = 100
+        let error = await #expect(throws: BenchmarkFailure.self) { try await benchmark.run() }
+        #expect(error?.message.contains("records") == true, "\(String(describing: error))")
+    }
+}

@@ -121,6 +121,14 @@ struct TaskRuntimeTests {
         }
     }
 
+    @Test("a remote channel's credit window is its share of the gate's credits, between two and the per-channel maximum")
+    func creditWindowIsAShareOfTheGate() {
+        let plane = DataPlane(
+            taskExecutor: "te1", registry: PartitionRegistry(), configuration: RPCConfiguration(secret: Array(repeating: 1, count: 32)),
+            logger: Logger(label: "test"), maxCreditsPerChannel: 16, creditsPerGate: 32)
+        #expect([1, 2, 3, 8, 16, 100].map { plane.initialCredit(channels: $0) } == [16, 16, 10, 4, 2, 2])
+    }
+
     @Test("records flow through local and remote channels, hashed by key, with blocking and pipelined results", arguments: [true, false])
     func pipeline(_ blocking: Bool) async throws {
         try await runPipeline(blocking: blocking, executors: TwoExecutors())
@@ -195,14 +203,16 @@ struct TaskRuntimeTests {
             let location = InputChannelSpec.Location(taskExecutor: "te1", host: "127.0.0.1", port: port1)
             await withTaskGroup(of: Void.self) { group in
                 group.addTask {
-                    await TaskRunner.run(self.producerSpec(job: "slow", subtask: 0, parallelism: 1, to: 400_000, consumers: 1, blocking: false, pattern: .forward), dataPlane: te1, report: events.record("source"))
+                    await TaskRunner.run(self.producerSpec(job: "slow", subtask: 0, parallelism: 1, to: 1_200_000, consumers: 1, blocking: false, pattern: .forward), dataPlane: te1, report: events.record("source"))
                 }
                 group.addTask {
-                    // 200,000 records per second: the 400,000 (far more than the pipeline's buffers hold) take about 2 s.
+                    // 400,000 records per second: the 1,200,000 take about 3 s, and the pipeline's buffers (the
+                    // subpartition's 8 batches, 16 credits in flight, the gate's 16: about 330,000 of these
+                    // records) hold far fewer.
                     await TaskRunner.run(
                         TaskSpec(
                             attempt: .init(job: "slow", jobVertex: 1, subtask: 0, attempt: 0), allocation: 2, vertexID: "count", parallelism: 1, maxParallelism: 128,
-                            operators: [OperatorSpec("throttle", ["rate": "200000"]), .count(), .fileSink(sink, exactlyOnce: false)],
+                            operators: [OperatorSpec("throttle", ["rate": "400000"]), .count(), .fileSink(sink, exactlyOnce: false)],
                             inputs: [.init(result: 0, blocking: false, channels: [InputChannelSpec(partition: PartitionID(job: "slow", result: 0, producerSubtask: 0, producerAttempt: 0), subpartition: 0, location: location)])],
                             outputs: []),
                         dataPlane: te2, report: events.record("sink"))
@@ -213,7 +223,7 @@ struct TaskRuntimeTests {
             }
         }
         #expect(events.of("sink") == [.initializing, .running, .finished])
-        #expect(try finalCounts(sink) == expectedCounts(to: 400_000, keys: 7))
+        #expect(try finalCounts(sink) == expectedCounts(to: 1_200_000, keys: 7))
     }
 
     @Test("a canceled task reports CANCELED and its consumers fail instead of waiting")
