@@ -6,8 +6,8 @@ import SwiftProtobuf
 /// longer than the maximum is an error, which closes the connection.
 ///
 /// A frame that arrives whole within one read is handed on as a slice of that read's buffer (no
-/// copy); one that spans reads (a 64 KiB batch nearly always does) is gathered into a buffer of
-/// exactly its size, each of its bytes copied once. (NIO's `ByteToMessageHandler` would append
+/// copy); one that spans reads (a 64 KiB batch often does) is gathered into a buffer of its own,
+/// each of its bytes copied once. (NIO's `ByteToMessageHandler` would append
 /// every read to one growing buffer shared with the slices already handed on, copying it again
 /// on each append.)
 final class FrameSplitter: ChannelInboundHandler, RemovableChannelHandler {
@@ -45,7 +45,9 @@ final class FrameSplitter: ChannelInboundHandler, RemovableChannelHandler {
                 if input.readableBytes >= length {
                     context.fireChannelRead(wrapInboundOut(input.readSlice(length: length)!))
                 } else {
-                    var frame = context.channel.allocator.buffer(capacity: length)
+                    // Room for the whole frame up to 1 MiB; a longer one (rare: batches are 64 KiB)
+                    // grows as its bytes come, so that a length alone reserves little.
+                    var frame = context.channel.allocator.buffer(capacity: min(length, 1 << 20))
                     missing = length - input.readableBytes
                     frame.writeImmutableBuffer(input.readSlice(length: input.readableBytes)!)
                     gathering = frame

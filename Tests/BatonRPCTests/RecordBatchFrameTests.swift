@@ -149,7 +149,7 @@ struct SplitMix64 {
 /// The frame splitter a connection reads with (`RPCFraming.addFrameDecoder`), fed a stream cut
 /// into reads every which way.
 @Suite struct FrameSplitterTests {
-    static func frames(in chunks: [[UInt8]], maxFrameBytes: Int = 1 << 20) throws -> [[UInt8]] {
+    static func frames(in chunks: [[UInt8]], maxFrameBytes: Int = 4 << 20) throws -> [[UInt8]] {
         let channel = EmbeddedChannel()
         defer { _ = try? channel.finish() }
         try RPCFraming.addFrameDecoder(to: channel.pipeline.syncOperations, maxFrameBytes: maxFrameBytes)
@@ -172,15 +172,19 @@ struct SplitMix64 {
         let stream = Self.stream(bodies)
         #expect(try Self.frames(in: [stream]) == bodies)
         #expect(try Self.frames(in: stream.map { [$0] }) == bodies, "one byte a read")
+        // And a frame longer than the 1 MiB a gathered frame starts with, cut every which way too.
+        let large = bodies + [(0..<1_500_000).map { UInt8(truncatingIfNeeded: $0 / 3) }] + bodies.prefix(3)
+        let largeStream = Self.stream(large)
+        #expect(try Self.frames(in: [largeStream]) == large)
         for _ in 0..<20 {
             var chunks: [[UInt8]] = []
             var position = 0
-            while position < stream.count {
-                let length = min(stream.count - position, 1 + Int(generator.next() % 100_000))
-                chunks.append(Array(stream[position..<position + length]))
+            while position < largeStream.count {
+                let length = min(largeStream.count - position, 1 + Int(generator.next() % 100_000))
+                chunks.append(Array(largeStream[position..<position + length]))
                 position += length
             }
-            #expect(try Self.frames(in: chunks) == bodies)
+            #expect(try Self.frames(in: chunks) == large)
         }
     }
 
