@@ -81,17 +81,17 @@ public struct ExchangeBenchmark: Sendable {
                 return nil
             }
             var records = 0
+            var failure: (any Error)?
             do {
                 while let event = try await gate.mailbox.take() {
                     if case .records(let list) = event { records += list.count }
                 }
             } catch {
-                for executor in executors { executor.server.close() }
-                group.cancelAll()
-                throw BenchmarkFailure(message: "the consumer's channel failed after \(records) records: \(error)")
+                failure = error
             }
             for executor in executors { executor.server.close() }
             group.cancelAll()
+            if let failure { throw BenchmarkFailure(message: "the consumer's channel failed after \(records) records: \(failure)") }
             return records
         }
         let seconds = (ContinuousClock.now - started).milliseconds / 1000

@@ -10,7 +10,7 @@ import SwiftProtobuf
 /// each of its bytes copied once. (NIO's `ByteToMessageHandler` would append
 /// every read to one growing buffer shared with the slices already handed on, copying it again
 /// on each append.)
-final class FrameSplitter: ChannelInboundHandler, RemovableChannelHandler {
+final class FrameSplitter: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
 

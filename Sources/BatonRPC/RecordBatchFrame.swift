@@ -1,3 +1,4 @@
+import BatonCore
 import BatonWire
 import Foundation
 import NIOCore
@@ -24,29 +25,30 @@ enum RecordBatchFrame {
     /// One frame (its 4-byte length first) carrying `records` on `channel`, with this build's
     /// protocol version: the batch's bytes are copied once, into the buffer the socket writes.
     static func encode(channel: UInt64, records: some Collection<UInt8>, allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
-        let version = UInt64(RPCConfiguration.protocolVersion)
-        var batchLength = 0
-        if channel != 0 { batchLength += 1 + varintSize(channel) }
-        if !records.isEmpty { batchLength += 1 + varintSize(UInt64(records.count)) + records.count }
-        var envelopeLength = bodyTag.count + varintSize(UInt64(batchLength)) + batchLength
-        if version != 0 { envelopeLength += 1 + varintSize(version) }
-        var buffer = allocator.buffer(capacity: 4 + envelopeLength)
-        buffer.writeInteger(UInt32(envelopeLength))
-        if version != 0 {
-            buffer.writeInteger(versionTag)
-            writeVarint(version, to: &buffer)
-        }
-        buffer.writeBytes(bodyTag)
-        writeVarint(UInt64(batchLength), to: &buffer)
+        // The RecordBatch up to its records' bytes, then the Envelope up to the RecordBatch.
+        var batch = BinaryWriter(capacity: 24)
         if channel != 0 {
-            buffer.writeInteger(channelTag)
-            writeVarint(channel, to: &buffer)
+            batch.write(channelTag)
+            batch.write(channel)
         }
         if !records.isEmpty {
-            buffer.writeInteger(recordsTag)
-            writeVarint(UInt64(records.count), to: &buffer)
-            buffer.writeBytes(records)
+            batch.write(recordsTag)
+            batch.write(UInt64(records.count))
         }
+        var envelope = BinaryWriter(capacity: 24)
+        let version = UInt64(RPCConfiguration.protocolVersion)
+        if version != 0 {
+            envelope.write(versionTag)
+            envelope.write(version)
+        }
+        for byte in bodyTag { envelope.write(byte) }
+        envelope.write(UInt64(batch.count + records.count))
+        let length = envelope.count + batch.count + records.count
+        var buffer = allocator.buffer(capacity: 4 + length)
+        buffer.writeInteger(UInt32(length))
+        buffer.writeBytes(envelope.bytes)
+        buffer.writeBytes(batch.bytes)
+        buffer.writeBytes(records)
         return buffer
     }
 
@@ -93,24 +95,6 @@ enum RecordBatchFrame {
             _ = storage.retain()
             return Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: base), count: bytes.count, deallocator: .custom { _, _ in storage.release() })
         }
-    }
-
-    private static func varintSize(_ value: UInt64) -> Int {
-        var (value, size) = (value, 1)
-        while value >= 0x80 {
-            value >>= 7
-            size += 1
-        }
-        return size
-    }
-
-    private static func writeVarint(_ value: UInt64, to buffer: inout ByteBuffer) {
-        var value = value
-        while value >= 0x80 {
-            buffer.writeInteger(UInt8(truncatingIfNeeded: value) | 0x80)
-            value >>= 7
-        }
-        buffer.writeInteger(UInt8(value))
     }
 
     /// A varint of at most 10 bytes whose value fits 64 bits; nil otherwise (the general decoder
